@@ -1,0 +1,1 @@
+//! Radiograph decoding: PNG, JPEG and DICOM into one grey image type.

@@ -1,0 +1,1 @@
+//! GK-MVLP model.
