@@ -1,0 +1,237 @@
+//! The vocabularies of GK-MVLP, in one place: the 29 Chest ImaGenome anatomical regions, the findings
+//! (entities) the model grounds, and the positions where each may occur. The model, the simulator, the
+//! trainer and the browser all read these tables, so an index means the same thing everywhere.
+//!
+//! Bump [`VOCAB_VERSION`] whenever an order or a name changes: weight manifests record it, and loading
+//! weights trained on another vocabulary fails instead of silently mislabelling.
+
+/// Version of these tables, stored in every weight manifest.
+pub const VOCAB_VERSION: u32 = 1;
+
+/// Number of anatomical regions (Chest ImaGenome).
+pub const NUM_REGIONS: usize = 29;
+
+/// The 29 Chest ImaGenome regions, in the order of region-guided report generation work on that dataset.
+/// Region `i` is also region-head query `i`.
+pub const REGIONS: [&str; NUM_REGIONS] = [
+    "right lung",
+    "right upper lung zone",
+    "right mid lung zone",
+    "right lower lung zone",
+    "right hilar structures",
+    "right apical zone",
+    "right costophrenic angle",
+    "right hemidiaphragm",
+    "left lung",
+    "left upper lung zone",
+    "left mid lung zone",
+    "left lower lung zone",
+    "left hilar structures",
+    "left apical zone",
+    "left costophrenic angle",
+    "left hemidiaphragm",
+    "trachea",
+    "spine",
+    "right clavicle",
+    "left clavicle",
+    "aortic arch",
+    "mediastinum",
+    "upper mediastinum",
+    "svc",
+    "cardiac silhouette",
+    "cavoatrial junction",
+    "right atrium",
+    "carina",
+    "abdomen",
+];
+
+/// A region by name, as an index into [`REGIONS`]. Typed so that a misspelt name cannot compile into a
+/// silent lookup failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Region {
+    RightLung,
+    RightUpperLungZone,
+    RightMidLungZone,
+    RightLowerLungZone,
+    RightHilarStructures,
+    RightApicalZone,
+    RightCostophrenicAngle,
+    RightHemidiaphragm,
+    LeftLung,
+    LeftUpperLungZone,
+    LeftMidLungZone,
+    LeftLowerLungZone,
+    LeftHilarStructures,
+    LeftApicalZone,
+    LeftCostophrenicAngle,
+    LeftHemidiaphragm,
+    Trachea,
+    Spine,
+    RightClavicle,
+    LeftClavicle,
+    AorticArch,
+    Mediastinum,
+    UpperMediastinum,
+    Svc,
+    CardiacSilhouette,
+    CavoatrialJunction,
+    RightAtrium,
+    Carina,
+    Abdomen,
+}
+
+use Region::*;
+
+impl Region {
+    /// All regions in vocabulary order.
+    pub const ALL: [Region; NUM_REGIONS] = [
+        RightLung, RightUpperLungZone, RightMidLungZone, RightLowerLungZone, RightHilarStructures,
+        RightApicalZone, RightCostophrenicAngle, RightHemidiaphragm, LeftLung, LeftUpperLungZone,
+        LeftMidLungZone, LeftLowerLungZone, LeftHilarStructures, LeftApicalZone, LeftCostophrenicAngle,
+        LeftHemidiaphragm, Trachea, Spine, RightClavicle, LeftClavicle, AorticArch, Mediastinum,
+        UpperMediastinum, Svc, CardiacSilhouette, CavoatrialJunction, RightAtrium, Carina, Abdomen,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        REGIONS[self.index()]
+    }
+
+    pub fn from_index(index: usize) -> Option<Region> {
+        Self::ALL.get(index).copied()
+    }
+
+    /// Case-insensitive lookup by Chest ImaGenome name (`bbox_name`).
+    pub fn from_name(name: &str) -> Option<Region> {
+        let name = name.trim();
+        Self::ALL.iter().copied().find(|r| r.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// The twelve lung zones where parenchymal findings may sit: both lungs and their upper, mid, lower and
+/// apical zones.
+pub const LUNG_ZONES: [Region; 10] = [
+    RightLung, RightUpperLungZone, RightMidLungZone, RightLowerLungZone, RightApicalZone,
+    LeftLung, LeftUpperLungZone, LeftMidLungZone, LeftLowerLungZone, LeftApicalZone,
+];
+
+/// A finding the model grounds, with the positions where it may occur (GKMVLP.md, "Vocabularies").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entity {
+    /// Chest ImaGenome attribute name, e.g. `pleural effusion`.
+    pub name: &'static str,
+    /// Regions where the finding is anatomically possible.
+    pub positions: &'static [Region],
+}
+
+pub const ENTITIES: [Entity; 14] = [
+    Entity {
+        name: "pleural effusion",
+        positions: &[
+            RightCostophrenicAngle, LeftCostophrenicAngle, RightLowerLungZone, LeftLowerLungZone,
+            RightHemidiaphragm, LeftHemidiaphragm,
+        ],
+    },
+    Entity { name: "consolidation", positions: &LUNG_ZONES },
+    Entity {
+        name: "atelectasis",
+        positions: &[RightLowerLungZone, LeftLowerLungZone, RightMidLungZone, LeftMidLungZone],
+    },
+    Entity { name: "lung nodule", positions: &LUNG_ZONES },
+    Entity { name: "lung mass", positions: &LUNG_ZONES },
+    Entity {
+        name: "pneumothorax",
+        positions: &[RightApicalZone, LeftApicalZone, RightUpperLungZone, LeftUpperLungZone, RightLung, LeftLung],
+    },
+    Entity { name: "enlarged cardiac silhouette", positions: &[CardiacSilhouette] },
+    Entity {
+        name: "pulmonary edema",
+        positions: &[RightLung, LeftLung, RightHilarStructures, LeftHilarStructures],
+    },
+    Entity { name: "enlarged hilum", positions: &[RightHilarStructures, LeftHilarStructures] },
+    Entity { name: "mediastinal widening", positions: &[Mediastinum, UpperMediastinum] },
+    Entity { name: "elevated hemidiaphragm", positions: &[RightHemidiaphragm, LeftHemidiaphragm] },
+    Entity { name: "hyperaeration", positions: &[RightLung, LeftLung] },
+    Entity { name: "endotracheal tube", positions: &[Trachea, Carina] },
+    Entity { name: "central venous catheter", positions: &[Svc, CavoatrialJunction, RightAtrium] },
+];
+
+/// Index of an entity by name, case-insensitive.
+pub fn entity_index(name: &str) -> Option<usize> {
+    let name = name.trim();
+    ENTITIES.iter().position(|e| e.name.eq_ignore_ascii_case(name))
+}
+
+/// One knowledge candidate: an (entity, position) pair that is anatomically possible. The model scores
+/// `exist` for every candidate; the candidate list is the same everywhere because it is derived here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Candidate {
+    /// Index into [`ENTITIES`].
+    pub entity: usize,
+    pub position: Region,
+}
+
+impl Candidate {
+    pub fn entity_name(&self) -> &'static str {
+        ENTITIES[self.entity].name
+    }
+
+    /// The knowledge sentence the text encoder reads, e.g. `pleural effusion at the left costophrenic angle`.
+    pub fn sentence(&self) -> String {
+        format!("{} at the {}", self.entity_name(), self.position.name())
+    }
+}
+
+/// Every candidate triplet, entity-major in table order.
+pub fn candidates() -> Vec<Candidate> {
+    ENTITIES
+        .iter()
+        .enumerate()
+        .flat_map(|(entity, e)| e.positions.iter().map(move |&position| Candidate { entity, position }))
+        .collect()
+}
+
+/// Index of a candidate in [`candidates`], if that pair is in the vocabulary.
+pub fn candidate_index(entity: usize, position: Region) -> Option<usize> {
+    candidates().iter().position(|c| c.entity == entity && c.position == position)
+}
+
+/// Whether a finding is present or absent at a position (the `exist` of a triplet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Exist {
+    Absent = 0,
+    Present = 1,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_enum_matches_names() {
+        assert_eq!(Region::ALL.len(), NUM_REGIONS);
+        for (i, r) in Region::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+            assert_eq!(Region::from_name(REGIONS[i]), Some(*r));
+        }
+        assert_eq!(Region::from_name("Left Costophrenic Angle"), Some(LeftCostophrenicAngle));
+        assert_eq!(Region::from_name("left elbow"), None);
+    }
+
+    #[test]
+    fn candidates_are_unique_and_indexed() {
+        let all = candidates();
+        assert_eq!(all.len(), ENTITIES.iter().map(|e| e.positions.len()).sum::<usize>());
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in all.iter().enumerate() {
+            assert!(seen.insert((c.entity, c.position)), "duplicate {c:?}");
+            assert_eq!(candidate_index(c.entity, c.position), Some(i));
+        }
+        assert_eq!(all[0].sentence(), "pleural effusion at the right costophrenic angle");
+        assert_eq!(entity_index("Lung Nodule"), Some(3));
+    }
+}
