@@ -1,0 +1,174 @@
+//! `gkmvlp analyze IMAGE`: the six outputs of GK-MVLP for one radiograph.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use clap::{Args, ValueEnum};
+use gkmvlp::pipeline::{Analysis, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore};
+use gkmvlp::weights::{MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE};
+use gkmvlp::GkMvlpConfig;
+use gkmvlp_imaging::Radiograph;
+use serde::Serialize;
+
+/// Where `cargo run` finds the repository's files.
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Backend {
+    /// burn's Flex CPU backend.
+    Flex,
+    /// wgpu (Vulkan, Metal or DX12; lavapipe on a machine without a GPU).
+    Wgpu,
+}
+
+#[derive(Args)]
+pub struct AnalyzeArgs {
+    /// The radiograph: PNG, JPEG or DICOM.
+    image: PathBuf,
+    /// A question to answer about the image.
+    #[arg(long, default_value = "is there a pleural effusion?")]
+    question: String,
+    /// Trained weights: a folder with manifest.json, model.safetensors and tokenizer.json.
+    /// Default: models/demo if it exists, else an untrained `demo` model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Finding texts to score zero-shot (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = ["pleural effusion".to_string(), "pneumothorax".into(), "cardiomegaly".into(), "lung nodule".into()])]
+    findings: Vec<String>,
+    /// A report to check sentence by sentence against the image. Default: the generated report.
+    #[arg(long)]
+    check_report: Option<String>,
+    /// How many grounded findings to print (all with --json).
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    device: Backend,
+}
+
+#[derive(Serialize)]
+struct Report {
+    image: String,
+    image_info: String,
+    weights: WeightsOrigin,
+    device: String,
+    analysis: Analysis,
+    zero_shot: Vec<ZeroShotScore>,
+    report: String,
+    question: String,
+    answer: String,
+    report_check: Vec<SentenceCheck>,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn load_pipeline(args: &AnalyzeArgs, device: Device) -> Result<Pipeline, String> {
+    let default = Path::new(REPO).join("models/demo");
+    let dir = match &args.weights {
+        Some(dir) => Some(dir.clone()),
+        None => default.join(MANIFEST_FILE).exists().then_some(default),
+    };
+    if let Some(dir) = dir {
+        let manifest = read(&dir.join(MANIFEST_FILE))?;
+        let model = read(&dir.join(MODEL_FILE))?;
+        let tokenizer = read(&dir.join(TOKENIZER_FILE))?;
+        return Pipeline::from_weights(&manifest, model, &tokenizer, device).map_err(|e| format!("{}: {e}", dir.display()));
+    }
+    let tokenizer = read(&Path::new(REPO).join("models").join(TOKENIZER_FILE))?;
+    let minilm_path = Path::new(REPO).join("assets/minilm/model.safetensors");
+    let minilm = minilm_path.exists().then(|| read(&minilm_path)).transpose()?;
+    Pipeline::untrained(GkMvlpConfig::demo(), &tokenizer, minilm, device).map_err(|e| e.to_string())
+}
+
+pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
+    let bytes = read(&args.image)?;
+    let radiograph = gkmvlp_imaging::decode(&bytes).map_err(|e| format!("{}: {e}", args.image.display()))?;
+    let (device, device_name) = match args.device {
+        Backend::Flex => (Device::flex(), "Flex (CPU)".to_string()),
+        Backend::Wgpu => {
+            let (device, setup) = Device::wgpu_options().init_with_setup().map_err(|e| format!("no wgpu adapter: {e:?}"))?;
+            let info = setup.adapter.get_info();
+            (device, format!("wgpu {:?} on {}", info.backend, info.name))
+        }
+    };
+    let pipeline = load_pipeline(args, device)?;
+    let image = pipeline
+        .image_tensor(&radiograph.resize_square(pipeline.image_size() as u32).pixels)
+        .map_err(|e| e.to_string())?;
+
+    let encoding = pipeline.encode(image);
+    let block = |f: std::result::Result<_, gkmvlp::GkError>| f.map_err(|e: gkmvlp::GkError| e.to_string());
+    let analysis = block(pollster::block_on(pipeline.analysis(&encoding)))?;
+    let zero_shot = block(pollster::block_on(pipeline.zero_shot(&encoding, &args.findings)))?;
+    let report = block(pollster::block_on(pipeline.generate_report(&encoding, |_| {})))?;
+    let answer = block(pollster::block_on(pipeline.answer(&encoding, &args.question)))?;
+    let to_check = args.check_report.clone().unwrap_or_else(|| report.clone());
+    let report_check = if to_check.trim().is_empty() {
+        Vec::new()
+    } else {
+        block(pollster::block_on(pipeline.check_report(&encoding, &to_check)))?
+    };
+
+    let out = Report {
+        image: args.image.display().to_string(),
+        image_info: describe(&radiograph),
+        weights: pipeline.origin.clone(),
+        device: device_name,
+        analysis,
+        zero_shot,
+        report,
+        question: args.question.clone(),
+        answer,
+        report_check,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+    } else {
+        print_text(&out, &radiograph, args.top);
+    }
+    Ok(())
+}
+
+fn describe(r: &Radiograph) -> String {
+    format!("{:?}, {}×{} pixels, {} bits stored{}", r.format, r.width, r.height, r.bits_stored, if r.invert { ", MONOCHROME1 (inverted)" } else { "" })
+}
+
+fn print_text(out: &Report, radiograph: &Radiograph, top: usize) {
+    println!("GK-MVLP analysis of {} ({})", out.image, out.image_info);
+    println!("Device: {}", out.device);
+    match &out.weights {
+        WeightsOrigin::Trained { manifest_sha256 } => println!("Weights: trained (manifest sha256 {manifest_sha256})"),
+        WeightsOrigin::Untrained { text_encoder_from_minilm } => println!(
+            "WARNING: UNTRAINED WEIGHTS — random{}. The outputs below are not meaningful; train a model or pass --weights.",
+            if *text_encoder_from_minilm { ", text encoder and decoder from all-MiniLM-L6-v2" } else { "" }
+        ),
+    }
+    println!("Not for clinical use.\n");
+    let (w, h) = (radiograph.width as f32, radiograph.height as f32);
+    println!("1. Anatomical regions (box in image pixels: x0 y0 x1 y1)");
+    for r in &out.analysis.regions {
+        let [x0, y0, x1, y1] = r.bbox;
+        println!("   {:2} {:<24} {:6.0} {:6.0} {:6.0} {:6.0}", r.index, r.name, x0 * w, y0 * h, x1 * w, y1 * h);
+    }
+    println!("\n2. Grounded findings (ECLS probability present; top {top} of {})", out.analysis.findings.len());
+    for f in out.analysis.findings.iter().take(top) {
+        println!("   {:5.3}  {} at the {}", f.probability, f.entity, f.position);
+    }
+    println!("\n3. Zero-shot scores (ITC, 'there is X' vs 'no X')");
+    for s in &out.zero_shot {
+        println!("   {:5.3}  {}", s.probability, s.finding);
+    }
+    println!("\n4. Generated report\n   {}", if out.report.is_empty() { "(empty)" } else { &out.report });
+    println!("\n5. Question: {}\n   Answer: {}", out.question, if out.answer.is_empty() { "(empty)" } else { &out.answer });
+    println!("\n6. Report check (ITM probability that the image supports each sentence)");
+    if out.report_check.is_empty() {
+        println!("   (no sentences to check)");
+    }
+    for c in &out.report_check {
+        println!("   {:5.3}  {}", c.match_probability, c.sentence);
+    }
+}

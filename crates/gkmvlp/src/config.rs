@@ -1,0 +1,144 @@
+//! Model configuration and the three presets. Every size the model has is here, so the CLI, the trainer,
+//! the browser and the weight manifests agree on one description of the network.
+
+use burn::config::Config;
+
+/// The ViT image encoder (E_I).
+#[derive(Config, Debug, PartialEq)]
+pub struct VisionConfig {
+    /// Side of the square input image, in pixels.
+    pub image_size: usize,
+    /// Side of a square patch, in pixels.
+    #[config(default = 16)]
+    pub patch_size: usize,
+    /// Token width.
+    pub width: usize,
+    /// Number of transformer blocks.
+    pub depth: usize,
+    /// Attention heads per block.
+    pub heads: usize,
+    /// Hidden width of the feed-forward network, as a multiple of `width`.
+    #[config(default = 4)]
+    pub mlp_ratio: usize,
+    /// Mean subtracted from the [0, 1] grey input before the patch embedding.
+    #[config(default = 0.5)]
+    pub pixel_mean: f32,
+    /// Standard deviation the grey input is divided by.
+    #[config(default = 0.25)]
+    pub pixel_std: f32,
+}
+
+impl VisionConfig {
+    /// Patches along one side of the image.
+    pub fn grid_size(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+}
+
+/// A BERT-layout text transformer: the text encoder E_T (also run as the image-grounded encoder) and the
+/// report decoder share this shape.
+#[derive(Config, Debug, PartialEq)]
+pub struct TextConfig {
+    /// WordPiece vocabulary size (30,522 for the uncased BERT vocabulary of all-MiniLM-L6-v2).
+    #[config(default = 30522)]
+    pub vocab_size: usize,
+    /// Token width.
+    pub width: usize,
+    /// Number of layers.
+    pub layers: usize,
+    /// Attention heads per layer.
+    pub heads: usize,
+    /// Hidden width of the feed-forward network.
+    pub intermediate: usize,
+    /// Learned positions (BERT: 512).
+    #[config(default = 512)]
+    pub max_positions: usize,
+    /// LayerNorm epsilon; BERT checkpoints are trained with 1e-12.
+    #[config(default = 1e-12)]
+    pub layer_norm_eps: f64,
+}
+
+/// Whether knowledge tokens may attend only to the region their triplet names (the paper's grounding), or
+/// to every region (the ablation without grounding).
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Grounding {
+    /// Each knowledge token sees its own position's region token and the global [CLS] token.
+    Grounded,
+    /// Each knowledge token sees every region token: the GK module without its grounding mask.
+    Ungrounded,
+}
+
+/// The whole GK-MVLP network.
+#[derive(Config, Debug, PartialEq)]
+pub struct GkMvlpConfig {
+    /// Image encoder E_I.
+    pub vision: VisionConfig,
+    /// Text encoder E_T; its layers also form the image-grounded encoder E_I→T.
+    pub text: TextConfig,
+    /// Layers of the report decoder (same width and heads as the text encoder).
+    pub decoder_layers: usize,
+    /// Transformer-decoder layers of the region head.
+    #[config(default = 2)]
+    pub region_head_layers: usize,
+    /// RoIAlign samples along each side of a region box.
+    #[config(default = 3)]
+    pub roi_samples: usize,
+    /// Layers of the GK module.
+    #[config(default = 2)]
+    pub gk_layers: usize,
+    /// Grounding mask of the GK module.
+    #[config(default = "Grounding::Grounded")]
+    pub grounding: Grounding,
+    /// Width of the shared image-text embedding space of ITC.
+    #[config(default = 256)]
+    pub embed_dim: usize,
+    /// Longest generated report or answer, in tokens.
+    #[config(default = 96)]
+    pub max_generated_tokens: usize,
+}
+
+impl GkMvlpConfig {
+    /// A few-thousand-parameter network for tests: every part present, nothing trained.
+    pub fn tiny() -> Self {
+        Self::new(
+            VisionConfig::new(64, 32, 2, 2),
+            TextConfig::new(32, 2, 2, 64).with_max_positions(128),
+            1,
+        )
+        .with_region_head_layers(1)
+        .with_gk_layers(1)
+        .with_embed_dim(16)
+        .with_max_generated_tokens(16)
+    }
+
+    /// The shipped browser model: a ViT-Tiny-sized image encoder (width 192, depth 6, DeiT-Ti) on 224-pixel
+    /// radiographs, the full all-MiniLM-L6-v2 text encoder (384 wide, 6 layers, 12 heads), and a 2-layer
+    /// decoder initialised from MiniLM's first layers.
+    pub fn demo() -> Self {
+        Self::new(VisionConfig::new(224, 192, 6, 3), minilm_text(), 2)
+    }
+
+    /// The paper's likely size: ViT-B/16 at 224 pixels and a BERT-base text encoder and decoder, as in BLIP.
+    pub fn base() -> Self {
+        Self::new(
+            VisionConfig::new(224, 768, 12, 12),
+            TextConfig::new(768, 12, 12, 3072),
+            12,
+        )
+    }
+
+    /// A preset by name: `tiny`, `demo` or `base`.
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "tiny" => Some(Self::tiny()),
+            "demo" => Some(Self::demo()),
+            "base" => Some(Self::base()),
+            _ => None,
+        }
+    }
+}
+
+/// The text transformer of all-MiniLM-L6-v2 (its `config.json`).
+pub fn minilm_text() -> TextConfig {
+    TextConfig::new(384, 6, 12, 1536)
+}

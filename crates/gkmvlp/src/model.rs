@@ -1,0 +1,99 @@
+//! GK-MVLP assembled. Data flows one way, as in the paper's figure:
+//! image → E_I → region head → region tokens → GK module (with the knowledge tokens from E_T) → ECLS head;
+//! then [E_I tokens ; GK tokens] is the visual memory that the image-grounded text encoder (ITM) and the
+//! report decoder (LM) read. ITC compares the image and text [CLS] embeddings.
+//!
+//! Top-level names follow BLIP (`vision_model`, `text_encoder`, `text_decoder`, `itm_head`, ...).
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::config::GkMvlpConfig;
+use crate::contrastive::Contrastive;
+use crate::ecls_head::EclsHead;
+use crate::gk_module::GkModule;
+use crate::image_encoder::{ImageEncoder, ImageTokens};
+use crate::itm_head::ItmHead;
+use crate::knowledge::Knowledge;
+use crate::region_head::RegionHead;
+use crate::region_tokens::RegionTokens;
+use crate::report_decoder::ReportDecoder;
+use crate::text_transformer::{TextMode, TextTransformer};
+
+#[derive(Module, Debug)]
+pub struct GkMvlp {
+    pub vision_model: ImageEncoder,
+    pub region_head: RegionHead,
+    pub region_tokens: RegionTokens,
+    pub text_encoder: TextTransformer,
+    pub gk_module: GkModule,
+    pub ecls_head: EclsHead,
+    pub itm_head: ItmHead,
+    pub text_decoder: ReportDecoder,
+    pub contrastive: Contrastive,
+}
+
+/// Everything the model derives from an image once; every question, finding text and report check about
+/// that image reuses it.
+#[derive(Debug, Clone)]
+pub struct ImageEncoding {
+    pub image: ImageTokens,
+    /// `[batch, 29, 4]`, `(x0, y0, x1, y1)` in [0, 1].
+    pub boxes: Tensor<3>,
+    /// ECLS: `[batch, candidates]`, probability that each candidate triplet is present.
+    pub present: Tensor<2>,
+    /// `[batch, candidates, 1 + 29]`: where each knowledge token looked ([CLS], then the regions).
+    pub region_attention: Tensor<3>,
+    /// `[batch, 1 + grid² + candidates, vision_width]`: [E_I tokens ; GK tokens].
+    pub visual_memory: Tensor<3>,
+    /// `[batch, embed]`, unit length.
+    pub image_embedding: Tensor<2>,
+}
+
+impl GkMvlpConfig {
+    pub fn init(&self, device: &Device) -> GkMvlp {
+        let v = &self.vision;
+        let t = &self.text;
+        GkMvlp {
+            vision_model: v.init(device),
+            region_head: RegionHead::new(v.width, v.heads, self.region_head_layers, device),
+            region_tokens: RegionTokens::new(v.width, self.roi_samples, device),
+            text_encoder: t.init(t.layers, v.width, device),
+            gk_module: GkModule::new(t.width, v.width, v.heads, self.gk_layers, self.grounding, device),
+            ecls_head: EclsHead::new(v.width, device),
+            itm_head: ItmHead::new(t.width, device),
+            text_decoder: ReportDecoder::new(t, self.decoder_layers, v.width, device),
+            contrastive: Contrastive::new(v.width, t.width, self.embed_dim, device),
+        }
+    }
+}
+
+impl GkMvlp {
+    /// Runs the image side of the model. `images`: `[batch, 1, size, size]` grey in [0, 1]. With
+    /// `true_boxes` (training) the region tokens are pooled from the true boxes; otherwise from the predicted ones.
+    pub fn encode_image(&self, images: Tensor<4>, knowledge: &Knowledge, true_boxes: Option<Tensor<3>>) -> ImageEncoding {
+        let image = self.vision_model.forward(images);
+        let patches = image.patches();
+        let boxes = self.region_head.forward(patches.clone());
+        let pooling_boxes = true_boxes.unwrap_or_else(|| boxes.clone());
+        let regions = self.region_tokens.forward(patches, image.grid, pooling_boxes);
+        let grounded = self.gk_module.forward(knowledge.sentence_features.clone(), &knowledge.positions(), image.cls(), regions);
+        let present = self.ecls_head.present_probability(grounded.tokens.clone());
+        let visual_memory = Tensor::cat(vec![image.tokens.clone(), grounded.tokens], 1);
+        let image_embedding = self.contrastive.image_embedding(image.cls());
+        ImageEncoding { image, boxes, present, region_attention: grounded.region_attention, visual_memory, image_embedding }
+    }
+
+    /// Unit-length ITC text embeddings `[batch, embed]`.
+    pub fn text_embedding(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
+        let hidden = self.text_encoder.forward(ids, mask, TextMode::Unimodal).hidden;
+        let [batch, _, width] = hidden.dims();
+        self.contrastive.text_embedding(hidden.narrow(1, 0, 1).reshape([batch, width]))
+    }
+
+    /// ITM: probability that each text matches its image, `[batch]`. `visual_memory` is `[batch, m, width]`.
+    pub fn match_probability(&self, visual_memory: &Tensor<3>, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<1> {
+        let hidden = self.text_encoder.forward(ids, mask, TextMode::ImageGrounded(visual_memory)).hidden;
+        self.itm_head.match_probability(hidden)
+    }
+}

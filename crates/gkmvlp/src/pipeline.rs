@@ -1,0 +1,268 @@
+//! The runtime a user talks to (the CLI and the browser alike): a model, its tokenizer and its cached
+//! knowledge encodings, and the six things GK-MVLP gives for one image — region boxes, grounded findings,
+//! zero-shot scores, a report, answers, and an ITM check of a pasted report.
+//!
+//! Read-backs are `async` because the browser's WebGPU device cannot block; native callers use
+//! `pollster::block_on`.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use gkmvlp_vocab::{NUM_REGIONS, Region};
+use serde::Serialize;
+
+use crate::config::GkMvlpConfig;
+use crate::error::{GkError, Result};
+use crate::knowledge::Knowledge;
+use crate::model::{GkMvlp, ImageEncoding};
+use crate::tokenizer::{CLS_ID, SEP_ID, TextTokenizer, pad_batch};
+use crate::weights::{self, Manifest, TOKENIZER_FILE, sha256_hex};
+
+/// Where the weights came from, so every output can say whether to trust it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightsOrigin {
+    /// Trained GK-MVLP weights from a manifest.
+    Trained { manifest_sha256: String },
+    /// Untrained: random, or only the text encoder from all-MiniLM-L6-v2. Outputs are meaningless.
+    Untrained { text_encoder_from_minilm: bool },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionBox {
+    pub index: usize,
+    pub name: &'static str,
+    /// `[x0, y0, x1, y1]` in [0, 1] of the image's width and height.
+    pub bbox: [f32; 4],
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroundedFinding {
+    pub entity: &'static str,
+    pub position: &'static str,
+    pub region_index: usize,
+    /// ECLS probability that the finding is present at this position.
+    pub probability: f32,
+    /// The knowledge token's attention over the 29 regions (the [CLS] share left out), summing to ≤ 1.
+    pub region_attention: Vec<f32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub regions: Vec<RegionBox>,
+    /// Every candidate, most probable first.
+    pub findings: Vec<GroundedFinding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ZeroShotScore {
+    pub finding: String,
+    /// ITC preference of `there is <finding>` over `no <finding>`, in [0, 1].
+    pub probability: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SentenceCheck {
+    pub sentence: String,
+    /// ITM probability that the image supports the sentence.
+    pub match_probability: f32,
+}
+
+pub struct Pipeline {
+    pub model: GkMvlp,
+    pub config: GkMvlpConfig,
+    pub tokenizer: TextTokenizer,
+    pub knowledge: Knowledge,
+    pub device: Device,
+    pub origin: WeightsOrigin,
+}
+
+/// Reads a tensor back as `f32`s, waiting without blocking.
+pub async fn read_f32<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    let data = tensor.into_data_async().await.map_err(|e| GkError::Device(format!("read-back failed: {e:?}")))?;
+    data.convert::<f32>().try_to_vec::<f32>().map_err(|e| GkError::Device(format!("read-back failed: {e:?}")))
+}
+
+impl Pipeline {
+    pub fn new(model: GkMvlp, config: GkMvlpConfig, tokenizer: TextTokenizer, device: Device, origin: WeightsOrigin) -> Result<Self> {
+        let knowledge = Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device)?;
+        Ok(Pipeline { model, config, tokenizer, knowledge, device, origin })
+    }
+
+    /// Loads trained weights: the manifest, then each file checked against it.
+    pub fn from_weights(manifest_json: &[u8], model_bytes: Vec<u8>, tokenizer_json: &[u8], device: Device) -> Result<Self> {
+        let manifest = Manifest::parse(manifest_json)?;
+        manifest.verify(TOKENIZER_FILE, tokenizer_json)?;
+        let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
+        let (config, model) = weights::load_model(&manifest, model_bytes, &device)?;
+        let origin = WeightsOrigin::Trained { manifest_sha256: sha256_hex(manifest_json) };
+        Self::new(model, config, tokenizer, device, origin)
+    }
+
+    /// An untrained model of `config`: random weights, with the text encoder and decoder initialised from
+    /// all-MiniLM-L6-v2 when its safetensors bytes are given.
+    pub fn untrained(config: GkMvlpConfig, tokenizer_json: &[u8], minilm: Option<Vec<u8>>, device: Device) -> Result<Self> {
+        let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
+        let mut model = config.init(&device);
+        let text_encoder_from_minilm = minilm.is_some();
+        if let Some(bytes) = minilm {
+            crate::minilm::load_text_encoder(&mut model.text_encoder, bytes.clone(), "all-MiniLM-L6-v2 model.safetensors")?;
+            crate::minilm::load_decoder(&mut model.text_decoder, bytes, "all-MiniLM-L6-v2 model.safetensors")?;
+        }
+        Self::new(model, config, tokenizer, device, WeightsOrigin::Untrained { text_encoder_from_minilm })
+    }
+
+    /// Side of the square image the model reads.
+    pub fn image_size(&self) -> usize {
+        self.config.vision.image_size
+    }
+
+    /// `[1, 1, size, size]` from row-major grey pixels in [0, 1] already resized to [`Self::image_size`].
+    pub fn image_tensor(&self, pixels: &[f32]) -> Result<Tensor<4>> {
+        let size = self.image_size();
+        if pixels.len() != size * size {
+            return Err(GkError::Input(format!("expected {size}×{size} pixels, got {}", pixels.len())));
+        }
+        if pixels.iter().any(|p| !p.is_finite()) {
+            return Err(GkError::Input("image has non-finite pixel values".into()));
+        }
+        Ok(Tensor::from_data(TensorData::new(pixels.to_vec(), [1, 1, size, size]), &self.device))
+    }
+
+    /// Runs the image side once; keep the result for every later question about the image.
+    pub fn encode(&self, image: Tensor<4>) -> ImageEncoding {
+        self.model.encode_image(image, &self.knowledge, None)
+    }
+
+    /// Region boxes and grounded findings of an encoded image (batch 1).
+    pub async fn analysis(&self, encoding: &ImageEncoding) -> Result<Analysis> {
+        let boxes = read_f32(encoding.boxes.clone()).await?;
+        let present = read_f32(encoding.present.clone()).await?;
+        let attention = read_f32(encoding.region_attention.clone()).await?;
+        let regions = Region::ALL
+            .iter()
+            .map(|r| {
+                let b = &boxes[r.index() * 4..r.index() * 4 + 4];
+                RegionBox { index: r.index(), name: r.name(), bbox: [b[0], b[1], b[2], b[3]] }
+            })
+            .collect();
+        let keys = 1 + NUM_REGIONS;
+        let mut findings: Vec<GroundedFinding> = self
+            .knowledge
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(k, c)| GroundedFinding {
+                entity: c.entity_name(),
+                position: c.position.name(),
+                region_index: c.position.index(),
+                probability: present[k],
+                region_attention: attention[k * keys + 1..(k + 1) * keys].to_vec(),
+            })
+            .collect();
+        findings.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+        Ok(Analysis { regions, findings })
+    }
+
+    /// ITC zero-shot score of each finding text: `there is X` against `no X`.
+    pub async fn zero_shot(&self, encoding: &ImageEncoding, findings: &[String]) -> Result<Vec<ZeroShotScore>> {
+        let findings: Vec<String> = findings.iter().map(|f| f.trim().to_string()).collect();
+        if let Some(empty) = findings.iter().position(String::is_empty) {
+            return Err(GkError::Input(format!("finding text {} is empty", empty + 1)));
+        }
+        if findings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prompts: Vec<String> = findings.iter().flat_map(|f| [format!("there is {f}"), format!("no {f}")]).collect();
+        let batch = self.tokenizer.batch(&prompts, self.config.text.max_positions, &self.device)?;
+        let texts = self.model.text_embedding(batch.ids, batch.mask);
+        let logits = self.model.contrastive.logits(encoding.image_embedding.clone(), texts); // [1, 2n]
+        let pairs = burn::tensor::activation::softmax(logits.reshape([findings.len(), 2]), 1);
+        let probabilities = read_f32(pairs.narrow(1, 0, 1).reshape([findings.len()])).await?;
+        Ok(findings.into_iter().zip(probabilities).map(|(finding, probability)| ZeroShotScore { finding, probability }).collect())
+    }
+
+    /// Greedy report; `on_token` receives the text so far after each token.
+    pub async fn generate_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str)) -> Result<String> {
+        self.continue_text(encoding, vec![CLS_ID], on_text).await
+    }
+
+    /// Answer to a free-text question, generated after `question: … answer:`.
+    pub async fn answer(&self, encoding: &ImageEncoding, question: &str) -> Result<String> {
+        let question = question.trim();
+        if question.is_empty() {
+            return Err(GkError::Input("the question is empty".into()));
+        }
+        let mut prefix = vec![CLS_ID];
+        prefix.extend(self.tokenizer.encode_plain(&format!("question: {question} answer:"))?);
+        let limit = self.config.text.max_positions / 2;
+        if prefix.len() > limit {
+            return Err(GkError::Input(format!("the question is too long ({} tokens, at most {limit})", prefix.len())));
+        }
+        self.continue_text(encoding, prefix, |_| {}).await
+    }
+
+    async fn continue_text(&self, encoding: &ImageEncoding, prefix: Vec<u32>, mut on_text: impl FnMut(&str)) -> Result<String> {
+        let memory = encoding.visual_memory.clone().narrow(0, 0, 1);
+        let mut generated = Vec::new();
+        let tokenizer = &self.tokenizer;
+        let mut decode_error = None;
+        let ids = self
+            .model
+            .text_decoder
+            .generate(&memory, &prefix, self.config.max_generated_tokens, self.config.text.max_positions, Some(SEP_ID), |id| {
+                generated.push(id);
+                match tokenizer.decode(&generated) {
+                    Ok(text) => on_text(&text),
+                    Err(e) => decode_error = Some(e),
+                }
+            })
+            .await?;
+        if let Some(e) = decode_error {
+            return Err(e);
+        }
+        self.tokenizer.decode(&ids)
+    }
+
+    /// ITM score of each sentence of a report against the image; low scores mark unsupported sentences.
+    pub async fn check_report(&self, encoding: &ImageEncoding, report: &str) -> Result<Vec<SentenceCheck>> {
+        let sentences = split_sentences(report);
+        if sentences.is_empty() {
+            return Err(GkError::Input("the report has no sentences".into()));
+        }
+        let ids = sentences
+            .iter()
+            .map(|s| self.tokenizer.encode(s, self.config.text.max_positions))
+            .collect::<Result<Vec<_>>>()?;
+        let batch = pad_batch(&ids, &self.device);
+        let memory = encoding.visual_memory.clone().narrow(0, 0, 1);
+        let [_, m, w] = memory.dims();
+        let memory = memory.expand([sentences.len(), m, w]);
+        let scores = read_f32(self.model.match_probability(&memory, batch.ids, batch.mask)).await?;
+        Ok(sentences.into_iter().zip(scores).map(|(sentence, match_probability)| SentenceCheck { sentence, match_probability }).collect())
+    }
+}
+
+/// Splits report text into sentences at `.`, `!`, `?` and line breaks; section headers such as
+/// `FINDINGS:` are dropped.
+pub fn split_sentences(text: &str) -> Vec<String> {
+    text.split(['.', '!', '?', '\n'])
+        .map(|s| s.trim())
+        .map(|s| match s.split_once(':') {
+            Some((head, rest)) if head.chars().all(|c| c.is_ascii_uppercase() || c == ' ') => rest.trim(),
+            _ => s,
+        })
+        .filter(|s| s.chars().any(char::is_alphanumeric))
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_sentences;
+
+    #[test]
+    fn sentences_split_and_headers_dropped() {
+        let s = split_sentences("FINDINGS: Small right effusion. No pneumothorax!\nIMPRESSION: Effusion?  ");
+        assert_eq!(s, vec!["Small right effusion", "No pneumothorax", "Effusion"]);
+        assert!(split_sentences(" .. \n ").is_empty());
+    }
+}

@@ -1,0 +1,102 @@
+//! Region tokens: RoIAlign of the patch-token grid inside each region box, plus an embedding of the box and
+//! of the region's identity. These are the anatomical region-level visual features the GK module grounds
+//! knowledge to.
+//!
+//! RoIAlign here is bilinear sampling written as a matmul: each box is sampled at `s × s` bin centres, a
+//! sample's bilinear weight on grid cell `j` is `max(0, 1 - |u - j|)`, and the weights of all samples of a
+//! box are averaged into one row of a `[regions, grid²]` matrix. It needs no read-back of the boxes, runs on
+//! any backend, and is differentiable.
+
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Int, Tensor, activation::relu};
+use gkmvlp_vocab::NUM_REGIONS;
+
+#[derive(Module, Debug)]
+pub struct RegionTokens {
+    /// Embeds `(x0, y0, x1, y1)`.
+    pub box_embedding: Linear,
+    /// One vector per Chest ImaGenome region.
+    pub region_embedding: Embedding,
+    pub norm: LayerNorm,
+    /// Samples along each side of a box.
+    pub samples: usize,
+}
+
+impl RegionTokens {
+    pub fn new(width: usize, samples: usize, device: &Device) -> Self {
+        RegionTokens {
+            box_embedding: LinearConfig::new(4, width).init(device),
+            region_embedding: EmbeddingConfig::new(NUM_REGIONS, width).init(device),
+            norm: LayerNormConfig::new(width).init(device),
+            samples,
+        }
+    }
+
+    /// `patches`: `[batch, grid², width]`, `boxes`: `[batch, 29, 4]` → region tokens `[batch, 29, width]`.
+    pub fn forward(&self, patches: Tensor<3>, grid: usize, boxes: Tensor<3>) -> Tensor<3> {
+        let [batch, regions, _] = boxes.dims();
+        let device = boxes.device();
+        let pooled = roi_align_weights(boxes.clone(), grid, self.samples).matmul(patches);
+        let ids = Tensor::<1, Int>::arange(0..regions as i64, &device).reshape([1, regions]).expand([batch, regions]);
+        let x = pooled + self.box_embedding.forward(boxes) + self.region_embedding.forward(ids);
+        self.norm.forward(x)
+    }
+}
+
+/// Averaged bilinear sampling weights of each box over the grid: `[batch, regions, grid²]`, rows summing to 1.
+pub fn roi_align_weights(boxes: Tensor<3>, grid: usize, samples: usize) -> Tensor<3> {
+    let [batch, regions, _] = boxes.dims();
+    let device = boxes.device();
+    // Sample positions as fractions of the box: (i + 0.5) / s.
+    let fractions = Tensor::<1, Int>::arange(0..samples as i64, &device)
+        .float()
+        .add_scalar(0.5)
+        .div_scalar(samples as f32)
+        .reshape([1, 1, samples]);
+    let cells = Tensor::<1, Int>::arange(0..grid as i64, &device).float().reshape([1, 1, 1, grid]);
+
+    // Weights along one axis: `[batch, regions, samples, grid]`.
+    let axis_weights = |start: Tensor<3>, end: Tensor<3>| {
+        let position = start.clone() + (end - start) * fractions.clone(); // [b, r, s] in [0, 1]
+        // Grid cell j has its centre at (j + 0.5) / grid; clamp so that samples at the edge keep weight 1.
+        let u = position.mul_scalar(grid as f32).sub_scalar(0.5).clamp(0.0, (grid - 1) as f32);
+        relu((u.unsqueeze_dim::<4>(3) - cells.clone()).abs().neg().add_scalar(1.0))
+    };
+    let column = |i: usize| boxes.clone().narrow(2, i, 1);
+    let wx = axis_weights(column(0), column(2)); // [b, r, s, g]
+    let wy = axis_weights(column(1), column(3));
+    // Mean over the s × s samples of wy ⊗ wx equals (mean over s of wy) ⊗ (mean over s of wx).
+    let wx = wx.mean_dim(2); // [b, r, 1, g]
+    let wy = wy.mean_dim(2).swap_dims(2, 3); // [b, r, g, 1]
+    (wy * wx).reshape([batch, regions, grid * grid])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    fn weights(corners: [f32; 4], samples: usize) -> Vec<f32> {
+        let boxes = Tensor::<3>::from_data(TensorData::new(corners.to_vec(), [1, 1, 4]), &Device::flex());
+        roi_align_weights(boxes, 4, samples).into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn whole_image_box_spreads_over_every_cell() {
+        let whole = weights([0.0, 0.0, 1.0, 1.0], 4);
+        assert!((whole.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!(whole.iter().all(|&v| (v - 1.0 / 16.0).abs() < 1e-6), "{whole:?}");
+    }
+
+    #[test]
+    fn box_on_one_cell_samples_that_cell() {
+        // x in [0.25, 0.5], y in [0.5, 0.75] is grid cell (row 2, column 1) of a 4 x 4 grid.
+        let cell = weights([0.25, 0.5, 0.5, 0.75], 1);
+        assert!((cell[2 * 4 + 1] - 1.0).abs() < 1e-6, "{cell:?}");
+        let spread = weights([0.25, 0.5, 0.5, 0.75], 3);
+        let best = spread.iter().cloned().fold(0.0f32, f32::max);
+        assert_eq!(spread[2 * 4 + 1], best);
+        assert!((spread.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+}

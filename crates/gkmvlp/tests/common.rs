@@ -1,0 +1,25 @@
+//! Shared by the integration tests: the shipped tokenizer and an untrained tiny pipeline.
+#![allow(dead_code)]
+
+use burn::tensor::Device;
+use gkmvlp::pipeline::{Pipeline, WeightsOrigin};
+use gkmvlp::tokenizer::TextTokenizer;
+use gkmvlp::{GkMvlp, GkMvlpConfig};
+
+pub const TOKENIZER_JSON: &[u8] = include_bytes!("../../../models/tokenizer.json");
+
+pub fn tokenizer() -> TextTokenizer {
+    TextTokenizer::from_bytes(TOKENIZER_JSON).expect("shipped tokenizer.json loads")
+}
+
+/// The tiny model with seeded random weights, built on Flex.
+pub fn tiny_model(seed: u64) -> GkMvlp {
+    let device = Device::flex();
+    device.seed(seed);
+    GkMvlpConfig::tiny().init(&device)
+}
+
+pub fn pipeline(model: GkMvlp, device: Device) -> Pipeline {
+    Pipeline::new(model, GkMvlpConfig::tiny(), tokenizer(), device, WeightsOrigin::Untrained { text_encoder_from_minilm: false })
+        .expect("pipeline builds")
+}

@@ -1,0 +1,133 @@
+//! End-to-end behaviour of the tiny model on Flex: shapes, value ranges, batch independence, and the
+//! weights format (round trip; truncated, tampered and mismatched files).
+
+mod common;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use gkmvlp::GkMvlpConfig;
+use gkmvlp::knowledge::Knowledge;
+use gkmvlp::reference_run::{self, synthetic_radiograph};
+use gkmvlp::vocab::{NUM_REGIONS, candidates};
+use gkmvlp::weights::{self, MODEL_FILE, Manifest, TOKENIZER_FILE};
+
+fn read(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn analysis_has_29_valid_boxes_and_every_candidate() {
+    let device = Device::flex();
+    let pipeline = common::pipeline(common::tiny_model(1), device);
+    let image = pipeline.image_tensor(&synthetic_radiograph(64)).unwrap();
+    let analysis = pollster::block_on(pipeline.analysis(&pipeline.encode(image))).unwrap();
+    assert_eq!(analysis.regions.len(), NUM_REGIONS);
+    for region in &analysis.regions {
+        let [x0, y0, x1, y1] = region.bbox;
+        assert!((0.0..=1.0).contains(&x0) && (0.0..=1.0).contains(&y1), "{region:?}");
+        assert!(x0 <= x1 && y0 <= y1, "{region:?}");
+    }
+    assert_eq!(analysis.findings.len(), candidates().len());
+    for pair in analysis.findings.windows(2) {
+        assert!(pair[0].probability >= pair[1].probability, "sorted by probability");
+    }
+    for finding in &analysis.findings {
+        assert!((0.0..=1.0).contains(&finding.probability));
+        // Grounded: all non-[CLS] attention sits on the finding's own region.
+        let elsewhere: f32 = finding.region_attention.iter().enumerate().filter(|(r, _)| *r != finding.region_index).map(|(_, a)| a).sum();
+        assert!(elsewhere < 1e-6, "{} at {} attends elsewhere: {elsewhere}", finding.entity, finding.position);
+    }
+}
+
+#[test]
+fn batch_of_two_equals_two_batches_of_one() {
+    let device = Device::flex();
+    let model = common::tiny_model(2);
+    let config = GkMvlpConfig::tiny();
+    let knowledge = Knowledge::encode(&model.text_encoder, &common::tokenizer(), 64, &device).unwrap();
+    let first = synthetic_radiograph(64);
+    let second: Vec<f32> = first.iter().map(|p| 1.0 - p).collect();
+    let image = |pixels: Vec<f32>, n| Tensor::<4>::from_data(TensorData::new(pixels, [n, 1, 64, 64]), &device);
+    let both = model.encode_image(image([first.clone(), second.clone()].concat(), 2), &knowledge, None);
+    let single = model.encode_image(image(second, 1), &knowledge, None);
+    let [_, candidates] = both.present.dims();
+    let both_present = read(both.present.clone());
+    let single_present = read(single.present);
+    for (a, b) in both_present[candidates..].iter().zip(&single_present) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    assert_ne!(both_present[..candidates], both_present[candidates..], "different images, different outputs");
+    assert_eq!(config.vision.image_size, 64);
+}
+
+#[test]
+fn weights_round_trip_reproduces_outputs() {
+    let device = Device::flex();
+    let model = common::tiny_model(3);
+    let (manifest, bytes) = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({})).unwrap();
+    let manifest_json = serde_json::to_vec(&manifest).unwrap();
+    let before = pollster::block_on(reference_run::run(&common::pipeline(model, device.clone()), 4)).unwrap();
+
+    let parsed = Manifest::parse(&manifest_json).unwrap();
+    parsed.verify(TOKENIZER_FILE, common::TOKENIZER_JSON).unwrap();
+    let (_, loaded) = weights::load_model(&parsed, bytes, &device).unwrap();
+    let after = pollster::block_on(reference_run::run(&common::pipeline(loaded, device), 4)).unwrap();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn bad_weights_give_clear_errors() {
+    let device = Device::flex();
+    let model = common::tiny_model(4);
+    let (manifest, bytes) = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({})).unwrap();
+
+    let truncated = bytes[..bytes.len() / 2].to_vec();
+    let err = weights::load_model(&manifest, truncated, &device).unwrap_err().to_string();
+    assert!(err.contains(MODEL_FILE) && err.contains("truncated"), "{err}");
+
+    let mut tampered = bytes.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x55;
+    let err = weights::load_model(&manifest, tampered, &device).unwrap_err().to_string();
+    assert!(err.contains("sha256"), "{err}");
+
+    // A manifest that vouches for a file of another architecture (demo config, tiny tensors).
+    let mut mismatched = manifest.clone();
+    mismatched.config = serde_json::to_value(GkMvlpConfig::tiny().with_gk_layers(2)).unwrap();
+    let err = weights::load_model(&mismatched, bytes.clone(), &device).unwrap_err().to_string();
+    assert!(err.contains("missing"), "{err}");
+
+    let mut json = serde_json::to_value(&manifest).unwrap();
+    json["vocab_version"] = serde_json::json!(999);
+    let err = Manifest::parse(&serde_json::to_vec(&json).unwrap()).unwrap_err().to_string();
+    assert!(err.contains("vocabulary"), "{err}");
+    let err = Manifest::parse(b"{ not json").unwrap_err().to_string();
+    assert!(err.contains("manifest.json"), "{err}");
+    let err = weights::load_model(&manifest, b"garbage".to_vec(), &device).unwrap_err().to_string();
+    assert!(err.contains(MODEL_FILE), "{err}");
+}
+
+#[test]
+fn zero_shot_answer_and_report_check_run() {
+    let device = Device::flex();
+    let pipeline = common::pipeline(common::tiny_model(5), device);
+    let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());
+    let scores = pollster::block_on(pipeline.zero_shot(&encoding, &["pleural effusion".into(), "pneumothorax".into()])).unwrap();
+    assert_eq!(scores.len(), 2);
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(&s.probability)));
+    assert!(pollster::block_on(pipeline.zero_shot(&encoding, &["  ".into()])).is_err());
+
+    let mut streamed = Vec::new();
+    let report = pollster::block_on(pipeline.generate_report(&encoding, |text| streamed.push(text.to_string()))).unwrap();
+    assert_eq!(streamed.last().map(String::as_str).unwrap_or(""), report);
+
+    let answer = pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?"));
+    assert!(answer.is_ok());
+    assert!(pollster::block_on(pipeline.answer(&encoding, "   ")).is_err());
+    let long = "why ".repeat(200);
+    let err = pollster::block_on(pipeline.answer(&encoding, &long)).unwrap_err().to_string();
+    assert!(err.contains("too long"), "{err}");
+
+    let checks = pollster::block_on(pipeline.check_report(&encoding, "FINDINGS: Right effusion. No pneumothorax.")).unwrap();
+    assert_eq!(checks.len(), 2);
+    assert!(pipeline.image_tensor(&[0.5; 10]).is_err());
+}

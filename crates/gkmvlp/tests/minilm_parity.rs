@@ -1,0 +1,82 @@
+//! The text encoder E_T loaded from the real all-MiniLM-L6-v2 matches an independent NumPy BERT forward
+//! (`oracle/minilm_reference.py`, outputs in `oracle/minilm_reference.json`) within 1e-4, and our token
+//! ids equal Python `tokenizers`' on the same sentences.
+
+mod common;
+
+use burn::tensor::{Device, Tensor};
+use gkmvlp::config::minilm_text;
+use gkmvlp::minilm::{self, MINILM_SHA256};
+use gkmvlp::text_transformer::TextMode;
+use gkmvlp::tokenizer::pad_batch;
+use gkmvlp::weights::sha256_hex;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Reference {
+    sentences: Vec<Sentence>,
+}
+
+#[derive(Deserialize)]
+struct Sentence {
+    text: String,
+    ids: Vec<u32>,
+    mean_pooled_normalized: Vec<f32>,
+}
+
+fn minilm_bytes() -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/minilm/model.safetensors");
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}; run scripts/fetch-assets.sh first"));
+    assert_eq!(sha256_hex(&bytes), MINILM_SHA256, "{path} is not the pinned all-MiniLM-L6-v2");
+    bytes
+}
+
+fn reference() -> Reference {
+    serde_json::from_str(include_str!("oracle/minilm_reference.json")).expect("reference JSON parses")
+}
+
+#[test]
+fn token_ids_equal_python_tokenizers() {
+    let tokenizer = common::tokenizer();
+    let reference = reference();
+    assert!(reference.sentences.len() >= 20);
+    for sentence in &reference.sentences {
+        assert_eq!(tokenizer.encode(&sentence.text, 512).unwrap(), sentence.ids, "{}", sentence.text);
+    }
+}
+
+#[test]
+fn embeddings_match_numpy_reference() {
+    let device = Device::flex();
+    let mut encoder = minilm_text().init(6, 192, &device);
+    let load = minilm::load_text_encoder(&mut encoder, minilm_bytes(), "model.safetensors").unwrap();
+    assert_eq!(load.applied, 5 + 6 * 16, "every MiniLM tensor but the pooler is applied");
+
+    let reference = reference();
+    let ids: Vec<Vec<u32>> = reference.sentences.iter().map(|s| s.ids.clone()).collect();
+    let batch = pad_batch(&ids, &device); // padded: also checks the padding mask
+    let hidden = encoder.forward(batch.ids, batch.mask.clone(), TextMode::Unimodal).hidden;
+    let mask = batch.mask.unsqueeze_dim::<3>(2);
+    let pooled = (hidden * mask.clone()).sum_dim(1).div(mask.sum_dim(1)); // [n, 1, 384]
+    let [n, _, width] = pooled.dims();
+    let pooled: Tensor<2> = pooled.reshape([n, width]);
+    let normalized = gkmvlp::contrastive::l2_normalize(pooled).into_data().try_to_vec::<f32>().unwrap();
+
+    let mut worst = 0.0f32;
+    for (i, sentence) in reference.sentences.iter().enumerate() {
+        for (a, b) in normalized[i * width..(i + 1) * width].iter().zip(&sentence.mean_pooled_normalized) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    assert!(worst < 1e-4, "max |ours - numpy| = {worst}");
+}
+
+#[test]
+fn wrong_checkpoint_is_refused_by_name() {
+    let device = Device::flex();
+    let mut encoder = minilm_text().with_width(256).init(6, 192, &device);
+    let err = minilm::load_text_encoder(&mut encoder, minilm_bytes(), "model.safetensors").unwrap_err().to_string();
+    assert!(err.contains("model.safetensors") && err.contains("do not fit"), "{err}");
+    let err = minilm::load_text_encoder(&mut encoder, b"not safetensors".to_vec(), "x.safetensors").unwrap_err().to_string();
+    assert!(err.contains("x.safetensors"), "{err}");
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine (scripts/setup.sh) and runs every test: native unit and integration tests on
+# Flex, the MiniLM parity test, the wgpu-over-lavapipe parity test, and the browser test on WebGPU in
+# headless Chromium.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+scripts/setup.sh
+
+echo "== native tests (Flex, MiniLM parity, wgpu on lavapipe)"
+cargo test --release --workspace
+
+echo "== browser test (WebGPU in headless Chromium)"
+(
+  cd wasm-tests
+  CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600 \
+    cargo test --release --target wasm32-unknown-unknown -p gkmvlp-wasm-tests
+)
