@@ -1,0 +1,179 @@
+//! DICOM Part 10 through dicom-rs (`dicom-object` parses, `dicom-pixeldata` decodes): rescale
+//! slope/intercept, VOI window (file's first, else robust percentiles), MONOCHROME1 inversion,
+//! first frame of a multi-frame object, colour (RGB / YBR) to luminance.
+
+use std::io::Cursor;
+
+use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::file::ReadPreamble;
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_pixeldata::{DecodedPixelData, PhotometricInterpretation, PixelDecoder};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use crate::voi::{self, Window};
+use crate::{ImagingError, Radiograph, SourceFormat, check_dimensions};
+
+const DICOM: SourceFormat = SourceFormat::Dicom;
+
+fn corrupt(detail: impl ToString) -> ImagingError {
+    ImagingError::corrupt(DICOM, detail)
+}
+
+/// An integer attribute, if present and parseable.
+fn int_attr(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<i64> {
+    obj.element_opt(tag).ok().flatten().and_then(|e| e.to_int::<i64>().ok())
+}
+
+fn str_attr(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    obj.element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string())
+}
+
+pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
+    let preamble = if bytes.get(128..132) == Some(b"DICM") {
+        ReadPreamble::Always
+    } else {
+        ReadPreamble::Never
+    };
+    let obj = OpenFileOptions::new()
+        .read_preamble(preamble)
+        .from_reader(Cursor::new(bytes))
+        .map_err(corrupt)?;
+
+    // Transfer syntax: name the one we cannot decode.
+    let uid = obj.meta().transfer_syntax().trim_matches(|c: char| c == '\0' || c == ' ').to_string();
+    match TransferSyntaxRegistry.get(&uid) {
+        None => {
+            return Err(ImagingError::UnsupportedTransferSyntax { name: "unknown".into(), uid });
+        }
+        Some(ts) if !ts.can_decode_all() => {
+            return Err(ImagingError::UnsupportedTransferSyntax { name: ts.name().into(), uid });
+        }
+        Some(_) => {}
+    }
+
+    // Geometry, checked before any pixel is decoded.
+    if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
+        return Err(ImagingError::UnsupportedImage("DICOM object has no Pixel Data".into()));
+    }
+    let dim = |tag, name: &str| {
+        int_attr(&obj, tag)
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| corrupt(format!("missing or invalid {name}")))
+    };
+    let (width, height) = (dim(tags::COLUMNS, "Columns")?, dim(tags::ROWS, "Rows")?);
+    check_dimensions(width, height)?;
+    let samples = int_attr(&obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    if samples != 1 && samples != 3 {
+        return Err(ImagingError::UnsupportedImage(format!(
+            "{samples} samples per pixel (expected 1 for grey or 3 for colour)"
+        )));
+    }
+    let photometric = str_attr(&obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
+    if !matches!(
+        photometric.as_str(),
+        "MONOCHROME1" | "MONOCHROME2" | "RGB" | "YBR_FULL" | "YBR_FULL_422" | "YBR_RCT" | "YBR_ICT"
+    ) {
+        return Err(ImagingError::UnsupportedImage(format!(
+            "photometric interpretation {photometric:?} (expected MONOCHROME1/2, RGB or YBR)"
+        )));
+    }
+    // Multi-frame objects: the first frame is used (documented behaviour).
+
+    let decoded = obj.decode_pixel_data_frame(0).map_err(corrupt)?;
+    let bits_allocated = decoded.bits_allocated();
+    if !matches!(bits_allocated, 8 | 16 | 32) {
+        return Err(ImagingError::UnsupportedImage(format!("{bits_allocated} bits allocated")));
+    }
+    let n = width as usize * height as usize;
+    let spp = decoded.samples_per_pixel() as usize;
+    let need = n * spp * (bits_allocated as usize / 8);
+    if decoded.rows() != height || decoded.columns() != width || decoded.data().len() < need {
+        return Err(corrupt(format!(
+            "pixel data holds {} bytes, a {width}×{height} frame needs {need}",
+            decoded.data().len()
+        )));
+    }
+    let bits_stored = decoded.bits_stored();
+    let values: Vec<f32> = decoded.to_vec_frame(0).map_err(corrupt)?;
+    if values.len() < n * spp {
+        return Err(corrupt("decoded frame is shorter than Rows × Columns"));
+    }
+    if values[..n * spp].iter().any(|v| !v.is_finite()) {
+        return Err(ImagingError::NonFinite);
+    }
+
+    match decoded.photometric_interpretation() {
+        PhotometricInterpretation::Monochrome1 | PhotometricInterpretation::Monochrome2 if spp == 1 => {
+            grey(width, height, values, bits_stored, &decoded)
+        }
+        pi => colour(width, height, &values[..n * spp], bits_stored, spp, pi),
+    }
+}
+
+fn grey(
+    width: u32,
+    height: u32,
+    mut values: Vec<f32>,
+    bits_stored: u16,
+    decoded: &DecodedPixelData<'_>,
+) -> Result<Radiograph, ImagingError> {
+    values.truncate(width as usize * height as usize);
+    let invert = matches!(decoded.photometric_interpretation(), PhotometricInterpretation::Monochrome1);
+    let from_file = decoded
+        .window()
+        .ok()
+        .flatten()
+        .and_then(|w| w.first().copied())
+        .map(|w| Window { center: w.center as f32, width: w.width as f32 })
+        .and_then(|w| w.validate().ok());
+    let window = from_file.unwrap_or_else(|| voi::robust_window(&values));
+    Ok(Radiograph {
+        width,
+        height,
+        pixels: voi::apply(&values, window, invert),
+        format: SourceFormat::Dicom,
+        bits_stored,
+        modality_values: Some(values),
+        window: Some(window),
+        invert,
+    })
+}
+
+/// Colour DICOM: luminance scaled by the sample range; no modality values or window.
+fn colour(
+    width: u32,
+    height: u32,
+    values: &[f32],
+    bits_stored: u16,
+    spp: usize,
+    pi: &PhotometricInterpretation,
+) -> Result<Radiograph, ImagingError> {
+    if spp != 3 {
+        return Err(ImagingError::UnsupportedImage(format!("{pi} with {spp} samples per pixel")));
+    }
+    let max = ((1u64 << bits_stored.clamp(1, 32)) - 1) as f32;
+    let is_ybr = matches!(pi, PhotometricInterpretation::YbrFull | PhotometricInterpretation::YbrFull422);
+    let pixels = values
+        .chunks_exact(3)
+        .map(|p| {
+            // Y of YBR_FULL is already the luminance (0.299 R + 0.587 G + 0.114 B).
+            let y = if is_ybr { p[0] } else { 0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2] };
+            (y / max).clamp(0.0, 1.0)
+        })
+        .collect();
+    Ok(Radiograph {
+        width,
+        height,
+        pixels,
+        format: SourceFormat::Dicom,
+        bits_stored,
+        modality_values: None,
+        window: None,
+        invert: false,
+    })
+}
