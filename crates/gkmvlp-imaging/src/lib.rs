@@ -10,7 +10,7 @@ mod error;
 mod raster;
 mod resize;
 mod voi;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "jpeg2000"))]
 mod wasm_libc;
 
 use std::fmt;
@@ -105,7 +105,10 @@ pub(crate) fn check_dimensions(width: u32, height: u32) -> Result<(), ImagingErr
 impl Radiograph {
     /// Recomputes `pixels` from the modality values with another VOI window (DICOM only).
     pub fn rewindow(&self, window: Window) -> Result<Radiograph, ImagingError> {
-        let values = self.modality_values.as_ref().ok_or(ImagingError::NotDicom(self.format))?;
+        let values = self
+            .modality_values
+            .as_ref()
+            .ok_or(ImagingError::NotDicom(self.format))?;
         window.validate()?;
         Ok(Radiograph {
             pixels: voi::apply(values, window, self.invert),

@@ -16,7 +16,10 @@ impl Window {
         if self.center.is_finite() && self.width.is_finite() && self.width >= 1.0 {
             Ok(self)
         } else {
-            Err(ImagingError::InvalidWindow { center: self.center, width: self.width })
+            Err(ImagingError::InvalidWindow {
+                center: self.center,
+                width: self.width,
+            })
         }
     }
 
@@ -25,7 +28,10 @@ impl Window {
     pub(crate) fn spanning(lo: f32, hi: f32) -> Window {
         // C.11.2.1.2.1: 0 at x <= c - 0.5 - (w-1)/2, 1 at x > c - 0.5 + (w-1)/2.
         let width = (hi - lo + 1.0).max(1.0);
-        Window { center: lo + 0.5 + (width - 1.0) / 2.0, width }
+        Window {
+            center: lo + 0.5 + (width - 1.0) / 2.0,
+            width,
+        }
     }
 
     /// Display value in `[0, 1]` of one modality value.
@@ -79,7 +85,10 @@ mod tests {
     #[test]
     fn linear_function_matches_ps3_3() {
         // c = 2048, w = 4096: x <= 0 -> 0, x > 4095 -> 1, linear between.
-        let w = Window { center: 2048.0, width: 4096.0 };
+        let w = Window {
+            center: 2048.0,
+            width: 4096.0,
+        };
         assert_eq!(w.map(-10.0), 0.0);
         assert_eq!(w.map(0.0), 0.0);
         assert_eq!(w.map(4096.0), 1.0);
@@ -89,7 +98,10 @@ mod tests {
 
     #[test]
     fn width_one_is_a_threshold() {
-        let w = Window { center: 10.0, width: 1.0 };
+        let w = Window {
+            center: 10.0,
+            width: 1.0,
+        };
         assert_eq!(w.map(9.0), 0.0);
         assert_eq!(w.map(9.5), 0.0);
         assert_eq!(w.map(10.0), 1.0);
@@ -105,10 +117,38 @@ mod tests {
 
     #[test]
     fn invalid_windows_are_refused() {
-        assert!(Window { center: 0.0, width: 0.5 }.validate().is_err());
-        assert!(Window { center: f32::NAN, width: 10.0 }.validate().is_err());
-        assert!(Window { center: 0.0, width: f32::INFINITY }.validate().is_err());
-        assert!(Window { center: -5.0, width: 1.0 }.validate().is_ok());
+        assert!(
+            Window {
+                center: 0.0,
+                width: 0.5
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Window {
+                center: f32::NAN,
+                width: 10.0
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Window {
+                center: 0.0,
+                width: f32::INFINITY
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Window {
+                center: -5.0,
+                width: 1.0
+            }
+            .validate()
+            .is_ok()
+        );
     }
 
     #[test]

@@ -10,7 +10,10 @@ use image::{DynamicImage, ImageBuffer, Luma};
 
 fn assert_err(bytes: &[u8], what: &str) -> ImagingError {
     match decode(bytes) {
-        Ok(r) => panic!("{what}: decoded to {}x{} instead of failing", r.width, r.height),
+        Ok(r) => panic!(
+            "{what}: decoded to {}x{} instead of failing",
+            r.width, r.height
+        ),
         Err(e) => {
             assert!(!e.to_string().is_empty());
             e
@@ -45,14 +48,27 @@ fn truncated_png() {
 #[test]
 fn empty_text_and_random() {
     assert_eq!(decode(&[]).unwrap_err(), ImagingError::Empty);
-    assert_eq!(decode(b"Findings: no acute cardiopulmonary process.\n").unwrap_err(), ImagingError::UnknownFormat);
-    assert!(ImagingError::UnknownFormat.to_string().contains("PNG, JPEG and DICOM"));
+    assert_eq!(
+        decode(b"Findings: no acute cardiopulmonary process.\n").unwrap_err(),
+        ImagingError::UnknownFormat
+    );
+    assert!(
+        ImagingError::UnknownFormat
+            .to_string()
+            .contains("PNG, JPEG and DICOM")
+    );
     for seed in 1..20u64 {
         let mut bytes = random_bytes(4096, seed);
         assert_err(&bytes, "random");
         // Random payloads behind each format's magic.
         bytes[..8].copy_from_slice(b"\x89PNG\r\n\x1a\n");
-        assert!(matches!(assert_err(&bytes, "random PNG"), ImagingError::Corrupt { format: SourceFormat::Png, .. }));
+        assert!(matches!(
+            assert_err(&bytes, "random PNG"),
+            ImagingError::Corrupt {
+                format: SourceFormat::Png,
+                ..
+            }
+        ));
         bytes[..3].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
         assert_err(&bytes, "random JPEG");
         let mut dicm = random_bytes(4096, seed);
@@ -65,18 +81,40 @@ fn empty_text_and_random() {
 fn tiny_png_is_too_small() {
     let img = ImageBuffer::from_fn(1, 1, |_, _| Luma([7u8]));
     let e = decode(&png_bytes(&DynamicImage::ImageLuma8(img))).unwrap_err();
-    assert_eq!(e, ImagingError::TooSmall { width: 1, height: 1 });
+    assert_eq!(
+        e,
+        ImagingError::TooSmall {
+            width: 1,
+            height: 1
+        }
+    );
 }
 
 #[test]
 fn huge_png_header_is_refused_before_allocating() {
     let start = Instant::now();
     let e = decode(&png_header_only(100_000, 100_000)).unwrap_err();
-    assert_eq!(e, ImagingError::TooLarge { width: 100_000, height: 100_000 });
+    assert_eq!(
+        e,
+        ImagingError::TooLarge {
+            width: 100_000,
+            height: 100_000
+        }
+    );
     // Under both side limits but over 64 Mpx.
     let e = decode(&png_header_only(16_000, 16_000)).unwrap_err();
-    assert_eq!(e, ImagingError::TooLarge { width: 16_000, height: 16_000 });
-    assert!(start.elapsed().as_millis() < 500, "took {:?}", start.elapsed());
+    assert_eq!(
+        e,
+        ImagingError::TooLarge {
+            width: 16_000,
+            height: 16_000
+        }
+    );
+    assert!(
+        start.elapsed().as_millis() < 500,
+        "took {:?}",
+        start.elapsed()
+    );
     assert!(e.to_string().contains("16384"));
 }
 
