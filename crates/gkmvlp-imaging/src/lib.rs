@@ -113,7 +113,8 @@ impl Radiograph {
         Ok(Radiograph {
             pixels: voi::apply(values, window, self.invert),
             window: Some(window),
-            ..self.clone()
+            modality_values: Some(values.clone()),
+            ..self.metadata()
         })
     }
 
@@ -129,7 +130,17 @@ impl Radiograph {
             height: size,
             pixels: resample(&self.pixels),
             modality_values: self.modality_values.as_deref().map(resample),
-            ..self.clone()
+            ..self.metadata()
+        }
+    }
+
+    /// Everything but the two pixel buffers (left empty), so that derived images do not copy
+    /// buffers they are about to replace.
+    fn metadata(&self) -> Radiograph {
+        Radiograph {
+            pixels: Vec::new(),
+            modality_values: None,
+            ..*self
         }
     }
 
