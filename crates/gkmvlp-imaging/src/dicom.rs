@@ -20,6 +20,21 @@ fn corrupt(detail: impl ToString) -> ImagingError {
     ImagingError::corrupt(DICOM, detail)
 }
 
+/// A dicom-rs error with its causes ("Could not read data set token: ... : unexpected end of file"),
+/// since the top-level message alone rarely says what was wrong.
+fn corrupt_chain(err: &dyn std::error::Error) -> ImagingError {
+    let mut detail = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !detail.ends_with(&text) {
+            detail = format!("{detail}: {text}");
+        }
+        source = cause.source();
+    }
+    corrupt(detail)
+}
+
 /// An integer attribute, if present and parseable.
 fn int_attr(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<i64> {
     obj.element_opt(tag)
@@ -40,6 +55,8 @@ fn str_attr(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
 }
 
 pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
+    // Declared lengths first: the parser allocates them before reading.
+    crate::dicom_lengths::check(bytes)?;
     let preamble = if bytes.get(128..132) == Some(b"DICM") {
         ReadPreamble::Always
     } else {
@@ -48,7 +65,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
     let obj = OpenFileOptions::new()
         .read_preamble(preamble)
         .from_reader(Cursor::new(bytes))
-        .map_err(corrupt)?;
+        .map_err(|e| corrupt_chain(&e))?;
 
     // Transfer syntax: name the one we cannot decode.
     let uid = obj
@@ -102,7 +119,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
     }
     // Multi-frame objects: the first frame is used (documented behaviour).
 
-    let decoded = obj.decode_pixel_data_frame(0).map_err(corrupt)?;
+    let decoded = obj
+        .decode_pixel_data_frame(0)
+        .map_err(|e| corrupt_chain(&e))?;
     let bits_allocated = decoded.bits_allocated();
     if !matches!(bits_allocated, 8 | 16 | 32) {
         return Err(ImagingError::UnsupportedImage(format!(
@@ -119,7 +138,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
         )));
     }
     let bits_stored = decoded.bits_stored();
-    let values: Vec<f32> = decoded.to_vec_frame(0).map_err(corrupt)?;
+    let values: Vec<f32> = decoded.to_vec_frame(0).map_err(|e| corrupt_chain(&e))?;
     if values.len() < n * spp {
         return Err(corrupt("decoded frame is shorter than Rows × Columns"));
     }

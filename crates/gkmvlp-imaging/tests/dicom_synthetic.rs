@@ -360,3 +360,24 @@ fn non_finite_rescale_is_refused() {
     let err = decode(&spec.bytes()).unwrap_err();
     assert_eq!(err, ImagingError::NonFinite);
 }
+
+#[test]
+fn implicit_little_and_explicit_big_endian() {
+    let values: Vec<u16> = (0..32 * 32).map(|i| (i * 13 % 3000) as u16).collect();
+    let decode_with = |ts: &'static str| {
+        let mut spec = Spec::grey(32, 32, 16);
+        spec.ts = ts;
+        spec.extra = vec![
+            ds(tags::WINDOW_CENTER, "1500"),
+            ds(tags::WINDOW_WIDTH, "3000"),
+        ];
+        spec.pixels = Some(native_u16(values.clone()));
+        decode(&spec.bytes()).unwrap_or_else(|e| panic!("{ts}: {e}"))
+    };
+    let explicit = decode_with(EXPLICIT_LE);
+    let want: Vec<f32> = values.iter().map(|&v| f32::from(v)).collect();
+    assert_eq!(explicit.modality_values.as_deref(), Some(&want[..]));
+    for ts in ["1.2.840.10008.1.2", "1.2.840.10008.1.2.2"] {
+        assert_eq!(decode_with(ts).pixels, explicit.pixels, "{ts}");
+    }
+}

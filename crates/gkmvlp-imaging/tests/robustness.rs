@@ -125,3 +125,28 @@ fn dicom_without_preamble() {
     let full = decode(&bytes).expect("DICOM");
     assert_eq!(bare.pixels, full.pixels);
 }
+
+#[test]
+fn dicom_length_bomb_is_refused_before_allocating() {
+    // RG1's header, then Pixel Data declaring 0xF0000000 bytes with 4 KB behind it. Without the
+    // length guard dicom-parser allocated 3.9 GB and took 16 s to fail on this.
+    let mut bytes = asset("dicom/RG1_UNCR.dcm");
+    let at = bytes
+        .windows(6)
+        .position(|w| w == b"\xe0\x7f\x10\x00OW")
+        .expect("pixel data header");
+    bytes.truncate(at + 12 + 4096);
+    bytes[at + 8..at + 12].copy_from_slice(&0xF000_0000u32.to_le_bytes());
+    let start = Instant::now();
+    let e = decode(&bytes).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("(7FE0,0010) declares 4026531840 bytes"),
+        "{e}"
+    );
+    assert!(
+        start.elapsed().as_millis() < 200,
+        "took {:?}",
+        start.elapsed()
+    );
+}
