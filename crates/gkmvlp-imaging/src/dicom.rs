@@ -117,6 +117,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
             "photometric interpretation {photometric:?} (expected MONOCHROME1/2, RGB or YBR)"
         )));
     }
+    check_codestream(&obj, width, height)?;
     // Multi-frame objects: the first frame is used (documented behaviour).
 
     let decoded = obj
@@ -232,4 +233,46 @@ fn colour(
         window: None,
         invert: false,
     })
+}
+
+/// A compressed frame is decoded at the size its own codestream header states, not at Rows ×
+/// Columns: refuse a JPEG or JPEG 2000 codestream whose header disagrees with the DICOM geometry
+/// before its codec allocates for it. Codestreams whose header cannot be read here are left to the
+/// codec.
+fn check_codestream(obj: &DefaultDicomObject, width: u32, height: u32) -> Result<(), ImagingError> {
+    let Some(fragment) = obj
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .and_then(|e| e.value().fragments())
+        .and_then(|f| f.first())
+    else {
+        return Ok(());
+    };
+    let be32 = |at: usize| {
+        fragment
+            .get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let claimed = if fragment.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]) {
+        // JPEG 2000 codestream: SOC, SIZ, Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz.
+        match (be32(8), be32(12), be32(16), be32(20)) {
+            (Some(x), Some(y), Some(xo), Some(yo)) => {
+                Some((x.saturating_sub(xo), y.saturating_sub(yo)))
+            }
+            _ => None,
+        }
+    } else if fragment.starts_with(&[0xFF, 0xD8]) {
+        image::ImageReader::with_format(Cursor::new(fragment), image::ImageFormat::Jpeg)
+            .into_dimensions()
+            .ok()
+    } else {
+        None
+    };
+    match claimed {
+        Some((w, h)) if (w, h) != (width, height) => Err(corrupt(format!(
+            "compressed frame header says {w}×{h} but Rows × Columns say {width}×{height}"
+        ))),
+        _ => Ok(()),
+    }
 }

@@ -381,3 +381,20 @@ fn implicit_little_and_explicit_big_endian() {
         assert_eq!(decode_with(ts).pixels, explicit.pixels, "{ts}");
     }
 }
+
+#[test]
+fn jpeg_frame_disagreeing_with_rows_columns_is_refused() {
+    let img = image::GrayImage::from_fn(64, 48, |x, _| image::Luma([x as u8]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&img)
+        .expect("encode");
+    if jpeg.len() % 2 == 1 {
+        jpeg.push(0);
+    }
+    let mut spec = Spec::grey(32, 32, 8);
+    spec.ts = JPEG_BASELINE;
+    spec.pixels = Some(encapsulated(jpeg));
+    let err = decode(&spec.bytes()).unwrap_err();
+    assert!(err.to_string().contains("64×48"), "{err}");
+}

@@ -150,3 +150,24 @@ fn dicom_length_bomb_is_refused_before_allocating() {
         start.elapsed()
     );
 }
+
+#[cfg(feature = "jpeg2000")]
+#[test]
+fn jpeg2000_frame_larger_than_its_dicom_header_is_refused() {
+    // RG1_J2KR with the codestream's SIZ claiming 60000×60000 (Rows/Columns still 1955×1841).
+    let mut bytes = asset("dicom/RG1_J2KR.dcm");
+    let at = bytes
+        .windows(4)
+        .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])
+        .expect("SOC SIZ");
+    bytes[at + 8..at + 12].copy_from_slice(&60_000u32.to_be_bytes());
+    bytes[at + 12..at + 16].copy_from_slice(&60_000u32.to_be_bytes());
+    let start = Instant::now();
+    let e = decode(&bytes).unwrap_err();
+    assert!(e.to_string().contains("60000×60000"), "{e}");
+    assert!(
+        start.elapsed().as_millis() < 200,
+        "took {:?}",
+        start.elapsed()
+    );
+}
