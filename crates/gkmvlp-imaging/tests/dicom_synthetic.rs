@@ -398,3 +398,55 @@ fn jpeg_frame_disagreeing_with_rows_columns_is_refused() {
     let err = decode(&spec.bytes()).unwrap_err();
     assert!(err.to_string().contains("64×48"), "{err}");
 }
+
+/// Flips bytes all over small valid files (native, RLE, JPEG DICOM): decoding may succeed or fail
+/// but must never panic or hang.
+#[test]
+fn mutated_files_never_panic() {
+    let values: Vec<u16> = (0..32 * 32).map(|i| (i * 37 % 4096) as u16).collect();
+    let mut native = Spec::grey(32, 32, 16);
+    native.extra = vec![ds(tags::WINDOW_CENTER, "100"), ds(tags::WINDOW_WIDTH, "50")];
+    native.pixels = Some(native_u16(values.clone()));
+    let mut rle = Spec::grey(32, 32, 16);
+    rle.ts = RLE;
+    rle.pixels = Some(encapsulated(rle_frame(&values)));
+    let img = image::GrayImage::from_fn(32, 32, |x, y| image::Luma([(x * 8 + y) as u8]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&img)
+        .expect("encode");
+    if jpeg.len() % 2 == 1 {
+        jpeg.push(0);
+    }
+    let mut jpg = Spec::grey(32, 32, 8);
+    jpg.ts = JPEG_BASELINE;
+    jpg.pixels = Some(encapsulated(jpeg));
+
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let start = std::time::Instant::now();
+    let (mut ok, mut failed) = (0, 0);
+    for file in [native.bytes(), rle.bytes(), jpg.bytes()] {
+        for _ in 0..2000 {
+            let mut bytes = file.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() as usize) % bytes.len();
+                bytes[at] = next() as u8;
+            }
+            match decode(&bytes) {
+                Ok(_) => ok += 1,
+                Err(_) => failed += 1,
+            }
+        }
+    }
+    eprintln!(
+        "mutations: {ok} decoded, {failed} refused in {:?}",
+        start.elapsed()
+    );
+    assert!(start.elapsed().as_secs() < 20);
+}
