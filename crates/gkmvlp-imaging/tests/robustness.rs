@@ -171,3 +171,24 @@ fn jpeg2000_frame_larger_than_its_dicom_header_is_refused() {
         start.elapsed()
     );
 }
+
+#[test]
+fn mutated_png_and_jpeg_never_panic() {
+    let img = ImageBuffer::from_fn(48, 40, |x, y| Luma([(x * 5 + y * 3) as u8]));
+    let png = png_bytes(&DynamicImage::ImageLuma8(img.clone()));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&DynamicImage::ImageLuma8(img))
+        .expect("encode JPEG");
+    let start = Instant::now();
+    for (k, file) in [png, jpeg].into_iter().enumerate() {
+        let noise = random_bytes(3 * 3000, 7 + k as u64);
+        for m in noise.chunks_exact(3) {
+            let mut bytes = file.clone();
+            let at = (usize::from(m[0]) << 8 | usize::from(m[1])) % bytes.len();
+            bytes[at] = m[2];
+            let _ = decode(&bytes);
+        }
+    }
+    assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
+}
