@@ -1,0 +1,117 @@
+//! PNG and JPEG through the `image` crate: 8- and 16-bit grey, grey+alpha, RGB, RGBA; colour to
+//! luminance (Rec. 709 weights, as `image`'s own `to_luma`), alpha ignored.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageError, ImageFormat, ImageReader, Limits};
+
+use crate::{ImagingError, MAX_PIXELS, MAX_SIDE, Radiograph, SourceFormat, check_dimensions};
+
+const LUMA: [f32; 3] = [0.2126, 0.7152, 0.0722];
+
+fn reader(bytes: &[u8], format: SourceFormat) -> ImageReader<Cursor<&[u8]>> {
+    let image_format = match format {
+        SourceFormat::Jpeg => ImageFormat::Jpeg,
+        _ => ImageFormat::Png,
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    // Largest decoded buffer: 64 Mpx of RGBA16 (8 bytes per pixel).
+    limits.max_alloc = Some(MAX_PIXELS * 8);
+    reader.limits(limits);
+    reader
+}
+
+fn map_err(format: SourceFormat, err: ImageError) -> ImagingError {
+    match err {
+        ImageError::Limits(e) => {
+            ImagingError::corrupt(format, format!("refused by decoder limits: {e}"))
+        }
+        ImageError::Unsupported(e) => {
+            ImagingError::UnsupportedImage(format!("{format} variant not supported: {e}"))
+        }
+        other => ImagingError::corrupt(format, other),
+    }
+}
+
+/// Decodes PNG or JPEG bytes. The dimensions are read from the header (no pixel buffer) and
+/// checked first; the decoder then runs under `image` limits as a second guard.
+pub(crate) fn decode(bytes: &[u8], format: SourceFormat) -> Result<Radiograph, ImagingError> {
+    let mut header = reader(bytes, format);
+    header.no_limits(); // reading the header allocates nothing; our own check names the size
+    let (width, height) = header.into_dimensions().map_err(|e| map_err(format, e))?;
+    check_dimensions(width, height)?;
+    let image = reader(bytes, format).decode().map_err(|e| match e {
+        ImageError::Limits(_) => ImagingError::TooLarge { width, height },
+        other => map_err(format, other),
+    })?;
+    let (pixels, bits_stored) = grey(&image)?;
+    if pixels.len() != width as usize * height as usize {
+        return Err(ImagingError::corrupt(
+            format,
+            "decoded size differs from the header",
+        ));
+    }
+    Ok(Radiograph {
+        width,
+        height,
+        pixels,
+        format,
+        bits_stored,
+        modality_values: None,
+        window: None,
+        invert: false,
+    })
+}
+
+/// One grey channel in `[0, 1]` and the source bit depth.
+fn grey(image: &DynamicImage) -> Result<(Vec<f32>, u16), ImagingError> {
+    fn channels<T: Copy + Into<f32>>(data: &[T], n: usize, max: f32) -> Vec<f32> {
+        data.chunks_exact(n)
+            .map(|p| {
+                let v = if n >= 3 {
+                    LUMA[0] * p[0].into() + LUMA[1] * p[1].into() + LUMA[2] * p[2].into()
+                } else {
+                    p[0].into()
+                };
+                (v / max).clamp(0.0, 1.0)
+            })
+            .collect()
+    }
+    Ok(match image {
+        DynamicImage::ImageLuma8(b) => (channels(b.as_raw(), 1, 255.0), 8),
+        DynamicImage::ImageLumaA8(b) => (channels(b.as_raw(), 2, 255.0), 8),
+        DynamicImage::ImageRgb8(b) => (channels(b.as_raw(), 3, 255.0), 8),
+        DynamicImage::ImageRgba8(b) => (channels(b.as_raw(), 4, 255.0), 8),
+        DynamicImage::ImageLuma16(b) => (channels(b.as_raw(), 1, 65535.0), 16),
+        DynamicImage::ImageLumaA16(b) => (channels(b.as_raw(), 2, 65535.0), 16),
+        DynamicImage::ImageRgb16(b) => (channels(b.as_raw(), 3, 65535.0), 16),
+        DynamicImage::ImageRgba16(b) => (channels(b.as_raw(), 4, 65535.0), 16),
+        other => {
+            return Err(ImagingError::UnsupportedImage(format!(
+                "pixel type {:?} (expected 8- or 16-bit grey, grey+alpha, RGB or RGBA)",
+                other.color()
+            )));
+        }
+    })
+}
+
+/// 8-bit greyscale PNG of the display pixels.
+pub(crate) fn encode_png_8bit(image: &Radiograph) -> Result<Vec<u8>, ImageError> {
+    use image::ImageEncoder;
+    let bytes: Vec<u8> = image
+        .pixels
+        .iter()
+        .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out).write_image(
+        &bytes,
+        image.width,
+        image.height,
+        image::ExtendedColorType::L8,
+    )?;
+    Ok(out)
+}

@@ -1,0 +1,452 @@
+//! DICOM objects built in the test with dicom-object: rescale, windows, inversion, signedness,
+//! multi-frame, colour, RLE, JPEG baseline, unsupported encodings and bomb headers.
+
+use dicom_core::value::PixelFragmentSequence;
+use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::{InMemDicomObject, mem::InMemElement};
+use gkmvlp_imaging::{ImagingError, Window, decode};
+
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+const RLE: &str = "1.2.840.10008.1.2.5";
+const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
+const JPEG_LS: &str = "1.2.840.10008.1.2.4.80";
+
+struct Spec {
+    ts: &'static str,
+    rows: u16,
+    cols: u16,
+    bits: u16,
+    signed: bool,
+    samples: u16,
+    photometric: &'static str,
+    extra: Vec<InMemElement>,
+    pixels: Option<InMemElement>,
+}
+
+impl Spec {
+    fn grey(rows: u16, cols: u16, bits: u16) -> Spec {
+        Spec {
+            ts: EXPLICIT_LE,
+            rows,
+            cols,
+            bits,
+            signed: false,
+            samples: 1,
+            photometric: "MONOCHROME2",
+            extra: vec![],
+            pixels: None,
+        }
+    }
+
+    fn bytes(self) -> Vec<u8> {
+        let mut obj = InMemDicomObject::from_element_iter([
+            DataElement::new(
+                tags::SOP_CLASS_UID,
+                VR::UI,
+                uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+            ),
+            DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, "1.2.3.4.5.6"),
+            DataElement::new(tags::ROWS, VR::US, dicom_value!(U16, [self.rows])),
+            DataElement::new(tags::COLUMNS, VR::US, dicom_value!(U16, [self.cols])),
+            DataElement::new(tags::BITS_ALLOCATED, VR::US, dicom_value!(U16, [self.bits])),
+            DataElement::new(tags::BITS_STORED, VR::US, dicom_value!(U16, [self.bits])),
+            DataElement::new(tags::HIGH_BIT, VR::US, dicom_value!(U16, [self.bits - 1])),
+            DataElement::new(
+                tags::PIXEL_REPRESENTATION,
+                VR::US,
+                dicom_value!(U16, [u16::from(self.signed)]),
+            ),
+            DataElement::new(
+                tags::SAMPLES_PER_PIXEL,
+                VR::US,
+                dicom_value!(U16, [self.samples]),
+            ),
+            DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, self.photometric),
+        ]);
+        if self.samples > 1 {
+            obj.put(DataElement::new(
+                tags::PLANAR_CONFIGURATION,
+                VR::US,
+                dicom_value!(U16, [0]),
+            ));
+        }
+        for e in self.extra {
+            obj.put(e);
+        }
+        if let Some(p) = self.pixels {
+            obj.put(p);
+        }
+        let file = obj
+            .with_meta(FileMetaTableBuilder::new().transfer_syntax(self.ts))
+            .expect("meta");
+        let mut out = Vec::new();
+        file.write_all(&mut out).expect("write DICOM");
+        out
+    }
+}
+
+fn native_u8(data: Vec<u8>) -> InMemElement {
+    DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(data))
+}
+fn native_u16(data: Vec<u16>) -> InMemElement {
+    DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(data.into()))
+}
+fn encapsulated(fragment: Vec<u8>) -> InMemElement {
+    DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        PixelFragmentSequence::new(Vec::<u32>::new(), vec![fragment]),
+    )
+}
+fn ds(tag: dicom_core::Tag, v: &str) -> InMemElement {
+    DataElement::new(tag, VR::DS, v)
+}
+
+/// A 32×32 ramp of `0..=255` (8-bit) values: v(x, y) = (x + 8 y) % 256.
+fn ramp8() -> Vec<u8> {
+    (0..32 * 32)
+        .map(|i: u32| ((i % 32 + 8 * (i / 32)) % 256) as u8)
+        .collect()
+}
+
+#[test]
+fn rescale_and_first_window_of_a_multivalued_pair() {
+    let mut spec = Spec::grey(32, 32, 8);
+    spec.extra = vec![
+        ds(tags::RESCALE_SLOPE, "2"),
+        ds(tags::RESCALE_INTERCEPT, "-100"),
+        ds(tags::WINDOW_CENTER, "100\\200"),
+        ds(tags::WINDOW_WIDTH, "51\\80"),
+    ];
+    spec.pixels = Some(native_u8(ramp8()));
+    let r = decode(&spec.bytes()).expect("decode");
+    assert_eq!(r.bits_stored, 8);
+    assert!(!r.invert);
+    assert_eq!(
+        r.window,
+        Some(Window {
+            center: 100.0,
+            width: 51.0
+        })
+    );
+    let values = r.modality_values.as_ref().expect("values");
+    for (i, &raw) in ramp8().iter().enumerate() {
+        let v = 2.0 * f32::from(raw) - 100.0;
+        assert_eq!(values[i], v);
+        // PS3.3 C.11.2.1.2.1 with c = 100, w = 51: 0 below 74.5, 1 above 124.5.
+        let want = if v <= 74.5 {
+            0.0
+        } else if v > 124.5 {
+            1.0
+        } else {
+            (v - 99.5) / 50.0 + 0.5
+        };
+        assert!(
+            (r.pixels[i] - want).abs() < 1e-6,
+            "{v}: {} vs {want}",
+            r.pixels[i]
+        );
+    }
+}
+
+#[test]
+fn no_window_falls_back_to_the_value_range() {
+    let mut spec = Spec::grey(32, 32, 8);
+    spec.pixels = Some(native_u8(ramp8()));
+    let r = decode(&spec.bytes()).expect("decode");
+    let w = r.window.expect("window");
+    assert!(w.width > 200.0 && w.width < 260.0, "{w:?}");
+    let (min, max) = r
+        .pixels
+        .iter()
+        .fold((1.0f32, 0.0f32), |(a, b), &v| (a.min(v), b.max(v)));
+    assert_eq!((min, max), (0.0, 1.0));
+}
+
+#[test]
+fn signed_16_bit_monochrome1_is_inverted() {
+    let mut spec = Spec::grey(16, 16, 16);
+    spec.signed = true;
+    spec.photometric = "MONOCHROME1";
+    spec.extra = vec![ds(tags::WINDOW_CENTER, "0"), ds(tags::WINDOW_WIDTH, "2000")];
+    // -1000 ..= +1000 across the rows.
+    let raw: Vec<i16> = (0..256)
+        .map(|i| ((i / 16) * 2000 / 15 - 1000) as i16)
+        .collect();
+    spec.pixels = Some(native_u16(raw.iter().map(|&v| v as u16).collect()));
+    let r = decode(&spec.bytes()).expect("decode");
+    assert!(r.invert);
+    let values = r.modality_values.as_ref().expect("values");
+    assert_eq!(values[0], -1000.0);
+    assert_eq!(values[255], 1000.0);
+    assert_eq!(r.pixels[0], 1.0, "lowest value white in MONOCHROME1");
+    assert_eq!(r.pixels[255], 0.0);
+    let again = r
+        .rewindow(Window {
+            center: 0.0,
+            width: 2000.0,
+        })
+        .expect("rewindow");
+    assert_eq!(again.pixels, r.pixels);
+}
+
+#[test]
+fn multi_frame_uses_the_first_frame() {
+    let mut spec = Spec::grey(16, 16, 8);
+    spec.extra = vec![DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, "3")];
+    let mut data = vec![10u8; 256];
+    data.extend([20u8; 256]);
+    data.extend([30u8; 256]);
+    spec.pixels = Some(native_u8(data));
+    let r = decode(&spec.bytes()).expect("decode");
+    assert_eq!(r.pixels.len(), 256);
+    assert!(
+        r.modality_values
+            .as_ref()
+            .expect("values")
+            .iter()
+            .all(|&v| v == 10.0)
+    );
+}
+
+#[test]
+fn rgb_becomes_luminance() {
+    let mut spec = Spec::grey(16, 16, 8);
+    spec.samples = 3;
+    spec.photometric = "RGB";
+    let data: Vec<u8> = (0..256).flat_map(|i| [(i % 16 * 16) as u8; 3]).collect();
+    spec.pixels = Some(native_u8(data));
+    let r = decode(&spec.bytes()).expect("decode");
+    assert_eq!(r.modality_values, None);
+    assert!((r.pixels[5] - 80.0 / 255.0).abs() < 1e-5);
+    assert!(
+        r.rewindow(Window {
+            center: 1.0,
+            width: 2.0
+        })
+        .is_err()
+    );
+}
+
+/// RLE Lossless of one 16-bit grey frame: two byte segments (high, low), literal runs only.
+fn rle_frame(values: &[u16]) -> Vec<u8> {
+    let packbits = |bytes: Vec<u8>| -> Vec<u8> {
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(128) {
+            out.push((chunk.len() - 1) as u8);
+            out.extend(chunk);
+        }
+        if out.len() % 2 == 1 {
+            out.push(0x80); // no-op padding to an even length
+        }
+        out
+    };
+    let hi = packbits(values.iter().map(|v| (v >> 8) as u8).collect());
+    let lo = packbits(values.iter().map(|v| (v & 0xFF) as u8).collect());
+    let mut header = [0u32; 16];
+    header[0] = 2;
+    header[1] = 64;
+    header[2] = 64 + hi.len() as u32;
+    let mut out: Vec<u8> = header.iter().flat_map(|v| v.to_le_bytes()).collect();
+    out.extend(hi);
+    out.extend(lo);
+    out
+}
+
+#[test]
+fn rle_lossless_16_bit() {
+    let values: Vec<u16> = (0..32 * 32).map(|i| (i * 37 % 4096) as u16).collect();
+    let mut rle = Spec::grey(32, 32, 16);
+    rle.ts = RLE;
+    rle.pixels = Some(encapsulated(rle_frame(&values)));
+    let a = decode(&rle.bytes()).expect("RLE decodes");
+    let mut raw = Spec::grey(32, 32, 16);
+    raw.pixels = Some(native_u16(values));
+    let b = decode(&raw.bytes()).expect("native decodes");
+    assert_eq!(a.modality_values, b.modality_values);
+    assert_eq!(a.pixels, b.pixels);
+}
+
+#[test]
+fn jpeg_baseline_8_bit() {
+    let img = image::GrayImage::from_fn(32, 32, |x, y| image::Luma([(x * 8 + y) as u8]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 100)
+        .encode_image(&img)
+        .expect("encode");
+    if jpeg.len() % 2 == 1 {
+        jpeg.push(0);
+    }
+    let mut spec = Spec::grey(32, 32, 8);
+    spec.ts = JPEG_BASELINE;
+    spec.pixels = Some(encapsulated(jpeg));
+    let r = decode(&spec.bytes()).expect("JPEG baseline DICOM decodes");
+    let values = r.modality_values.as_ref().expect("values");
+    for (i, p) in img.pixels().enumerate() {
+        assert!(
+            (values[i] - f32::from(p.0[0])).abs() <= 4.0,
+            "{i}: {} vs {}",
+            values[i],
+            p.0[0]
+        );
+    }
+}
+
+#[test]
+fn unsupported_transfer_syntax_is_named() {
+    let mut spec = Spec::grey(32, 32, 8);
+    spec.ts = JPEG_LS;
+    spec.pixels = Some(encapsulated(vec![0xFF, 0xD8, 0xFF, 0xD9]));
+    let err = decode(&spec.bytes()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, ImagingError::UnsupportedTransferSyntax { .. }),
+        "{msg}"
+    );
+    assert!(msg.contains("JPEG-LS") && msg.contains(JPEG_LS), "{msg}");
+}
+
+#[test]
+fn huge_dimensions_are_refused_before_decoding() {
+    let mut spec = Spec::grey(60_000, 60_000, 8);
+    spec.pixels = Some(native_u8(vec![0; 64]));
+    assert_eq!(
+        decode(&spec.bytes()).unwrap_err(),
+        ImagingError::TooLarge {
+            width: 60_000,
+            height: 60_000
+        }
+    );
+    let mut spec = Spec::grey(8, 64, 8);
+    spec.pixels = Some(native_u8(vec![0; 512]));
+    assert_eq!(
+        decode(&spec.bytes()).unwrap_err(),
+        ImagingError::TooSmall {
+            width: 64,
+            height: 8
+        }
+    );
+}
+
+#[test]
+fn short_pixel_data_and_missing_pixels_and_palette() {
+    let mut spec = Spec::grey(32, 32, 16);
+    spec.pixels = Some(native_u16(vec![0; 100]));
+    assert!(matches!(
+        decode(&spec.bytes()).unwrap_err(),
+        ImagingError::Corrupt { .. }
+    ));
+
+    let spec = Spec::grey(32, 32, 8);
+    assert!(matches!(
+        decode(&spec.bytes()).unwrap_err(),
+        ImagingError::UnsupportedImage(_)
+    ));
+
+    let mut spec = Spec::grey(32, 32, 8);
+    spec.photometric = "PALETTE COLOR";
+    spec.pixels = Some(native_u8(ramp8()));
+    let err = decode(&spec.bytes()).unwrap_err();
+    assert!(err.to_string().contains("PALETTE COLOR"), "{err}");
+}
+
+#[test]
+fn non_finite_rescale_is_refused() {
+    let mut spec = Spec::grey(16, 16, 8);
+    spec.extra = vec![ds(tags::RESCALE_SLOPE, "1e39")]; // overflows f32
+    spec.pixels = Some(native_u8(vec![200; 256]));
+    let err = decode(&spec.bytes()).unwrap_err();
+    assert_eq!(err, ImagingError::NonFinite);
+}
+
+#[test]
+fn implicit_little_and_explicit_big_endian() {
+    let values: Vec<u16> = (0..32 * 32).map(|i| (i * 13 % 3000) as u16).collect();
+    let decode_with = |ts: &'static str| {
+        let mut spec = Spec::grey(32, 32, 16);
+        spec.ts = ts;
+        spec.extra = vec![
+            ds(tags::WINDOW_CENTER, "1500"),
+            ds(tags::WINDOW_WIDTH, "3000"),
+        ];
+        spec.pixels = Some(native_u16(values.clone()));
+        decode(&spec.bytes()).unwrap_or_else(|e| panic!("{ts}: {e}"))
+    };
+    let explicit = decode_with(EXPLICIT_LE);
+    let want: Vec<f32> = values.iter().map(|&v| f32::from(v)).collect();
+    assert_eq!(explicit.modality_values.as_deref(), Some(&want[..]));
+    for ts in ["1.2.840.10008.1.2", "1.2.840.10008.1.2.2"] {
+        assert_eq!(decode_with(ts).pixels, explicit.pixels, "{ts}");
+    }
+}
+
+#[test]
+fn jpeg_frame_disagreeing_with_rows_columns_is_refused() {
+    let img = image::GrayImage::from_fn(64, 48, |x, _| image::Luma([x as u8]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&img)
+        .expect("encode");
+    if jpeg.len() % 2 == 1 {
+        jpeg.push(0);
+    }
+    let mut spec = Spec::grey(32, 32, 8);
+    spec.ts = JPEG_BASELINE;
+    spec.pixels = Some(encapsulated(jpeg));
+    let err = decode(&spec.bytes()).unwrap_err();
+    assert!(err.to_string().contains("64×48"), "{err}");
+}
+
+/// Flips bytes all over small valid files (native, RLE, JPEG DICOM): decoding may succeed or fail
+/// but must never panic or hang.
+#[test]
+fn mutated_files_never_panic() {
+    let values: Vec<u16> = (0..32 * 32).map(|i| (i * 37 % 4096) as u16).collect();
+    let mut native = Spec::grey(32, 32, 16);
+    native.extra = vec![ds(tags::WINDOW_CENTER, "100"), ds(tags::WINDOW_WIDTH, "50")];
+    native.pixels = Some(native_u16(values.clone()));
+    let mut rle = Spec::grey(32, 32, 16);
+    rle.ts = RLE;
+    rle.pixels = Some(encapsulated(rle_frame(&values)));
+    let img = image::GrayImage::from_fn(32, 32, |x, y| image::Luma([(x * 8 + y) as u8]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&img)
+        .expect("encode");
+    if jpeg.len() % 2 == 1 {
+        jpeg.push(0);
+    }
+    let mut jpg = Spec::grey(32, 32, 8);
+    jpg.ts = JPEG_BASELINE;
+    jpg.pixels = Some(encapsulated(jpeg));
+
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let start = std::time::Instant::now();
+    let (mut ok, mut failed) = (0, 0);
+    for file in [native.bytes(), rle.bytes(), jpg.bytes()] {
+        for _ in 0..2000 {
+            let mut bytes = file.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() as usize) % bytes.len();
+                bytes[at] = next() as u8;
+            }
+            match decode(&bytes) {
+                Ok(_) => ok += 1,
+                Err(_) => failed += 1,
+            }
+        }
+    }
+    eprintln!(
+        "mutations: {ok} decoded, {failed} refused in {:?}",
+        start.elapsed()
+    );
+    assert!(start.elapsed().as_secs() < 20);
+}
