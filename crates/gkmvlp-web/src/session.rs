@@ -1,0 +1,218 @@
+//! Everything the page does that is not JavaScript: load a model, decode an image (the same
+//! [`gkmvlp_imaging::decode`] as the CLI), encode it once, and answer every later request about it
+//! from that one encoding. Natively testable on Flex; `bindings` wraps it for the browser.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use gkmvlp::pipeline::{Analysis, GroundedFinding, Pipeline, RegionBox, SentenceCheck, WeightsOrigin, ZeroShotScore};
+use gkmvlp::reference_run::synthetic_radiograph;
+use gkmvlp::tokenizer::{CLS_ID, TextTokenizer};
+use gkmvlp::weights::{self, Manifest, TOKENIZER_FILE};
+use gkmvlp::{GkMvlpConfig, ImageEncoding};
+use gkmvlp_imaging::{Radiograph, Window};
+use serde::Serialize;
+
+use crate::error::{ErrorKind, Result, WebError};
+
+/// Seed of the untrained model, so that every backend and every visit builds the same random network.
+pub const UNTRAINED_SEED: u64 = 7;
+
+/// What the page shows about the loaded model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// False for random weights: the page must say that outputs are meaningless.
+    pub trained: bool,
+    /// sha256 of `manifest.json` for trained weights.
+    pub manifest_sha256: Option<String>,
+    /// `tiny`, `demo`, `base`, or `custom`.
+    pub preset: String,
+    pub image_size: usize,
+    /// Number of (finding, position) candidates scored for every image.
+    pub candidates: usize,
+    pub parameters: usize,
+    pub max_generated_tokens: usize,
+}
+
+/// A decoded radiograph as the page sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageInfo {
+    pub width: u32,
+    pub height: u32,
+    /// `PNG`, `JPEG` or `DICOM`.
+    pub format: String,
+    pub bits_stored: u16,
+    /// DICOM only: the VOI window in use.
+    pub window: Option<WindowInfo>,
+    /// DICOM only: smallest and largest modality value, the range window/level may move over.
+    pub value_range: Option<[f32; 2]>,
+    /// DICOM MONOCHROME1.
+    pub invert: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct WindowInfo {
+    pub center: f32,
+    pub width: f32,
+}
+
+/// Everything `analyze` returns for one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageAnalysis {
+    pub image: ImageInfo,
+    /// The 29 anatomical regions, boxes normalised to the image.
+    pub regions: Vec<RegionBox>,
+    /// Every (finding, position) candidate, most probable first.
+    pub findings: Vec<GroundedFinding>,
+    /// Zero-shot scores of the 14 finding names.
+    pub zero_shot: Vec<ZeroShotScore>,
+}
+
+/// An image opened in the page: its display copy (re-windowed by the page) and the model's encoding,
+/// computed once and reused for every request about the image.
+pub struct OpenImage {
+    pub radiograph: Radiograph,
+    pub encoding: ImageEncoding,
+}
+
+/// A loaded model on one device.
+pub struct Session {
+    pub pipeline: Pipeline,
+}
+
+impl Session {
+    /// Loads trained weights. The manifest and every file are checked (size and sha256) before any
+    /// tensor is built; the tensors are built on Flex and moved to `device`, which never needs a
+    /// synchronous read-back from the accelerator (impossible in a browser).
+    pub fn from_weights(manifest_json: &[u8], model_bytes: Vec<u8>, tokenizer_json: &[u8], device: Device) -> Result<Session> {
+        let manifest = Manifest::parse(manifest_json)?;
+        manifest.verify(TOKENIZER_FILE, tokenizer_json)?;
+        let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
+        let (config, model) = weights::load_model(&manifest, model_bytes, &Device::flex())?;
+        let model = model.to_device(&device);
+        let origin = WeightsOrigin::Trained { manifest_sha256: weights::sha256_hex(manifest_json) };
+        Ok(Session { pipeline: Pipeline::new(model, config, tokenizer, device, origin)? })
+    }
+
+    /// The `tiny` network with random weights (seeded): what the page runs until trained weights ship.
+    pub fn untrained(tokenizer_json: &[u8], device: Device) -> Result<Session> {
+        let config = GkMvlpConfig::tiny();
+        let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
+        let flex = Device::flex();
+        flex.seed(UNTRAINED_SEED);
+        let model = config.init(&flex).to_device(&device);
+        let origin = WeightsOrigin::Untrained { text_encoder_from_minilm: false };
+        Ok(Session { pipeline: Pipeline::new(model, config, tokenizer, device, origin)? })
+    }
+
+    pub fn model_info(&self) -> ModelInfo {
+        let config = &self.pipeline.config;
+        let preset = ["tiny", "demo", "base"]
+            .into_iter()
+            .find(|name| GkMvlpConfig::preset(name).as_ref() == Some(config))
+            .unwrap_or("custom");
+        let (trained, manifest_sha256) = match &self.pipeline.origin {
+            WeightsOrigin::Trained { manifest_sha256 } => (true, Some(manifest_sha256.clone())),
+            WeightsOrigin::Untrained { .. } => (false, None),
+        };
+        ModelInfo {
+            trained,
+            manifest_sha256,
+            preset: preset.to_string(),
+            image_size: self.pipeline.image_size(),
+            candidates: self.pipeline.knowledge.candidates.len(),
+            parameters: self.pipeline.model.num_params(),
+            max_generated_tokens: config.max_generated_tokens,
+        }
+    }
+
+    /// Runs every kernel the page will need once on a synthetic radiograph, so that shader compilation
+    /// happens behind the "compiling shaders" bar and not on the user's first image.
+    pub async fn warm_up(&self) -> Result<()> {
+        let pixels = synthetic_radiograph(self.pipeline.image_size());
+        let encoding = self.pipeline.encode(self.pipeline.image_tensor(&pixels)?);
+        self.pipeline.analysis(&encoding).await?;
+        self.pipeline.zero_shot(&encoding, &["pleural effusion".to_string()]).await?;
+        self.pipeline.check_report(&encoding, "no pleural effusion.").await?;
+        // One decoder step (a report's first token), not a whole report.
+        let p = &self.pipeline;
+        let memory = encoding.visual_memory.clone().narrow(0, 0, 1);
+        p.model.text_decoder.generate(&memory, &[CLS_ID], 1, p.config.text.max_positions, None, |_| {}).await?;
+        Ok(())
+    }
+
+    /// Decodes `bytes` (PNG, JPEG or DICOM) and encodes the image once.
+    pub fn open(&self, bytes: &[u8]) -> Result<OpenImage> {
+        let radiograph = gkmvlp_imaging::decode(bytes)?;
+        let size = self.pipeline.image_size() as u32;
+        let tensor: Tensor<4> = self.pipeline.image_tensor(&radiograph.resize_square(size).pixels)?;
+        let encoding = self.pipeline.encode(tensor);
+        Ok(OpenImage { radiograph, encoding })
+    }
+
+    /// Boxes, grounded findings and zero-shot scores of the 14 finding names.
+    pub async fn analyze(&self, image: &OpenImage) -> Result<ImageAnalysis> {
+        let Analysis { regions, findings } = self.pipeline.analysis(&image.encoding).await?;
+        let names: Vec<String> = gkmvlp::vocab::ENTITIES.iter().map(|e| e.name.to_string()).collect();
+        let zero_shot = self.pipeline.zero_shot(&image.encoding, &names).await?;
+        Ok(ImageAnalysis { image: image_info(&image.radiograph), regions, findings, zero_shot })
+    }
+
+    pub async fn zero_shot(&self, image: &OpenImage, texts: &[String]) -> Result<Vec<ZeroShotScore>> {
+        if texts.len() > 64 {
+            return Err(WebError::new(ErrorKind::Input, format!("{} finding texts at once; at most 64", texts.len())));
+        }
+        Ok(self.pipeline.zero_shot(&image.encoding, texts).await?)
+    }
+
+    pub async fn generate_report(&self, image: &OpenImage, on_text: impl FnMut(&str)) -> Result<String> {
+        Ok(self.pipeline.generate_report(&image.encoding, on_text).await?)
+    }
+
+    pub async fn answer(&self, image: &OpenImage, question: &str) -> Result<String> {
+        Ok(self.pipeline.answer(&image.encoding, question).await?)
+    }
+
+    pub async fn check_report(&self, image: &OpenImage, report: &str) -> Result<Vec<SentenceCheck>> {
+        if report.len() > 20_000 {
+            return Err(WebError::new(ErrorKind::Input, "the report is longer than 20,000 characters"));
+        }
+        Ok(self.pipeline.check_report(&image.encoding, report).await?)
+    }
+}
+
+/// Checks one file against a manifest (size and sha256), as loading does: the page uses it to tell a
+/// good cached copy from a corrupt one before it loads anything.
+pub fn verify_file(manifest_json: &[u8], name: &str, bytes: &[u8]) -> Result<()> {
+    Ok(Manifest::parse(manifest_json)?.verify(name, bytes)?)
+}
+
+pub fn image_info(r: &Radiograph) -> ImageInfo {
+    let value_range = r.modality_values.as_ref().map(|v| {
+        let (lo, hi) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        [lo, hi]
+    });
+    ImageInfo {
+        width: r.width,
+        height: r.height,
+        format: r.format.to_string(),
+        bits_stored: r.bits_stored,
+        window: r.window.map(|w| WindowInfo { center: w.center, width: w.width }),
+        value_range,
+        invert: r.invert,
+    }
+}
+
+/// The display pixels as RGBA bytes for a canvas `ImageData`.
+pub fn rgba(r: &Radiograph) -> Vec<u8> {
+    let mut out = Vec::with_capacity(r.pixels.len() * 4);
+    for p in &r.pixels {
+        let v = (p.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+        out.extend_from_slice(&[v, v, v, 255]);
+    }
+    out
+}
+
+/// The radiograph re-windowed for display (DICOM only); the model keeps reading the file's own window.
+pub fn rewindow(r: &Radiograph, center: f32, width: f32) -> Result<Radiograph> {
+    Ok(r.rewindow(Window { center, width })?)
+}

@@ -1,0 +1,100 @@
+//! The browser's session logic, natively on Flex: loading (trained format and untrained), decoding with
+//! the CLI's decoder, one encoding reused for every request, and clear errors for bad input.
+
+use burn::tensor::Device;
+use gkmvlp::GkMvlpConfig;
+use gkmvlp::weights::{self, MODEL_FILE};
+use gkmvlp_imaging::{Radiograph, SourceFormat};
+use gkmvlp_web::session::{self, Session, UNTRAINED_SEED};
+use gkmvlp_web::ErrorKind;
+
+const TOKENIZER: &[u8] = include_bytes!("../../../models/tokenizer.json");
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let pixels = (0..width * height).map(|i| ((i % width) as f32 / width as f32 * 0.8 + 0.1)).collect();
+    let r = Radiograph { width, height, pixels, format: SourceFormat::Png, bits_stored: 8, modality_values: None, window: None, invert: false };
+    r.to_png_8bit()
+}
+
+#[test]
+fn untrained_session_analyzes_and_answers_from_one_encoding() {
+    let s = Session::untrained(TOKENIZER, Device::flex()).unwrap();
+    let info = s.model_info();
+    assert!(!info.trained);
+    assert_eq!(info.preset, "tiny");
+    let image = s.open(&png(96, 80)).unwrap();
+    let a = pollster::block_on(s.analyze(&image)).unwrap();
+    assert_eq!(a.regions.len(), 29);
+    assert_eq!(a.findings.len(), info.candidates);
+    assert_eq!(a.zero_shot.len(), 14);
+    assert_eq!((a.image.width, a.image.height, a.image.format.as_str()), (96, 80, "PNG"));
+    assert!(a.findings.windows(2).all(|w| w[0].probability >= w[1].probability));
+    assert!(a.findings.iter().all(|f| f.region_attention.len() == 29));
+    let mut streamed = Vec::new();
+    let report = pollster::block_on(s.generate_report(&image, |t| streamed.push(t.to_string()))).unwrap();
+    assert_eq!(streamed.last().map(String::as_str).unwrap_or(""), report);
+    pollster::block_on(s.answer(&image, "is there a pleural effusion?")).unwrap();
+    let checks = pollster::block_on(s.check_report(&image, "No effusion. Heart size normal.")).unwrap();
+    assert_eq!(checks.len(), 2);
+    pollster::block_on(s.warm_up()).unwrap();
+    assert_eq!(session::rgba(&image.radiograph).len(), 96 * 80 * 4);
+}
+
+#[test]
+fn bad_inputs_give_typed_messages() {
+    let s = Session::untrained(TOKENIZER, Device::flex()).unwrap();
+    let text = s.open(b"this is a text file renamed .png").err().unwrap();
+    assert_eq!(text.kind, ErrorKind::Image);
+    assert!(text.message.contains("unknown image format"), "{}", text.message);
+    let tiny = s.open(&png(1, 1)).err().unwrap();
+    assert_eq!(tiny.kind, ErrorKind::Image);
+    assert!(tiny.message.contains("too small"), "{}", tiny.message);
+    let mut truncated = png(64, 64);
+    truncated.truncate(truncated.len() / 2);
+    assert_eq!(s.open(&truncated).err().unwrap().kind, ErrorKind::Image);
+    let image = s.open(&png(64, 64)).unwrap();
+    let empty = pollster::block_on(s.answer(&image, "   ")).err().unwrap();
+    assert_eq!(empty.kind, ErrorKind::Input);
+    assert!(session::rewindow(&image.radiograph, 40.0, 400.0).is_err(), "PNG has no modality values");
+}
+
+#[test]
+fn weights_folder_loads_and_corruption_is_named() {
+    let flex = Device::flex();
+    flex.seed(UNTRAINED_SEED);
+    let config = GkMvlpConfig::tiny();
+    let model = config.init(&flex);
+    let (manifest, bytes) = weights::package(&model, &config, TOKENIZER, serde_json::json!({})).unwrap();
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    session::verify_file(&manifest, MODEL_FILE, &bytes).unwrap();
+    let s = Session::from_weights(&manifest, bytes.clone(), TOKENIZER, Device::flex()).unwrap();
+    assert!(s.model_info().trained);
+
+    let mut corrupt = bytes.clone();
+    corrupt[1000] ^= 0xff;
+    let e = Session::from_weights(&manifest, corrupt, TOKENIZER, Device::flex()).err().unwrap();
+    assert_eq!(e.kind, ErrorKind::Weights);
+    assert!(e.message.contains("model.safetensors") && e.message.contains("sha256"), "{}", e.message);
+    let e = session::verify_file(&manifest, MODEL_FILE, &bytes[..bytes.len() - 1]).err().unwrap();
+    assert!(e.message.contains("truncated"), "{}", e.message);
+    let e = Session::from_weights(b"<html>404</html>", bytes, TOKENIZER, Device::flex()).err().unwrap();
+    assert!(e.message.contains("manifest.json"), "{}", e.message);
+}
+
+/// The TypeScript interfaces of the bindings name every field the results carry.
+#[test]
+fn typescript_interfaces_cover_the_result_fields() {
+    let bindings = include_str!("../src/bindings.rs");
+    let s = Session::untrained(TOKENIZER, Device::flex()).unwrap();
+    let image = s.open(&png(64, 64)).unwrap();
+    let a = serde_json::to_value(pollster::block_on(s.analyze(&image)).unwrap()).unwrap();
+    let mut objects = vec![a.clone(), a["image"].clone(), a["regions"][0].clone(), a["findings"][0].clone(), a["zero_shot"][0].clone()];
+    objects.push(serde_json::to_value(s.model_info()).unwrap());
+    let checks = pollster::block_on(s.check_report(&image, "No effusion.")).unwrap();
+    objects.push(serde_json::to_value(&checks[0]).unwrap());
+    for object in objects {
+        for key in object.as_object().unwrap().keys() {
+            assert!(bindings.contains(&format!("  {key}: ")) || bindings.contains(&format!("{{ {key}: ")) || bindings.contains(&format!("; {key}: ")), "field `{key}` missing from the TypeScript section");
+        }
+    }
+}

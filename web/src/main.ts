@@ -1,0 +1,436 @@
+// The page: talks to the model worker, draws the results. Every model output is inserted as text
+// (textContent), never as HTML.
+
+import type {
+  BackendChoice, GroundedFinding, ImageAnalysis, Request, Results, SentenceCheck, WorkerEvent, ZeroShotScore,
+} from "./protocol.ts";
+import { Viewer } from "./viewer.ts";
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`#${id} missing`);
+  return el as T;
+};
+
+const params = new URLSearchParams(location.search);
+const backendChoice: BackendChoice = params.get("backend") === "flex" ? "flex" : "webgpu";
+const weightsChoice = params.get("weights") === "untrained" ? "untrained" : "auto";
+
+const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+const viewer = new Viewer($<HTMLCanvasElement>("canvas"), $("hover"));
+
+// ---- requests -------------------------------------------------------------------------------------
+
+type Distribute<U> = U extends { type: infer T } ? (T extends keyof Results ? Omit<U, "id"> : never) : never;
+type Body = Distribute<Request>;
+class Superseded extends Error {
+  override name = "Superseded";
+}
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  onUpdate?: (text: string) => void;
+}
+let nextId = 1;
+const pending = new Map<number, Pending>();
+
+function request<K extends keyof Results>(body: Body & { type: K }, onUpdate?: (text: string) => void, transfer: Transferable[] = []): Promise<Results[K]> {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onUpdate });
+    worker.postMessage({ ...body, id }, transfer);
+  });
+}
+
+function settle(id: number): Pending | undefined {
+  const p = pending.get(id);
+  pending.delete(id);
+  return p;
+}
+
+// ---- loading --------------------------------------------------------------------------------------
+
+const files = new Map<string, { loaded: number; total: number }>();
+const mb = (n: number) => (n / 1e6).toFixed(1);
+
+function loadProgress(e: Extract<WorkerEvent, { status: "initiate" | "progress" | "done" | "stage" }>): void {
+  const text = $("load-text");
+  const bar = $<HTMLProgressElement>("load-bar");
+  if (e.status === "stage") {
+    text.textContent = e.message + "…";
+    if (e.stage === "compiling") bar.removeAttribute("value"); // indeterminate
+    return;
+  }
+  if (e.status === "initiate") files.set(e.file, { loaded: 0, total: e.total });
+  if (e.status === "progress") {
+    files.set(e.file, { loaded: e.loaded, total: e.total });
+    text.textContent = `${e.fromCache ? "reading from cache" : "downloading"} ${e.file}: ${mb(e.loaded)} / ${mb(e.total)} MB`;
+  }
+  let loaded = 0;
+  let total = 0;
+  for (const f of files.values()) {
+    loaded += f.loaded;
+    total += f.total;
+  }
+  bar.max = Math.max(total, 1);
+  bar.value = loaded;
+}
+
+function showMessage(text: string, kind: "error" | "info" = "error"): void {
+  const m = $("message");
+  m.textContent = text;
+  m.className = `message ${kind}`;
+  m.hidden = false;
+}
+
+function clearMessage(): void {
+  $("message").hidden = true;
+}
+
+function load(): void {
+  document.body.dataset.state = "loading";
+  $("loader").hidden = false;
+  $("retry").hidden = true;
+  files.clear();
+  request({ type: "load", baseUrl: document.baseURI, backend: backendChoice, weights: weightsChoice })
+    .then((r) => {
+      const { backend, model, source, adapter } = r;
+      document.body.dataset.state = "ready";
+      document.body.dataset.backend = backend.kind;
+      document.body.dataset.trained = String(model.trained);
+      const b = $("backend");
+      if (backend.kind === "webgpu") {
+        const a = adapter ? ` (${[adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(" ")}${adapter.isFallbackAdapter ? ", software adapter" : ""})` : "";
+        b.textContent = `WebGPU${a}`;
+        b.className = "badge ok";
+      } else {
+        b.textContent = `CPU fallback (burn Flex): ${backend.fallback_reason ?? "no WebGPU"}`;
+        b.className = "badge warn";
+      }
+      b.title = backend.detail;
+      $("weights").textContent = model.trained
+        ? `trained ${model.preset} weights (manifest ${model.manifest_sha256?.slice(0, 12)}…)${source.fromCache ? ", from cache" : `, ${mb(source.downloaded)} MB downloaded`}`
+        : `untrained ${model.preset} network`;
+      $("untrained").hidden = model.trained;
+      $("loader").hidden = true;
+      setTimings(`model ready in ${r.ms ?? 0} ms`);
+    })
+    .catch((e: Error) => {
+      document.body.dataset.state = "error";
+      $("load-text").textContent = `Could not load the model. ${e.name}: ${e.message}`;
+      $("retry").hidden = false;
+    });
+}
+$("retry").addEventListener("click", load);
+
+// ---- results --------------------------------------------------------------------------------------
+
+let analysis: ImageAnalysis | null = null;
+let windowState: { center: number; width: number; span: number } | null = null;
+let reportId = 0;
+
+function setTimings(text: string): void {
+  $("timings").textContent = text;
+}
+
+function pct(p: number): string {
+  return `${(100 * p).toFixed(1)}%`;
+}
+
+function li(parent: HTMLElement, text: string, className = ""): HTMLLIElement {
+  const el = document.createElement("li");
+  el.textContent = text;
+  if (className) el.className = className;
+  parent.append(el);
+  return el;
+}
+
+function renderFindings(findings: GroundedFinding[]): void {
+  const list = $("findings");
+  list.replaceChildren();
+  for (const f of findings) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "finding";
+    const name = document.createElement("span");
+    name.textContent = `${f.entity} — ${f.position}`;
+    const score = document.createElement("span");
+    score.className = "score";
+    score.textContent = pct(f.probability);
+    const bar = document.createElement("span");
+    bar.className = "bar";
+    bar.style.width = pct(f.probability);
+    button.append(name, score, bar);
+    button.addEventListener("click", () => {
+      for (const el of list.querySelectorAll(".selected")) el.classList.remove("selected");
+      item.classList.add("selected");
+      viewer.setHighlight({ scores: f.region_attention, own: f.region_index });
+    });
+    item.append(button);
+    list.append(item);
+  }
+}
+
+function renderScores(scores: ZeroShotScore[], prepend = false): void {
+  const list = $("zero-shot");
+  const items = scores.map((s) => {
+    const el = document.createElement("li");
+    el.textContent = `${s.finding}: ${pct(s.probability)}`;
+    return el;
+  });
+  if (prepend) list.prepend(...items);
+  else list.replaceChildren(...items);
+}
+
+function renderChecks(checks: SentenceCheck[]): void {
+  const list = $("checks");
+  list.replaceChildren();
+  for (const c of checks) {
+    const supported = c.match_probability >= 0.5;
+    li(list, `${c.sentence} — ${pct(c.match_probability)}${supported ? "" : " (not supported by the image)"}`, supported ? "supported" : "unsupported");
+  }
+}
+
+function generateReport(): void {
+  const out = $("report");
+  out.textContent = "";
+  out.dataset.state = "running";
+  const mine = ++reportId;
+  const t0 = performance.now();
+  let tokens = 0;
+  request({ type: "report" }, (text) => {
+    tokens += 1;
+    if (mine === reportId) out.textContent = text;
+  })
+    .then((text) => {
+      if (mine !== reportId) return;
+      out.textContent = text || "(the model generated an empty report)";
+      out.dataset.state = "done";
+      const ms = performance.now() - t0;
+      setTimings(`report: ${tokens} tokens in ${Math.round(ms)} ms (${tokens ? Math.round(ms / tokens) : 0} ms/token)`);
+    })
+    .catch((e: Error) => {
+      if (mine !== reportId || e instanceof Superseded) return;
+      out.dataset.state = "error";
+      showMessage(`Report: ${e.message}`);
+    });
+}
+
+async function openImage(bytes: ArrayBuffer, name: string): Promise<void> {
+  if (document.body.dataset.state !== "ready") {
+    showMessage("The model is still loading; try again in a moment.", "info");
+    return;
+  }
+  clearMessage();
+  $("image-info").textContent = `reading ${name}…`;
+  document.body.dataset.analyzing = "true";
+  try {
+    const r = await request({ type: "analyze", bytes }, undefined, [bytes]);
+    analysis = r.analysis;
+    const info = r.analysis.image;
+    viewer.setImage(r.rgba, r.width, r.height);
+    viewer.resetView();
+    viewer.setHighlight(null);
+    viewer.setRegions(r.analysis.regions);
+    renderFindings(r.analysis.findings);
+    renderScores(r.analysis.zero_shot);
+    $("answers").replaceChildren();
+    $("checks").replaceChildren();
+    $("image-info").textContent = `${name}: ${info.format}, ${info.width}×${info.height}, ${info.bits_stored} bits${info.invert ? ", MONOCHROME1" : ""}`;
+    if (info.window && info.value_range) {
+      windowState = { ...info.window, span: Math.max(1, info.value_range[1] - info.value_range[0]) };
+      viewer.onWindowDrag = onWindowDrag;
+      showWindow();
+    } else {
+      windowState = null;
+      viewer.onWindowDrag = null;
+      $("window-info").textContent = "";
+    }
+    document.body.dataset.analyzed = String(Number(document.body.dataset.analyzed ?? 0) + 1);
+    generateReport();
+  } catch (e) {
+    if (e instanceof Superseded) return;
+    const err = e as Error;
+    showMessage(`${name}: ${err.message}`);
+    $("image-info").textContent = analysis ? "the previous image is still open" : "";
+    document.body.dataset.lastError = err.name;
+  } finally {
+    document.body.dataset.analyzing = "false";
+  }
+}
+
+// ---- window / level (DICOM) -------------------------------------------------------------------------
+
+let windowQueued = false;
+function showWindow(): void {
+  if (windowState) $("window-info").textContent = `W ${Math.round(windowState.width)} / L ${Math.round(windowState.center)}`;
+}
+function onWindowDrag(dx: number, dy: number): void {
+  if (!windowState) return;
+  const step = windowState.span / 600;
+  windowState.width = Math.max(1, windowState.width + dx * step);
+  windowState.center -= dy * step;
+  showWindow();
+  if (windowQueued) return;
+  windowQueued = true;
+  requestAnimationFrame(() => {
+    windowQueued = false;
+    if (!windowState) return;
+    request({ type: "window", center: windowState.center, width: windowState.width })
+      .then((r) => viewer.updatePixels(r.rgba))
+      .catch(() => undefined); // superseded by a later drag position
+  });
+}
+
+// ---- inputs ---------------------------------------------------------------------------------------
+
+async function openFile(file: File): Promise<void> {
+  if (file.size > 512 * 1024 * 1024) {
+    showMessage(`${file.name}: larger than 512 MB`);
+    return;
+  }
+  await openImage(await file.arrayBuffer(), file.name);
+}
+
+$<HTMLInputElement>("file").addEventListener("change", (e) => {
+  const input = e.target as HTMLInputElement;
+  const file = input.files?.[0];
+  if (file) void openFile(file);
+  input.value = "";
+});
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => {
+  e.preventDefault();
+  drop.classList.add("over");
+});
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  const file = e.dataTransfer?.files[0];
+  if (file) void openFile(file);
+});
+
+async function loadSamples(): Promise<void> {
+  const response = await fetch("samples/index.json").catch(() => null);
+  if (!response?.ok) return;
+  const samples = (await response.json()) as { file: string; label: string }[];
+  for (const s of samples) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = s.label;
+    button.dataset.sample = s.file;
+    button.addEventListener("click", async () => {
+      const r = await fetch(`samples/${encodeURIComponent(s.file)}`);
+      if (!r.ok) {
+        showMessage(`sample ${s.file}: HTTP ${r.status}`);
+        return;
+      }
+      await openImage(await r.arrayBuffer(), s.file);
+    });
+    $("samples").append(button);
+  }
+}
+
+function needImage(): boolean {
+  if (analysis) return true;
+  showMessage("Open an image first.", "info");
+  return false;
+}
+
+$("zs-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const input = $<HTMLInputElement>("zs-input");
+  const texts = input.value.split(/[,\n]/).map((t) => t.trim()).filter(Boolean);
+  if (!texts.length || !needImage()) return;
+  request({ type: "zeroShot", texts })
+    .then((scores) => {
+      renderScores(scores, true);
+      input.value = "";
+    })
+    .catch((err: Error) => err instanceof Superseded || showMessage(`Zero-shot: ${err.message}`));
+});
+
+$("qa-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const input = $<HTMLInputElement>("qa-input");
+  const question = input.value.trim();
+  if (!question || !needImage()) return;
+  input.value = "";
+  const item = li($("answers"), "");
+  const q = document.createElement("div");
+  q.className = "q";
+  q.textContent = `Q: ${question}`;
+  const a = document.createElement("div");
+  a.className = "a";
+  a.textContent = "A: …";
+  item.append(q, a);
+  request({ type: "answer", question })
+    .then((answer) => {
+      a.textContent = `A: ${answer || "(empty answer)"}`;
+      item.dataset.state = "done";
+    })
+    .catch((err: Error) => {
+      a.textContent = err instanceof Superseded ? "A: (dropped: a new image was opened)" : `A: error: ${err.message}`;
+      item.dataset.state = "error";
+    });
+});
+
+$("check-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const text = $<HTMLTextAreaElement>("check-input").value;
+  if (!text.trim() || !needImage()) return;
+  request({ type: "checkReport", text })
+    .then(renderChecks)
+    .catch((err: Error) => err instanceof Superseded || showMessage(`Report check: ${err.message}`));
+});
+
+$("report-button").addEventListener("click", () => needImage() && generateReport());
+$("zoom-in").addEventListener("click", () => viewer.zoomBy(1.25));
+$("zoom-out").addEventListener("click", () => viewer.zoomBy(0.8));
+$("zoom-reset").addEventListener("click", () => viewer.resetView());
+$("clear-highlight").addEventListener("click", () => {
+  for (const el of $("findings").querySelectorAll(".selected")) el.classList.remove("selected");
+  viewer.setHighlight(null);
+});
+
+// ---- worker events --------------------------------------------------------------------------------
+
+worker.onmessage = (event: MessageEvent<WorkerEvent>) => {
+  const e = event.data;
+  switch (e.status) {
+    case "initiate":
+    case "progress":
+    case "done":
+    case "stage":
+      loadProgress(e);
+      return;
+    case "update":
+      pending.get(e.id)?.onUpdate?.(e.text);
+      return;
+    case "ready":
+      settle(e.id)?.resolve({ ...e.result, ms: e.ms });
+      return;
+    case "complete":
+      settle(e.id)?.resolve(e.result);
+      return;
+    case "superseded":
+      settle(e.id)?.reject(new Superseded("superseded by a newer request"));
+      return;
+    case "error": {
+      const err = new Error(e.message);
+      err.name = e.name;
+      settle(e.id)?.reject(err);
+      return;
+    }
+  }
+};
+worker.onerror = (e) => {
+  document.body.dataset.state = "error";
+  showMessage(`The model worker failed: ${e.message}`);
+  $("retry").hidden = false;
+};
+
+load();
+void loadSamples();

@@ -1,0 +1,60 @@
+// The message protocol between the page and the model worker, shaped like transformers.js's:
+// file events `initiate` → `progress` → `done`, then `ready`; per request `update` (streamed text),
+// `complete` or `error`. Requests run one at a time in arrival order; a new image supersedes the
+// requests still queued for the old one (they end with `superseded`), by design.
+
+import type {
+  BackendInfo, ImageAnalysis, ModelInfo, SentenceCheck, ZeroShotScore,
+} from "../pkg/gkmvlp_web.js";
+
+export type { BackendInfo, ImageAnalysis, ModelInfo, SentenceCheck, ZeroShotScore };
+
+export type BackendChoice = "webgpu" | "flex";
+
+/** Where the weights came from. */
+export interface WeightsSource {
+  kind: "demo" | "untrained";
+  /** Bytes fetched from the network for this load (0 when everything came from the Cache API). */
+  downloaded: number;
+  fromCache: boolean;
+}
+
+export type Request =
+  | { id: number; type: "load"; baseUrl: string; backend: BackendChoice; weights: "auto" | "untrained" }
+  | { id: number; type: "analyze"; bytes: ArrayBuffer }
+  | { id: number; type: "zeroShot"; texts: string[] }
+  | { id: number; type: "report" }
+  | { id: number; type: "answer"; question: string }
+  | { id: number; type: "checkReport"; text: string }
+  | { id: number; type: "window"; center: number; width: number };
+
+export interface Results {
+  load: { backend: BackendInfo; model: ModelInfo; source: WeightsSource; adapter: AdapterSummary | null };
+  analyze: { analysis: ImageAnalysis; width: number; height: number; rgba: ArrayBuffer };
+  zeroShot: ZeroShotScore[];
+  report: string;
+  answer: string;
+  checkReport: SentenceCheck[];
+  window: { rgba: ArrayBuffer };
+}
+
+/** What `navigator.gpu` says about the adapter, next to burn's view. */
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  description: string;
+  isFallbackAdapter: boolean;
+}
+
+export type Stage = "manifest" | "weights" | "compiling";
+
+export type WorkerEvent =
+  | { status: "initiate"; file: string; total: number }
+  | { status: "progress"; file: string; loaded: number; total: number; fromCache: boolean }
+  | { status: "done"; file: string }
+  | { status: "stage"; stage: Stage; message: string }
+  | { status: "ready"; id: number; result: Results["load"]; ms: number }
+  | { status: "update"; id: number; text: string }
+  | { [K in keyof Results]: { status: "complete"; id: number; type: K; result: Results[K]; ms: number } }[keyof Results]
+  | { status: "superseded"; id: number }
+  | { status: "error"; id: number; type: Request["type"]; name: string; message: string };

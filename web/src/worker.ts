@@ -1,0 +1,181 @@
+// The model worker: every byte of model work happens here, off the page's thread. Model requests run
+// one at a time in arrival order; when a new image arrives, requests still queued for the old one are
+// dropped (`superseded`). Window/level requests only touch the decoded image and skip the queue, keeping
+// only the latest one, so dragging stays smooth while a report is being generated.
+
+import init, { GkMvlpApp } from "../pkg/gkmvlp_web.js";
+import type { AdapterSummary, Request, Results, WeightsSource, WorkerEvent } from "./protocol.ts";
+import { fetchChecked, fetchOptional, manifestFiles, type FileProgress } from "./weights.ts";
+
+/** The parts of the dedicated worker scope used here (the DOM lib types the page). */
+interface GpuAdapterInfo { vendor: string; architecture: string; description: string; isFallbackAdapter?: boolean }
+interface WorkerScope {
+  postMessage(message: WorkerEvent, transfer: Transferable[]): void;
+  onmessage: ((event: MessageEvent<Request>) => void) | null;
+  navigator: { gpu?: { requestAdapter(): Promise<{ info: GpuAdapterInfo } | null> } };
+}
+const scope = self as unknown as WorkerScope;
+
+let app: GkMvlpApp | null = null;
+let queue: Promise<void> = Promise.resolve();
+/** Ids of queued (not started) model requests, with the image generation they belong to. */
+const pending = new Map<number, number>();
+let generation = 0;
+let windowRequest: Extract<Request, { type: "window" }> | null = null;
+let windowBusy = false;
+
+function post(event: WorkerEvent, transfer: Transferable[] = []): void {
+  scope.postMessage(event, transfer);
+}
+
+function errorOf(e: unknown): { name: string; message: string } {
+  if (e instanceof Error) return { name: e.name || "Error", message: e.message };
+  return { name: "Error", message: String(e) };
+}
+
+const progress: FileProgress = {
+  initiate: (file, total) => post({ status: "initiate", file, total }),
+  progress: (file, loaded, total, fromCache) => post({ status: "progress", file, loaded, total, fromCache }),
+  done: (file) => post({ status: "done", file }),
+};
+
+async function adapterSummary(): Promise<AdapterSummary | null> {
+  const gpu = scope.navigator.gpu;
+  if (!gpu) return null;
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) return null;
+  const info = adapter.info;
+  return {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    description: info.description,
+    isFallbackAdapter: info.isFallbackAdapter ?? false,
+  };
+}
+
+async function load(req: Extract<Request, { type: "load" }>): Promise<Results["load"]> {
+  post({ status: "stage", stage: "manifest", message: "starting the accelerator" });
+  await init();
+  if (!app) app = await GkMvlpApp.create(req.backend);
+  const backend = app.backend();
+  const adapter = backend.kind === "webgpu" ? await adapterSummary() : null;
+  const models = new URL("models/", req.baseUrl);
+  const demo = new URL("demo/", models);
+
+  let source: WeightsSource;
+  const manifest = req.weights === "auto" ? await fetchOptional(new URL("manifest.json", demo).href) : null;
+  let model;
+  if (manifest) {
+    post({ status: "stage", stage: "weights", message: "downloading weights" });
+    const files = manifestFiles(manifest);
+    const tokenizer = await fetchChecked(demo.href, "tokenizer.json", manifest, files, progress);
+    const weights = await fetchChecked(demo.href, "model.safetensors", manifest, files, progress);
+    post({ status: "stage", stage: "compiling", message: "building the model" });
+    model = app.loadWeights(manifest, weights.bytes, tokenizer.bytes);
+    const downloaded = tokenizer.downloaded + weights.downloaded;
+    source = { kind: "demo", downloaded, fromCache: downloaded === 0 };
+  } else {
+    const url = new URL("tokenizer.json", models).href;
+    progress.initiate("tokenizer.json", 0);
+    const tokenizer = await fetchOptional(url);
+    if (!tokenizer) throw Object.assign(new Error(`weights file \`tokenizer.json\`: missing on the server (${url} is 404)`), { name: "WeightsError" });
+    progress.progress("tokenizer.json", tokenizer.length, tokenizer.length, false);
+    progress.done("tokenizer.json");
+    post({ status: "stage", stage: "compiling", message: "building the untrained model" });
+    model = app.loadUntrained(tokenizer);
+    source = { kind: "untrained", downloaded: tokenizer.length, fromCache: false };
+  }
+  post({ status: "stage", stage: "compiling", message: "compiling shaders" });
+  await app.warmUp();
+  return { backend, model, source, adapter };
+}
+
+function need(): GkMvlpApp {
+  if (!app) throw Object.assign(new Error("the model is not loaded yet"), { name: "StateError" });
+  return app;
+}
+
+async function run(req: Exclude<Request, { type: "window" }>): Promise<void> {
+  const start = performance.now();
+  const ms = () => Math.round(performance.now() - start);
+  switch (req.type) {
+    case "load": {
+      const result = await load(req);
+      post({ status: "ready", id: req.id, result, ms: ms() });
+      return;
+    }
+    case "analyze": {
+      const a = need();
+      const analysis = await a.analyze(new Uint8Array(req.bytes));
+      const rgba = a.displayPixels().buffer as ArrayBuffer;
+      const result = { analysis, width: analysis.image.width, height: analysis.image.height, rgba };
+      post({ status: "complete", id: req.id, type: "analyze", result, ms: ms() }, [rgba]);
+      return;
+    }
+    case "zeroShot":
+      post({ status: "complete", id: req.id, type: "zeroShot", result: await need().zeroShot(req.texts), ms: ms() });
+      return;
+    case "report": {
+      const text = await need().generateReport((t: string) => post({ status: "update", id: req.id, text: t }));
+      post({ status: "complete", id: req.id, type: "report", result: text, ms: ms() });
+      return;
+    }
+    case "answer":
+      post({ status: "complete", id: req.id, type: "answer", result: await need().answer(req.question), ms: ms() });
+      return;
+    case "checkReport":
+      post({ status: "complete", id: req.id, type: "checkReport", result: await need().checkReport(req.text), ms: ms() });
+      return;
+  }
+}
+
+async function windowLoop(): Promise<void> {
+  if (windowBusy) return;
+  windowBusy = true;
+  try {
+    while (windowRequest) {
+      const req = windowRequest;
+      windowRequest = null;
+      const start = performance.now();
+      try {
+        const rgba = need().windowedPixels(req.center, req.width).buffer as ArrayBuffer;
+        post({ status: "complete", id: req.id, type: "window", result: { rgba }, ms: Math.round(performance.now() - start) }, [rgba]);
+      } catch (e) {
+        post({ status: "error", id: req.id, type: "window", ...errorOf(e) });
+      }
+      await new Promise((r) => setTimeout(r, 0));
+    }
+  } finally {
+    windowBusy = false;
+  }
+}
+
+scope.onmessage = (event: MessageEvent<Request>) => {
+  const req = event.data;
+  if (req.type === "window") {
+    if (windowRequest) post({ status: "superseded", id: windowRequest.id });
+    windowRequest = req;
+    void windowLoop();
+    return;
+  }
+  if (req.type === "analyze") {
+    generation += 1;
+    for (const [id, gen] of pending) {
+      if (gen < generation) {
+        pending.delete(id);
+        post({ status: "superseded", id });
+      }
+    }
+  }
+  const mine = generation;
+  pending.set(req.id, mine);
+  queue = queue.then(async () => {
+    if (!pending.has(req.id)) return; // superseded while queued
+    pending.delete(req.id);
+    try {
+      await run(req);
+    } catch (e) {
+      post({ status: "error", id: req.id, type: req.type, ...errorOf(e) });
+    }
+  });
+};

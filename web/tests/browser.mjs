@@ -1,0 +1,35 @@
+// Shared by the browser tests and the benchmark: Debian's Chromium driven by playwright-core with only
+// the flags PROBE.md verified (`--enable-unsafe-webgpu` gives the SwiftShader WebGPU adapter on a
+// machine without a GPU; without it there is no adapter and the page must fall back to Flex).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+export async function launch({ webgpu }) {
+  const profile = mkdtempSync(join(tmpdir(), "gkmvlp-chromium-"));
+  const args = [
+    "--headless=new", "--no-sandbox",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--disable-dev-shm-usage",
+    `--user-data-dir=${profile}`, "--remote-debugging-pipe", "about:blank",
+  ];
+  if (webgpu) args.splice(2, 0, "--enable-unsafe-webgpu");
+  const browser = await chromium.launch({ executablePath: CHROMIUM, ignoreDefaultArgs: true, args, timeout: 120_000 });
+  const close = async () => {
+    await browser.close().catch(() => undefined);
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return { browser, close };
+}
+
+/** Collects console errors and page errors, to print when a test fails. */
+export function watch(page, log = []) {
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") log.push(`console.${m.type()}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => log.push(`pageerror: ${e.message}`));
+  return log;
+}
