@@ -6,6 +6,7 @@
 //! again ([`Radiograph::rewindow`]). Works natively and on `wasm32-unknown-unknown`.
 
 mod dicom;
+mod dicom_frames;
 mod dicom_lengths;
 mod error;
 mod raster;
