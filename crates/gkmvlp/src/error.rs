@@ -22,3 +22,13 @@ impl GkError {
 
 /// Result with [`GkError`].
 pub type Result<T> = std::result::Result<T, GkError>;
+
+/// The first 400 characters of a (possibly very long) library message, e.g. burn-store's list of every
+/// mismatched tensor.
+pub(crate) fn abbreviate(message: &str) -> String {
+    const LIMIT: usize = 400;
+    match message.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}… ({} characters in all)", &message[..cut], message.chars().count()),
+        None => message.to_string(),
+    }
+}

@@ -54,7 +54,7 @@ pub fn load_decoder(decoder: &mut ReportDecoder, bytes: Vec<u8>, file: &str) -> 
 fn apply(target: &mut TextTransformer, bytes: Vec<u8>, file: &str, layers: usize) -> Result<MinilmLoad> {
     let result = store(bytes)
         .apply_to(target)
-        .map_err(|e| GkError::weights(file, format!("not a readable safetensors checkpoint: {e}")))?;
+        .map_err(|e| GkError::weights(file, format!("cannot load into the text encoder: {}", crate::error::abbreviate(&e.to_string()))))?;
     if let Some(error) = result.errors.first() {
         return Err(GkError::weights(file, format!("{} tensor(s) do not fit the text encoder, first: {error}", result.errors.len())));
     }

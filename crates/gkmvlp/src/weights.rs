@@ -114,7 +114,7 @@ pub fn apply_strict(model: &mut GkMvlp, bytes: Vec<u8>, file: &str) -> Result<()
     let result = SafetensorsStore::from_bytes(Some(bytes))
         .allow_partial(true)
         .apply_to(model)
-        .map_err(|e| GkError::weights(file, format!("not a readable safetensors file: {e}")))?;
+        .map_err(|e| GkError::weights(file, format!("cannot load into the model: {}", crate::error::abbreviate(&e.to_string()))))?;
     if let Some(error) = result.errors.first() {
         return Err(GkError::weights(file, format!("{} tensor(s) do not fit the model, first: {error}", result.errors.len())));
     }
