@@ -1,1 +1,29 @@
-//! Chest radiograph simulator.
+//! Chest radiograph simulator (see README.md).
+
+pub mod anatomy;
+pub mod ct;
+pub mod detector;
+pub mod nifti;
+pub mod render;
+pub mod rng;
+pub mod sim;
+
+pub use sim::{Simulator, Study, StudyConfig};
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("CT asset missing: {path} — run `scripts/fetch-assets.sh --with-ct` from the repository root (or pass --ct DIR)")]
+    MissingCt { path: PathBuf },
+    #[error("I/O error on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("bad NIfTI file {path}: {msg}")]
+    Nifti { path: PathBuf, msg: String },
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("bad dataset file {path}: {msg}")]
+    Dataset { path: PathBuf, msg: String },
+    #[error("image error on {path}: {msg}")]
+    Image { path: PathBuf, msg: String },
+}
