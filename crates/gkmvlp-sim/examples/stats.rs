@@ -1,20 +1,20 @@
-use gkmvlp_sim::{Simulator, StudyConfig, render::{self, group}, rng::Rng};
-fn pct(mut v: Vec<f32>, p: &[f32]) -> Vec<f32> { v.sort_by(f32::total_cmp); p.iter().map(|q| v[((v.len()-1) as f32 * q) as usize]).collect() }
+use gkmvlp_sim::{Simulator, StudyConfig, render, rng::Rng};
 fn main() {
     let sim = Simulator::load("assets/ct").unwrap();
     let cfg = StudyConfig::default();
-    let mut rng = Rng::new(0);
+    let mut rng = Rng::derive(0, 1);
     let pose = sim.sample_pose(&mut rng, &cfg);
     let geo = render::Geometry::new(&sim.phantom, &pose, 256);
-    let warp = render::Warp { hinge_z: 0.0, inspiration: 1.0, heart_c: [0.0;3], heart_r: 1.0, heart_scale: 1.0 };
+    let warp = render::Warp { hinge_z: sim.phantom.carina[2], inspiration: pose.inspiration, heart_c: sim.phantom.heart_center, heart_r: sim.phantom.heart_radius*1.6, heart_scale: pose.heart_scale };
     let p = render::march(&sim.phantom, &geo, &warp, &[]);
-    let sel = |f: &dyn Fn(u32) -> bool| p.line.iter().zip(&p.labels).filter(|(_, l)| f(**l)).map(|(a, _)| *a).collect::<Vec<_>>();
-    let lung = sel(&|l| l & (group::R_LUNG|group::L_LUNG) != 0 && l & (group::HEART|group::SPINE|group::LIVER) == 0);
-    let heart = sel(&|l| l & group::HEART != 0 && l & group::SPINE == 0 && l & (group::R_LUNG|group::L_LUNG) == 0);
-    let spine = sel(&|l| l & group::SPINE != 0 && l & group::HEART != 0);
-    let liver = sel(&|l| l & group::LIVER != 0 && l & (group::R_LUNG|group::L_LUNG) == 0);
-    let all = p.line.clone();
-    for (n, v) in [("lung", lung), ("heart", heart), ("spine+heart", spine), ("liver", liver), ("all", all)] {
-        println!("{n}: {} {:?}", v.len(), pct(v, &[0.01, 0.1, 0.5, 0.9, 0.99]));
+    for x in [30usize, 60, 90] {
+        for y in (140..230).step_by(6) {
+            let o = y * 256 + x;
+            println!("x {x} y {y} L {:.2} lung {:.0} bits {:b}", p.line[o], p.lung_mm[o][0], p.labels[o]);
+        }
     }
+    let ph = &sim.phantom;
+    let mut c = std::collections::HashMap::new();
+    for l in &ph.label { *c.entry(*l).or_insert(0) += 1; }
+    println!("liver {:?} lungR {:?} bronchi {:?} trachea {:?}", c.get(&5), c.get(&14), c.get(&200), c.get(&16));
 }

@@ -127,14 +127,16 @@ pub fn derive(p: &Projection) -> Result<Anatomy, String> {
         let cp = if side == 0 { [x0, cp_y - 0.16 * h, x0 + 0.3 * w, cp_y + 0.02 * h] } else { [x1 - 0.3 * w, cp_y - 0.16 * h, x1, cp_y + 0.02 * h] };
         set(&mut boxes, r(Region::RightCostophrenicAngle, Region::LeftCostophrenicAngle), Some(cp));
         // Hemidiaphragm: the lung base contour across the lung's width, from the dome's top (highest
-        // base point in the middle 80 % of columns) to the lowest base point, 3 % of height margin.
-        let mid: Vec<f32> = base.iter().filter(|(x, _)| *x >= x0 + 0.1 * w && *x < x1 - 0.1 * w).map(|b| b.1).collect();
+        // base point over the lateral 10–65 % of the lung's columns, i.e. clear of the heart) to the
+        // lowest base point, with a 3 % (of lung height) margin.
+        let lat_frac = |x: f32| if side == 0 { (x - x0) / w } else { (x1 - x) / w };
+        let mid: Vec<f32> = base.iter().filter(|(x, _)| (0.1..0.65).contains(&lat_frac(*x))).map(|b| b.1).collect();
         let dome = mid.iter().copied().fold(f32::MAX, f32::min).min(cp_y);
         let low = base.iter().map(|b| b.1).fold(dome, f32::max);
         base_tops.push(dome);
         set(&mut boxes, r(Region::RightHemidiaphragm, Region::LeftHemidiaphragm), Some([x0, dome - 0.03 * h, x1, low + 0.02 * h]));
-        // Hilar structures: around the main bronchus and pulmonary vessels: projected pulmonary veins on
-        // this side of the carina within the band from the carina to 35 % of the lung height below it,
+        // Hilar structures: around the main bronchus and pulmonary vessels: projected bronchi and
+        // pulmonary veins on this side of the carina, down to 30 % of the lung height below it,
         // united with a box from the lung's medial edge 30 % of the width laterally over the band from
         // 3 % above the carina to 28 % of the lung height below.
         let (band0, band1) = (carina[1] - 0.03 * h, carina[1] + 0.28 * h);
@@ -142,7 +144,7 @@ pub fn derive(p: &Projection) -> Result<Anatomy, String> {
         let medial = if side == 0 { medial.min(carina[0] - 0.04 * w) } else { medial.max(carina[0] + 0.04 * w) };
         let rule = if side == 0 { [medial - 0.3 * w, band0, medial, band1] } else { [medial, band0, medial + 0.3 * w, band1] };
         let pv = bbox_where(p, |x, y, l| {
-            l & group::PULM_VEIN != 0 && (if side == 0 { (x as f32) < carina[0] } else { x as f32 > carina[0] }) && (y as f32) < carina[1] + 0.35 * h
+            l & (group::PULM_VEIN | group::BRONCHI) != 0 && (if side == 0 { (x as f32) < carina[0] } else { x as f32 > carina[0] }) && (y as f32) < carina[1] + 0.3 * h
         });
         let hil = union(Some(rule), pv.map(|b| [b[0].max(x0), b[1], b[2].min(x1), b[3]]));
         set(&mut boxes, r(Region::RightHilarStructures, Region::LeftHilarStructures), hil);

@@ -33,6 +33,10 @@ pub mod lab {
     pub const CLAVICLE_RIGHT: u8 = 74;
     pub const RIB_FIRST: u8 = 92;
     pub const STERNUM: u8 = 116;
+    pub const COLON: u8 = 20;
+    /// Not in TotalSegmentator: the part of its "trachea" label below the bifurcation (main and lobar
+    /// bronchi), split off at load.
+    pub const BRONCHI: u8 = 200;
     pub const COSTAL_CARTILAGE: u8 = 118;
 
     /// Bone (kept dense when contrast is neutralised).
@@ -77,7 +81,10 @@ pub struct Phantom {
     pub dx: f32,
     pub dy: f32,
     pub dz: f32,
-    /// Linear attenuation (1/mm), layout `i + nx*(k + nz*j)` (one coronal slab per `j`).
+    /// Distance between consecutive depth slabs in the arrays: `nx*nz` plus a pad so that the slabs do
+    /// not all map to the same cache sets (a ray visits every slab; power-of-two-aligned slabs thrash).
+    pub slab: usize,
+    /// Linear attenuation (1/mm), layout `i + nx*k + slab*j` (one coronal slab per `j`).
     pub mu: Vec<f32>,
     /// TotalSegmentator label, same layout.
     pub label: Vec<u8>,
@@ -100,18 +107,21 @@ pub struct Phantom {
     pub hilum: [[f32; 3]; 2],
     /// Body bounding box in mm.
     pub body_box: [f32; 6],
+    /// Top of the abdominal organ under each hemidiaphragm (liver on the right, stomach/spleen on the
+    /// left), mm: lung below it is hidden on a frontal film.
+    pub dome_z: [f32; 2],
 }
 
 impl Phantom {
     #[inline]
     pub fn idx(&self, i: usize, j: usize, k: usize) -> usize {
-        i + self.nx * (k + self.nz * j)
+        i + self.nx * k + self.slab * j
     }
 
     pub fn voxel_mm(&self, idx: usize) -> [f32; 3] {
-        let i = idx % self.nx;
-        let k = (idx / self.nx) % self.nz;
-        let j = idx / (self.nx * self.nz);
+        let j = idx / self.slab;
+        let r = idx % self.slab;
+        let (i, k) = (r % self.nx, r / self.nx);
         [i as f32 * self.dx, j as f32 * self.dy, k as f32 * self.dz]
     }
 
@@ -153,8 +163,9 @@ impl Phantom {
 
         let (ax, ay) = (opts.across, opts.depth);
         let (nx, ny, nz) = (fx / ax, fy / ay, fz);
-        let mut mu = vec![0f32; nx * ny * nz];
-        let mut label = vec![0u8; nx * ny * nz];
+        let slab = nx * nz + 16;
+        let mut mu = vec![0f32; slab * ny];
+        let mut label = vec![0u8; slab * ny];
         let mut counts = [0u16; 256];
         for j in 0..ny {
             for k in 0..nz {
@@ -174,7 +185,7 @@ impl Phantom {
                             }
                         }
                     }
-                    let dst = i + nx * (k + nz * j);
+                    let dst = i + nx * k + slab * j;
                     mu[dst] = s / (ax * ay) as f32;
                     // Majority label among the labelled source voxels; a voxel is labelled if at least a
                     // quarter of its sources are, so thin structures (clavicles, SVC) survive.
@@ -201,6 +212,7 @@ impl Phantom {
             dx: ct.pixdim[0] * ax as f32,
             dy: ct.pixdim[1] * ay as f32,
             dz: ct.pixdim[2],
+            slab,
             mu,
             label,
             lung_voxels: [Vec::new(), Vec::new()],
@@ -213,9 +225,122 @@ impl Phantom {
             svc_line: Vec::new(),
             hilum: [[0.0; 3]; 2],
             body_box: [0.0; 6],
+            dome_z: [f32::NEG_INFINITY; 2],
         };
+        ph.keep_largest_components();
+        ph.split_bronchi();
         ph.landmarks()?;
         Ok(ph)
+    }
+
+    /// Segmentation islands (a stray "lung" voxel in the bowel) would stretch projected boxes: every
+    /// label keeps only its largest 6-connected component.
+    fn keep_largest_components(&mut self) {
+        let (nx, ny, nz) = (self.nx, self.ny, self.nz);
+        let mut comp = vec![0u32; self.label.len()];
+        let mut best: std::collections::HashMap<u8, (usize, u32)> = std::collections::HashMap::new();
+        let mut id = 0u32;
+        let mut stack = Vec::new();
+        for j in 0..ny {
+            for k in 0..nz {
+                for i in 0..nx {
+                    let s = self.idx(i, j, k);
+                    let l = self.label[s];
+                    if l == 0 || comp[s] != 0 {
+                        continue;
+                    }
+                    id += 1;
+                    comp[s] = id;
+                    stack.push((i, j, k));
+                    let mut size = 0usize;
+                    while let Some((i, j, k)) = stack.pop() {
+                        size += 1;
+                        let mut nb = |i2: usize, j2: usize, k2: usize| {
+                            let q = i2 + nx * k2 + self.slab * j2;
+                            if self.label[q] == l && comp[q] == 0 {
+                                comp[q] = id;
+                                stack.push((i2, j2, k2));
+                            }
+                        };
+                        if i > 0 { nb(i - 1, j, k); }
+                        if i + 1 < nx { nb(i + 1, j, k); }
+                        if j > 0 { nb(i, j - 1, k); }
+                        if j + 1 < ny { nb(i, j + 1, k); }
+                        if k > 0 { nb(i, j, k - 1); }
+                        if k + 1 < nz { nb(i, j, k + 1); }
+                    }
+                    let e = best.entry(l).or_insert((0, 0));
+                    if size > e.0 {
+                        *e = (size, id);
+                    }
+                }
+            }
+        }
+        for (q, l) in self.label.iter_mut().enumerate() {
+            if *l != 0 && best.get(l).is_some_and(|b| b.1 != comp[q]) {
+                *l = 0;
+            }
+        }
+    }
+
+    /// TotalSegmentator's trachea label runs on into the main and lobar bronchi. Walking down the axial
+    /// slices, the first slice where the label falls into two separate airways is below the carina;
+    /// from there down it is relabelled [`lab::BRONCHI`].
+    fn split_bronchi(&mut self) {
+        let (nx, ny, nz) = (self.nx, self.ny, self.nz);
+        let mut seen_single = false;
+        for k in (0..nz).rev() {
+            let mut cells: Vec<(usize, usize)> = Vec::new();
+            for j in 0..ny {
+                for i in 0..nx {
+                    if self.label[self.idx(i, j, k)] == lab::TRACHEA {
+                        cells.push((i, j));
+                    }
+                }
+            }
+            if cells.is_empty() {
+                continue;
+            }
+            // 8-connected components of the slice's trachea voxels, counting those of ≥ 3 voxels.
+            let mut comp = vec![usize::MAX; cells.len()];
+            let mut big = 0;
+            for s in 0..cells.len() {
+                if comp[s] != usize::MAX {
+                    continue;
+                }
+                comp[s] = s;
+                let mut stack = vec![s];
+                let mut size = 0;
+                while let Some(a) = stack.pop() {
+                    size += 1;
+                    for b in 0..cells.len() {
+                        if comp[b] == usize::MAX && cells[a].0.abs_diff(cells[b].0) <= 1 && cells[a].1.abs_diff(cells[b].1) <= 1 {
+                            comp[b] = s;
+                            stack.push(b);
+                        }
+                    }
+                }
+                if size >= 3 {
+                    big += 1;
+                }
+            }
+            if big >= 2 && seen_single {
+                for kk in 0..=k {
+                    for j in 0..ny {
+                        for i in 0..nx {
+                            let q = self.idx(i, j, kk);
+                            if self.label[q] == lab::TRACHEA {
+                                self.label[q] = lab::BRONCHI;
+                            }
+                        }
+                    }
+                }
+                return;
+            }
+            if big == 1 {
+                seen_single = true;
+            }
+        }
     }
 
     fn landmarks(&mut self) -> Result<(), SimError> {
@@ -251,6 +376,8 @@ impl Phantom {
                         acc.1 += 1;
                     };
                     match l {
+                        lab::LIVER => self.dome_z[0] = self.dome_z[0].max(p[2]),
+                        lab::STOMACH | lab::SPLEEN => self.dome_z[1] = self.dome_z[1].max(p[2]),
                         lab::HEART => add(&mut heart),
                         lab::TRACHEA => {
                             add(&mut trachea_k[k]);
@@ -273,6 +400,11 @@ impl Phantom {
         need(tr_x.1, "trachea")?;
         let mean = |a: &([f64; 3], usize)| [(a.0[0] / a.1 as f64) as f32, (a.0[1] / a.1 as f64) as f32, (a.0[2] / a.1 as f64) as f32];
         self.heart_center = mean(&heart);
+        for side in 0..2 {
+            if !self.dome_z[side].is_finite() {
+                self.dome_z[side] = self.lung_box[side][2] + 40.0;
+            }
+        }
         let vox = self.dx * self.dy * self.dz;
         self.heart_radius = (heart.1 as f32 * vox * 3.0 / (4.0 * std::f32::consts::PI)).cbrt();
         self.body_box = body;

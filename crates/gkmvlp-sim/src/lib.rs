@@ -2,12 +2,19 @@
 
 pub mod anatomy;
 pub mod ct;
+pub mod dataset;
 pub mod detector;
+pub mod findings;
 pub mod nifti;
 pub mod render;
+pub mod report;
 pub mod rng;
 pub mod sim;
 
+pub use dataset::{Record, ReportText, SimulateArgs, Summary, read_dataset, run};
+pub use findings::{Finding, FindingConfig, FindingRequest, Kind, Severity, Side};
+pub use render::View;
+pub use report::{Qa, Report};
 pub use sim::{Simulator, Study, StudyConfig};
 
 use std::path::PathBuf;

@@ -367,6 +367,7 @@ pub mod group {
     pub const ESOPHAGUS: u32 = 1 << 12;
     pub const GREAT_VESSELS: u32 = 1 << 13;
     pub const RIBS: u32 = 1 << 14;
+    pub const BRONCHI: u32 = 1 << 15;
 }
 
 fn group_lut() -> [u32; 256] {
@@ -384,7 +385,8 @@ fn group_lut() -> [u32; 256] {
             lab::VERT_FIRST..=lab::VERT_LAST => group::SPINE,
             lab::PULMONARY_VEIN => group::PULM_VEIN,
             lab::LIVER => group::LIVER,
-            lab::STOMACH | lab::SPLEEN => group::STOMACH_SPLEEN,
+            lab::STOMACH | lab::SPLEEN | lab::COLON => group::STOMACH_SPLEEN,
+            lab::BRONCHI => group::BRONCHI,
             lab::ESOPHAGUS => group::ESOPHAGUS,
             54..=60 => group::GREAT_VESSELS,
             92..=115 => group::RIBS,
@@ -395,6 +397,7 @@ fn group_lut() -> [u32; 256] {
 }
 
 /// Output of the ray marcher, one value per pixel of a `size × size` grid.
+#[derive(Clone, Debug)]
 pub struct Projection {
     pub size: usize,
     /// Line integral of attenuation (dimensionless).
@@ -403,7 +406,15 @@ pub struct Projection {
     pub labels: Vec<u32>,
     /// Inserted findings crossed (bit = [`LungMod::bit`]).
     pub findings: Vec<u16>,
+    /// Aerated-lung path length per ray, right and left, in mm (lung samples × step).
+    pub lung_mm: Vec<[f32; 2]>,
 }
+
+/// A ray "sees" a lung where it crosses at least this much of it (mm) and crosses no abdominal organ
+/// (liver, spleen, stomach, colon). The posterior costophrenic recesses reach far below the domes but
+/// are hidden behind the liver on a frontal film: the radiographic lung ends at the diaphragm's
+/// silhouette, and so do the lung boxes.
+pub const VISIBLE_LUNG_MM: f32 = 25.0;
 
 #[inline]
 fn bilinear(ph: &Phantom, base: usize, fi: f32, fk: f32) -> f32 {
@@ -429,6 +440,7 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
     let mut line = vec![0f32; n * n];
     let mut labels = vec![0u32; n * n];
     let mut findings = vec![0u16; n * n];
+    let mut lung_mm = vec![[0f32; 2]; n * n];
     let (nx, ny, nz) = (ph.nx, ph.ny, ph.nz);
     let (dx, dy, dz) = (ph.dx, ph.dy, ph.dz);
     let xmax = (nx - 1) as f32;
@@ -454,6 +466,8 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
             let mut acc = 0f32;
             let mut bits = 0u32;
             let mut fb = 0u16;
+            let mut nl = [0u32; 2];
+            let mut nb = 0u32;
             for j in 0..ny {
                 let mut x = x0 + bx * j as f32;
                 let mut y = j as f32 * dy;
@@ -487,12 +501,12 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
                     let j0 = fj as usize;
                     let j1 = (j0 + 1).min(ny - 1);
                     let tj = fj - j0 as f32;
-                    let a = bilinear(ph, nx * nz * j0, fi, fk);
-                    let b = bilinear(ph, nx * nz * j1, fi, fk);
+                    let a = bilinear(ph, ph.slab * j0, fi, fk);
+                    let b = bilinear(ph, ph.slab * j1, fi, fk);
                     let jn = if tj < 0.5 { j0 } else { j1 };
-                    (a + (b - a) * tj, ph.label[jn * nx * nz + nx * (fk + 0.5) as usize + (fi + 0.5) as usize])
+                    (a + (b - a) * tj, ph.label[jn * ph.slab + nx * ((fk + 0.5) as usize).min(nz - 1) + ((fi + 0.5) as usize).min(nx - 1)])
                 } else {
-                    let base = nx * nz * j;
+                    let base = ph.slab * j;
                     (bilinear(ph, base, fi, fk), ph.label[base + nx * ((fk + 0.5) as usize).min(nz - 1) + ((fi + 0.5) as usize).min(nx - 1)])
                 };
                 let mut g = lut[li as usize];
@@ -512,12 +526,26 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
                 }
                 acc += mu;
                 bits |= g;
+                nb += (mu > 0.2 * MU_WATER || g != 0) as u32;
+                if g & (group::R_LUNG | group::L_LUNG) != 0 {
+                    nl[(g & group::L_LUNG != 0) as usize] += 1;
+                }
             }
             let o = v * n + u;
             line[o] = acc * ds;
             labels[o] = bits;
             findings[o] = fb;
+            lung_mm[o] = [nl[0] as f32 * ds, nl[1] as f32 * ds];
+            // Lung bits mean "visible lung" (see VISIBLE_LUNG_MM).
+            let body_mm = nb as f32 * ds;
+            let _ = body_mm;
+            let below_diaphragm = bits & (group::LIVER | group::STOMACH_SPLEEN) != 0;
+            for (s, g) in [(0usize, group::R_LUNG), (1, group::L_LUNG)] {
+                if lung_mm[o][s] < VISIBLE_LUNG_MM || below_diaphragm {
+                    labels[o] &= !g;
+                }
+            }
         }
     }
-    Projection { size: n, line, labels, findings }
+    Projection { size: n, line, labels, findings, lung_mm }
 }

@@ -4,40 +4,61 @@ use crate::anatomy::{self, Anatomy};
 use crate::ct::{LoadOptions, Phantom};
 use crate::detector::{self, Exposure};
 use crate::render::{self, ElasticMode, Geometry, Pose, View, Warp};
+use crate::findings::{self, Finding, FindingConfig};
+use crate::report::{self, Qa, Report};
 use crate::rng::Rng;
 use crate::SimError;
+use gkmvlp_vocab::NUM_REGIONS;
 use std::path::Path;
 
 pub struct Simulator {
     pub phantom: Phantom,
 }
 
+/// How one study is simulated.
 #[derive(Clone, Debug)]
 pub struct StudyConfig {
+    /// Output image side in pixels (square).
     pub size: usize,
+    /// Ray grid side (projection resolution; boxes are measured on it). Capped at `size`.
     pub render_size: usize,
     /// Probability of an AP view (0 = all PA, 1 = all AP).
     pub ap_share: f64,
-    /// 0 = the CT as scanned, 1 = full variation.
+    /// 0 = the CT as scanned, 1 = full variation (pose, habitus, inspiration, heart, elastic, exposure).
     pub variation: f64,
+    pub findings: FindingConfig,
+    /// Share of hedged ("possible …") sentences among hedgeable findings.
+    pub hedge_share: f64,
 }
 
 impl Default for StudyConfig {
     fn default() -> Self {
-        StudyConfig { size: 512, render_size: 256, ap_share: 0.3, variation: 1.0 }
+        StudyConfig { size: 512, render_size: 256, ap_share: 0.3, variation: 1.0, findings: FindingConfig::default(), hedge_share: 0.1 }
     }
 }
 
+/// One simulated study with its complete ground truth.
 pub struct Study {
     pub seed: u64,
+    pub view: View,
     pub width: usize,
     pub height: usize,
     /// Grey levels, 0 = black, 65535 = white, row-major.
     pub pixels: Vec<u16>,
-    pub boxes: [[f32; 4]; gkmvlp_vocab::NUM_REGIONS],
+    /// The 29 boxes, normalised (x0, y0, x1, y1), indexed by `Region::index()`.
+    pub boxes: [[f32; 4]; NUM_REGIONS],
+    /// Present findings with the regions they lie in.
+    pub findings: Vec<Finding>,
+    /// `exist` for every `gkmvlp_vocab::candidates()` entry: 1 present, 0 absent.
+    pub exist: Vec<u8>,
+    pub report: Report,
+    pub qa: Vec<Qa>,
     pub pose: Pose,
     pub exposure: Exposure,
+    /// Boxes in projection pixels, landmarks, cardiothoracic ratio.
     pub anatomy: Anatomy,
+    /// The ray grid: line integrals, label groups and finding bits per ray (render size).
+    pub projection: render::Projection,
 }
 
 impl Simulator {
@@ -94,13 +115,30 @@ impl Simulator {
         }
     }
 
+    /// Simulate one study. The same seed and config give the same study, bit for bit. Independent random
+    /// streams drive pose, findings, noise and text, so asking for a different finding leaves the pose
+    /// and the noise of a seed unchanged.
     pub fn study(&self, seed: u64, cfg: &StudyConfig) -> Result<Study, SimError> {
+        if cfg.size < 32 || cfg.size > 4096 {
+            return Err(SimError::Invalid(format!("image size {} out of range 32..=4096", cfg.size)));
+        }
         let ph = &self.phantom;
         let mut rng_pose = Rng::derive(seed, 1);
+        let mut rng_find = Rng::derive(seed, 2);
         let mut rng_noise = Rng::derive(seed, 3);
-        let pose = self.sample_pose(&mut rng_pose, cfg);
+        let mut rng_text = Rng::derive(seed, 4);
+        let mut pose = self.sample_pose(&mut rng_pose, cfg);
         let exposure = self.sample_exposure(&mut rng_pose, cfg, cfg.size);
-        let geo = Geometry::new(ph, &pose, cfg.render_size);
+        let reqs = findings::draw(&mut rng_find, &cfg.findings);
+        let plan = findings::plan(ph, &mut rng_find, &reqs);
+        if let Some(h) = plan.heart_scale {
+            pose.heart_scale = h;
+        }
+        if let Some(i) = plan.inspiration {
+            pose.inspiration = pose.inspiration.max(i);
+        }
+        let render_size = cfg.render_size.clamp(16, cfg.size);
+        let geo = Geometry::new(ph, &pose, render_size);
         let warp = Warp {
             hinge_z: ph.carina[2],
             inspiration: pose.inspiration,
@@ -108,12 +146,23 @@ impl Simulator {
             heart_r: ph.heart_radius * 1.6,
             heart_scale: pose.heart_scale,
         };
-        let proj = render::march(ph, &geo, &warp, &[]);
+        let proj = render::march(ph, &geo, &warp, &plan.mods);
         let anatomy = anatomy::derive(&proj).map_err(|m| SimError::Invalid(format!("study {seed}: {m}")))?;
+        let found = findings::locate(&plan, &proj, &anatomy, |p| geo.project(p));
+        let exist = findings::triplets(&found);
+        // Devices: their 3-D centre lines projected with the same geometry, drawn at output resolution.
+        let scale = cfg.size as f64 / render_size as f64;
+        let mut dev = vec![0f32; cfg.size * cfg.size];
+        for (pts, radius_mm, strength, hollow) in &plan.devices {
+            let points: Vec<[f64; 2]> = pts.iter().map(|p| { let q = geo.project(*p); [q[0] * scale, q[1] * scale] }).collect();
+            let radius = *radius_mm as f64 / geo.pixel_mm() * scale;
+            detector::draw_device(&mut dev, cfg.size, &detector::Device { points, radius, strength: *strength, hollow: *hollow });
+        }
         let line = detector::resample(&proj.line, proj.size, cfg.size);
-        let dev = vec![0f32; cfg.size * cfg.size];
         let img = detector::expose(&line, &dev, cfg.size, &exposure, &mut rng_noise);
         let pixels = img.iter().map(|v| (v * 65535.0).round() as u16).collect();
-        Ok(Study { seed, width: cfg.size, height: cfg.size, pixels, boxes: anatomy.normalized(), pose, exposure, anatomy })
+        let report = report::report(&found, pose.view.as_str(), &mut rng_text, cfg.hedge_share);
+        let qa = report::qa(&found, &exist, &mut rng_text);
+        Ok(Study { seed, view: pose.view, width: cfg.size, height: cfg.size, pixels, boxes: anatomy.normalized(), findings: found, exist, report, qa, pose, exposure, anatomy, projection: proj })
     }
 }
