@@ -261,11 +261,13 @@ fn pick_sev(rng: &mut Rng, req: Option<Severity>) -> Severity {
     req.unwrap_or_else(|| *rng.pick(&[Severity::Mild, Severity::Mild, Severity::Moderate, Severity::Moderate, Severity::Severe]))
 }
 
+/// A random lung voxel of `side` within `z_range`, at least 45 mm lateral of the carina (so that the
+/// lesion is seen through lung rather than through the mediastinum).
 fn lung_point(ph: &Phantom, rng: &mut Rng, side: usize, z_range: Option<(f32, f32)>) -> [f32; 3] {
     let v = &ph.lung_voxels[side];
-    for _ in 0..200 {
+    for _ in 0..400 {
         let p = ph.voxel_mm(v[rng.below(v.len())] as usize);
-        if z_range.is_none_or(|(a, b)| p[2] >= a && p[2] <= b) {
+        if z_range.is_none_or(|(a, b)| p[2] >= a && p[2] <= b) && (p[0] - ph.carina[0]).abs() >= 45.0 {
             return p;
         }
     }
@@ -366,8 +368,8 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 let cz = if lower { lb[2] + rng.uniform(35.0, 60.0) as f32 } else { ph.hilum[si][2] - rng.uniform(0.0, 20.0) as f32 };
                 let cx = 0.5 * (lb[0] + lb[3]) + rng.uniform(-15.0, 15.0) as f32;
                 let cy = 0.5 * (lb[1] + lb[4]);
-                let r = [(lb[3] - lb[0]) * 0.32, (lb[4] - lb[1]) * 0.35, 5.0 + 6.0 * sev_t];
-                plan.mods.push(LungMod { side: Some(si), bbox: [cx - r[0], cy - r[1], cz - r[2], cx + r[0], cy + r[1], cz + r[2]], bit, shape: Shape::Collapse { c: [cx, cy, cz], r, density: 1.0 } });
+                let r = [(lb[3] - lb[0]) * 0.3, (lb[4] - lb[1]) * 0.3, 7.0 + 8.0 * sev_t];
+                plan.mods.push(LungMod { side: Some(si), bbox: [cx - r[0], cy - r[1], cz - r[2], cx + r[0], cy + r[1], cz + r[2]], bit, shape: Shape::Collapse { c: [cx, cy, cz], r, density: 0.75 } });
                 if lower {
                     let delta = 6.0 + 10.0 * sev_t;
                     plan.mods.push(LungMod { side: Some(si), bbox: [lb[0], lb[1], lb[2] - 5.0, lb[3], lb[4], lb[2] + 120.0], bit, shape: Shape::BaseRise { delta } });
@@ -403,7 +405,7 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
             }
             Kind::EnlargedCardiacSilhouette => {
                 p.side = Side::Midline;
-                plan.heart_scale = Some(1.18 + 0.22 * sev_t + rng.uniform(0.0, 0.05) as f32);
+                plan.heart_scale = Some(1.2 + 0.2 * sev_t + rng.uniform(0.0, 0.05) as f32);
                 p.fixed.push(Region::CardiacSilhouette);
             }
             Kind::PulmonaryEdema => {
@@ -466,7 +468,7 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 let tip_z = ph.carina[2] + above;
                 let last = *pts.last().unwrap_or(&t0);
                 pts.push([last[0], last[1], tip_z]);
-                plan.devices.push((pts, 4.0, 2.2, true));
+                plan.devices.push((pts, 4.0, 1.6, true));
                 p.fixed.push(Region::Trachea);
                 if low {
                     p.fixed.push(Region::Carina);

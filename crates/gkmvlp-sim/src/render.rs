@@ -481,7 +481,7 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
                     if r[0].abs() < hr && r[1].abs() < hr && r[2].abs() < hr {
                         let q = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt() / hr;
                         if q < 1.0 {
-                            let t = ((q - 0.3) / 0.7).clamp(0.0, 1.0);
+                            let t = ((q - 0.45) / 0.55).clamp(0.0, 1.0);
                             let sm = t * t * (3.0 - 2.0 * t);
                             let f = inv_s + (1.0 - inv_s) * sm;
                             x = warp.heart_c[0] + r[0] * f;

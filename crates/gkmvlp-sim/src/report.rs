@@ -230,7 +230,7 @@ const NEGATIONS: &[(&[Kind], &[&str])] = &[
     (&[Kind::Consolidation], &["No focal consolidation.", "There is no consolidation."]),
     (&[Kind::PulmonaryEdema], &["No pulmonary edema.", "There is no pulmonary edema."]),
     (&[Kind::EnlargedCardiacSilhouette], &["Heart size is normal.", "The cardiac silhouette is normal in size.", "No cardiomegaly."]),
-    (&[Kind::MediastinalWidening, Kind::EnlargedHilum], &["The mediastinal and hilar contours are normal.", "Normal mediastinal and hilar contours."]),
+    (&[Kind::MediastinalWidening, Kind::EnlargedHilum, Kind::PulmonaryEdema], &["The mediastinal and hilar contours are normal.", "Normal mediastinal and hilar contours."]),
     (&[Kind::LungNodule, Kind::LungMass], &["No suspicious pulmonary nodule or mass.", "No focal nodule or mass."]),
     (&[Kind::Consolidation, Kind::PulmonaryEdema, Kind::Atelectasis, Kind::LungNodule, Kind::LungMass], &["The lungs are clear.", "The lungs are well expanded and clear."]),
 ];

@@ -94,7 +94,7 @@ impl Simulator {
             scale: [rng.normal_clamped(1.0, 0.05 * v, 0.88, 1.12) as f32, rng.normal_clamped(1.0, 0.05 * v, 0.88, 1.15) as f32, rng.normal_clamped(1.0, 0.04 * v, 0.9, 1.1) as f32],
             shift: [rng.normal_clamped(0.0, 8.0 * v, -20.0, 20.0) as f32, 0.0, rng.normal_clamped(0.0, 6.0 * v, -15.0, 15.0) as f32],
             inspiration: rng.normal_clamped(if ap { 1.04 } else { 1.13 }, 0.04 * v, 0.95, 1.25) as f32,
-            heart_scale: rng.normal_clamped(1.0, 0.04 * v, 0.9, 1.1) as f32,
+            heart_scale: rng.normal_clamped(0.93, 0.04 * v, 0.84, 1.04) as f32,
             field_mm: rng.normal_clamped(330.0, 8.0 * v, 310.0, 355.0) as f32,
             elastic,
         }
@@ -108,7 +108,7 @@ impl Simulator {
             spr: rng.uniform(0.15, 0.5) as f32,
             blur_px: (rng.uniform(0.5, 1.1) as f32) * px,
             unsharp: rng.uniform(0.3, 0.9) as f32,
-            window: [(1.45 + v * rng.normal_clamped(0.0, 0.1, -0.25, 0.25)) as f32, (5.5 + v * rng.normal_clamped(0.0, 0.25, -0.6, 0.6)) as f32],
+            window: [(1.45 + v * rng.normal_clamped(0.0, 0.1, -0.25, 0.25)) as f32, (6.6 + v * rng.normal_clamped(0.0, 0.25, -0.6, 0.6)) as f32],
             gamma: rng.uniform(0.8, 1.25) as f32,
             collimation: [rng.uniform(0.0, 0.05) as f32, rng.uniform(0.02, 0.05) as f32, rng.uniform(0.0, 0.05) as f32, rng.uniform(0.0, 0.03) as f32],
             marker: if rng.chance(0.5) { Some(rng.chance(0.5)) } else { None },
@@ -143,7 +143,7 @@ impl Simulator {
             hinge_z: ph.carina[2],
             inspiration: pose.inspiration,
             heart_c: ph.heart_center,
-            heart_r: ph.heart_radius * 1.6,
+            heart_r: ph.heart_radius * 2.2,
             heart_scale: pose.heart_scale,
         };
         let proj = render::march(ph, &geo, &warp, &plan.mods);
