@@ -356,7 +356,7 @@ impl Phantom {
                 for i in 0..nx {
                     let idx = self.idx(i, j, k);
                     let p = [i as f32 * self.dx, j as f32 * self.dy, k as f32 * self.dz];
-                    if self.mu[idx] > 0.3 * MU_WATER {
+                    if self.mu[idx] > 0.0 {
                         grow(&mut body, p);
                     }
                     let l = self.label[idx];

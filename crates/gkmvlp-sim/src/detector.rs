@@ -72,6 +72,27 @@ pub fn gauss_blur(img: &mut [f32], w: usize, h: usize, sigma: f32) {
     box_blur(img, w, h, r, 3);
 }
 
+/// Gaussian low-pass with sigma `frac * n`, computed on a 4× downsampled grid (the kernels are wide).
+pub fn lowpass(img: &[f32], n: usize, frac: f32) -> Vec<f32> {
+    let f = 4usize;
+    if n < 64 || n % f != 0 {
+        let mut out = img.to_vec();
+        gauss_blur(&mut out, n, n, n as f32 * frac);
+        return out;
+    }
+    let m = n / f;
+    let mut small = vec![0f32; m * m];
+    for y in 0..n {
+        for x in 0..n {
+            small[(y / f) * m + x / f] += img[y * n + x];
+        }
+    }
+    let norm = 1.0 / (f * f) as f32;
+    small.iter_mut().for_each(|v| *v *= norm);
+    gauss_blur(&mut small, m, m, m as f32 * frac);
+    resample(&small, m, n)
+}
+
 /// Bilinear resampling of a square grid to `out` × `out` (pixel centres aligned).
 pub fn resample(src: &[f32], n: usize, out: usize) -> Vec<f32> {
     if n == out {
@@ -159,9 +180,8 @@ pub fn expose(line: &[f32], devices: &[f32], n: usize, ex: &Exposure, rng: &mut 
     // Primary fluence, blurred by the focal spot and detector.
     let mut primary: Vec<f32> = total.iter().map(|l| (-l).exp()).collect();
     gauss_blur(&mut primary, n, n, ex.blur_px);
-    // Scatter: a heavily low-passed fraction of the primary.
-    let mut scatter = primary.clone();
-    gauss_blur(&mut scatter, n, n, n as f32 * 0.08);
+    // Scatter: a heavily low-passed fraction of the primary (computed at a quarter of the resolution).
+    let scatter = lowpass(&primary, n, 0.08);
     let mut q = vec![0f32; n * n];
     for i in 0..n * n {
         let mean = ex.photons * (primary[i] + ex.spr * scatter[i]);
@@ -170,8 +190,7 @@ pub fn expose(line: &[f32], devices: &[f32], n: usize, ex: &Exposure, rng: &mut 
     }
     // Processing: unsharp masking with a wide kernel (local contrast equalisation).
     if ex.unsharp > 0.0 {
-        let mut low = q.clone();
-        gauss_blur(&mut low, n, n, n as f32 * 0.04);
+        let low = lowpass(&q, n, 0.04);
         for i in 0..n * n {
             q[i] += ex.unsharp * (q[i] - low[i]);
         }
