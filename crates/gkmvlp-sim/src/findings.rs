@@ -301,10 +301,10 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                     let si = side_idx(s);
                     let lb = ph.lung_box[si];
                     let h = match severity { Severity::Mild => rng.uniform(14.0, 22.0), Severity::Moderate => rng.uniform(40.0, 60.0), Severity::Severe => rng.uniform(80.0, 110.0) } as f32;
-                    let meniscus = 0.45 * h + 12.0;
+                    let meniscus = 0.35 * h + 15.0;
                     let x_med = if si == 0 { lb[3] } else { lb[0] };
                     let z0 = lb[2] + h;
-                    plan.mods.push(LungMod { side: Some(si), bbox: [lb[0], lb[1], lb[2] - 5.0, lb[3], lb[4], z0 + 2.0 * meniscus], bit, shape: Shape::Effusion { z0, meniscus, x_med, half_w: lb[3] - lb[0], y_ant: lb[4] } });
+                    plan.mods.push(LungMod { side: Some(si), bbox: [lb[0], lb[1], lb[2] - 5.0, lb[3], lb[4], z0 + 1.5 * meniscus], bit, shape: Shape::Effusion { z0, meniscus, x_med, half_w: lb[3] - lb[0], y_ant: lb[4] } });
                     let r = |a: Region, b: Region| if si == 0 { a } else { b };
                     p.fixed.push(r(Region::RightCostophrenicAngle, Region::LeftCostophrenicAngle));
                     if severity >= Severity::Moderate {

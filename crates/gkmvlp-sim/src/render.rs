@@ -290,10 +290,12 @@ impl LungMod {
                 (q < 1.0).then_some((MU_WATER * 1.02, false))
             }
             Shape::Effusion { z0, meniscus, x_med, half_w, y_ant } => {
-                let lat = ((p[0] - x_med).abs() / half_w).min(1.5);
+                let lat = ((p[0] - x_med).abs() / half_w).min(1.0);
                 let post = ((y_ant - p[1]) / 150.0).clamp(0.0, 1.0);
                 let level = z0 + meniscus * lat * lat + 0.35 * meniscus * post;
-                (p[2] < level).then_some((MU_WATER * 1.0, true))
+                // The fluid thins out over its top 12 mm: a hazy upper border, not a fluid level.
+                let w = ((level - p[2]) / 12.0).clamp(0.0, 1.0);
+                (w > 0.0).then_some((mu + (MU_WATER - mu) * w, true))
             }
             Shape::Pneumothorax { c, r } => {
                 let d = ((p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2) + (p[2] - c[2]).powi(2)).sqrt();
@@ -416,10 +418,12 @@ pub struct Projection {
 /// silhouette, and so do the lung boxes.
 pub const VISIBLE_LUNG_MM: f32 = 25.0;
 
-#[inline]
+/// Bilinear fetch within slab `base`. Callers pass `fi` in [0, nx-1], `fk` in [0, nz-1] and `base` a
+/// slab start, so every index below is in bounds (checked in debug builds).
+#[inline(always)]
 fn bilinear(ph: &Phantom, base: usize, fi: f32, fk: f32) -> f32 {
-    let i0 = fi as usize;
-    let k0 = fk as usize;
+    let i0 = (fi as usize).min(ph.nx - 1);
+    let k0 = (fk as usize).min(ph.nz - 1);
     let i1 = (i0 + 1).min(ph.nx - 1);
     let k1 = (k0 + 1).min(ph.nz - 1);
     let ti = fi - i0 as f32;
@@ -427,8 +431,12 @@ fn bilinear(ph: &Phantom, base: usize, fi: f32, fk: f32) -> f32 {
     let m = &ph.mu;
     let r0 = base + ph.nx * k0;
     let r1 = base + ph.nx * k1;
-    let a = m[r0 + i0] + (m[r0 + i1] - m[r0 + i0]) * ti;
-    let b = m[r1 + i0] + (m[r1 + i1] - m[r1 + i0]) * ti;
+    debug_assert!(r1 + i1 < m.len());
+    // SAFETY: i0, i1 < nx and k0, k1 < nz by the clamps above, and base ≤ slab·(ny-1), so
+    // r1 + i1 < slab·ny = m.len().
+    let (a0, a1, b0, b1) = unsafe { (*m.get_unchecked(r0 + i0), *m.get_unchecked(r0 + i1), *m.get_unchecked(r1 + i0), *m.get_unchecked(r1 + i1)) };
+    let a = a0 + (a1 - a0) * ti;
+    let b = b0 + (b1 - b0) * ti;
     a + (b - a) * tk
 }
 
