@@ -68,7 +68,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { across: 2, depth: 4 }
+        LoadOptions { across: 2, depth: 6 }
     }
 }
 

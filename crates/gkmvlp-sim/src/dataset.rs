@@ -45,7 +45,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 512)]
     pub size: usize,
     /// Projection grid side (rays per row); capped at --size.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 224)]
     pub render_size: usize,
     #[arg(long, value_enum, default_value_t = ViewArg::Mixed)]
     pub view: ViewArg,
@@ -94,7 +94,7 @@ impl SimulateArgs {
             seed,
             out: out.into(),
             size: 512,
-            render_size: 256,
+            render_size: 224,
             view: ViewArg::Mixed,
             ap_share: 0.3,
             normal_share: 0.3,

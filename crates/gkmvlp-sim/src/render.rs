@@ -465,6 +465,8 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
     let j_hi = ((ph.body_box[4] / dy).ceil() as usize + 2).min(ny);
     let (mut rx0, mut rbx, mut rz0, mut rbz, mut rds) = (vec![0f32; n], vec![0f32; n], vec![0f32; n], vec![0f32; n], vec![0f32; n]);
     let mut valid = vec![false; n];
+    // Rays that pass farther than the warp radius from the heart centre skip the per-sample check.
+    let mut near_heart = vec![false; n];
     let mut acc = vec![0f32; n];
     let mut bits = vec![0u32; n];
     let mut fbs = vec![0u16; n];
@@ -483,6 +485,16 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
             rx0[u] = (s[0] - s[1] / d[1] * d[0]) as f32;
             rz0[u] = (s[2] - s[1] / d[1] * d[2]) as f32;
             rds[u] = dy * ((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() / d[1].abs()) as f32;
+            if heart_on {
+                // Distance from the heart centre to the ray's line (before the inspiration warp, which
+                // only moves samples below the hinge towards it; 15 mm slack covers that).
+                let c = [warp.heart_c[0] as f64 - s[0], warp.heart_c[1] as f64 - s[1], warp.heart_c[2] as f64 - s[2]];
+                let dl = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+                let t = (c[0] * d[0] + c[1] * d[1] + c[2] * d[2]) / dl;
+                let dist2 = (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]) - t * t;
+                let lim = hr as f64 + 15.0 + (1.0 - 1.0 / warp.inspiration as f64).abs() * 300.0;
+                near_heart[u] = dist2 < lim * lim;
+            }
         }
         acc.iter_mut().for_each(|a| *a = 0.0);
         bits.iter_mut().for_each(|a| *a = 0);
@@ -503,11 +515,12 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
                     z = warp.hinge_z - (warp.hinge_z - z) * inv_insp;
                 }
                 let mut warped = false;
-                if heart_on {
+                if near_heart[u] {
                     let r = [x - warp.heart_c[0], y - warp.heart_c[1], z - warp.heart_c[2]];
-                    if r[0].abs() < hr && r[1].abs() < hr && r[2].abs() < hr {
-                        let q = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt() / hr;
-                        if q < 1.0 {
+                    let q2 = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]) * (1.0 / (hr * hr));
+                    if q2 < 1.0 {
+                        let q = q2.sqrt();
+                        {
                             let t = ((q - 0.45) / 0.55).clamp(0.0, 1.0);
                             let sm = t * t * (3.0 - 2.0 * t);
                             let f = inv_s + (1.0 - inv_s) * sm;

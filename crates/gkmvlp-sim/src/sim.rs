@@ -33,7 +33,7 @@ pub struct StudyConfig {
 
 impl Default for StudyConfig {
     fn default() -> Self {
-        StudyConfig { size: 512, render_size: 256, ap_share: 0.3, variation: 1.0, findings: FindingConfig::default(), hedge_share: 0.1 }
+        StudyConfig { size: 512, render_size: 224, ap_share: 0.3, variation: 1.0, findings: FindingConfig::default(), hedge_share: 0.1 }
     }
 }
 
@@ -107,7 +107,7 @@ impl Simulator {
             photons: (rng.uniform(4000.0, 20000.0) / (px * px) as f64) as f32,
             spr: rng.uniform(0.15, 0.5) as f32,
             blur_px: (rng.uniform(0.5, 1.1) as f32) * px,
-            unsharp: rng.uniform(0.3, 0.9) as f32,
+            unsharp: rng.uniform(0.9, 1.6) as f32,
             window: [(1.45 + v * rng.normal_clamped(0.0, 0.1, -0.25, 0.25)) as f32, (6.6 + v * rng.normal_clamped(0.0, 0.25, -0.6, 0.6)) as f32],
             gamma: rng.uniform(0.8, 1.25) as f32,
             collimation: [rng.uniform(0.0, 0.05) as f32, rng.uniform(0.02, 0.05) as f32, rng.uniform(0.0, 0.05) as f32, rng.uniform(0.0, 0.03) as f32],
