@@ -500,7 +500,7 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 pts.push(tip);
                 plan.devices.push((pts, 1.3, 0.9, false));
                 p.fixed.push(reg);
-                p.details.push(format!("tip in the {word}"));
+                p.details.push(if reg == Region::CavoatrialJunction { format!("tip at the {word}") } else { format!("tip in the {word}") });
             }
         }
         plan.planned.push(p);

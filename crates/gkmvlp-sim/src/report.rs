@@ -350,7 +350,11 @@ pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
     for k in asked {
         let w = entity_word(k);
         let q = match rng.below(3) {
-            0 => format!("Is there {} {w}?", if matches!(k, Kind::EndotrachealTube | Kind::CentralVenousCatheter | Kind::LungNodule | Kind::LungMass | Kind::PleuralEffusion | Kind::EnlargedHilum | Kind::ElevatedHemidiaphragm) { "a" } else { "any" }),
+            0 => {
+                let countable = matches!(k, Kind::EndotrachealTube | Kind::CentralVenousCatheter | Kind::LungNodule | Kind::LungMass | Kind::PleuralEffusion | Kind::EnlargedHilum | Kind::ElevatedHemidiaphragm);
+                let art = if !countable { "any" } else if w.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+                format!("Is there {art} {w}?")
+            }
             1 => format!("Is {w} present?"),
             _ => format!("Does the image show {w}?"),
         };

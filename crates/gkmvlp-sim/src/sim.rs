@@ -61,6 +61,17 @@ pub struct Study {
     pub projection: render::Projection,
 }
 
+impl Study {
+    /// Every candidate triplet with its `exist`, in `gkmvlp_vocab::candidates()` order.
+    pub fn triplets(&self) -> Vec<(gkmvlp_vocab::Candidate, gkmvlp_vocab::Exist)> {
+        gkmvlp_vocab::candidates()
+            .into_iter()
+            .zip(&self.exist)
+            .map(|(c, &e)| (c, if e == 1 { gkmvlp_vocab::Exist::Present } else { gkmvlp_vocab::Exist::Absent }))
+            .collect()
+    }
+}
+
 impl Simulator {
     pub fn load(ct_dir: impl AsRef<Path>) -> Result<Simulator, SimError> {
         Self::load_with(ct_dir, LoadOptions::default())
