@@ -567,7 +567,7 @@ fn remove_lesions(hu: &mut [f32], labels: &[u8], fx: usize, fy: usize, fz: usize
     let mut e: Vec<bool> = (0..n).map(|i| is_lung(labels[i]) && hu[i] > -300.0).collect();
     // Separable erosion: a voxel survives along an axis if the run of `true` around it reaches r each way.
     let erode = |e: &mut Vec<bool>, stride: usize, len: usize, r: usize| {
-        let lines: Vec<usize> = (0..n).filter(|&i| (i / stride) % len == 0).collect();
+        let lines: Vec<usize> = (0..n).filter(|&i| (i / stride).is_multiple_of(len)).collect();
         let mut run = vec![0usize; len];
         for &start in &lines {
             let mut c = 0;

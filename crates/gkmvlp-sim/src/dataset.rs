@@ -500,7 +500,7 @@ fn report_sections(text: &str) -> ReportText {
         // Up to the next ALL-CAPS heading ("WORD:").
         let mut end = rest.len();
         for (j, _) in rest.match_indices(':') {
-            let head = rest[..j].rsplit(|c: char| c == '\n').next().unwrap_or("").trim();
+            let head = rest[..j].rsplit('\n').next().unwrap_or("").trim();
             if !head.is_empty() && head.chars().all(|c| c.is_ascii_uppercase() || c == ' ') && j > 0 {
                 end = rest[..j].rfind('\n').unwrap_or(j);
                 break;

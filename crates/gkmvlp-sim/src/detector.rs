@@ -75,7 +75,7 @@ pub fn gauss_blur(img: &mut [f32], w: usize, h: usize, sigma: f32) {
 /// Gaussian low-pass with sigma `frac * n`, computed on a 4× downsampled grid (the kernels are wide).
 pub fn lowpass(img: &[f32], n: usize, frac: f32) -> Vec<f32> {
     let f = 4usize;
-    if n < 64 || n % f != 0 {
+    if n < 64 || !n.is_multiple_of(f) {
         let mut out = img.to_vec();
         gauss_blur(&mut out, n, n, n as f32 * frac);
         return out;
@@ -174,7 +174,7 @@ pub fn draw_device(line: &mut [f32], n: usize, dev: &Device) {
 fn exp_neg(x: f32) -> f32 {
     static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
     let t = TABLE.get_or_init(|| (0..=16 * 256 + 1).map(|i| (-(i as f64) / 256.0).exp() as f32).collect());
-    if !(x > 0.0) {
+    if x.is_nan() || x <= 0.0 {
         return 1.0;
     }
     let f = x * 256.0;
@@ -192,6 +192,7 @@ fn normal_table() -> &'static [f32] {
     TABLE.get_or_init(|| (0..4096).map(|i| inv_norm((i as f64 + 0.5) / 4096.0) as f32).collect())
 }
 
+#[allow(clippy::excessive_precision)]
 fn inv_norm(p: f64) -> f64 {
     let a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
     let b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];

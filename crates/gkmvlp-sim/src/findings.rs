@@ -394,7 +394,7 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                     // Keep the lesion off the apex and base so that it sits within lung.
                     // Keep the lesion above the diaphragm's silhouette and off the apex, within lung.
                     let c = lung_point(ph, rng, si, Some((ph.dome_z[si] + 10.0 + d / 2.0, lb[5] - 15.0 - d / 2.0)));
-                    let lobes = [if mass { 0.18 } else { 0.08 } * rng.f64() as f32, rng.uniform(0.0, 6.28) as f32, rng.uniform(0.0, 6.28) as f32];
+                    let lobes = [if mass { 0.18 } else { 0.08 } * rng.f64() as f32, rng.uniform(0.0, std::f64::consts::TAU) as f32, rng.uniform(0.0, std::f64::consts::TAU) as f32];
                     plan.mods.push(LungMod { side: Some(si), bbox: lesion_bbox(c, d), bit, shape: Shape::Lesion { c, r: d / 2.0, lobes, density: 1.05 } });
                     p.centres.push((c, si));
                 }

@@ -1,4 +1,5 @@
 //! Chest radiograph simulator (see README.md).
+#![allow(clippy::needless_range_loop, clippy::type_complexity)]
 
 pub mod anatomy;
 pub mod ct;

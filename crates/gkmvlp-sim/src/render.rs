@@ -263,10 +263,10 @@ impl LungMod {
     /// sample is untouched.
     #[inline]
     fn apply(&self, ph: &Phantom, side: usize, p: [f32; 3], mu: f32) -> Option<(f32, bool)> {
-        if let Some(s) = self.side {
-            if s != side {
-                return None;
-            }
+        if let Some(s) = self.side
+            && s != side
+        {
+            return None;
         }
         let b = &self.bbox;
         if p[0] < b[0] || p[0] > b[3] || p[1] < b[1] || p[1] > b[4] || p[2] < b[2] || p[2] > b[5] {
@@ -543,16 +543,16 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
                 let mut mu = bilinear(ph, b, fi, fk);
                 let li = ph.label[b + li_idx];
                 let mut g = lut[li as usize];
-                if !mods.is_empty() {
-                    if let Some(side) = lab::lung_side(li) {
-                        let p = [x, y, z];
-                        for m in mods {
-                            if let Some((nmu, still)) = m.apply(ph, side, p, mu) {
-                                mu = nmu;
-                                fbs[u] |= 1 << m.bit;
-                                if !still {
-                                    g = 0;
-                                }
+                if !mods.is_empty()
+                    && let Some(side) = lab::lung_side(li)
+                {
+                    let p = [x, y, z];
+                    for m in mods {
+                        if let Some((nmu, still)) = m.apply(ph, side, p, mu) {
+                            mu = nmu;
+                            fbs[u] |= 1 << m.bit;
+                            if !still {
+                                g = 0;
                             }
                         }
                     }
