@@ -110,6 +110,9 @@ pub struct Phantom {
     /// Top of the abdominal organ under each hemidiaphragm (liver on the right, stomach/spleen on the
     /// left), mm: lung below it is hidden on a frontal film.
     pub dome_z: [f32; 2],
+    /// Per column `i` (across), the highest abdominal-organ point (liver, stomach, spleen, colon) over
+    /// all depths, mm, or -inf: a lesion above it is seen through lung on a frontal film.
+    pub abdomen_top: Vec<f32>,
 }
 
 impl Phantom {
@@ -226,6 +229,7 @@ impl Phantom {
             hilum: [[0.0; 3]; 2],
             body_box: [0.0; 6],
             dome_z: [f32::NEG_INFINITY; 2],
+            abdomen_top: vec![f32::NEG_INFINITY; nx],
         };
         ph.keep_largest_components();
         ph.split_bronchi();
@@ -375,6 +379,9 @@ impl Phantom {
                         }
                         acc.1 += 1;
                     };
+                    if matches!(l, lab::LIVER | lab::STOMACH | lab::SPLEEN | lab::COLON) {
+                        self.abdomen_top[i] = self.abdomen_top[i].max(p[2]);
+                    }
                     match l {
                         lab::LIVER => self.dome_z[0] = self.dome_z[0].max(p[2]),
                         lab::STOMACH | lab::SPLEEN => self.dome_z[1] = self.dome_z[1].max(p[2]),

@@ -261,13 +261,15 @@ fn pick_sev(rng: &mut Rng, req: Option<Severity>) -> Severity {
     req.unwrap_or_else(|| *rng.pick(&[Severity::Mild, Severity::Mild, Severity::Moderate, Severity::Moderate, Severity::Severe]))
 }
 
-/// A random lung voxel of `side` within `z_range`, at least 45 mm lateral of the carina (so that the
-/// lesion is seen through lung rather than through the mediastinum).
-fn lung_point(ph: &Phantom, rng: &mut Rng, side: usize, z_range: Option<(f32, f32)>) -> [f32; 3] {
+/// A random lung voxel of `side` within `z_range`, at least 45 mm lateral of the carina and `clear` mm
+/// above the abdominal organs in its column (so that the lesion is seen through lung rather than through
+/// the mediastinum or the liver).
+fn lung_point(ph: &Phantom, rng: &mut Rng, side: usize, z_range: Option<(f32, f32)>, clear: f32) -> [f32; 3] {
     let v = &ph.lung_voxels[side];
     for _ in 0..400 {
         let p = ph.voxel_mm(v[rng.below(v.len())] as usize);
-        if z_range.is_none_or(|(a, b)| p[2] >= a && p[2] <= b) && (p[0] - ph.carina[0]).abs() >= 45.0 {
+        let col = ((p[0] / ph.dx) as usize).min(ph.nx - 1);
+        if z_range.is_none_or(|(a, b)| p[2] >= a && p[2] <= b) && (p[0] - ph.carina[0]).abs() >= 45.0 && p[2] >= ph.abdomen_top[col] + clear {
             return p;
         }
     }
@@ -339,7 +341,7 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 let s = pick_side(rng, req.side);
                 p.side = s;
                 let si = side_idx(s);
-                let c = lung_point(ph, rng, si, Some((ph.dome_z[si] + 10.0, ph.lung_box[si][5] - 10.0)));
+                let c = lung_point(ph, rng, si, Some((ph.lung_box[si][2], ph.lung_box[si][5] - 10.0)), 15.0);
                 let r0 = (20.0 + 22.0 * sev_t + rng.uniform(0.0, 8.0) as f32).min(50.0);
                 let mut blobs = vec![(c, r0)];
                 for _ in 0..3 {
@@ -393,7 +395,7 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                     let lb = ph.lung_box[si];
                     // Keep the lesion off the apex and base so that it sits within lung.
                     // Keep the lesion above the diaphragm's silhouette and off the apex, within lung.
-                    let c = lung_point(ph, rng, si, Some((ph.dome_z[si] + 10.0 + d / 2.0, lb[5] - 15.0 - d / 2.0)));
+                    let c = lung_point(ph, rng, si, Some((lb[2], lb[5] - 15.0 - d / 2.0)), 5.0 + d / 2.0);
                     let lobes = [if mass { 0.18 } else { 0.08 } * rng.f64() as f32, rng.uniform(0.0, std::f64::consts::TAU) as f32, rng.uniform(0.0, std::f64::consts::TAU) as f32];
                     plan.mods.push(LungMod { side: Some(si), bbox: lesion_bbox(c, d), bit, shape: Shape::Lesion { c, r: d / 2.0, lobes, density: 1.05 } });
                     p.centres.push((c, si));

