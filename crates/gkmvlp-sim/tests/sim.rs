@@ -335,3 +335,20 @@ fn nodule_zone_matches_where_it_projects() {
         assert!(total > 0 && inside * 10 >= total * 8, "seed {seed}: {inside}/{total} nodule pixels in the lungs it is reported in ({:?})", f.positions);
     }
 }
+
+#[test]
+fn ap_view_magnifies_the_heart() {
+    // Same seeds, same pose draws; only the view (and the draws that depend on it) differ.
+    let (mut pa, mut ap) = (0f32, 0f32);
+    for seed in 400..404u64 {
+        let mut c = forced(128, vec![]);
+        c.variation = 0.0;
+        c.ap_share = 0.0;
+        pa += sim().study(seed, &c).expect("pa").anatomy.ctr;
+        c.ap_share = 1.0;
+        let st = sim().study(seed, &c).expect("ap");
+        assert_eq!(st.view, gkmvlp_sim::View::Ap);
+        ap += st.anatomy.ctr;
+    }
+    assert!(ap > pa * 1.02, "cardiothoracic ratio AP {:.3} vs PA {:.3}", ap / 4.0, pa / 4.0);
+}
