@@ -390,7 +390,9 @@ fn group_lut() -> [u32; 256] {
             lab::STOMACH | lab::SPLEEN | lab::COLON => group::STOMACH_SPLEEN,
             lab::BRONCHI => group::BRONCHI,
             lab::ESOPHAGUS => group::ESOPHAGUS,
-            54..=60 => group::GREAT_VESSELS,
+            // Brachiocephalic trunk and veins (not the subclavian and carotid arteries, which run out of
+            // the mediastinum).
+            54 | 59 | 60 => group::GREAT_VESSELS,
             92..=115 => group::RIBS,
             _ => 0,
         };
