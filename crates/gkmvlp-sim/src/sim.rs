@@ -139,7 +139,7 @@ impl Simulator {
         let mut rng_noise = Rng::derive(seed, 3);
         let mut rng_text = Rng::derive(seed, 4);
         let mut pose = self.sample_pose(&mut rng_pose, cfg);
-        let exposure = self.sample_exposure(&mut rng_pose, cfg, cfg.size);
+        let mut exposure = self.sample_exposure(&mut rng_pose, cfg, cfg.size);
         let reqs = findings::draw(&mut rng_find, &cfg.findings);
         let plan = findings::plan(ph, &mut rng_find, &reqs);
         if let Some(h) = plan.heart_scale {
@@ -150,6 +150,15 @@ impl Simulator {
         }
         let render_size = cfg.render_size.clamp(16, cfg.size);
         let geo = Geometry::new(ph, &pose, render_size);
+        // The CT ends a little above the lung apices: the top collimator blade never opens above the
+        // volume's top edge (projected at the patient's midline, highest over the field's width).
+        let top_z = (ph.nz - 1) as f32 * ph.dz;
+        let mid = 0.5 * (ph.lung_box[0][0] + ph.lung_box[1][3]);
+        let edge = [mid - 150.0, mid, mid + 150.0]
+            .iter()
+            .map(|&x| geo.project([x, ph.heart_center[1], top_z])[1] as f32 / render_size as f32)
+            .fold(0f32, f32::max);
+        exposure.collimation[1] = exposure.collimation[1].max((edge + 0.01).min(0.2));
         let warp = Warp {
             hinge_z: ph.carina[2],
             inspiration: pose.inspiration,
