@@ -1,0 +1,408 @@
+//! Reports (FINDINGS and IMPRESSION) and question–answer pairs generated from the study's ground truth.
+//! Every sentence carries the claims it makes, so its agreement with the triplets can be checked.
+
+use crate::findings::{Finding, Kind, Severity, Side};
+use crate::rng::Rng;
+use gkmvlp_vocab::{ENTITIES, Region, candidates};
+use serde::{Deserialize, Serialize};
+
+/// One claim a sentence makes: an entity is present (at least at these positions) or absent (at these
+/// positions, or anywhere when `positions` is empty).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Claim {
+    pub entity: usize,
+    pub present: bool,
+    pub positions: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Sentence {
+    pub section: String,
+    pub text: String,
+    pub claims: Vec<Claim>,
+    pub hedged: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Report {
+    pub findings: String,
+    pub impression: String,
+    pub sentences: Vec<Sentence>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Qa {
+    pub kind: String,
+    pub question: String,
+    pub answer: String,
+    pub entity: Option<usize>,
+}
+
+fn ent(k: Kind) -> usize {
+    k.entity().unwrap_or(usize::MAX)
+}
+
+fn cap(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn number_word(n: u32) -> &'static str {
+    match n {
+        0 => "no",
+        1 => "one",
+        2 => "two",
+        3 => "three",
+        4 => "four",
+        _ => "several",
+    }
+}
+
+/// Severity word for a kind: effusions and pneumothoraces are small/moderate/large, others mild/…/severe.
+pub fn severity_word(k: Kind, s: Severity) -> &'static str {
+    let size_like = matches!(k, Kind::PleuralEffusion | Kind::Pneumothorax);
+    match (size_like, s) {
+        (true, Severity::Mild) => "small",
+        (true, Severity::Moderate) => "moderate",
+        (true, Severity::Severe) => "large",
+        (false, Severity::Mild) => "mild",
+        (false, Severity::Moderate) => "moderate",
+        (false, Severity::Severe) => "severe",
+    }
+}
+
+/// The most specific positions of a finding (zones rather than the whole lung when both are present).
+pub fn specific_positions(f: &Finding) -> Vec<Region> {
+    let regs = f.regions();
+    let has_zone = |lung: Region| {
+        let side = if lung == Region::RightLung { "right" } else { "left" };
+        regs.iter().any(|r| *r != lung && r.name().starts_with(side) && r.name().contains("zone"))
+    };
+    regs.iter().copied().filter(|r| !((*r == Region::RightLung || *r == Region::LeftLung) && has_zone(*r))).collect()
+}
+
+fn join_regions(regs: &[Region]) -> String {
+    let names: Vec<String> = regs.iter().map(|r| r.name().to_string()).collect();
+    match names.len() {
+        0 => String::new(),
+        1 => names[0].clone(),
+        _ => format!("{} and {}", names[..names.len() - 1].join(", "), names[names.len() - 1]),
+    }
+}
+
+fn side_adj(f: &Finding) -> &'static str {
+    match f.side {
+        Side::Right => "right",
+        Side::Left => "left",
+        Side::Bilateral => "bilateral",
+        Side::Midline => "",
+    }
+}
+
+fn present_claim(f: &Finding, positions: &[Region]) -> Claim {
+    Claim { entity: f.entity, present: true, positions: positions.iter().map(|r| r.name().to_string()).collect() }
+}
+
+fn absent_claim(k: Kind) -> Claim {
+    Claim { entity: ent(k), present: false, positions: Vec::new() }
+}
+
+/// The positive sentence for one finding.
+fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
+    let sev = severity_word(f.kind, f.severity);
+    let spec = specific_positions(f);
+    let where_ = join_regions(&spec);
+    let side = side_adj(f);
+    let hedge_pre = if hedge { *rng.pick(&["possible ", "probable ", "likely "]) } else { "" };
+    let text = match f.kind {
+        Kind::PleuralEffusion => {
+            let eff = if f.side == Side::Bilateral { "pleural effusions" } else { "pleural effusion" };
+            match rng.below(3) {
+                0 => format!("There is a {sev} {side} {eff} with blunting of the costophrenic angle{}.", if f.side == Side::Bilateral { "s" } else { "" }),
+                1 => format!("{} {side} {eff}.", cap(sev)),
+                _ => format!("{} {side} {eff}{}.", cap(sev), if f.details.iter().any(|d| d == "meniscus") { ", with a meniscus" } else { "" }),
+            }
+        }
+        Kind::Pneumothorax => match rng.below(3) {
+            0 => format!("There is a {sev} {side} pneumothorax with a visible visceral pleural line."),
+            1 => format!("{} {side} apical pneumothorax.", cap(sev)),
+            _ => format!("A {sev} {side} pneumothorax is present, without lung markings beyond the pleural line."),
+        },
+        Kind::Consolidation => match rng.below(3) {
+            0 => format!("{}onsolidation in the {where_} with air bronchograms.", if hedge { format!("{}c", cap(hedge_pre)) } else { "C".into() }),
+            1 => format!("There is {hedge_pre}{} consolidation in the {where_}.", if hedge { "focal" } else { "airspace" }),
+            _ => format!("{} airspace consolidation is seen in the {where_}.", cap(&format!("{hedge_pre}focal"))),
+        },
+        Kind::Atelectasis => match rng.below(3) {
+            0 => format!("{} atelectasis in the {where_}.", cap(&format!("{hedge_pre}{}", if f.severity == Severity::Mild { "subsegmental" } else { "plate-like" }))),
+            1 => format!("There is {hedge_pre}{sev} atelectasis in the {where_}{}.", if f.details.iter().any(|d| d == "volume loss") { " with volume loss" } else { "" }),
+            _ => format!("{} atelectasis of the {where_}.", cap(&format!("{hedge_pre}{sev}"))),
+        },
+        Kind::LungNodule => {
+            let size = f.size_mm.unwrap_or(10.0);
+            if f.count > 1 {
+                format!("{} {}pulmonary nodules in the {where_}, the largest measuring {size:.0} mm.", cap(number_word(f.count)), if hedge { "possible " } else { "" })
+            } else if rng.chance(0.5) {
+                format!("A {size:.0} mm {}nodule is seen in the {where_}.", if hedge { "possible " } else { "" })
+            } else {
+                format!("{}{size:.0} mm nodule in the {where_}.", if hedge { "Possible " } else { "" })
+            }
+        }
+        Kind::LungMass => {
+            let cm = f.size_mm.unwrap_or(40.0) / 10.0;
+            format!("{} {cm:.1} cm mass in the {where_}.", if hedge { "Possible" } else { "A" })
+        }
+        Kind::EnlargedCardiacSilhouette => match rng.below(3) {
+            0 => "The cardiac silhouette is enlarged.".to_string(),
+            1 => format!("{} cardiomegaly.", cap(sev)),
+            _ => format!("{} enlargement of the cardiac silhouette.", cap(sev)),
+        },
+        Kind::PulmonaryEdema => match rng.below(2) {
+            0 => format!("{} pulmonary edema with perihilar haziness.", cap(&format!("{hedge_pre}{sev}"))),
+            _ => format!("There is {hedge_pre}{sev} bilateral perihilar pulmonary edema."),
+        },
+        Kind::EnlargedHilum => match rng.below(2) {
+            0 => format!("The {side} hilum is {}enlarged.", if hedge { "possibly " } else { "" }),
+            _ => format!("{} enlargement of the {side} hilum.", cap(&format!("{hedge_pre}{sev}"))),
+        },
+        Kind::MediastinalWidening => match rng.below(2) {
+            0 => "The upper mediastinum is widened.".to_string(),
+            _ => format!("{} widening of the mediastinum.", cap(sev)),
+        },
+        Kind::ElevatedHemidiaphragm => match rng.below(2) {
+            0 => format!("Elevation of the {side} hemidiaphragm."),
+            _ => format!("The {side} hemidiaphragm is elevated."),
+        },
+        Kind::Hyperaeration => match rng.below(2) {
+            0 => "The lungs are hyperinflated with flattening of the hemidiaphragms.".to_string(),
+            _ => "Hyperaeration of both lungs.".to_string(),
+        },
+        Kind::EndotrachealTube => {
+            let tip = f.details.iter().find(|d| d.starts_with("tip")).cloned().unwrap_or_default();
+            if f.positions.iter().any(|p| p == "carina") {
+                "The endotracheal tube tip is at the level of the carina; withdrawal by 2 cm is suggested.".to_string()
+            } else {
+                format!("An endotracheal tube is in place, {tip}.")
+            }
+        }
+        Kind::CentralVenousCatheter => {
+            let tip = f.details.iter().find(|d| d.starts_with("tip")).cloned().unwrap_or_default();
+            format!("{} central venous catheter with the {tip}.", if rng.chance(0.5) { "Right internal jugular" } else { "Right-sided" })
+        }
+    };
+    let claim_pos = match f.kind {
+        Kind::PleuralEffusion | Kind::Pneumothorax | Kind::EnlargedHilum | Kind::ElevatedHemidiaphragm => Vec::new(),
+        _ => spec,
+    };
+    (text.replace("  ", " "), claim_pos)
+}
+
+/// Short impression phrase for a finding.
+fn impression_phrase(f: &Finding) -> String {
+    let sev = severity_word(f.kind, f.severity);
+    let spec = join_regions(&specific_positions(f));
+    match f.kind {
+        Kind::PleuralEffusion => format!("{} {} pleural effusion{}", cap(sev), side_adj(f), if f.side == Side::Bilateral { "s" } else { "" }),
+        Kind::Pneumothorax => format!("{} {} pneumothorax", cap(sev), side_adj(f)),
+        Kind::Consolidation => format!("Consolidation in the {spec}, concerning for pneumonia"),
+        Kind::Atelectasis => format!("Atelectasis in the {spec}"),
+        Kind::LungNodule => format!("{} in the {spec}; CT recommended", if f.count > 1 { "Pulmonary nodules" } else { "Pulmonary nodule" }),
+        Kind::LungMass => format!("Mass in the {spec}; further evaluation with CT recommended"),
+        Kind::EnlargedCardiacSilhouette => "Cardiomegaly".into(),
+        Kind::PulmonaryEdema => format!("{} pulmonary edema", cap(sev)),
+        Kind::EnlargedHilum => format!("Enlarged {} hilum", side_adj(f)),
+        Kind::MediastinalWidening => "Mediastinal widening".into(),
+        Kind::ElevatedHemidiaphragm => format!("Elevated {} hemidiaphragm", side_adj(f)),
+        Kind::Hyperaeration => "Hyperinflated lungs".into(),
+        Kind::EndotrachealTube => if f.positions.iter().any(|p| p == "carina") { "Low endotracheal tube at the carina".into() } else { "Endotracheal tube in appropriate position".into() },
+        Kind::CentralVenousCatheter => format!("Central venous catheter, {}", f.details.iter().find(|d| d.starts_with("tip")).cloned().unwrap_or_default()),
+    }
+}
+
+/// Negative statements that may be made about kinds that are absent; each lists what it negates.
+const NEGATIONS: &[(&[Kind], &[&str])] = &[
+    (&[Kind::Pneumothorax], &["No pneumothorax.", "There is no pneumothorax.", "No evidence of pneumothorax."]),
+    (&[Kind::PleuralEffusion], &["No pleural effusion.", "There is no pleural effusion.", "The costophrenic angles are sharp, without pleural effusion."]),
+    (&[Kind::PleuralEffusion, Kind::Pneumothorax], &["No pleural effusion or pneumothorax.", "There is no pleural effusion or pneumothorax."]),
+    (&[Kind::Consolidation], &["No focal consolidation.", "There is no consolidation."]),
+    (&[Kind::PulmonaryEdema], &["No pulmonary edema.", "There is no pulmonary edema."]),
+    (&[Kind::EnlargedCardiacSilhouette], &["Heart size is normal.", "The cardiac silhouette is normal in size.", "No cardiomegaly."]),
+    (&[Kind::MediastinalWidening, Kind::EnlargedHilum, Kind::PulmonaryEdema], &["The mediastinal and hilar contours are normal.", "Normal mediastinal and hilar contours."]),
+    (&[Kind::LungNodule, Kind::LungMass], &["No suspicious pulmonary nodule or mass.", "No focal nodule or mass."]),
+    (&[Kind::Consolidation, Kind::PulmonaryEdema, Kind::Atelectasis, Kind::LungNodule, Kind::LungMass], &["The lungs are clear.", "The lungs are well expanded and clear."]),
+];
+
+/// Generate the report.
+pub fn report(findings: &[Finding], view: &str, rng: &mut Rng, hedge_share: f64) -> Report {
+    let mut sentences: Vec<Sentence> = Vec::new();
+    let present = |k: Kind| findings.iter().any(|f| f.kind == k);
+    let push = |sentences: &mut Vec<Sentence>, section: &str, text: String, claims: Vec<Claim>, hedged: bool| {
+        sentences.push(Sentence { section: section.into(), text, claims, hedged })
+    };
+    if rng.chance(0.4) {
+        let intro = if view == "AP" { *rng.pick(&["Single portable AP view of the chest.", "AP upright view of the chest."]) } else { *rng.pick(&["PA view of the chest.", "Frontal PA radiograph of the chest."]) };
+        push(&mut sentences, "findings", intro.to_string(), Vec::new(), false);
+    }
+    // Devices first, then the rest in a stable, shuffled-a-little order.
+    let mut order: Vec<&Finding> = findings.iter().filter(|f| matches!(f.kind, Kind::EndotrachealTube | Kind::CentralVenousCatheter)).collect();
+    let mut rest: Vec<&Finding> = findings.iter().filter(|f| !matches!(f.kind, Kind::EndotrachealTube | Kind::CentralVenousCatheter)).collect();
+    for i in (1..rest.len()).rev() {
+        rest.swap(i, rng.below(i + 1));
+    }
+    order.extend(rest);
+    for f in &order {
+        let hedgeable = matches!(f.kind, Kind::Consolidation | Kind::Atelectasis | Kind::LungNodule | Kind::LungMass | Kind::PulmonaryEdema | Kind::EnlargedHilum);
+        let hedge = hedgeable && rng.chance(hedge_share);
+        let (text, pos) = describe(f, rng, hedge);
+        let pos_regions: Vec<Region> = pos.iter().filter_map(|p| Region::from_name(p.name())).collect();
+        push(&mut sentences, "findings", text, vec![present_claim(f, &pos_regions)], hedge);
+    }
+    // Negations of absent kinds: the full set for normal studies, a few otherwise.
+    let mut negs: Vec<usize> = (0..NEGATIONS.len()).filter(|&i| NEGATIONS[i].0.iter().all(|k| !present(*k))).collect();
+    for i in (1..negs.len()).rev() {
+        negs.swap(i, rng.below(i + 1));
+    }
+    let keep = if findings.is_empty() { 4 } else { 1 + rng.below(3) };
+    let mut covered: Vec<Kind> = Vec::new();
+    let mut used = 0;
+    for i in negs {
+        if used >= keep {
+            break;
+        }
+        let (kinds, texts) = NEGATIONS[i];
+        if kinds.iter().any(|k| covered.contains(k)) {
+            continue;
+        }
+        covered.extend(kinds.iter().copied());
+        push(&mut sentences, "findings", rng.pick(texts).to_string(), kinds.iter().map(|k| absent_claim(*k)).collect(), false);
+        used += 1;
+    }
+    // Impression.
+    if findings.is_empty() {
+        let t = *rng.pick(&["No acute cardiopulmonary process.", "No acute cardiopulmonary abnormality.", "Normal chest radiograph."]);
+        let claims = [Kind::PleuralEffusion, Kind::Pneumothorax, Kind::Consolidation, Kind::PulmonaryEdema].iter().map(|k| absent_claim(*k)).collect();
+        push(&mut sentences, "impression", t.to_string(), claims, false);
+    } else {
+        let numbered = findings.len() > 1 && rng.chance(0.5);
+        for (i, f) in order.iter().enumerate() {
+            let p = impression_phrase(f);
+            let t = if numbered { format!("{}. {p}.", i + 1) } else { format!("{p}.") };
+            push(&mut sentences, "impression", t, vec![present_claim(f, &[])], false);
+        }
+    }
+    let join = |sec: &str| sentences.iter().filter(|s| s.section == sec).map(|s| s.text.clone()).collect::<Vec<_>>().join(" ");
+    Report { findings: join("findings"), impression: join("impression"), sentences }
+}
+
+/// Everyday names for the entities, used in questions.
+pub fn entity_word(k: Kind) -> &'static str {
+    match k {
+        Kind::PleuralEffusion => "pleural effusion",
+        Kind::Consolidation => "consolidation",
+        Kind::Atelectasis => "atelectasis",
+        Kind::LungNodule => "lung nodule",
+        Kind::LungMass => "lung mass",
+        Kind::Pneumothorax => "pneumothorax",
+        Kind::EnlargedCardiacSilhouette => "cardiomegaly",
+        Kind::PulmonaryEdema => "pulmonary edema",
+        Kind::EnlargedHilum => "enlarged hilum",
+        Kind::MediastinalWidening => "mediastinal widening",
+        Kind::ElevatedHemidiaphragm => "elevated hemidiaphragm",
+        Kind::Hyperaeration => "hyperaeration",
+        Kind::EndotrachealTube => "endotracheal tube",
+        Kind::CentralVenousCatheter => "central venous catheter",
+    }
+}
+
+/// Side answer from present positions.
+pub fn side_answer(f: &Finding) -> &'static str {
+    let r = f.positions.iter().any(|p| p.starts_with("right"));
+    let l = f.positions.iter().any(|p| p.starts_with("left"));
+    match (r, l) {
+        (true, true) => "both sides",
+        (true, false) => "right",
+        (false, true) => "left",
+        _ => "midline",
+    }
+}
+
+/// Question–answer pairs.
+pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
+    let mut out = Vec::new();
+    let find = |k: Kind| findings.iter().find(|f| f.kind == k);
+    // Presence: two or three kinds, present ones favoured.
+    let mut kinds: Vec<Kind> = Kind::ALL.to_vec();
+    for i in (1..kinds.len()).rev() {
+        kinds.swap(i, rng.below(i + 1));
+    }
+    let mut asked: Vec<Kind> = findings.iter().map(|f| f.kind).take(2).collect();
+    for k in kinds {
+        if asked.len() >= 3 {
+            break;
+        }
+        if !asked.contains(&k) {
+            asked.push(k);
+        }
+    }
+    for k in asked {
+        let w = entity_word(k);
+        let q = match rng.below(3) {
+            0 => {
+                let countable = matches!(k, Kind::EndotrachealTube | Kind::CentralVenousCatheter | Kind::LungNodule | Kind::LungMass | Kind::PleuralEffusion | Kind::EnlargedHilum | Kind::ElevatedHemidiaphragm);
+                let art = if !countable { "any" } else if w.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+                format!("Is there {art} {w}?")
+            }
+            1 => format!("Is {w} present?"),
+            _ => format!("Does the image show {w}?"),
+        };
+        out.push(Qa { kind: "presence".into(), question: q, answer: if find(k).is_some() { "yes" } else { "no" }.into(), entity: k.entity() });
+    }
+    // Region-level question on a random candidate (half the time a present one).
+    let cands = candidates();
+    let present_idx: Vec<usize> = (0..cands.len()).filter(|&i| exist.get(i) == Some(&1)).collect();
+    let ci = if !present_idx.is_empty() && rng.chance(0.5) { *rng.pick(&present_idx) } else { rng.below(cands.len()) };
+    let c = cands[ci];
+    out.push(Qa {
+        kind: "region".into(),
+        question: format!("Is there {} in the {}?", ENTITIES[c.entity].name, c.position.name()),
+        answer: if exist.get(ci) == Some(&1) { "yes" } else { "no" }.into(),
+        entity: Some(c.entity),
+    });
+    for f in findings {
+        let w = entity_word(f.kind);
+        if f.kind.lateral() || f.kind == Kind::PulmonaryEdema {
+            out.push(Qa { kind: "side".into(), question: format!("Which side is the {w} on?"), answer: side_answer(f).into(), entity: Some(f.entity) });
+        }
+        if matches!(f.kind, Kind::LungNodule | Kind::LungMass | Kind::Consolidation | Kind::Atelectasis) {
+            let spec = specific_positions(f);
+            let q = if rng.chance(0.5) { format!("Where is the {w}?") } else { format!("In which zone is the {w}?") };
+            out.push(Qa { kind: "zone".into(), question: q, answer: format!("in the {}", join_regions(&spec)), entity: Some(f.entity) });
+        }
+        match f.kind {
+            Kind::LungNodule | Kind::LungMass => {
+                out.push(Qa { kind: "size".into(), question: format!("How large is the {w}?"), answer: format!("about {:.0} mm", f.size_mm.unwrap_or(0.0)), entity: Some(f.entity) });
+                if f.kind == Kind::LungNodule {
+                    out.push(Qa { kind: "count".into(), question: "How many nodules are there?".into(), answer: number_word(f.count).into(), entity: Some(f.entity) });
+                }
+            }
+            Kind::PleuralEffusion | Kind::Pneumothorax => {
+                out.push(Qa { kind: "size".into(), question: format!("How large is the {w}?"), answer: severity_word(f.kind, f.severity).into(), entity: Some(f.entity) });
+            }
+            Kind::EnlargedCardiacSilhouette | Kind::PulmonaryEdema => {
+                out.push(Qa { kind: "severity".into(), question: format!("How severe is the {w}?"), answer: severity_word(f.kind, f.severity).into(), entity: Some(f.entity) });
+            }
+            _ => {}
+        }
+    }
+    let names: Vec<&str> = findings.iter().map(|f| f.kind.name()).collect();
+    out.push(Qa {
+        kind: "open".into(),
+        question: (*rng.pick(&["What abnormalities are seen?", "What are the findings?", "Describe the abnormalities in this radiograph."])).into(),
+        answer: if names.is_empty() { "none".into() } else { names.join(", ") },
+        entity: None,
+    });
+    out
+}
