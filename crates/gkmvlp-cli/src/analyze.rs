@@ -62,12 +62,17 @@ struct Report {
     report_check: Vec<SentenceCheck>,
 }
 
+/// A path inside the repository, for `cargo run` from anywhere.
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(REPO).join(relative)
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn load_pipeline(args: &AnalyzeArgs, device: Device) -> Result<Pipeline, String> {
-    let default = Path::new(REPO).join("models/demo");
+    let default = repo_path("models/demo");
     let dir = match &args.weights {
         Some(dir) => Some(dir.clone()),
         None => default.join(MANIFEST_FILE).exists().then_some(default),
@@ -78,8 +83,8 @@ fn load_pipeline(args: &AnalyzeArgs, device: Device) -> Result<Pipeline, String>
         let tokenizer = read(&dir.join(TOKENIZER_FILE))?;
         return Pipeline::from_weights(&manifest, model, &tokenizer, device).map_err(|e| format!("{}: {e}", dir.display()));
     }
-    let tokenizer = read(&Path::new(REPO).join("models").join(TOKENIZER_FILE))?;
-    let minilm_path = Path::new(REPO).join("assets/minilm/model.safetensors");
+    let tokenizer = read(&repo_path("models").join(TOKENIZER_FILE))?;
+    let minilm_path = repo_path("assets/minilm/model.safetensors");
     let minilm = minilm_path.exists().then(|| read(&minilm_path)).transpose()?;
     Pipeline::untrained(GkMvlpConfig::demo(), &tokenizer, minilm, device).map_err(|e| e.to_string())
 }
@@ -101,16 +106,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     let encoding = pipeline.encode(image);
-    let block = |f: std::result::Result<_, gkmvlp::GkError>| f.map_err(|e: gkmvlp::GkError| e.to_string());
-    let analysis = block(pollster::block_on(pipeline.analysis(&encoding)))?;
-    let zero_shot = block(pollster::block_on(pipeline.zero_shot(&encoding, &args.findings)))?;
-    let report = block(pollster::block_on(pipeline.generate_report(&encoding, |_| {})))?;
-    let answer = block(pollster::block_on(pipeline.answer(&encoding, &args.question)))?;
+    let analysis = block(pipeline.analysis(&encoding))?;
+    let zero_shot = block(pipeline.zero_shot(&encoding, &args.findings))?;
+    let report = block(pipeline.generate_report(&encoding, |_| {}))?;
+    let answer = block(pipeline.answer(&encoding, &args.question))?;
     let to_check = args.check_report.clone().unwrap_or_else(|| report.clone());
     let report_check = if to_check.trim().is_empty() {
         Vec::new()
     } else {
-        block(pollster::block_on(pipeline.check_report(&encoding, &to_check)))?
+        block(pipeline.check_report(&encoding, &to_check))?
     };
 
     let out = Report {
@@ -131,6 +135,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
         print_text(&out, &radiograph, args.top);
     }
     Ok(())
+}
+
+/// Waits for a pipeline step on the native device.
+fn block<T>(step: impl std::future::Future<Output = gkmvlp::Result<T>>) -> Result<T, String> {
+    pollster::block_on(step).map_err(|e| e.to_string())
 }
 
 fn describe(r: &Radiograph) -> String {

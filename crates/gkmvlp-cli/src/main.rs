@@ -2,6 +2,7 @@
 //! finds: region boxes, grounded findings, zero-shot scores, a report, an answer and a report check.
 
 mod analyze;
+mod package;
 
 use std::process::ExitCode;
 
@@ -18,12 +19,18 @@ struct Cli {
 enum Command {
     /// Analyze one radiograph (PNG, JPEG or DICOM).
     Analyze(analyze::AnalyzeArgs),
+    /// Simulate a chest radiograph dataset from the bundled CT (images, reports, triplets, boxes, Q&A).
+    Simulate(gkmvlp_sim::SimulateArgs),
+    /// Write an untrained model in the weights format (for the browser before trained weights exist).
+    PackageUntrained(package::PackageArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
+        Command::Simulate(args) => gkmvlp_sim::run(&args).map_err(|e| e.to_string()).and_then(|summary| serde_json::to_string_pretty(&summary).map(|s| println!("{s}")).map_err(|e| e.to_string())),
+        Command::PackageUntrained(args) => package::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

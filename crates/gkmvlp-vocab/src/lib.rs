@@ -112,8 +112,8 @@ impl Region {
     }
 }
 
-/// The twelve lung zones where parenchymal findings may sit: both lungs and their upper, mid, lower and
-/// apical zones.
+/// The ten lung positions where parenchymal findings may sit: both lungs and their upper, mid, lower and
+/// apical zones (GKMVLP.md calls them "the 12 lung zones" but lists these ten).
 pub const LUNG_ZONES: [Region; 10] = [
     RightLung, RightUpperLungZone, RightMidLungZone, RightLowerLungZone, RightApicalZone,
     LeftLung, LeftUpperLungZone, LeftMidLungZone, LeftLowerLungZone, LeftApicalZone,
