@@ -4,10 +4,10 @@
 // requests still queued for the old one (they end with `superseded`), by design.
 
 import type {
-  BackendInfo, ImageAnalysis, ModelInfo, SentenceCheck, ZeroShotScore,
+  BackendInfo, GroundedFinding, ImageAnalysis, ModelInfo, RegionBox, SentenceCheck, ZeroShotScore,
 } from "../pkg/gkmvlp_web.js";
 
-export type { BackendInfo, ImageAnalysis, ModelInfo, SentenceCheck, ZeroShotScore };
+export type { BackendInfo, GroundedFinding, ImageAnalysis, ModelInfo, RegionBox, SentenceCheck, ZeroShotScore };
 
 export type BackendChoice = "webgpu" | "flex";
 
@@ -29,7 +29,8 @@ export type Request =
   | { id: number; type: "window"; center: number; width: number };
 
 export interface Results {
-  load: { backend: BackendInfo; model: ModelInfo; source: WeightsSource; adapter: AdapterSummary | null };
+  /** `ms`: the whole load, filled in by the page from the `ready` event. */
+  load: { backend: BackendInfo; model: ModelInfo; source: WeightsSource; adapter: AdapterSummary | null; ms?: number };
   analyze: { analysis: ImageAnalysis; width: number; height: number; rgba: ArrayBuffer };
   zeroShot: ZeroShotScore[];
   report: string;

@@ -110,7 +110,8 @@ describe("WebGPU", () => {
     const box = await page.locator("#canvas").boundingBox();
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.move(box.x + box.width * 0.5 + 3, box.y + box.height * 0.5 + 3);
-    await page.waitForFunction(() => (document.querySelector("#canvas")?.getAttribute("data-hover") ?? "") !== "", null, { timeout: 10_000 }).catch(() => undefined);
+    await page.waitForFunction(() => (document.querySelector("#canvas")?.getAttribute("data-hover") ?? "") !== "", null, { timeout: 10_000 });
+    assert.match(await page.textContent("#hover"), /^region: /);
     // Window/level by dragging.
     const before = await page.textContent("#window-info");
     assert.match(before, /^W \d+ \/ L -?\d+$/);

@@ -11,7 +11,7 @@ use gkmvlp_web::ErrorKind;
 const TOKENIZER: &[u8] = include_bytes!("../../../models/tokenizer.json");
 
 fn png(width: u32, height: u32) -> Vec<u8> {
-    let pixels = (0..width * height).map(|i| ((i % width) as f32 / width as f32 * 0.8 + 0.1)).collect();
+    let pixels = (0..width * height).map(|i| (i % width) as f32 / width as f32 * 0.8 + 0.1).collect();
     let r = Radiograph { width, height, pixels, format: SourceFormat::Png, bits_stored: 8, modality_values: None, window: None, invert: false };
     r.to_png_8bit()
 }
