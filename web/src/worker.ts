@@ -28,7 +28,14 @@ function post(event: WorkerEvent, transfer: Transferable[] = []): void {
   scope.postMessage(event, transfer);
 }
 
+/** Set when the wasm module trapped (a Rust panic or an out-of-memory abort): its state is gone. */
+let crashed: string | null = null;
+
 function errorOf(e: unknown): { name: string; message: string } {
+  if (e instanceof WebAssembly.RuntimeError) {
+    crashed = e.message;
+    return { name: "CrashError", message: `the model crashed (${e.message}); the details are in the browser console. Reload the page to start again.` };
+  }
   if (e instanceof Error) return { name: e.name || "Error", message: e.message };
   return { name: "Error", message: String(e) };
 }
@@ -91,6 +98,7 @@ async function load(req: Extract<Request, { type: "load" }>): Promise<Results["l
 }
 
 function need(): GkMvlpApp {
+  if (crashed) throw Object.assign(new Error(`the model crashed earlier (${crashed}); reload the page`), { name: "CrashError" });
   if (!app) throw Object.assign(new Error("the model is not loaded yet"), { name: "StateError" });
   return app;
 }

@@ -21,6 +21,9 @@ const dist = join(repo, "web/dist");
 const results = join(repo, "web/test-results");
 const RG1 = join(repo, "assets/dicom/RG1_UNCR.dcm");
 const LOAD_TIMEOUT = 600_000;
+// GKMVLP_WEB_WEIGHTS=untrained runs the page tests on the untrained tiny network even when trained
+// weights are shipped (faster); the default tests what ships.
+const QUERY = process.env.GKMVLP_WEB_WEIGHTS === "untrained" ? "?weights=untrained" : "";
 const STEP_TIMEOUT = 300_000;
 mkdirSync(results, { recursive: true });
 assert.ok(existsSync(join(dist, "index.html")), "web/dist is missing: run `npm run build` first");
@@ -82,7 +85,7 @@ describe("WebGPU", () => {
     context.on("request", (r) => requests.push({ url: r.url(), method: r.method() }));
     page = await context.newPage();
     watch(page, log);
-    await page.goto(url);
+    await page.goto(url + QUERY);
   });
   after(async () => {
     await close?.();
@@ -175,7 +178,7 @@ describe("Flex fallback", () => {
     ({ browser, close } = await launch({ webgpu: false }));
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     watch(page, log);
-    await page.goto(url);
+    await page.goto(url + QUERY);
   });
   after(async () => {
     await close?.();
