@@ -21,6 +21,8 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Simulate a chest radiograph dataset from the bundled CT (images, reports, triplets, boxes, Q&A).
     Simulate(gkmvlp_sim::SimulateArgs),
+    /// Pre-train GK-MVLP (ITC, ITM, LM, ECLS, region boxes) on a dataset folder.
+    Train(gkmvlp_train::TrainArgs),
     /// Write an untrained model in the weights format (for the browser before trained weights exist).
     PackageUntrained(package::PackageArgs),
 }
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(&args),
         Command::Simulate(args) => gkmvlp_sim::run(&args).map_err(|e| e.to_string()).and_then(|summary| serde_json::to_string_pretty(&summary).map(|s| println!("{s}")).map_err(|e| e.to_string())),
         Command::PackageUntrained(args) => package::run(&args),
+        Command::Train(args) => gkmvlp_train::run(&args).map(|step| eprintln!("stopped at step {step}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,85 @@
+//! Batches for pre-training from a dataset folder (`gkmvlp simulate`'s JSONL, or the MIMIC-CXR + Chest
+//! ImaGenome layout through the same reader): images resized to the model's input, true boxes, every
+//! candidate's exist label, the report, and one question–answer pair per image.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use gkmvlp::tokenizer::{TextTokenizer, TokenBatch};
+use gkmvlp::vocab::NUM_REGIONS;
+use gkmvlp_sim::Record;
+
+pub struct Batch {
+    /// `[batch, 1, size, size]`
+    pub images: Tensor<4>,
+    /// `[batch, 29, 4]`, zeros where unknown.
+    pub boxes: Tensor<3>,
+    /// `[batch, 29]`, 1 where the box is known.
+    pub box_valid: Tensor<2>,
+    /// `[batch, candidates]`, 1 present, 0 absent.
+    pub exist: Tensor<2>,
+    /// `[batch, candidates]`, 1 where the label is known.
+    pub exist_valid: Tensor<2>,
+    pub reports: TokenBatch,
+    /// `question: … answer: …` sequences.
+    pub questions: TokenBatch,
+}
+
+/// The report as one text: findings, then impression.
+pub fn report_text(record: &Record) -> String {
+    format!("findings: {} impression: {}", record.report.findings.trim(), record.report.impression.trim())
+}
+
+/// Decodes and resizes one image to `size` × `size` grey in [0, 1].
+pub fn load_image(record: &Record, size: u32) -> Result<Vec<f32>, String> {
+    let bytes = std::fs::read(&record.image).map_err(|e| format!("{}: {e}", record.image.display()))?;
+    let radiograph = gkmvlp_imaging::decode(&bytes).map_err(|e| format!("{}: {e}", record.image.display()))?;
+    Ok(radiograph.resize_square(size).pixels)
+}
+
+/// Builds a batch; `step` picks which question of each record is used.
+pub fn batch(records: &[&Record], step: usize, size: usize, tokenizer: &TextTokenizer, max_len: usize, device: &Device) -> Result<Batch, String> {
+    let n = records.len();
+    let candidates = records.first().map(|r| r.exist.len()).unwrap_or(0);
+    let mut pixels = Vec::with_capacity(n * size * size);
+    let (mut boxes, mut box_valid, mut exist, mut exist_valid) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut reports, mut questions) = (Vec::new(), Vec::new());
+    for record in records {
+        pixels.extend(load_image(record, size as u32)?);
+        if record.boxes.len() != NUM_REGIONS || record.exist.len() != candidates {
+            return Err(format!("record {}: {} boxes and {} labels do not fit this vocabulary", record.id, record.boxes.len(), record.exist.len()));
+        }
+        for b in &record.boxes {
+            boxes.extend(b.unwrap_or([0.0; 4]));
+            box_valid.push(if b.is_some() { 1.0f32 } else { 0.0 });
+        }
+        for &e in &record.exist {
+            exist.push(if e == 1 { 1.0f32 } else { 0.0 });
+            exist_valid.push(if e >= 0 { 1.0f32 } else { 0.0 });
+        }
+        reports.push(report_text(record));
+        questions.push(match record.qa.get(step % record.qa.len().max(1)) {
+            Some(qa) => format!("question: {} answer: {}", qa.question, qa.answer),
+            None => report_text(record),
+        });
+    }
+    Ok(Batch {
+        images: float(pixels, [n, 1, size, size], device),
+        boxes: float(boxes, [n, NUM_REGIONS, 4], device),
+        box_valid: float(box_valid, [n, NUM_REGIONS], device),
+        exist: float(exist, [n, candidates], device),
+        exist_valid: float(exist_valid, [n, candidates], device),
+        reports: tokenizer.batch(&reports, max_len, device).map_err(|e| e.to_string())?,
+        questions: tokenizer.batch(&questions, max_len, device).map_err(|e| e.to_string())?,
+    })
+}
+
+fn float<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// Index of the hardest negative text for each image: the most similar text that is not its own.
+pub fn hard_negatives(similarity: Tensor<2>) -> Tensor<1, Int> {
+    let [batch, _] = similarity.dims();
+    let device = similarity.device();
+    let own = Tensor::<2>::eye(batch, &device).greater_elem(0.5);
+    similarity.detach().mask_fill(own, f32::NEG_INFINITY).argmax(1).reshape([batch])
+}

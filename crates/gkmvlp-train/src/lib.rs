@@ -1,0 +1,250 @@
+//! Pre-training of GK-MVLP (`gkmvlp train`): the paper's four objectives — ITC, ITM, LM (with VQA pairs as
+//! `question: … answer: …`), ECLS — plus region-box localisation, on the simulator's data or the real
+//! MIMIC-CXR + Chest ImaGenome layout. The text encoder and decoder start from all-MiniLM-L6-v2.
+
+pub mod data;
+pub mod losses;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Tensor, TensorData};
+use clap::Args;
+use gkmvlp::GkMvlpConfig;
+use gkmvlp::knowledge::Knowledge;
+use gkmvlp::tokenizer::TextTokenizer;
+use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, Manifest, TOKENIZER_FILE};
+use serde::{Deserialize, Serialize};
+
+/// Loss weights, schedule and batch: the contents of `--settings FILE` (JSON), every field optional.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainSettings {
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub warmup_steps: usize,
+    pub weight_decay: f32,
+    pub label_smoothing: f32,
+    pub itc_weight: f32,
+    pub itm_weight: f32,
+    pub lm_weight: f32,
+    pub ecls_weight: f32,
+    pub box_weight: f32,
+    /// Longest report or question, in tokens.
+    pub max_text_tokens: usize,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            batch_size: 8,
+            learning_rate: 2e-4,
+            warmup_steps: 50,
+            weight_decay: 0.05,
+            label_smoothing: 0.1,
+            itc_weight: 1.0,
+            itm_weight: 1.0,
+            lm_weight: 1.0,
+            ecls_weight: 2.0,
+            box_weight: 2.0,
+            max_text_tokens: 96,
+            checkpoint_every: 100,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Model preset: tiny, demo or base.
+    #[arg(long, default_value = "demo")]
+    pub config: String,
+    /// Dataset folder (`gkmvlp simulate --out`); its `train` split is used.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Run folder: checkpoints (the weights format) and `train_state.json`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Total optimisation steps.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// Settings JSON (loss weights, learning rate, batch size...).
+    #[arg(long)]
+    pub settings: Option<PathBuf>,
+    /// Continue from the checkpoint in `--out`.
+    #[arg(long)]
+    pub resume: bool,
+    /// all-MiniLM-L6-v2 safetensors for a fresh start.
+    #[arg(long, default_value = "assets/minilm/model.safetensors")]
+    pub minilm: PathBuf,
+    /// Tokenizer.
+    #[arg(long, default_value = "models/tokenizer.json")]
+    pub tokenizer: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainState {
+    step: usize,
+    seed: u64,
+    settings: TrainSettings,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Learning rate at `step`: linear warm-up, then cosine decay to 10 %.
+fn learning_rate(settings: &TrainSettings, step: usize, total: usize) -> f64 {
+    if step < settings.warmup_steps {
+        return settings.learning_rate * (step + 1) as f64 / settings.warmup_steps as f64;
+    }
+    let progress = (step - settings.warmup_steps) as f64 / (total.saturating_sub(settings.warmup_steps)).max(1) as f64;
+    settings.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos()))
+}
+
+/// A seeded permutation (xorshift), so resuming replays the same order.
+fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+fn save(model: &gkmvlp::GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], dir: &Path, state: &TrainState) -> Result<(), String> {
+    let training = serde_json::to_value(state).map_err(|e| e.to_string())?;
+    let (manifest, bytes) = weights::package(&model.clone().valid(), config, tokenizer_json, training).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Write to temporary names, then rename: an interrupted save never leaves a half-written checkpoint.
+    let files = [(MODEL_FILE, bytes), (TOKENIZER_FILE, tokenizer_json.to_vec()), (MANIFEST_FILE, serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?)];
+    for (name, data) in &files {
+        std::fs::write(dir.join(format!("{name}.tmp")), data).map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
+    }
+    for (name, _) in &files {
+        std::fs::rename(dir.join(format!("{name}.tmp")), dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
+    }
+    Ok(())
+}
+
+/// Trains; returns the last step reached.
+pub fn run(args: &TrainArgs) -> Result<usize, String> {
+    let mut settings = match &args.settings {
+        Some(path) => serde_json::from_slice(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => TrainSettings::default(),
+    };
+    let tokenizer_json = read(&args.tokenizer)?;
+    let tokenizer = TextTokenizer::from_bytes(&tokenizer_json).map_err(|e| e.to_string())?;
+    let records = gkmvlp_sim::read_dataset(&args.data).map_err(|e| e.to_string())?;
+    let train: Vec<_> = records.iter().filter(|r| r.split == "train").collect();
+    if train.len() < 2 {
+        return Err(format!("{}: {} training records; at least 2 are needed (ITC contrasts within a batch)", args.data.display(), train.len()));
+    }
+    let device = Device::flex().autodiff();
+    device.seed(args.seed);
+    let checkpoint = args.out.join("checkpoint");
+
+    let (config, mut model, start) = if args.resume {
+        let manifest_json = read(&checkpoint.join(MANIFEST_FILE))?;
+        let manifest = Manifest::parse(&manifest_json).map_err(|e| e.to_string())?;
+        let state: TrainState = serde_json::from_value(manifest.training.clone()).map_err(|e| format!("{}: no training state: {e}", checkpoint.display()))?;
+        settings = state.settings;
+        let (config, model) = weights::load_model(&manifest, read(&checkpoint.join(MODEL_FILE))?, &device).map_err(|e| e.to_string())?;
+        (config, model, state.step)
+    } else {
+        let config = GkMvlpConfig::preset(&args.config).ok_or_else(|| format!("unknown config `{}`", args.config))?;
+        let mut model = config.init(&device);
+        if config.text == gkmvlp::config::minilm_text() {
+            let bytes = read(&args.minilm)?;
+            gkmvlp::minilm::load_text_encoder(&mut model.text_encoder, bytes.clone(), &args.minilm.display().to_string()).map_err(|e| e.to_string())?;
+            gkmvlp::minilm::load_decoder(&mut model.text_decoder, bytes, &args.minilm.display().to_string()).map_err(|e| e.to_string())?;
+        }
+        (config, model, 0)
+    };
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
+
+    let mut optimizer = AdamWConfig::new().with_weight_decay(settings.weight_decay).init();
+    let size = config.vision.image_size;
+    let batch_size = settings.batch_size.min(train.len());
+    let batches_per_epoch = train.len() / batch_size;
+    let started = Instant::now();
+    let mut step = start;
+    eprintln!("training `{}` on {} records from step {start} to {}; batch {batch_size}", args.config, train.len(), args.steps);
+    while step < args.steps {
+        let epoch = step / batches_per_epoch;
+        let order = permutation(train.len(), args.seed ^ epoch as u64);
+        let offset = (step % batches_per_epoch) * batch_size;
+        let records: Vec<_> = order[offset..offset + batch_size].iter().map(|&i| train[i]).collect();
+        let batch = data::batch(&records, step, size, &tokenizer, settings.max_text_tokens, &device)?;
+
+        let knowledge = Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device).map_err(|e| e.to_string())?;
+        let encoding = model.encode_image(batch.images, &knowledge, Some(batch.boxes.clone()));
+        let box_loss = losses::boxes(encoding.boxes.clone(), batch.boxes, batch.box_valid);
+        let ecls_loss = losses::binary_cross_entropy(encoding.present.clone(), batch.exist, batch.exist_valid);
+
+        let texts = model.text_embedding(batch.reports.ids.clone(), batch.reports.mask.clone());
+        let similarity = model.contrastive.logits(encoding.image_embedding.clone(), texts);
+        let itc_loss = losses::contrastive(similarity.clone());
+
+        let negatives = data::hard_negatives(similarity);
+        let positive = model.match_probability(&encoding.visual_memory, batch.reports.ids.clone(), batch.reports.mask.clone());
+        let negative = model.match_probability(
+            &encoding.visual_memory,
+            batch.reports.ids.clone().select(0, negatives.clone()),
+            batch.reports.mask.clone().select(0, negatives),
+        );
+        let n = records.len();
+        let labels = Tensor::<1>::from_data(TensorData::new([vec![1.0f32; n], vec![0.0; n]].concat(), [2 * n]), &device);
+        let itm_loss = losses::binary_cross_entropy(Tensor::cat(vec![positive, negative], 0), labels, Tensor::ones([2 * n], &device));
+
+        // Reports and VQA pairs take turns as the decoder's text.
+        let text = if step % 2 == 0 { &batch.reports } else { &batch.questions };
+        let logits = model.text_decoder.forward(text.ids.clone(), text.mask.clone(), &encoding.visual_memory);
+        let lm_loss = losses::language_model(logits, text.ids.clone(), text.mask.clone(), settings.label_smoothing);
+
+        let total = itc_loss.clone().mul_scalar(settings.itc_weight)
+            + itm_loss.clone().mul_scalar(settings.itm_weight)
+            + lm_loss.clone().mul_scalar(settings.lm_weight)
+            + ecls_loss.clone().mul_scalar(settings.ecls_weight)
+            + box_loss.clone().mul_scalar(settings.box_weight);
+        let grads = GradientsParams::from_grads(total.backward(), &model);
+        model = optimizer.step(learning_rate(&settings, step, args.steps), model, grads);
+        step += 1;
+
+        let scalar = |t: Tensor<1>| t.into_scalar::<f32>();
+        let rate = (step - start) as f64 * batch_size as f64 / started.elapsed().as_secs_f64();
+        eprintln!(
+            "step {step:>6}/{}  total {:.3}  itc {:.3}  itm {:.3}  lm {:.3}  ecls {:.3}  box {:.3}  {rate:.2} samples/s",
+            args.steps,
+            scalar(total),
+            scalar(itc_loss),
+            scalar(itm_loss),
+            scalar(lm_loss),
+            scalar(ecls_loss),
+            scalar(box_loss)
+        );
+        let stop = interrupted.load(Ordering::SeqCst);
+        if step % settings.checkpoint_every == 0 || step == args.steps || stop {
+            save(&model, &config, &tokenizer_json, &checkpoint, &TrainState { step, seed: args.seed, settings: settings.clone() })?;
+            eprintln!("checkpoint at step {step}: {}", checkpoint.display());
+        }
+        if stop {
+            eprintln!("interrupted: the checkpoint holds step {step}; continue with --resume");
+            break;
+        }
+    }
+    Ok(step)
+}

@@ -1,0 +1,94 @@
+//! The pre-training objectives: ITC (symmetric InfoNCE), ITM (binary), LM (causal cross-entropy with
+//! label smoothing), ECLS (binary cross-entropy over every candidate triplet) and region boxes (L1 + GIoU).
+
+use burn::tensor::{Int, Tensor, activation::log_softmax};
+
+/// Probabilities are clamped before the logarithm so a confident mistake costs a large, finite loss.
+const EPS: f32 = 1e-6;
+
+/// Mean binary cross-entropy of probabilities `p` against 0/1 `targets` where `weights` is 1 (0 = ignore).
+pub fn binary_cross_entropy<const D: usize>(p: Tensor<D>, targets: Tensor<D>, weights: Tensor<D>) -> Tensor<1> {
+    let p = p.clamp(EPS, 1.0 - EPS);
+    let loss = (targets.clone() * p.clone().log() + targets.neg().add_scalar(1.0) * p.neg().add_scalar(1.0).log()).neg();
+    (loss * weights.clone()).sum().div(weights.sum().clamp_min(1.0))
+}
+
+/// Symmetric InfoNCE over a batch: image `i` belongs to text `i`. `logits`: `[batch, batch]`.
+pub fn contrastive(logits: Tensor<2>) -> Tensor<1> {
+    let [batch, _] = logits.dims();
+    let device = logits.device();
+    let diagonal = Tensor::<1, Int>::arange(0..batch as i64, &device).reshape([batch, 1]);
+    let image_to_text = log_softmax(logits.clone(), 1).gather(1, diagonal.clone()).mean().neg();
+    let text_to_image = log_softmax(logits.transpose(), 1).gather(1, diagonal).mean().neg();
+    (image_to_text + text_to_image).div_scalar(2.0)
+}
+
+/// Causal LM loss: `logits` `[batch, seq, vocab]` predict `ids` shifted by one; padding (mask 0) ignored;
+/// label smoothing `smoothing` spreads that much probability over the vocabulary.
+pub fn language_model(logits: Tensor<3>, ids: Tensor<2, Int>, mask: Tensor<2>, smoothing: f32) -> Tensor<1> {
+    let [batch, seq, _] = logits.dims();
+    let predictions = logits.narrow(1, 0, seq - 1);
+    let targets = ids.narrow(1, 1, seq - 1).reshape([batch, seq - 1, 1]);
+    let weights = mask.narrow(1, 1, seq - 1);
+    let log_probs = log_softmax(predictions, 2);
+    let nll = log_probs.clone().gather(2, targets).reshape([batch, seq - 1]).neg();
+    let uniform = log_probs.mean_dim(2).reshape([batch, seq - 1]).neg();
+    let per_token = nll.mul_scalar(1.0 - smoothing) + uniform.mul_scalar(smoothing);
+    (per_token * weights.clone()).sum().div(weights.sum().clamp_min(1.0))
+}
+
+/// L1 plus generalised-IoU loss of `(x0, y0, x1, y1)` boxes `[batch, regions, 4]`, over regions with
+/// `valid` = 1 (`[batch, regions]`).
+pub fn boxes(predicted: Tensor<3>, target: Tensor<3>, valid: Tensor<2>) -> Tensor<1> {
+    let [batch, regions, _] = predicted.dims();
+    let l1 = (predicted.clone() - target.clone()).abs().mean_dim(2).reshape([batch, regions]);
+    let giou = generalized_iou(predicted, target);
+    let per_box = l1 + giou.neg().add_scalar(1.0);
+    (per_box * valid.clone()).sum().div(valid.sum().clamp_min(1.0))
+}
+
+/// GIoU of matching boxes, `[batch, regions]`.
+pub fn generalized_iou(a: Tensor<3>, b: Tensor<3>) -> Tensor<2> {
+    let [batch, regions, _] = a.dims();
+    let coord = |t: &Tensor<3>, i: usize| t.clone().narrow(2, i, 1).reshape([batch, regions]);
+    let (ax0, ay0, ax1, ay1) = (coord(&a, 0), coord(&a, 1), coord(&a, 2), coord(&a, 3));
+    let (bx0, by0, bx1, by1) = (coord(&b, 0), coord(&b, 1), coord(&b, 2), coord(&b, 3));
+    let area = |x0: &Tensor<2>, y0: &Tensor<2>, x1: &Tensor<2>, y1: &Tensor<2>| {
+        (x1.clone() - x0.clone()).clamp_min(0.0) * (y1.clone() - y0.clone()).clamp_min(0.0)
+    };
+    let inter = area(&ax0.clone().max_pair(bx0.clone()), &ay0.clone().max_pair(by0.clone()), &ax1.clone().min_pair(bx1.clone()), &ay1.clone().min_pair(by1.clone()));
+    let union = area(&ax0, &ay0, &ax1, &ay1) + area(&bx0, &by0, &bx1, &by1) - inter.clone();
+    let hull = area(&ax0.min_pair(bx0), &ay0.min_pair(by0), &ax1.max_pair(bx1), &ay1.max_pair(by1));
+    let iou = inter / union.clone().clamp_min(1e-6);
+    iou - (hull.clone() - union) / hull.clamp_min(1e-6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    fn boxes_of(values: Vec<f32>) -> Tensor<3> {
+        let n = values.len() / 4;
+        Tensor::from_data(TensorData::new(values, [1, n, 4]), &Device::flex())
+    }
+
+    #[test]
+    fn giou_is_one_for_equal_boxes_and_negative_for_far_ones() {
+        let a = boxes_of(vec![0.1, 0.1, 0.5, 0.5, 0.0, 0.0, 0.1, 0.1]);
+        let b = boxes_of(vec![0.1, 0.1, 0.5, 0.5, 0.9, 0.9, 1.0, 1.0]);
+        let g = generalized_iou(a, b).into_data().try_to_vec::<f32>().unwrap();
+        assert!((g[0] - 1.0).abs() < 1e-5);
+        assert!(g[1] < -0.9, "{g:?}");
+    }
+
+    #[test]
+    fn contrastive_loss_is_small_when_the_diagonal_dominates() {
+        let device = Device::flex();
+        let good = Tensor::<2>::from_data(TensorData::new(vec![10.0f32, 0.0, 0.0, 10.0], [2, 2]), &device);
+        let bad = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 10.0, 10.0, 0.0], [2, 2]), &device);
+        let good = contrastive(good).into_scalar::<f32>();
+        let bad = contrastive(bad).into_scalar::<f32>();
+        assert!(good < 1e-3 && bad > 9.0, "{good} {bad}");
+    }
+}
