@@ -64,6 +64,12 @@ async function expectBadFile(page, name, buffer, pattern) {
   assert.equal(await page.getAttribute("#canvas", "data-regions"), "29", "the previous regions stay drawn");
 }
 
+/** The three top findings as shown ("entity — position" and the percentage). */
+async function topFindings(page) {
+  return page.$$eval("#findings li button", (buttons) => buttons.slice(0, 3).map((b) => [b.children[0]?.textContent ?? "", parseFloat(b.children[1]?.textContent ?? "")]));
+}
+let webgpuTop = null;
+
 async function ask(page, question) {
   const n = await page.locator("#answers li").count();
   await page.fill("#qa-input", question);
@@ -133,6 +139,7 @@ describe("WebGPU", () => {
     assert.equal(await page.evaluate(() => document.body.dataset.analyzed), "2", await page.textContent("#message"));
     assert.match(await page.textContent("#image-info"), /PNG/);
     assert.equal(await page.getAttribute("#canvas", "data-regions"), "29");
+    webgpuTop = await topFindings(page);
     await page.waitForFunction(() => ["done", "error"].includes(document.querySelector("#report")?.getAttribute("data-state") ?? ""), null, { timeout: STEP_TIMEOUT });
     assert.equal(await page.getAttribute("#report", "data-state"), "done", await page.textContent("#message"));
     const answer = await ask(page, "is there a pleural effusion?");
@@ -191,6 +198,12 @@ describe("Flex fallback", () => {
     assert.match(await page.textContent("#backend"), /CPU fallback \(burn Flex\)/);
     await openFile(page, "simulated.png", readFileSync(simulatedPng()), "image/png", 1);
     assert.equal(await page.getAttribute("#canvas", "data-regions"), "29");
+    // Same weights, same image: Flex and WebGPU agree (to the 0.1% the page shows, with slack).
+    const flexTop = await topFindings(page);
+    if (webgpuTop) {
+      assert.deepEqual(flexTop.map((f) => f[0]), webgpuTop.map((f) => f[0]), "same top findings on Flex and WebGPU");
+      flexTop.forEach((f, k) => assert.ok(Math.abs(f[1] - webgpuTop[k][1]) <= 0.3, `${f[0]}: Flex ${f[1]}% vs WebGPU ${webgpuTop[k][1]}%`));
+    }
     await ask(page, "is the heart enlarged?");
     await page.screenshot({ path: join(results, "flex-fallback.png") });
   });

@@ -2,8 +2,8 @@
 //! [`gkmvlp_imaging::decode`] as the CLI), encode it once, and answer every later request about it
 //! from that one encoding. Natively testable on Flex; `bindings` wraps it for the browser.
 
-use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Bool, Device, Int, Tensor};
 use gkmvlp::pipeline::{Analysis, GroundedFinding, Pipeline, RegionBox, SentenceCheck, WeightsOrigin, ZeroShotScore};
 use gkmvlp::reference_run::synthetic_radiograph;
 use gkmvlp::tokenizer::{CLS_ID, TextTokenizer};
@@ -99,7 +99,11 @@ impl Session {
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
         let flex = Device::flex();
         flex.seed(UNTRAINED_SEED);
-        let model = config.init(&flex).to_device(&device);
+        let model = config.init(&flex);
+        // Parameters are initialised lazily, on the device they live on when first read: draw them on
+        // Flex now, or `to_device` would move the initialiser and every backend would get other weights.
+        model.visit(&mut Materialize);
+        let model = model.to_device(&device);
         let origin = WeightsOrigin::Untrained { text_encoder_from_minilm: false };
         Ok(Session { pipeline: Pipeline::new(model, config, tokenizer, device, origin)? })
     }
@@ -177,6 +181,21 @@ impl Session {
             return Err(WebError::new(ErrorKind::Input, "the report is longer than 20,000 characters"));
         }
         Ok(self.pipeline.check_report(&image.encoding, report).await?)
+    }
+}
+
+/// Reads every parameter once, which runs its (lazy) initialiser where the module is.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<D, Int>>) {
+        let _ = param.val();
+    }
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
+        let _ = param.val();
     }
 }
 
