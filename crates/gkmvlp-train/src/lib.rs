@@ -6,7 +6,7 @@ pub mod data;
 pub mod losses;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -137,6 +137,17 @@ fn save(model: &gkmvlp::GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], di
     Ok(())
 }
 
+/// Set by Ctrl-C; the loop saves a checkpoint and stops at the end of the step.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C handler once per process (a second installation is an error in `ctrlc`).
+fn catch_interrupt() -> Result<(), String> {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)).map_err(|e| format!("cannot catch Ctrl-C: {e}")))
+        .clone()
+}
+
 /// Trains; returns the last step reached.
 pub fn run(args: &TrainArgs) -> Result<usize, String> {
     let mut settings = match &args.settings {
@@ -172,9 +183,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         (config, model, 0)
     };
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
+    catch_interrupt()?;
 
     let mut optimizer = AdamWConfig::new().with_weight_decay(settings.weight_decay).init();
     let size = config.vision.image_size;
@@ -236,7 +245,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
             scalar(ecls_loss),
             scalar(box_loss)
         );
-        let stop = interrupted.load(Ordering::SeqCst);
+        let stop = INTERRUPTED.swap(false, Ordering::SeqCst);
         if step % settings.checkpoint_every == 0 || step == args.steps || stop {
             save(&model, &config, &tokenizer_json, &checkpoint, &TrainState { step, seed: args.seed, settings: settings.clone() })?;
             eprintln!("checkpoint at step {step}: {}", checkpoint.display());
