@@ -7,23 +7,9 @@ use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::attention::Attention;
 use crate::config::Grounding;
-use crate::image_encoder::FeedForward;
+use crate::decoder_block::DecoderBlock;
 use crate::knowledge::grounding_mask;
-
-/// Pre-norm layer: self-attention among knowledge tokens, masked cross-attention to the regions, FFN.
-#[derive(Module, Debug)]
-pub struct GkLayer {
-    pub self_attention_norm: LayerNorm,
-    pub self_attention: Attention,
-    pub self_attention_output: Linear,
-    pub cross_attention_norm: LayerNorm,
-    pub cross_attention: Attention,
-    pub cross_attention_output: Linear,
-    pub ffn_norm: LayerNorm,
-    pub ffn: FeedForward,
-}
 
 #[derive(Module, Debug)]
 pub struct GkModule {
@@ -31,7 +17,7 @@ pub struct GkModule {
     pub knowledge_proj: Linear,
     /// The position of each triplet, added to its knowledge token.
     pub position_embedding: Embedding,
-    pub layers: Vec<GkLayer>,
+    pub layers: Vec<DecoderBlock>,
     pub final_norm: LayerNorm,
     #[module(skip)]
     pub grounding: Grounding,
@@ -48,23 +34,11 @@ pub struct GkOutput {
 
 impl GkModule {
     pub fn new(text_width: usize, width: usize, heads: usize, layers: usize, grounding: Grounding, device: &Device) -> Self {
-        let norm = || LayerNormConfig::new(width).init(device);
-        let linear = || LinearConfig::new(width, width).init(device);
-        let layer = |_| GkLayer {
-            self_attention_norm: norm(),
-            self_attention: Attention::new(width, width, heads, device),
-            self_attention_output: linear(),
-            cross_attention_norm: norm(),
-            cross_attention: Attention::new(width, width, heads, device),
-            cross_attention_output: linear(),
-            ffn_norm: norm(),
-            ffn: FeedForward::new(width, 2 * width, device),
-        };
         GkModule {
             knowledge_proj: LinearConfig::new(text_width, width).init(device),
             position_embedding: EmbeddingConfig::new(gkmvlp_vocab::NUM_REGIONS, width).init(device),
-            layers: (0..layers).map(layer).collect(),
-            final_norm: norm(),
+            layers: (0..layers).map(|_| DecoderBlock::new(width, heads, device)).collect(),
+            final_norm: LayerNormConfig::new(width).init(device),
             grounding,
         }
     }
@@ -90,15 +64,9 @@ impl GkModule {
 
         let mut region_attention = None;
         for layer in &self.layers {
-            let normed = layer.self_attention_norm.forward(x.clone());
-            let attended = layer.self_attention.forward(normed.clone(), normed, None).context;
-            x = x + layer.self_attention_output.forward(attended);
-            let normed = layer.cross_attention_norm.forward(x.clone());
-            let attended = layer.cross_attention.forward(normed, memory.clone(), mask.clone());
-            x = x + layer.cross_attention_output.forward(attended.context);
-            region_attention = Some(attended.weights);
-            let ffn = layer.ffn.forward(layer.ffn_norm.forward(x.clone()));
-            x = x + ffn;
+            let (next, weights) = layer.forward(x, memory.clone(), mask.clone());
+            x = next;
+            region_attention = Some(weights);
         }
         let keys = memory.dims()[1];
         let region_attention = match region_attention {

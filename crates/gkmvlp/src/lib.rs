@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod config;
 pub mod contrastive;
+pub mod decoder_block;
 pub mod ecls_head;
 pub mod error;
 pub mod gk_module;

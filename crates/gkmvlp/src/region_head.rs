@@ -7,53 +7,13 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, activation::{relu, sigmoid}};
 use gkmvlp_vocab::NUM_REGIONS;
 
-use crate::attention::Attention;
-use crate::image_encoder::FeedForward;
-
-/// Pre-norm decoder layer: queries attend to each other, then to the patch tokens.
-#[derive(Module, Debug)]
-pub struct RegionQueryLayer {
-    pub self_attention_norm: LayerNorm,
-    pub self_attention: Attention,
-    pub self_attention_output: Linear,
-    pub cross_attention_norm: LayerNorm,
-    pub cross_attention: Attention,
-    pub cross_attention_output: Linear,
-    pub ffn_norm: LayerNorm,
-    pub ffn: FeedForward,
-}
-
-impl RegionQueryLayer {
-    fn new(width: usize, heads: usize, device: &Device) -> Self {
-        let norm = || LayerNormConfig::new(width).init(device);
-        let linear = || LinearConfig::new(width, width).init(device);
-        RegionQueryLayer {
-            self_attention_norm: norm(),
-            self_attention: Attention::new(width, width, heads, device),
-            self_attention_output: linear(),
-            cross_attention_norm: norm(),
-            cross_attention: Attention::new(width, width, heads, device),
-            cross_attention_output: linear(),
-            ffn_norm: norm(),
-            ffn: FeedForward::new(width, 2 * width, device),
-        }
-    }
-
-    fn forward(&self, queries: Tensor<3>, patches: Tensor<3>) -> Tensor<3> {
-        let normed = self.self_attention_norm.forward(queries.clone());
-        let x = queries + self.self_attention_output.forward(self.self_attention.forward(normed.clone(), normed, None).context);
-        let normed = self.cross_attention_norm.forward(x.clone());
-        let x = x.clone() + self.cross_attention_output.forward(self.cross_attention.forward(normed, patches, None).context);
-        let ffn = self.ffn.forward(self.ffn_norm.forward(x.clone()));
-        x + ffn
-    }
-}
+use crate::decoder_block::DecoderBlock;
 
 #[derive(Module, Debug)]
 pub struct RegionHead {
     /// `[1, 29, width]`, one learned query per region.
     pub queries: Param<Tensor<3>>,
-    pub layers: Vec<RegionQueryLayer>,
+    pub layers: Vec<DecoderBlock>,
     pub box_norm: LayerNorm,
     pub box_hidden: Linear,
     /// Predicts `(cx, cy, w, h)` before the sigmoid.
@@ -64,7 +24,7 @@ impl RegionHead {
     pub fn new(width: usize, heads: usize, layers: usize, device: &Device) -> Self {
         RegionHead {
             queries: Initializer::Normal { mean: 0.0, std: 0.02 }.init([1, NUM_REGIONS, width], device),
-            layers: (0..layers).map(|_| RegionQueryLayer::new(width, heads, device)).collect(),
+            layers: (0..layers).map(|_| DecoderBlock::new(width, heads, device)).collect(),
             box_norm: LayerNormConfig::new(width).init(device),
             box_hidden: LinearConfig::new(width, width).init(device),
             box_output: LinearConfig::new(width, 4).init(device),
@@ -77,7 +37,7 @@ impl RegionHead {
         let [batch, _, width] = patches.dims();
         let mut x = self.queries.val().expand([batch, NUM_REGIONS, width]);
         for layer in &self.layers {
-            x = layer.forward(x, patches.clone());
+            x = layer.forward(x, patches.clone(), None).0;
         }
         let raw = self.box_output.forward(relu(self.box_hidden.forward(self.box_norm.forward(x))));
         center_size_to_corners(sigmoid(raw))
