@@ -108,10 +108,14 @@ function load(): void {
         b.className = "badge warn";
       }
       b.title = backend.detail;
-      $("weights").textContent = model.trained
-        ? `trained ${model.preset} weights (manifest ${model.manifest_sha256?.slice(0, 12)}…)${source.fromCache ? ", from cache" : `, ${mb(source.downloaded)} MB downloaded`}`
+      const fetched = source.fromCache ? ", from cache" : `, ${mb(source.downloaded)} MB downloaded`;
+      $("weights").textContent = source.kind === "demo"
+        ? `${model.trained ? "trained" : "UNTRAINED"} ${model.preset} weights from models/demo (manifest ${model.manifest_sha256?.slice(0, 12)}…)${fetched}`
         : `untrained ${model.preset} network`;
       $("untrained").hidden = model.trained;
+      $("untrained-why").textContent = source.kind === "demo"
+        ? "The manifest in models/demo/ says these weights were never trained."
+        : "No trained weights were found in models/demo/, so the page runs a random tiny network to show the machinery.";
       $("loader").hidden = true;
       setTimings(`model ready in ${r.ms ?? 0} ms`);
     })

@@ -212,11 +212,12 @@ describe("Flex fallback", () => {
 describe("Weights download, cache and corruption", () => {
   let server, url, close, browser, site;
   before(async () => {
-    // A copy of the built site with an untrained tiny weights folder in the shipped format at models/demo/.
+    // A copy of the built site with an untrained tiny weights folder in the shipped format at models/demo/
+    // (`gkmvlp package-untrained`; its manifest says untrained, so the page must still show the banner).
     site = mkdtempSync(join(tmpdir(), "gkmvlp-site-"));
     cpSync(dist, site, { recursive: true });
     rmSync(join(site, "models/demo"), { recursive: true, force: true });
-    execFileSync("cargo", ["run", "--quiet", "--release", "-p", "gkmvlp-web", "--example", "package_untrained", "--", join(site, "models/demo")], { cwd: repo, stdio: "inherit" });
+    execFileSync("cargo", ["run", "--quiet", "--release", "-p", "gkmvlp-cli", "--", "package-untrained", "--config", "tiny", "--out", join(site, "models/demo")], { cwd: repo, stdio: "inherit" });
     ({ server, url } = await serve(site));
     ({ browser, close } = await launch({ webgpu: true }));
   });
@@ -239,7 +240,8 @@ describe("Weights download, cache and corruption", () => {
     });
     await page.goto(url);
     await ready(page, log);
-    assert.equal(await page.evaluate(() => document.body.dataset.trained), "true");
+    assert.equal(await page.evaluate(() => document.body.dataset.trained), "false", "the manifest says untrained");
+    assert.ok(await page.isVisible("#untrained"));
     assert.ok(progress.some((t) => /downloading model\.safetensors: [\d.]+ \/ [\d.]+ MB/.test(t)), progress.join(" | "));
     assert.ok(progress.some((t) => /compiling shaders/.test(t)), progress.join(" | "));
     assert.match(await page.textContent("#weights"), /MB downloaded/);
@@ -272,7 +274,7 @@ describe("Weights download, cache and corruption", () => {
     writeFileSync(model, good);
     await page.click("#retry");
     await ready(page, log);
-    assert.equal(await page.evaluate(() => document.body.dataset.trained), "true");
+    assert.match(await page.textContent("#weights"), /MB downloaded/);
     await context.close();
   });
 });

@@ -20,7 +20,8 @@ pub const UNTRAINED_SEED: u64 = 7;
 /// What the page shows about the loaded model.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelInfo {
-    /// False for random weights: the page must say that outputs are meaningless.
+    /// False for random weights (built here, or a manifest whose `training.untrained` is true): the
+    /// page must say that outputs are meaningless.
     pub trained: bool,
     /// sha256 of `manifest.json` for trained weights.
     pub manifest_sha256: Option<String>,
@@ -77,6 +78,9 @@ pub struct OpenImage {
 /// A loaded model on one device.
 pub struct Session {
     pub pipeline: Pipeline,
+    /// The manifest's `training.untrained` flag (`gkmvlp package-untrained` sets it): weights in the
+    /// trained format that are random all the same.
+    pub untrained_manifest: bool,
 }
 
 impl Session {
@@ -90,7 +94,8 @@ impl Session {
         let (config, model) = weights::load_model(&manifest, model_bytes, &Device::flex())?;
         let model = model.to_device(&device);
         let origin = WeightsOrigin::Trained { manifest_sha256: weights::sha256_hex(manifest_json) };
-        Ok(Session { pipeline: Pipeline::new(model, config, tokenizer, device, origin)? })
+        let untrained_manifest = manifest.training.get("untrained").and_then(|v| v.as_bool()).unwrap_or(false);
+        Ok(Session { pipeline: Pipeline::new(model, config, tokenizer, device, origin)?, untrained_manifest })
     }
 
     /// The `tiny` network with random weights (seeded): what the page runs until trained weights ship.
@@ -105,7 +110,7 @@ impl Session {
         model.visit(&mut Materialize);
         let model = model.to_device(&device);
         let origin = WeightsOrigin::Untrained { text_encoder_from_minilm: false };
-        Ok(Session { pipeline: Pipeline::new(model, config, tokenizer, device, origin)? })
+        Ok(Session { pipeline: Pipeline::new(model, config, tokenizer, device, origin)?, untrained_manifest: false })
     }
 
     pub fn model_info(&self) -> ModelInfo {
@@ -115,7 +120,7 @@ impl Session {
             .find(|name| GkMvlpConfig::preset(name).as_ref() == Some(config))
             .unwrap_or("custom");
         let (trained, manifest_sha256) = match &self.pipeline.origin {
-            WeightsOrigin::Trained { manifest_sha256 } => (true, Some(manifest_sha256.clone())),
+            WeightsOrigin::Trained { manifest_sha256 } => (!self.untrained_manifest, Some(manifest_sha256.clone())),
             WeightsOrigin::Untrained { .. } => (false, None),
         };
         ModelInfo {

@@ -69,6 +69,10 @@ fn weights_folder_loads_and_corruption_is_named() {
     session::verify_file(&manifest, MODEL_FILE, &bytes).unwrap();
     let s = Session::from_weights(&manifest, bytes.clone(), TOKENIZER, Device::flex()).unwrap();
     assert!(s.model_info().trained);
+    let (flagged, flagged_bytes) = weights::package(&model, &config, TOKENIZER, serde_json::json!({"untrained": true})).unwrap();
+    let flagged = serde_json::to_vec(&flagged).unwrap();
+    let s = Session::from_weights(&flagged, flagged_bytes, TOKENIZER, Device::flex()).unwrap();
+    assert!(!s.model_info().trained, "a manifest that says untrained is shown as untrained");
 
     let mut corrupt = bytes.clone();
     corrupt[1000] ^= 0xff;
