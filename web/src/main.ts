@@ -103,6 +103,14 @@ function load(): void {
         const a = adapter ? ` (${[adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(" ")}${adapter.isFallbackAdapter ? ", software adapter" : ""})` : "";
         b.textContent = `WebGPU${a}`;
         b.className = "badge ok";
+        if (adapter?.isFallbackAdapter && !document.getElementById("try-flex")) {
+          // A software WebGPU adapter (SwiftShader) can be slower than burn's CPU backend.
+          const link = document.createElement("a");
+          link.id = "try-flex";
+          link.href = "?backend=flex";
+          link.textContent = "software adapter: try the CPU backend";
+          b.after(" ", link);
+        }
       } else {
         b.textContent = `CPU fallback (burn Flex): ${backend.fallback_reason ?? "no WebGPU"}`;
         b.className = "badge warn";
