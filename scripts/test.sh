@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine (scripts/setup.sh) and runs every test: native unit and integration tests on
-# Flex, the MiniLM parity test, the wgpu-over-lavapipe parity test, and the browser test on WebGPU in
-# headless Chromium.
+# Flex, the MiniLM parity test, the wgpu-over-lavapipe parity test, the browser test of the model on
+# WebGPU in headless Chromium, and the page's Playwright tests (WebGPU, Flex fallback, network, bad files).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -16,3 +16,7 @@ echo "== browser test (WebGPU in headless Chromium)"
   CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600 \
     cargo test --release --target wasm32-unknown-unknown -p gkmvlp-wasm-tests
 )
+
+echo "== the page: build, then Playwright in headless Chromium"
+npm run build
+npm test
