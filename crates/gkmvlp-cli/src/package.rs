@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE};
+use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, Storage, TOKENIZER_FILE};
 
 #[derive(Args)]
 pub struct PackageArgs {
@@ -16,6 +16,9 @@ pub struct PackageArgs {
     /// Seed of the random weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Store matrices as per-block int8 (about a quarter of the size).
+    #[arg(long)]
+    int8: bool,
     /// Output folder (created).
     #[arg(long)]
     out: PathBuf,
@@ -28,7 +31,7 @@ pub fn run(args: &PackageArgs) -> Result<(), String> {
     device.seed(args.seed);
     let model = config.init(&device);
     let training = serde_json::json!({ "untrained": true, "seed": args.seed });
-    let (manifest, bytes) = weights::package(&model, &config, &tokenizer, training).map_err(|e| e.to_string())?;
+    let (manifest, bytes) = weights::package(&model, &config, &tokenizer, training, if args.int8 { Storage::Int8 } else { Storage::F32 }).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let write = |name: &str, data: &[u8]| std::fs::write(args.out.join(name), data).map_err(|e| format!("{}: {e}", args.out.join(name).display()));
     write(MODEL_FILE, &bytes)?;

@@ -124,7 +124,7 @@ fn permutation(n: usize, seed: u64) -> Vec<usize> {
 
 fn save(model: &gkmvlp::GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], dir: &Path, state: &TrainState) -> Result<(), String> {
     let training = serde_json::to_value(state).map_err(|e| e.to_string())?;
-    let (manifest, bytes) = weights::package(&model.clone().valid(), config, tokenizer_json, training).map_err(|e| e.to_string())?;
+    let (manifest, bytes) = weights::package(&model.clone().valid(), config, tokenizer_json, training, weights::Storage::F32).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // Write to temporary names, then rename: an interrupted save never leaves a half-written checkpoint.
     let files = [(MODEL_FILE, bytes), (TOKENIZER_FILE, tokenizer_json.to_vec()), (MANIFEST_FILE, serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?)];

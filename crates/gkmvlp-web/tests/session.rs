@@ -64,12 +64,12 @@ fn weights_folder_loads_and_corruption_is_named() {
     flex.seed(UNTRAINED_SEED);
     let config = GkMvlpConfig::tiny();
     let model = config.init(&flex);
-    let (manifest, bytes) = weights::package(&model, &config, TOKENIZER, serde_json::json!({})).unwrap();
+    let (manifest, bytes) = weights::package(&model, &config, TOKENIZER, serde_json::json!({}), weights::Storage::F32).unwrap();
     let manifest = serde_json::to_vec(&manifest).unwrap();
     session::verify_file(&manifest, MODEL_FILE, &bytes).unwrap();
     let s = Session::from_weights(&manifest, bytes.clone(), TOKENIZER, Device::flex()).unwrap();
     assert!(s.model_info().trained);
-    let (flagged, flagged_bytes) = weights::package(&model, &config, TOKENIZER, serde_json::json!({"untrained": true})).unwrap();
+    let (flagged, flagged_bytes) = weights::package(&model, &config, TOKENIZER, serde_json::json!({"untrained": true}), weights::Storage::F32).unwrap();
     let flagged = serde_json::to_vec(&flagged).unwrap();
     let s = Session::from_weights(&flagged, flagged_bytes, TOKENIZER, Device::flex()).unwrap();
     assert!(!s.model_info().trained, "a manifest that says untrained is shown as untrained");

@@ -10,6 +10,7 @@ pub mod ecls_head;
 pub mod error;
 pub mod gk_module;
 pub mod image_encoder;
+pub mod int8;
 pub mod itm_head;
 pub mod knowledge;
 pub mod model;

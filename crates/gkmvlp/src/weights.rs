@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::GkMvlpConfig;
 use crate::error::{GkError, Result};
+use crate::int8;
 use crate::model::GkMvlp;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -36,7 +37,7 @@ pub struct Manifest {
     pub config: serde_json::Value,
     /// [`gkmvlp_vocab::VOCAB_VERSION`] the model was trained with.
     pub vocab_version: u32,
-    /// Element type of the stored weights: `f32`.
+    /// Element type of the stored weights: `f32`, or `int8` (see `int8.rs`).
     pub dtype: String,
     /// Every file of the model, by name.
     pub files: BTreeMap<String, FileEntry>,
@@ -69,8 +70,8 @@ impl Manifest {
                 ),
             ));
         }
-        if manifest.dtype != "f32" {
-            return Err(GkError::weights(MANIFEST_FILE, format!("weights of type `{}` are not supported (f32 only)", manifest.dtype)));
+        if manifest.dtype != "f32" && manifest.dtype != "int8" {
+            return Err(GkError::weights(MANIFEST_FILE, format!("weights of type `{}` are not supported (f32 or int8)", manifest.dtype)));
         }
         Ok(manifest)
     }
@@ -105,6 +106,7 @@ pub fn load_model(manifest: &Manifest, model_bytes: Vec<u8>, device: &Device) ->
     manifest.verify(MODEL_FILE, &model_bytes)?;
     let config = manifest.model_config()?;
     let mut model = config.init(device);
+    let model_bytes = if manifest.dtype == "int8" { int8::dequantize(&model_bytes, MODEL_FILE)? } else { model_bytes };
     apply_strict(&mut model, model_bytes, MODEL_FILE)?;
     Ok((config, model))
 }
@@ -136,10 +138,21 @@ pub fn model_bytes(model: &GkMvlp) -> Result<Vec<u8>> {
     store.get_bytes().map_err(|e| GkError::weights(MODEL_FILE, format!("cannot serialise: {e}")))
 }
 
+/// How the weights are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    F32,
+    /// Matrices as per-block symmetric int8 (about a quarter of the size).
+    Int8,
+}
+
 /// Serialises `model` and writes its manifest. Returns `(manifest, model bytes)` for the caller to store
 /// (the browser and tests keep them in memory; the CLI writes files).
-pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], training: serde_json::Value) -> Result<(Manifest, Vec<u8>)> {
-    let bytes = model_bytes(model)?;
+pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], training: serde_json::Value, storage: Storage) -> Result<(Manifest, Vec<u8>)> {
+    let bytes = match storage {
+        Storage::F32 => model_bytes(model)?,
+        Storage::Int8 => int8::quantize(&model_bytes(model)?, MODEL_FILE)?,
+    };
     let entry = |b: &[u8]| FileEntry { sha256: sha256_hex(b), bytes: b.len() as u64 };
     let files = BTreeMap::from([(MODEL_FILE.to_string(), entry(&bytes)), (TOKENIZER_FILE.to_string(), entry(tokenizer_json))]);
     let manifest = Manifest {
@@ -147,7 +160,11 @@ pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], tra
         format_version: FORMAT_VERSION,
         config: serde_json::to_value(config).map_err(|e| GkError::weights(MANIFEST_FILE, e.to_string()))?,
         vocab_version: gkmvlp_vocab::VOCAB_VERSION,
-        dtype: "f32".into(),
+        dtype: match storage {
+            Storage::F32 => "f32",
+            Storage::Int8 => "int8",
+        }
+        .into(),
         files,
         training,
     };

@@ -63,7 +63,7 @@ fn batch_of_two_equals_two_batches_of_one() {
 fn weights_round_trip_reproduces_outputs() {
     let device = Device::flex();
     let model = common::tiny_model(3);
-    let (manifest, bytes) = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({})).unwrap();
+    let (manifest, bytes) = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
     let manifest_json = serde_json::to_vec(&manifest).unwrap();
     let before = pollster::block_on(reference_run::run(&common::pipeline(model, device.clone()), 4)).unwrap();
 
@@ -75,10 +75,26 @@ fn weights_round_trip_reproduces_outputs() {
 }
 
 #[test]
+fn int8_weights_are_smaller_and_give_nearly_the_same_outputs() {
+    let device = Device::flex();
+    let model = common::tiny_model(6);
+    let config = GkMvlpConfig::tiny();
+    let (_, f32_bytes) = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
+    let (manifest, int8_bytes) = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::Int8).unwrap();
+    assert_eq!(manifest.dtype, "int8");
+    assert!(int8_bytes.len() * 3 < f32_bytes.len(), "{} vs {}", int8_bytes.len(), f32_bytes.len());
+    let before = pollster::block_on(reference_run::run(&common::pipeline(model, device.clone()), 4)).unwrap();
+    let (_, loaded) = weights::load_model(&manifest, int8_bytes, &device).unwrap();
+    let after = pollster::block_on(reference_run::run(&common::pipeline(loaded, device), 4)).unwrap();
+    let diff = before.max_abs_diff(&after);
+    assert!(diff < 0.05, "int8 changes outputs by {diff}");
+}
+
+#[test]
 fn bad_weights_give_clear_errors() {
     let device = Device::flex();
     let model = common::tiny_model(4);
-    let (manifest, bytes) = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({})).unwrap();
+    let (manifest, bytes) = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
 
     let truncated = bytes[..bytes.len() / 2].to_vec();
     let err = weights::load_model(&manifest, truncated, &device).unwrap_err().to_string();
