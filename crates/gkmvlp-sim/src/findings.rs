@@ -38,34 +38,17 @@ impl Kind {
         Kind::CentralVenousCatheter,
     ];
 
-    /// The vocabulary name (Chest ImaGenome attribute).
+    /// The vocabulary name (Chest ImaGenome attribute): `Kind::ALL` is in `gkmvlp_vocab::ENTITIES` order.
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::PleuralEffusion => "pleural effusion",
-            Kind::Consolidation => "consolidation",
-            Kind::Atelectasis => "atelectasis",
-            Kind::LungNodule => "lung nodule",
-            Kind::LungMass => "lung mass",
-            Kind::Pneumothorax => "pneumothorax",
-            Kind::EnlargedCardiacSilhouette => "enlarged cardiac silhouette",
-            Kind::PulmonaryEdema => "pulmonary edema",
-            Kind::EnlargedHilum => "enlarged hilum",
-            Kind::MediastinalWidening => "mediastinal widening",
-            Kind::ElevatedHemidiaphragm => "elevated hemidiaphragm",
-            Kind::Hyperaeration => "hyperaeration",
-            Kind::EndotrachealTube => "endotracheal tube",
-            Kind::CentralVenousCatheter => "central venous catheter",
-        }
+        ENTITIES[self as usize].name
     }
 
-    /// Index into [`ENTITIES`], looked up by name (None if the vocabulary lacks it).
     pub fn entity(self) -> Option<usize> {
-        gkmvlp_vocab::entity_index(self.name())
+        Some(self as usize)
     }
 
     pub fn from_entity(e: usize) -> Option<Kind> {
-        let name = ENTITIES.get(e)?.name;
-        Kind::ALL.iter().copied().find(|k| k.name() == name)
+        Kind::ALL.get(e).copied()
     }
 
     /// Findings that exist on one side (or both when asked).
@@ -618,4 +601,19 @@ pub fn triplets(findings: &[Finding]) -> Vec<u8> {
         .iter()
         .map(|c| findings.iter().any(|f| f.entity == c.entity && f.positions.iter().any(|p| p == c.position.name())) as u8)
         .collect()
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_the_entity_table() {
+        assert_eq!(Kind::ALL.len(), ENTITIES.len());
+        for (i, kind) in Kind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i);
+            assert_eq!(gkmvlp_vocab::entity_index(kind.name()), Some(i));
+            assert_eq!(Kind::from_entity(i), Some(*kind));
+        }
+    }
 }
