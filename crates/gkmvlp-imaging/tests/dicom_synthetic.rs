@@ -269,11 +269,11 @@ fn rle_lossless_16_bit() {
     assert_eq!(a.pixels, b.pixels);
 }
 
-#[test]
-fn jpeg_baseline_8_bit() {
+/// A 32 × 32 8-bit grey gradient, and a DICOM spec holding it as one JPEG baseline frame.
+fn jpeg_baseline_spec(quality: u8) -> (image::GrayImage, Spec) {
     let img = image::GrayImage::from_fn(32, 32, |x, y| image::Luma([(x * 8 + y) as u8]));
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 100)
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality)
         .encode_image(&img)
         .expect("encode");
     if jpeg.len() % 2 == 1 {
@@ -282,6 +282,12 @@ fn jpeg_baseline_8_bit() {
     let mut spec = Spec::grey(32, 32, 8);
     spec.ts = JPEG_BASELINE;
     spec.pixels = Some(encapsulated(jpeg));
+    (img, spec)
+}
+
+#[test]
+fn jpeg_baseline_8_bit() {
+    let (img, spec) = jpeg_baseline_spec(100);
     let r = decode(&spec.bytes()).expect("JPEG baseline DICOM decodes");
     let values = r.modality_values.as_ref().expect("values");
     for (i, p) in img.pixels().enumerate() {
@@ -410,17 +416,7 @@ fn mutated_files_never_panic() {
     let mut rle = Spec::grey(32, 32, 16);
     rle.ts = RLE;
     rle.pixels = Some(encapsulated(rle_frame(&values)));
-    let img = image::GrayImage::from_fn(32, 32, |x, y| image::Luma([(x * 8 + y) as u8]));
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
-        .encode_image(&img)
-        .expect("encode");
-    if jpeg.len() % 2 == 1 {
-        jpeg.push(0);
-    }
-    let mut jpg = Spec::grey(32, 32, 8);
-    jpg.ts = JPEG_BASELINE;
-    jpg.pixels = Some(encapsulated(jpeg));
+    let (_, jpg) = jpeg_baseline_spec(90);
 
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {

@@ -489,6 +489,15 @@ pub fn hu_to_mu(hu: f32) -> f32 {
 /// and neutralise iodinated contrast: any voxel denser than 120 HU that is not labelled bone becomes
 /// blood (40 HU). This catches the contrast-filled heart, aorta, SVC and the unlabelled pulmonary
 /// arteries alike.
+/// Calls `visit` with the 4-connected neighbours of pixel `p` of an `fx` × `fy` slice.
+fn for_each_neighbour(p: usize, fx: usize, fy: usize, visit: &mut impl FnMut(usize)) {
+    let (x, y) = (p % fx, p / fx);
+    if x > 0 { visit(p - 1); }
+    if x + 1 < fx { visit(p + 1); }
+    if y > 0 { visit(p - fx); }
+    if y + 1 < fy { visit(p + fx); }
+}
+
 fn clean_ct(hu: &mut [f32], labels: &[u8], fx: usize, fy: usize, fz: usize) {
     let n2 = fx * fy;
     let mut comp = vec![0u32; n2];
@@ -511,17 +520,13 @@ fn clean_ct(hu: &mut [f32], labels: &[u8], fx: usize, fy: usize, fz: usize) {
             stack.push(start);
             while let Some(p) = stack.pop() {
                 size += 1;
-                let (x, y) = (p % fx, p / fx);
                 let mut visit = |q: usize| {
                     if comp[q] == 0 && solid(q, sl) {
                         comp[q] = id;
                         stack.push(q);
                     }
                 };
-                if x > 0 { visit(p - 1); }
-                if x + 1 < fx { visit(p + 1); }
-                if y > 0 { visit(p - fx); }
-                if y + 1 < fy { visit(p + fx); }
+                for_each_neighbour(p, fx, fy, &mut visit);
             }
             if size > best.0 {
                 best = (size, id);
@@ -536,17 +541,13 @@ fn clean_ct(hu: &mut [f32], labels: &[u8], fx: usize, fy: usize, fz: usize) {
                 outside[p] = true;
                 stack.push(p);
                 while let Some(q) = stack.pop() {
-                    let (x, y) = (q % fx, q / fx);
                     let mut visit = |r: usize| {
                         if !outside[r] && !body(r, &comp) {
                             outside[r] = true;
                             stack.push(r);
                         }
                     };
-                    if x > 0 { visit(q - 1); }
-                    if x + 1 < fx { visit(q + 1); }
-                    if y > 0 { visit(q - fx); }
-                    if y + 1 < fy { visit(q + fx); }
+                    for_each_neighbour(q, fx, fy, &mut visit);
                 }
             }
         }
