@@ -32,11 +32,11 @@ fn store(bytes: Vec<u8>) -> SafetensorsStore {
         .allow_partial(true)
 }
 
-/// What a load applied and what it left out on purpose.
+/// What a load applied.
 #[derive(Debug, Clone)]
 pub struct MinilmLoad {
+    /// Tensors copied from the checkpoint.
     pub applied: usize,
-    pub not_in_checkpoint: usize,
 }
 
 /// Loads MiniLM into the text encoder. `file` names the source in errors.
@@ -78,7 +78,7 @@ fn apply(target: &mut TextTransformer, bytes: Vec<u8>, file: &str, layers: usize
     if !unused.is_empty() {
         return Err(GkError::weights(file, format!("{} tensor(s) match nothing in the text encoder: {}", unused.len(), unused.join(", "))));
     }
-    Ok(MinilmLoad { applied: result.applied.len(), not_in_checkpoint: result.missing.len() })
+    Ok(MinilmLoad { applied: result.applied.len() })
 }
 
 /// `encoder.layer.N.…` with `N >= layers`: deeper than a shallower decoder takes.

@@ -174,9 +174,4 @@ impl TextTransformer {
         }
         TextOutput { hidden: x, cross_attention }
     }
-
-    /// Width of the hidden states.
-    pub fn width(&self) -> usize {
-        self.embeddings.word_embeddings.weight.dims()[1]
-    }
 }
