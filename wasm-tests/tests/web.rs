@@ -34,7 +34,7 @@ async fn tiny_forward_on_webgpu_equals_flex() {
 
     let flex_device = Device::flex();
     flex_device.seed(7);
-    let model = GkMvlpConfig::tiny().init(&flex_device);
+    let model = GkMvlpConfig::tiny().init(&flex_device).expect("tiny initialises");
     let flex = reference_run::run(&pipeline(model.clone(), flex_device), 8).await.expect("flex run");
     let gpu = reference_run::run(&pipeline(model.to_device(&webgpu), webgpu), 8).await.expect("webgpu run");
 

@@ -23,6 +23,10 @@ enum Command {
     Simulate(gkmvlp_sim::SimulateArgs),
     /// Pre-train GK-MVLP (ITC, ITM, LM, ECLS, region boxes) on a dataset folder.
     Train(gkmvlp_train::TrainArgs),
+    /// Evaluate weights on a held-out split: boxes, ECLS, grounding, zero-shot, reports, VQA.
+    Eval(gkmvlp_train::eval::EvalArgs),
+    /// Re-package trained weights (a checkpoint) for shipping: int8 or f32, with their metrics.
+    Package(package::ShipArgs),
     /// Write an untrained model in the weights format (for the browser before trained weights exist).
     PackageUntrained(package::PackageArgs),
 }
@@ -33,6 +37,8 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(&args),
         Command::Simulate(args) => gkmvlp_sim::run(&args).map_err(|e| e.to_string()).and_then(|summary| serde_json::to_string_pretty(&summary).map(|s| println!("{s}")).map_err(|e| e.to_string())),
         Command::PackageUntrained(args) => package::run(&args),
+        Command::Package(args) => package::ship(&args),
+        Command::Eval(args) => gkmvlp_train::eval::run(&args).map(|_| ()),
         Command::Train(args) => gkmvlp_train::run(&args).map(|step| eprintln!("stopped at step {step}")),
     };
     match result {

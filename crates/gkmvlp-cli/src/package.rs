@@ -1,12 +1,15 @@
+//! `gkmvlp package`: trained weights (a training checkpoint) re-written for shipping, in int8 or f32, with
+//! the training data's description and the evaluation metrics in the manifest.
+//!
 //! `gkmvlp package-untrained`: an untrained model written in the weights format, so the browser and the
 //! CLI can run end to end before trained weights exist. Its manifest says it is untrained.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, Storage, TOKENIZER_FILE};
+use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, Manifest, Storage, TOKENIZER_FILE};
 
 #[derive(Args)]
 pub struct PackageArgs {
@@ -29,14 +32,65 @@ pub fn run(args: &PackageArgs) -> Result<(), String> {
     let tokenizer = std::fs::read(crate::analyze::repo_path("models").join(TOKENIZER_FILE)).map_err(|e| format!("models/{TOKENIZER_FILE}: {e}"))?;
     let device = Device::flex();
     device.seed(args.seed);
-    let model = config.init(&device);
+    let model = config.init(&device).map_err(|e| e.to_string())?;
     let training = serde_json::json!({ "untrained": true, "seed": args.seed });
-    let (manifest, bytes) = weights::package(&model, &config, &tokenizer, training, if args.int8 { Storage::Int8 } else { Storage::F32 }).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let write = |name: &str, data: &[u8]| std::fs::write(args.out.join(name), data).map_err(|e| format!("{}: {e}", args.out.join(name).display()));
-    write(MODEL_FILE, &bytes)?;
-    write(TOKENIZER_FILE, &tokenizer)?;
-    write(MANIFEST_FILE, &serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?)?;
+    let (manifest, bytes) = weights::package(&model, &config, &tokenizer, training, storage(args.int8)).map_err(|e| e.to_string())?;
+    write_weights(&args.out, &manifest, &bytes, &tokenizer)?;
     eprintln!("wrote untrained `{}` weights ({} bytes) to {}", args.config, bytes.len(), args.out.display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ShipArgs {
+    /// Trained weights, e.g. a run's `checkpoint` folder.
+    #[arg(long)]
+    weights: PathBuf,
+    /// Store matrices as per-block int8.
+    #[arg(long)]
+    int8: bool,
+    /// The dataset it was trained on: its `manifest.json` (seeds, shares) goes into the weights' manifest.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// A `gkmvlp eval --out` file whose metrics go into the manifest.
+    #[arg(long)]
+    metrics: Option<PathBuf>,
+    /// Output folder (created).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn ship(args: &ShipArgs) -> Result<(), String> {
+    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    let read_json = |path: &Path| -> Result<serde_json::Value, String> { serde_json::from_slice(&read(path)?).map_err(|e| format!("{}: {e}", path.display())) };
+    let manifest = Manifest::parse(&read(&args.weights.join(MANIFEST_FILE))?).map_err(|e| e.to_string())?;
+    let tokenizer = read(&args.weights.join(TOKENIZER_FILE))?;
+    manifest.verify(TOKENIZER_FILE, &tokenizer).map_err(|e| e.to_string())?;
+    let (config, model) = weights::load_model(&manifest, read(&args.weights.join(MODEL_FILE))?, &Device::flex()).map_err(|e| e.to_string())?;
+    let mut training = match &manifest.training {
+        serde_json::Value::Object(_) => manifest.training.clone(),
+        other => serde_json::json!({ "recorded": other }),
+    };
+    if let Some(data) = &args.data {
+        training["data"] = read_json(&data.join(MANIFEST_FILE))?;
+    }
+    if let Some(metrics) = &args.metrics {
+        training["metrics"] = read_json(metrics)?.get("metrics").cloned().ok_or_else(|| format!("{}: no `metrics`", metrics.display()))?;
+    }
+    let (manifest, bytes) = weights::package(&model, &config, &tokenizer, training, storage(args.int8)).map_err(|e| e.to_string())?;
+    write_weights(&args.out, &manifest, &bytes, &tokenizer)?;
+    eprintln!("wrote {} weights ({} bytes) to {}", manifest.dtype, bytes.len(), args.out.display());
+    Ok(())
+}
+
+fn storage(int8: bool) -> Storage {
+    if int8 { Storage::Int8 } else { Storage::F32 }
+}
+
+fn write_weights(out: &Path, manifest: &Manifest, model: &[u8], tokenizer: &[u8]) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let manifest_json = serde_json::to_vec_pretty(manifest).map_err(|e| e.to_string())?;
+    for (name, data) in [(MODEL_FILE, model), (TOKENIZER_FILE, tokenizer), (MANIFEST_FILE, &manifest_json[..])] {
+        std::fs::write(out.join(name), data).map_err(|e| format!("{}: {e}", out.join(name).display()))?;
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! candidate's exist label, the report, and one question–answer pair per image.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use gkmvlp::tokenizer::{TextTokenizer, TokenBatch};
+use gkmvlp::tokenizer::{CLS_ID, PAD_ID, SEP_ID, TextTokenizer, TokenBatch, UNK_ID};
 use gkmvlp::vocab::NUM_REGIONS;
 use gkmvlp_sim::Record;
 
@@ -26,6 +26,19 @@ pub struct Batch {
 /// The report as one text: findings, then impression.
 pub fn report_text(record: &Record) -> String {
     format!("findings: {} impression: {}", record.report.findings.trim(), record.report.impression.trim())
+}
+
+/// The decoder's vocabulary for a corpus: every tokenizer id its reports and question–answer texts use,
+/// plus the special tokens, in id order.
+pub fn decoder_vocabulary(records: &[&Record], tokenizer: &TextTokenizer) -> Result<Vec<u32>, String> {
+    let mut used = std::collections::BTreeSet::from([PAD_ID, UNK_ID, CLS_ID, SEP_ID]);
+    for record in records {
+        let qa = record.qa.iter().map(|qa| format!("question: {} answer: {}", qa.question, qa.answer));
+        for text in std::iter::once(report_text(record)).chain(qa) {
+            used.extend(tokenizer.encode_plain(&text).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(used.into_iter().collect())
 }
 
 /// Decodes and resizes one image to `size` × `size` grey in [0, 1].

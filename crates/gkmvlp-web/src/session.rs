@@ -104,7 +104,7 @@ impl Session {
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
         let flex = Device::flex();
         flex.seed(UNTRAINED_SEED);
-        let model = config.init(&flex);
+        let model = config.init(&flex)?;
         // Parameters are initialised lazily, on the device they live on when first read: draw them on
         // Flex now, or `to_device` would move the initialiser and every backend would get other weights.
         model.visit(&mut Materialize);
@@ -115,10 +115,7 @@ impl Session {
 
     pub fn model_info(&self) -> ModelInfo {
         let config = &self.pipeline.config;
-        let preset = ["tiny", "demo", "base"]
-            .into_iter()
-            .find(|name| GkMvlpConfig::preset(name).as_ref() == Some(config))
-            .unwrap_or("custom");
+        let preset = config.preset_name().unwrap_or("custom");
         let (trained, manifest_sha256) = match &self.pipeline.origin {
             WeightsOrigin::Trained { manifest_sha256 } => (!self.untrained_manifest, Some(manifest_sha256.clone())),
             WeightsOrigin::Untrained { .. } => (false, None),

@@ -63,7 +63,7 @@ fn weights_folder_loads_and_corruption_is_named() {
     let flex = Device::flex();
     flex.seed(UNTRAINED_SEED);
     let config = GkMvlpConfig::tiny();
-    let model = config.init(&flex);
+    let model = config.init(&flex).expect("tiny initialises");
     let (manifest, bytes) = weights::package(&model, &config, TOKENIZER, serde_json::json!({}), weights::Storage::F32).unwrap();
     let manifest = serde_json::to_vec(&manifest).unwrap();
     session::verify_file(&manifest, MODEL_FILE, &bytes).unwrap();

@@ -55,7 +55,7 @@ fn main() {
     let tokenizer = include_bytes!("../../../models/tokenizer.json");
     let flex = Device::flex();
     flex.seed(0);
-    let model = config.init(&flex);
+    let model = config.init(&flex).expect("a preset initialises");
     let make = |model, device: Device| {
         let tokenizer = TextTokenizer::from_bytes(tokenizer).unwrap();
         Pipeline::new(model, config.clone(), tokenizer, device, WeightsOrigin::Untrained { text_encoder_from_minilm: false }).unwrap()

@@ -95,6 +95,10 @@ pub struct GkMvlpConfig {
     /// Longest generated report or answer, in tokens.
     #[config(default = 96)]
     pub max_generated_tokens: usize,
+    /// Tokenizer ids the report decoder reads and writes, in its order; empty for the whole vocabulary.
+    /// Training prunes it to the words of its corpus (see `ReportDecoder`).
+    #[config(default = "Vec::new()")]
+    pub decoder_vocabulary: Vec<u32>,
 }
 
 impl GkMvlpConfig {
@@ -125,6 +129,12 @@ impl GkMvlpConfig {
             TextConfig::new(768, 12, 12, 3072),
             12,
         )
+    }
+
+    /// The preset this network's shape is, whatever its decoder's vocabulary and grounding switch.
+    pub fn preset_name(&self) -> Option<&'static str> {
+        let shape = self.clone().with_decoder_vocabulary(Vec::new()).with_grounding(Grounding::Grounded);
+        ["tiny", "demo", "base"].into_iter().find(|name| Self::preset(name).as_ref() == Some(&shape))
     }
 
     /// A preset by name: `tiny`, `demo` or `base`.

@@ -12,6 +12,8 @@ pub enum GkError {
     Input(String),
     #[error("device: {0}")]
     Device(String),
+    #[error("model configuration: {0}")]
+    Config(String),
 }
 
 impl GkError {

@@ -12,7 +12,10 @@
 //! does not take, is an error, except the parts MiniLM does not have (cross-attention, the LM head) and
 //! the parts we do not use (the pooler, `position_ids`).
 
+use burn::module::Param;
+use burn::nn::EmbeddingConfig;
 use burn::store::{ModuleStore, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::error::{GkError, Result};
 use crate::report_decoder::ReportDecoder;
@@ -45,10 +48,23 @@ pub fn load_text_encoder(encoder: &mut TextTransformer, bytes: Vec<u8>, file: &s
     apply(encoder, bytes, file, layers)
 }
 
-/// Loads MiniLM's embeddings and first layers into the decoder's BERT.
+/// Loads MiniLM's embeddings and first layers into the decoder's BERT; a decoder with a pruned vocabulary
+/// takes the word-table rows of its own tokens.
 pub fn load_decoder(decoder: &mut ReportDecoder, bytes: Vec<u8>, file: &str) -> Result<MinilmLoad> {
     let layers = decoder.bert.encoder.layer.len();
-    apply(&mut decoder.bert, bytes, file, layers)
+    let Some(rows) = decoder.vocabulary.tokenizer_ids().map(<[u32]>::to_vec) else {
+        return apply(&mut decoder.bert, bytes, file, layers);
+    };
+    let mut full = decoder.bert.clone();
+    let words = &decoder.bert.embeddings.word_embeddings.weight;
+    let (width, device) = (words.dims()[1], words.device());
+    full.embeddings.word_embeddings = EmbeddingConfig::new(decoder.vocabulary.tokenizer_size(), width).init(&device);
+    let load = apply(&mut full, bytes, file, layers)?;
+    let rows = Tensor::<1, Int>::from_data(TensorData::new(rows.iter().map(|&id| id as i64).collect(), [rows.len()]), &device);
+    let pruned = full.embeddings.word_embeddings.weight.val().select(0, rows).detach();
+    full.embeddings.word_embeddings.weight = Param::from_tensor(pruned);
+    decoder.bert = full;
+    Ok(load)
 }
 
 fn apply(target: &mut TextTransformer, bytes: Vec<u8>, file: &str, layers: usize) -> Result<MinilmLoad> {

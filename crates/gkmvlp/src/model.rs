@@ -17,7 +17,8 @@ use crate::itm_head::ItmHead;
 use crate::knowledge::Knowledge;
 use crate::region_head::RegionHead;
 use crate::region_tokens::RegionTokens;
-use crate::report_decoder::ReportDecoder;
+use crate::error::Result;
+use crate::report_decoder::{DecoderVocabulary, ReportDecoder};
 use crate::text_transformer::{TextMode, TextTransformer};
 
 #[derive(Module, Debug)]
@@ -51,10 +52,12 @@ pub struct ImageEncoding {
 }
 
 impl GkMvlpConfig {
-    pub fn init(&self, device: &Device) -> GkMvlp {
+    /// Fails only on a decoder vocabulary that does not fit the tokenizer's.
+    pub fn init(&self, device: &Device) -> Result<GkMvlp> {
         let v = &self.vision;
         let t = &self.text;
-        GkMvlp {
+        let vocabulary = DecoderVocabulary::new(&self.decoder_vocabulary, t.vocab_size)?;
+        Ok(GkMvlp {
             vision_model: v.init(device),
             region_head: RegionHead::new(v.width, v.heads, self.region_head_layers, device),
             region_tokens: RegionTokens::new(v.width, self.roi_samples, device),
@@ -62,9 +65,9 @@ impl GkMvlpConfig {
             gk_module: GkModule::new(t.width, v.width, v.heads, self.gk_layers, self.grounding, device),
             ecls_head: EclsHead::new(v.width, device),
             itm_head: ItmHead::new(t.width, device),
-            text_decoder: ReportDecoder::new(t, self.decoder_layers, v.width, device),
+            text_decoder: ReportDecoder::new(t, self.decoder_layers, v.width, vocabulary, device),
             contrastive: Contrastive::new(v.width, t.width, self.embed_dim, device),
-        }
+        })
     }
 }
 

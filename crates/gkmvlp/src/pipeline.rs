@@ -101,7 +101,7 @@ impl Pipeline {
     /// all-MiniLM-L6-v2 when its safetensors bytes are given.
     pub fn untrained(config: GkMvlpConfig, tokenizer_json: &[u8], minilm: Option<Vec<u8>>, device: Device) -> Result<Self> {
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
-        let mut model = config.init(&device);
+        let mut model = config.init(&device)?;
         let text_encoder_from_minilm = minilm.is_some();
         if let Some(bytes) = minilm {
             crate::minilm::load_text_encoder(&mut model.text_encoder, bytes.clone(), "all-MiniLM-L6-v2 model.safetensors")?;

@@ -1,6 +1,10 @@
 //! The report decoder: causal BERT layers with cross-attention to the visual memory, and an LM head tied
 //! to the word embeddings. It writes reports (from `[CLS]`) and answers (from a `question: … answer:`
 //! prefix) by greedy decoding.
+//!
+//! Its vocabulary may be a subset of the tokenizer's: a decoder that only ever writes radiology reports and
+//! answers needs a few hundred of BERT's 30,522 WordPieces, and the LM head's cost and the word table's size
+//! scale with that count. Callers speak tokenizer (BERT) ids throughout; the mapping lives here.
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -9,6 +13,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData, activation::gelu};
 use crate::config::TextConfig;
 use crate::error::{GkError, Result};
 use crate::text_transformer::{TextMode, TextTransformer};
+use crate::tokenizer::{CLS_ID, PAD_ID, SEP_ID, UNK_ID};
 
 /// BERT's prediction head: a transform, then the word embeddings (tied) and a bias.
 #[derive(Module, Debug)]
@@ -23,22 +28,100 @@ pub struct LmHead {
 pub struct ReportDecoder {
     pub bert: TextTransformer,
     pub lm_head: LmHead,
+    #[module(skip)]
+    pub vocabulary: DecoderVocabulary,
+}
+
+/// The tokenizer ids the decoder reads and writes, in decoder order. Ids outside it read as `[UNK]`.
+#[derive(Debug, Clone)]
+pub struct DecoderVocabulary {
+    /// Tokenizer id of each decoder id; `None` is the whole tokenizer vocabulary, unchanged.
+    tokenizer_ids: Option<Vec<u32>>,
+    /// Decoder id of each tokenizer id (`[UNK]`'s where absent), as the lookup tensor's values.
+    decoder_of: Vec<i64>,
+}
+
+impl DecoderVocabulary {
+    /// `tokenizer_ids` empty: the whole vocabulary of `tokenizer_size` ids. Otherwise the listed ids, which
+    /// must include `[PAD]`, `[UNK]`, `[CLS]` and `[SEP]`, each below `tokenizer_size` and listed once.
+    pub fn new(tokenizer_ids: &[u32], tokenizer_size: usize) -> Result<Self> {
+        if tokenizer_ids.is_empty() {
+            return Ok(DecoderVocabulary { tokenizer_ids: None, decoder_of: (0..tokenizer_size as i64).collect() });
+        }
+        let mut decoder_of = vec![-1i64; tokenizer_size];
+        for (decoder_id, &id) in tokenizer_ids.iter().enumerate() {
+            let slot = decoder_of
+                .get_mut(id as usize)
+                .ok_or_else(|| GkError::Config(format!("decoder vocabulary: token id {id} is outside the tokenizer's {tokenizer_size}")))?;
+            if *slot >= 0 {
+                return Err(GkError::Config(format!("decoder vocabulary: token id {id} is listed twice")));
+            }
+            *slot = decoder_id as i64;
+        }
+        for (name, id) in [("[PAD]", PAD_ID), ("[UNK]", UNK_ID), ("[CLS]", CLS_ID), ("[SEP]", SEP_ID)] {
+            if decoder_of[id as usize] < 0 {
+                return Err(GkError::Config(format!("decoder vocabulary lacks {name}")));
+            }
+        }
+        let unknown = decoder_of[UNK_ID as usize];
+        decoder_of.iter_mut().filter(|d| **d < 0).for_each(|d| *d = unknown);
+        Ok(DecoderVocabulary { tokenizer_ids: Some(tokenizer_ids.to_vec()), decoder_of })
+    }
+
+    /// Number of decoder ids: the LM head's outputs.
+    pub fn len(&self) -> usize {
+        self.tokenizer_ids.as_ref().map_or(self.decoder_of.len(), Vec::len)
+    }
+
+    /// Size of the tokenizer's vocabulary the decoder's ids are drawn from.
+    pub fn tokenizer_size(&self) -> usize {
+        self.decoder_of.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Tokenizer ids of the decoder's rows, when it is a subset.
+    pub fn tokenizer_ids(&self) -> Option<&[u32]> {
+        self.tokenizer_ids.as_deref()
+    }
+
+    /// Tokenizer ids `[batch, seq]` → decoder ids.
+    pub fn decoder_ids(&self, ids: Tensor<2, Int>) -> Tensor<2, Int> {
+        if self.tokenizer_ids.is_none() {
+            return ids;
+        }
+        let shape = ids.dims();
+        let lookup = Tensor::<1, Int>::from_data(TensorData::new(self.decoder_of.clone(), [self.decoder_of.len()]), &ids.device());
+        lookup.select(0, ids.reshape([shape[0] * shape[1]])).reshape(shape)
+    }
+
+    /// Decoder id → tokenizer id.
+    pub fn tokenizer_id(&self, decoder_id: u32) -> u32 {
+        self.tokenizer_ids.as_ref().map_or(decoder_id, |ids| ids[decoder_id as usize])
+    }
 }
 
 impl ReportDecoder {
-    pub fn new(text: &TextConfig, layers: usize, memory_width: usize, device: &Device) -> Self {
+    /// `text` gives the shape (its `vocab_size` is the tokenizer's); `vocabulary` the decoder's own words.
+    pub fn new(text: &TextConfig, layers: usize, memory_width: usize, vocabulary: DecoderVocabulary, device: &Device) -> Self {
+        let words = TextConfig { vocab_size: vocabulary.len(), ..text.clone() };
         ReportDecoder {
-            bert: text.init(layers, memory_width, device),
+            bert: words.init(layers, memory_width, device),
             lm_head: LmHead {
                 transform: LinearConfig::new(text.width, text.width).init(device),
                 transform_norm: LayerNormConfig::new(text.width).with_epsilon(text.layer_norm_eps).init(device),
-                bias: Initializer::Zeros.init([text.vocab_size], device),
+                bias: Initializer::Zeros.init([vocabulary.len()], device),
             },
+            vocabulary,
         }
     }
 
-    /// Next-token logits `[batch, seq, vocab]` for `ids` `[batch, seq]` reading `memory` `[batch, m, width]`.
+    /// Next-token logits `[batch, seq, decoder vocab]` for tokenizer `ids` `[batch, seq]` reading `memory`
+    /// `[batch, m, width]`. Targets for these logits come from [`DecoderVocabulary::decoder_ids`].
     pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>, memory: &Tensor<3>) -> Tensor<3> {
+        let ids = self.vocabulary.decoder_ids(ids);
         let hidden = self.bert.forward(ids, mask, TextMode::Causal(memory)).hidden;
         let hidden = self.lm_head.transform_norm.forward(gelu(self.lm_head.transform.forward(hidden)));
         let words = self.bert.embeddings.word_embeddings.weight.val(); // [vocab, width]
@@ -74,6 +157,7 @@ impl ReportDecoder {
                 .first()
                 .copied()
                 .ok_or_else(|| GkError::Device("empty read-back of the next token".into()))? as u32;
+            let next = self.vocabulary.tokenizer_id(next);
             if Some(next) == stop {
                 break;
             }

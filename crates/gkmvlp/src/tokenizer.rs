@@ -7,8 +7,9 @@ use tokenizers::Tokenizer;
 
 use crate::error::{GkError, Result};
 
-/// `[PAD]`, `[CLS]`, `[SEP]` of the BERT vocabulary. `[CLS]` also starts generated text and `[SEP]` ends it.
+/// `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]` of the BERT vocabulary. `[CLS]` also starts generated text and `[SEP]` ends it.
 pub const PAD_ID: u32 = 0;
+pub const UNK_ID: u32 = 100;
 pub const CLS_ID: u32 = 101;
 pub const SEP_ID: u32 = 102;
 

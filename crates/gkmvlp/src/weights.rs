@@ -105,7 +105,7 @@ impl Manifest {
 pub fn load_model(manifest: &Manifest, model_bytes: Vec<u8>, device: &Device) -> Result<(GkMvlpConfig, GkMvlp)> {
     manifest.verify(MODEL_FILE, &model_bytes)?;
     let config = manifest.model_config()?;
-    let mut model = config.init(device);
+    let mut model = config.init(device)?;
     let model_bytes = if manifest.dtype == "int8" { int8::dequantize(&model_bytes, MODEL_FILE)? } else { model_bytes };
     apply_strict(&mut model, model_bytes, MODEL_FILE)?;
     Ok((config, model))

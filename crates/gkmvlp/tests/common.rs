@@ -16,7 +16,7 @@ pub fn tokenizer() -> TextTokenizer {
 pub fn tiny_model(seed: u64) -> GkMvlp {
     let device = Device::flex();
     device.seed(seed);
-    GkMvlpConfig::tiny().init(&device)
+    GkMvlpConfig::tiny().init(&device).expect("tiny initialises")
 }
 
 pub fn pipeline(model: GkMvlp, device: Device) -> Pipeline {

@@ -1,0 +1,278 @@
+//! `gkmvlp eval`: the trained model on a held-out split, measured the way the model card reports it —
+//! region boxes, ECLS, grounding, zero-shot ITC, reports (BLEU-4, ROUGE-L, clinical-efficacy F1) and VQA.
+//! The JSON it writes keeps every ECLS probability, so two weight sets (f32 and int8) can be compared.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use clap::Args;
+use gkmvlp::pipeline::{Pipeline, read_f32};
+use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, Region, candidates};
+use gkmvlp::weights::{MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE};
+use gkmvlp_sim::Record;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{load_image, report_text};
+use crate::metrics;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Weights folder (manifest.json, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Dataset folder; its `--split` records are evaluated.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Evaluate at most this many records (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// Write the metrics and every ECLS probability to this JSON file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// An earlier `--out` file of the same records: print the largest ECLS probability difference and
+    /// each metric's change against it (f32 against int8 weights, say).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metrics {
+    pub records: usize,
+    pub box_iou: f64,
+    /// Mean IoU of each region, in vocabulary order.
+    pub box_iou_per_region: Vec<(String, f64)>,
+    pub ecls_macro_auc: f64,
+    pub grounding_accuracy: f64,
+    pub zero_shot_macro_auc: f64,
+    pub bleu4: f64,
+    pub rouge_l: f64,
+    pub clinical_precision: f64,
+    pub clinical_recall: f64,
+    pub clinical_f1: f64,
+    pub vqa_closed_accuracy: f64,
+    pub vqa_open_accuracy: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EvalOutput {
+    weights: String,
+    metrics: Metrics,
+    /// Record id and its ECLS probability for every candidate.
+    present: Vec<(String, Vec<f32>)>,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Loads a weights folder onto the Flex CPU backend.
+pub fn load_pipeline(dir: &Path) -> Result<Pipeline, String> {
+    Pipeline::from_weights(&read(&dir.join(MANIFEST_FILE))?, read(&dir.join(MODEL_FILE))?, &read(&dir.join(TOKENIZER_FILE))?, Device::flex())
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Per-entity presence: any candidate of the entity present.
+fn entities_present(exist: &[i8]) -> [bool; 14] {
+    let mut present = [false; 14];
+    for (candidate, &e) in candidates().iter().zip(exist) {
+        present[candidate.entity] |= e == 1;
+    }
+    present
+}
+
+/// What is gathered per record before the corpus-level metrics.
+#[derive(Default)]
+struct Tally {
+    iou_sum: Vec<f64>,
+    iou_count: Vec<usize>,
+    /// Per entity: (ECLS probability, label) of each of its candidates in each record.
+    ecls: Vec<Vec<(f32, bool)>>,
+    /// Per entity: (zero-shot probability, entity present) per record.
+    zero_shot: Vec<Vec<(f32, bool)>>,
+    grounding: (usize, usize),
+    generated: Vec<Vec<String>>,
+    references: Vec<Vec<String>>,
+    rouge: Vec<f64>,
+    mentioned: Vec<[bool; 14]>,
+    truth: Vec<[bool; 14]>,
+    closed: (usize, usize),
+    open: (usize, usize),
+}
+
+fn ratio((hits, total): (usize, usize)) -> f64 {
+    if total == 0 { f64::NAN } else { hits as f64 / total as f64 }
+}
+
+fn macro_auc(groups: &[Vec<(f32, bool)>]) -> f64 {
+    let aucs: Vec<f64> = groups
+        .iter()
+        .filter_map(|pairs| {
+            let (scores, labels): (Vec<f32>, Vec<bool>) = pairs.iter().copied().unzip();
+            metrics::roc_auc(&scores, &labels)
+        })
+        .collect();
+    metrics::mean(&aucs).unwrap_or(f64::NAN)
+}
+
+async fn evaluate_record(pipeline: &Pipeline, record: &Record, tally: &mut Tally) -> Result<Vec<f32>, String> {
+    let pixels = load_image(record, pipeline.image_size() as u32)?;
+    let encoding = pipeline.encode(pipeline.image_tensor(&pixels).map_err(|e| e.to_string())?);
+    let boxes = read_f32(encoding.boxes.clone()).await.map_err(|e| e.to_string())?;
+    let present = read_f32(encoding.present.clone()).await.map_err(|e| e.to_string())?;
+
+    for (region, truth) in record.boxes.iter().enumerate().take(NUM_REGIONS) {
+        if let Some(truth) = truth {
+            let b = &boxes[region * 4..region * 4 + 4];
+            tally.iou_sum[region] += metrics::box_iou([b[0], b[1], b[2], b[3]], *truth) as f64;
+            tally.iou_count[region] += 1;
+        }
+    }
+    let candidates = candidates();
+    for ((candidate, &p), &e) in candidates.iter().zip(&present).zip(&record.exist) {
+        if e >= 0 {
+            tally.ecls[candidate.entity].push((p, e == 1));
+        }
+    }
+    // Grounding: for each present entity, is its most probable position a true one?
+    let truth = entities_present(&record.exist);
+    for (entity, _) in truth.iter().enumerate().filter(|(_, present)| **present) {
+        let best = (0..candidates.len())
+            .filter(|&k| candidates[k].entity == entity)
+            .max_by(|&a, &b| present[a].total_cmp(&present[b]));
+        tally.grounding.1 += 1;
+        tally.grounding.0 += usize::from(best.is_some_and(|k| record.exist[k] == 1));
+    }
+
+    let names: Vec<String> = ENTITIES.iter().map(|e| e.name.to_string()).collect();
+    let scores = pipeline.zero_shot(&encoding, &names).await.map_err(|e| e.to_string())?;
+    for (entity, score) in scores.iter().enumerate() {
+        tally.zero_shot[entity].push((score.probability, truth[entity]));
+    }
+
+    let report = pipeline.generate_report(&encoding, |_| {}).await.map_err(|e| e.to_string())?;
+    let (generated, reference) = (metrics::words(&report), metrics::words(&report_text(record)));
+    tally.rouge.push(metrics::rouge_l(&generated, &reference));
+    tally.generated.push(generated);
+    tally.references.push(reference);
+    tally.mentioned.push(metrics::mentioned_findings(&report));
+    tally.truth.push(truth);
+
+    for qa in &record.qa {
+        let answer = pipeline.answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?;
+        let hit = usize::from(metrics::answers_match(&answer, &qa.answer));
+        let slot = if matches!(qa.answer.as_str(), "yes" | "no") { &mut tally.closed } else { &mut tally.open };
+        slot.0 += hit;
+        slot.1 += 1;
+    }
+    Ok(present)
+}
+
+/// Evaluates; prints the metrics and returns them.
+pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
+    let pipeline = load_pipeline(&args.weights)?;
+    let records = gkmvlp_sim::read_dataset(&args.data).map_err(|e| e.to_string())?;
+    let mut records: Vec<&Record> = records.iter().filter(|r| r.split == args.split).collect();
+    if args.limit > 0 {
+        records.truncate(args.limit);
+    }
+    if records.is_empty() {
+        return Err(format!("{}: no `{}` records", args.data.display(), args.split));
+    }
+    let mut tally = Tally {
+        iou_sum: vec![0.0; NUM_REGIONS],
+        iou_count: vec![0; NUM_REGIONS],
+        ecls: vec![Vec::new(); ENTITIES.len()],
+        zero_shot: vec![Vec::new(); ENTITIES.len()],
+        ..Tally::default()
+    };
+    let mut present = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        if record.exist.len() != candidates().len() {
+            return Err(format!("record {}: {} labels do not fit this vocabulary", record.id, record.exist.len()));
+        }
+        present.push((record.id.clone(), pollster::block_on(evaluate_record(&pipeline, record, &mut tally))?));
+        eprint!("\revaluated {}/{}", i + 1, records.len());
+    }
+    eprintln!();
+
+    let per_region: Vec<(String, f64)> = Region::ALL
+        .iter()
+        .map(|r| (r.name().to_string(), tally.iou_sum[r.index()] / tally.iou_count[r.index()].max(1) as f64))
+        .collect();
+    let (precision, recall, f1) = metrics::clinical_f1(&tally.mentioned, &tally.truth);
+    let metrics = Metrics {
+        records: records.len(),
+        box_iou: tally.iou_sum.iter().sum::<f64>() / tally.iou_count.iter().sum::<usize>().max(1) as f64,
+        box_iou_per_region: per_region,
+        ecls_macro_auc: macro_auc(&tally.ecls),
+        grounding_accuracy: ratio(tally.grounding),
+        zero_shot_macro_auc: macro_auc(&tally.zero_shot),
+        bleu4: metrics::bleu4(&tally.generated, &tally.references),
+        rouge_l: metrics::mean(&tally.rouge).unwrap_or(f64::NAN),
+        clinical_precision: precision,
+        clinical_recall: recall,
+        clinical_f1: f1,
+        vqa_closed_accuracy: ratio(tally.closed),
+        vqa_open_accuracy: ratio(tally.open),
+    };
+    print_metrics(&metrics);
+
+    let output = EvalOutput { weights: args.weights.display().to_string(), metrics: metrics.clone(), present };
+    if let Some(baseline) = &args.baseline {
+        compare(&output, baseline)?;
+    }
+    if let Some(out) = &args.out {
+        let json = serde_json::to_vec_pretty(&output).map_err(|e| e.to_string())?;
+        std::fs::write(out, json).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    Ok(metrics)
+}
+
+fn headline(m: &Metrics) -> [(&'static str, f64); 11] {
+    [
+        ("box IoU (29 regions)", m.box_iou),
+        ("ECLS macro AUC", m.ecls_macro_auc),
+        ("grounding accuracy", m.grounding_accuracy),
+        ("zero-shot ITC macro AUC", m.zero_shot_macro_auc),
+        ("report BLEU-4", m.bleu4),
+        ("report ROUGE-L", m.rouge_l),
+        ("clinical precision", m.clinical_precision),
+        ("clinical recall", m.clinical_recall),
+        ("clinical F1", m.clinical_f1),
+        ("VQA closed accuracy", m.vqa_closed_accuracy),
+        ("VQA open accuracy", m.vqa_open_accuracy),
+    ]
+}
+
+fn print_metrics(m: &Metrics) {
+    println!("{} records", m.records);
+    for (name, value) in headline(m) {
+        println!("{name:<26} {value:.3}");
+    }
+    println!("box IoU per region:");
+    for (name, iou) in &m.box_iou_per_region {
+        println!("  {name:<32} {iou:.3}");
+    }
+}
+
+/// Prints the largest ECLS probability difference and the metric changes against an earlier run.
+fn compare(output: &EvalOutput, baseline: &Path) -> Result<(), String> {
+    let base: EvalOutput = serde_json::from_slice(&read(baseline)?).map_err(|e| format!("{}: {e}", baseline.display()))?;
+    if base.present.iter().map(|(id, _)| id).ne(output.present.iter().map(|(id, _)| id)) {
+        return Err(format!("{}: evaluated other records; use the same --data, --split and --limit", baseline.display()));
+    }
+    let max_diff = base
+        .present
+        .iter()
+        .zip(&output.present)
+        .flat_map(|((_, a), (_, b))| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+        .fold(0.0f32, f32::max);
+    println!("against {}:", base.weights);
+    println!("  max ECLS probability difference {max_diff:.4}");
+    for ((name, now), (_, before)) in headline(&output.metrics).iter().zip(headline(&base.metrics)) {
+        println!("  {name:<26} {before:.3} -> {now:.3} ({:+.3})", now - before);
+    }
+    Ok(())
+}
