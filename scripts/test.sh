@@ -19,4 +19,6 @@ echo "== browser test (WebGPU in headless Chromium)"
 
 echo "== the page: build, then Playwright in headless Chromium"
 npm run build
-npm test
+# The trained demo network takes minutes to load on a software WebGPU adapter; the page tests use the
+# untrained tiny one; the shipped weights are tested natively (crates/gkmvlp-cli/tests/shipped_model.rs).
+GKMVLP_WEB_WEIGHTS=untrained npm test

@@ -46,6 +46,9 @@ pub struct AnalyzeArgs {
     json: bool,
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     device: Backend,
+    /// Also write the image with the lung, heart and diaphragm boxes and the present findings' regions.
+    #[arg(long)]
+    overlay: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -117,6 +120,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
         block(pipeline.check_report(&encoding, &to_check))?
     };
 
+    if let Some(path) = &args.overlay {
+        crate::overlay::write(path, &radiograph, &analysis)?;
+    }
     let out = Report {
         image: args.image.display().to_string(),
         image_info: describe(&radiograph),

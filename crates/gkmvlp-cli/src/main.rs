@@ -2,6 +2,7 @@
 //! finds: region boxes, grounded findings, zero-shot scores, a report, an answer and a report check.
 
 mod analyze;
+mod overlay;
 mod package;
 
 use std::process::ExitCode;
