@@ -474,27 +474,3 @@ mod tests {
         assert!(!answers_match("", "no"));
     }
 }
-
-#[cfg(test)]
-mod temporary_dataset_check {
-    use super::*;
-
-    #[test]
-    #[ignore]
-    fn dataset_agreement() {
-        let records = gkmvlp_sim::read_dataset(std::path::Path::new("/tmp/metrics-sim")).unwrap();
-        let cands = gkmvlp::vocab::candidates();
-        let (mut exact, mut pairs_ok) = (0, 0);
-        for r in &records {
-            let mut truth = [false; ENTITY_COUNT];
-            for (c, e) in cands.iter().zip(&r.exist) {
-                if *e == 1 { truth[c.entity] = true; }
-            }
-            let text = format!("{} {}", r.report.findings, r.report.impression);
-            let got = mentioned_findings(&text);
-            if got == truth { exact += 1; } else { println!("MISMATCH {:?} vs {:?}: {text}", got, truth); }
-            pairs_ok += got.iter().zip(&truth).filter(|(a, b)| a == b).count();
-        }
-        println!("reports {} exact {} pairs {}/{}", records.len(), exact, pairs_ok, records.len() * ENTITY_COUNT);
-    }
-}

@@ -1,4 +1,4 @@
-//! ITC: the image's [CLS] and the text's [CLS] projected into one embedding space, compared by cosine
+//! ITC: the image's [CLS] and the text's mean-pooled states projected into one embedding space, compared by cosine
 //! similarity over a learnable temperature. Also gives zero-shot scores for any finding text.
 
 use burn::module::{Module, Param};
@@ -30,9 +30,9 @@ impl Contrastive {
         l2_normalize(self.vision_proj.forward(cls))
     }
 
-    /// Unit-length text embeddings `[batch, embed]` from the text [CLS] `[batch, text_width]`.
-    pub fn text_embedding(&self, cls: Tensor<2>) -> Tensor<2> {
-        l2_normalize(self.text_proj.forward(cls))
+    /// Unit-length text embeddings `[batch, embed]` from pooled text states `[batch, text_width]`.
+    pub fn text_embedding(&self, pooled: Tensor<2>) -> Tensor<2> {
+        l2_normalize(self.text_proj.forward(pooled))
     }
 
     /// Similarity logits `[images, texts]`: cosine similarity divided by the temperature.

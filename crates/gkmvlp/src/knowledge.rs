@@ -7,14 +7,14 @@ use burn::tensor::{Bool, Device, Tensor, TensorData};
 use gkmvlp_vocab::{Candidate, NUM_REGIONS, candidates};
 
 use crate::error::Result;
-use crate::text_transformer::{TextMode, TextTransformer};
+use crate::text_transformer::{TextMode, TextTransformer, mean_pool};
 use crate::tokenizer::TextTokenizer;
 
 /// The candidate triplets and their encoded sentences.
 #[derive(Debug, Clone)]
 pub struct Knowledge {
     pub candidates: Vec<Candidate>,
-    /// `[candidates, text_width]`: the [CLS] state of each sentence from the text encoder.
+    /// `[candidates, text_width]`: each sentence's mean-pooled states from the text encoder.
     pub sentence_features: Tensor<2>,
 }
 
@@ -24,9 +24,8 @@ impl Knowledge {
         let candidates = candidates();
         let sentences: Vec<String> = candidates.iter().map(Candidate::sentence).collect();
         let batch = tokenizer.batch(&sentences, max_len, device)?;
-        let hidden = text_encoder.forward(batch.ids, batch.mask, TextMode::Unimodal).hidden;
-        let [count, _, width] = hidden.dims();
-        Ok(Knowledge { candidates, sentence_features: hidden.narrow(1, 0, 1).reshape([count, width]) })
+        let hidden = text_encoder.forward(batch.ids, batch.mask.clone(), TextMode::Unimodal).hidden;
+        Ok(Knowledge { candidates, sentence_features: mean_pool(hidden, batch.mask) })
     }
 
     /// Region index of each candidate's position.

@@ -19,7 +19,7 @@ use crate::region_head::RegionHead;
 use crate::region_tokens::RegionTokens;
 use crate::error::Result;
 use crate::report_decoder::{DecoderVocabulary, ReportDecoder};
-use crate::text_transformer::{TextMode, TextTransformer};
+use crate::text_transformer::{TextMode, TextTransformer, mean_pool};
 
 #[derive(Module, Debug)]
 pub struct GkMvlp {
@@ -89,9 +89,8 @@ impl GkMvlp {
 
     /// Unit-length ITC text embeddings `[batch, embed]`.
     pub fn text_embedding(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
-        let hidden = self.text_encoder.forward(ids, mask, TextMode::Unimodal).hidden;
-        let [batch, _, width] = hidden.dims();
-        self.contrastive.text_embedding(hidden.narrow(1, 0, 1).reshape([batch, width]))
+        let hidden = self.text_encoder.forward(ids, mask.clone(), TextMode::Unimodal).hidden;
+        self.contrastive.text_embedding(mean_pool(hidden, mask))
     }
 
     /// ITM: probability that each text matches its image, `[batch]`. `visual_memory` is `[batch, m, width]`.

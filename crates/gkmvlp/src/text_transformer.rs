@@ -123,6 +123,16 @@ pub struct TextOutput {
     pub cross_attention: Option<Tensor<4>>,
 }
 
+/// Mean of the token states over the real tokens: `hidden` `[batch, seq, width]`, `mask` `[batch, seq]` →
+/// `[batch, width]`. all-MiniLM-L6-v2 was trained to embed sentences this way; its [CLS] state is nearly
+/// the same for every sentence, so it carries too little to tell texts (or knowledge triplets) apart.
+pub fn mean_pool(hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+    let [batch, seq, width] = hidden.dims();
+    let mask = mask.reshape([batch, seq, 1]);
+    let pooled = (hidden * mask.clone()).sum_dim(1).div(mask.sum_dim(1).clamp_min(1.0));
+    pooled.reshape([batch, width])
+}
+
 impl TextConfig {
     /// A text transformer whose layers can cross-attend to a memory `memory_width` wide.
     pub fn init(&self, layers: usize, memory_width: usize, device: &Device) -> TextTransformer {

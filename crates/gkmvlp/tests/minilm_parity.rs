@@ -7,7 +7,7 @@ mod common;
 use burn::tensor::{Device, Tensor};
 use gkmvlp::config::minilm_text;
 use gkmvlp::minilm::{self, MINILM_SHA256};
-use gkmvlp::text_transformer::TextMode;
+use gkmvlp::text_transformer::{TextMode, mean_pool};
 use gkmvlp::tokenizer::pad_batch;
 use gkmvlp::weights::sha256_hex;
 use serde::Deserialize;
@@ -56,10 +56,8 @@ fn embeddings_match_numpy_reference() {
     let ids: Vec<Vec<u32>> = reference.sentences.iter().map(|s| s.ids.clone()).collect();
     let batch = pad_batch(&ids, &device); // padded: also checks the padding mask
     let hidden = encoder.forward(batch.ids, batch.mask.clone(), TextMode::Unimodal).hidden;
-    let mask = batch.mask.unsqueeze_dim::<3>(2);
-    let pooled = (hidden * mask.clone()).sum_dim(1).div(mask.sum_dim(1)); // [n, 1, 384]
-    let [n, _, width] = pooled.dims();
-    let pooled: Tensor<2> = pooled.reshape([n, width]);
+    let pooled = mean_pool(hidden, batch.mask); // the pooling the model itself uses
+    let width = pooled.dims()[1];
     let normalized = gkmvlp::contrastive::l2_normalize(pooled).into_data().try_to_vec::<f32>().unwrap();
 
     let mut worst = 0.0f32;
