@@ -31,6 +31,7 @@ fn tiny_trains_checkpoints_and_resumes() {
         minilm: repo("assets/minilm/model.safetensors"),
         tokenizer: repo("models/tokenizer.json"),
         seed: 3,
+        no_grounding: false,
     };
     assert_eq!(run(&args(2, false)).unwrap(), 2);
     let checkpoint = work.join("run/checkpoint");
