@@ -168,3 +168,28 @@ impl ReportDecoder {
         Ok(generated)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruned_vocabulary_maps_both_ways_and_unknown_words_read_as_unk() {
+        let vocabulary = DecoderVocabulary::new(&[0, 100, 101, 102, 7], 200).unwrap();
+        assert_eq!(vocabulary.len(), 5);
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![101i64, 7, 3, 102], [1, 4]), &Device::flex());
+        let mapped = vocabulary.decoder_ids(ids).into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        assert_eq!(mapped, vec![2, 4, 1, 3], "id 3 is not in the vocabulary: [UNK] (decoder id 1)");
+        assert_eq!(vocabulary.tokenizer_id(4), 7);
+    }
+
+    #[test]
+    fn malformed_vocabularies_are_refused() {
+        let error = |ids: &[u32]| DecoderVocabulary::new(ids, 200).unwrap_err().to_string();
+        assert!(error(&[0, 100, 101]).contains("[SEP]"), "{}", error(&[0, 100, 101]));
+        assert!(error(&[0, 100, 101, 102, 102]).contains("twice"));
+        assert!(error(&[0, 100, 101, 102, 500]).contains("outside"));
+        let whole = DecoderVocabulary::new(&[], 200).unwrap();
+        assert_eq!((whole.len(), whole.tokenizer_id(150)), (200, 150));
+    }
+}

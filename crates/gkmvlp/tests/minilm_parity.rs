@@ -4,7 +4,8 @@
 
 mod common;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use gkmvlp::report_decoder::{DecoderVocabulary, ReportDecoder};
 use gkmvlp::config::minilm_text;
 use gkmvlp::minilm::{self, MINILM_SHA256};
 use gkmvlp::text_transformer::{TextMode, mean_pool};
@@ -77,4 +78,24 @@ fn wrong_checkpoint_is_refused_by_name() {
     assert!(err.contains("model.safetensors") && err.contains("ShapeMismatch") && err.len() < 600, "{err}");
     let err = minilm::load_text_encoder(&mut encoder, b"not safetensors".to_vec(), "x.safetensors").unwrap_err().to_string();
     assert!(err.contains("x.safetensors"), "{err}");
+}
+
+#[test]
+fn pruned_decoder_takes_its_own_rows_of_the_word_table() {
+    let device = Device::flex();
+    let words = [0u32, 100, 101, 102, 1996, 8985, 15152];
+    let text = minilm_text();
+    let vocabulary = DecoderVocabulary::new(&words, text.vocab_size).unwrap();
+    let mut pruned = ReportDecoder::new(&text, 2, 192, vocabulary, &device);
+    minilm::load_decoder(&mut pruned, minilm_bytes(), "model.safetensors").unwrap();
+    let mut full = ReportDecoder::new(&text, 2, 192, DecoderVocabulary::new(&[], text.vocab_size).unwrap(), &device);
+    minilm::load_decoder(&mut full, minilm_bytes(), "model.safetensors").unwrap();
+
+    let table = |d: &ReportDecoder| d.bert.embeddings.word_embeddings.weight.val();
+    assert_eq!(table(&pruned).dims(), [words.len(), 384]);
+    let rows = Tensor::<1, Int>::from_data(TensorData::new(words.iter().map(|&w| w as i64).collect::<Vec<_>>(), [words.len()]), &device);
+    let expected = table(&full).select(0, rows);
+    let diff = (table(&pruned) - expected).abs().max().into_scalar::<f32>();
+    assert_eq!(diff, 0.0);
+    assert_eq!(pruned.lm_head.bias.dims(), [words.len()]);
 }
