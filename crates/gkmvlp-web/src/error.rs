@@ -52,7 +52,7 @@ impl WebError {
 impl From<GkError> for WebError {
     fn from(e: GkError) -> Self {
         let kind = match &e {
-            GkError::Weights { .. } | GkError::Tokenizer(_) => ErrorKind::Weights,
+            GkError::Weights { .. } | GkError::Tokenizer(_) | GkError::Config(_) => ErrorKind::Weights,
             GkError::Input(_) => ErrorKind::Input,
             GkError::Device(_) => ErrorKind::Device,
         };
