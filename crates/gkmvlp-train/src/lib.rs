@@ -98,6 +98,9 @@ pub struct TrainArgs {
     pub tokenizer: PathBuf,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Backend: `flex` (burn's CPU backend, the fastest here) or `wgpu` (a GPU, or lavapipe on a CPU).
+    #[arg(long, default_value = "flex", value_parser = ["flex", "wgpu"])]
+    pub device: String,
     /// Ablation: the GK module without its grounding mask (every knowledge token sees every region).
     #[arg(long)]
     pub no_grounding: bool,
@@ -192,7 +195,11 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     if train.len() < 2 {
         return Err(format!("{}: {} training records; at least 2 are needed (ITC contrasts within a batch)", args.data.display(), train.len()));
     }
-    let device = Device::flex().autodiff();
+    let device = match args.device.as_str() {
+        "wgpu" => Device::wgpu_options().init_with_setup().map_err(|e| format!("no wgpu adapter: {e:?}"))?.0,
+        _ => Device::flex(),
+    }
+    .autodiff();
     device.seed(args.seed);
     let checkpoint = args.out.join("checkpoint");
 

@@ -32,6 +32,7 @@ fn tiny_trains_checkpoints_and_resumes() {
         tokenizer: repo("models/tokenizer.json"),
         seed: 3,
         no_grounding: false,
+        device: "flex".into(),
     };
     assert_eq!(run(&args(2, false)).unwrap(), 2);
     let checkpoint = work.join("run/checkpoint");
