@@ -3,6 +3,7 @@
 //! candidate's exist label, the report, and one question–answer pair per image.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use gkmvlp::pipeline::REPORT_CUE;
 use gkmvlp::tokenizer::{CLS_ID, PAD_ID, SEP_ID, TextTokenizer, TokenBatch, UNK_ID};
 use gkmvlp::vocab::NUM_REGIONS;
 use gkmvlp_sim::Record;
@@ -25,7 +26,7 @@ pub struct Batch {
 
 /// The report as one text: findings, then impression.
 pub fn report_text(record: &Record) -> String {
-    format!("findings: {} impression: {}", record.report.findings.trim(), record.report.impression.trim())
+    format!("{REPORT_CUE} {} impression: {}", record.report.findings.trim(), record.report.impression.trim())
 }
 
 /// The decoder's vocabulary for a corpus: every tokenizer id its reports and question–answer texts use,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use clap::Args;
-use gkmvlp::pipeline::{Pipeline, read_f32};
+use gkmvlp::pipeline::{Pipeline, REPORT_CUE, read_f32};
 use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, Region, candidates};
 use gkmvlp::weights::{MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE};
 use gkmvlp_sim::Record;
@@ -152,7 +152,8 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, tally: &mut Tally
     }
 
     let report = pipeline.generate_report(&encoding, |_| {}).await.map_err(|e| e.to_string())?;
-    let (generated, reference) = (metrics::words(&report), metrics::words(&report_text(record)));
+    // The generated report continues the `findings:` cue; the reference starts with it.
+    let (generated, reference) = (metrics::words(&format!("{REPORT_CUE} {report}")), metrics::words(&report_text(record)));
     tally.rouge.push(metrics::rouge_l(&generated, &reference));
     tally.generated.push(generated);
     tally.references.push(reference);

@@ -16,6 +16,9 @@ use crate::model::{GkMvlp, ImageEncoding};
 use crate::tokenizer::{CLS_ID, SEP_ID, TextTokenizer, pad_batch};
 use crate::weights::{self, Manifest, TOKENIZER_FILE, sha256_hex};
 
+/// What every training report starts with (`gkmvlp-train`'s `report_text`).
+pub const REPORT_CUE: &str = "findings:";
+
 /// Where the weights came from, so every output can say whether to trust it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
@@ -180,9 +183,13 @@ impl Pipeline {
         Ok(findings.into_iter().zip(probabilities).map(|(finding, probability)| ZeroShotScore { finding, probability }).collect())
     }
 
-    /// Greedy report; `on_token` receives the text so far after each token.
+    /// Greedy report, continued from `findings:` (reports are trained as `findings: … impression: …`;
+    /// from `[CLS]` alone the decoder may as well start a `question: … answer: …` pair). `on_text` receives
+    /// the text so far after each token; the `findings:` cue is not part of it.
     pub async fn generate_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str)) -> Result<String> {
-        self.continue_text(encoding, vec![CLS_ID], on_text).await
+        let mut prefix = vec![CLS_ID];
+        prefix.extend(self.tokenizer.encode_plain(REPORT_CUE)?);
+        self.continue_text(encoding, prefix, on_text).await
     }
 
     /// Answer to a free-text question, generated after `question: … answer:`.
