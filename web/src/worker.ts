@@ -77,9 +77,13 @@ async function load(req: Extract<Request, { type: "load" }>): Promise<Results["l
     const files = manifestFiles(manifest);
     const tokenizer = await fetchChecked(demo.href, "tokenizer.json", manifest, files, progress);
     const weights = await fetchChecked(demo.href, "model.safetensors", manifest, files, progress);
+    // The knowledge candidates' encodings, so the text encoder need not run over them here.
+    const knowledge = "knowledge.safetensors" in files
+      ? await fetchChecked(demo.href, "knowledge.safetensors", manifest, files, progress)
+      : undefined;
     post({ status: "stage", stage: "compiling", message: "building the model" });
-    model = app.loadWeights(manifest, weights.bytes, tokenizer.bytes);
-    const downloaded = tokenizer.downloaded + weights.downloaded;
+    model = app.loadWeights(manifest, weights.bytes, tokenizer.bytes, knowledge?.bytes);
+    const downloaded = tokenizer.downloaded + weights.downloaded + (knowledge?.downloaded ?? 0);
     source = { kind: "demo", downloaded, fromCache: downloaded === 0 };
   } else {
     const url = new URL("tokenizer.json", models).href;

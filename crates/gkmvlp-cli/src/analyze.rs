@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
 use gkmvlp::pipeline::{Analysis, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore};
-use gkmvlp::weights::{MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE};
+use gkmvlp::weights::{MANIFEST_FILE, TOKENIZER_FILE, WeightFiles};
 use gkmvlp::GkMvlpConfig;
 use gkmvlp_imaging::Radiograph;
 use serde::Serialize;
@@ -81,10 +81,8 @@ fn load_pipeline(args: &AnalyzeArgs, device: Device) -> Result<Pipeline, String>
         None => default.join(MANIFEST_FILE).exists().then_some(default),
     };
     if let Some(dir) = dir {
-        let manifest = read(&dir.join(MANIFEST_FILE))?;
-        let model = read(&dir.join(MODEL_FILE))?;
-        let tokenizer = read(&dir.join(TOKENIZER_FILE))?;
-        return Pipeline::from_weights(&manifest, model, &tokenizer, device).map_err(|e| format!("{}: {e}", dir.display()));
+        let files = WeightFiles::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        return Pipeline::from_weights(files, device).map_err(|e| format!("{}: {e}", dir.display()));
     }
     let tokenizer = read(&repo_path("models").join(TOKENIZER_FILE))?;
     let minilm_path = repo_path("assets/minilm/model.safetensors");

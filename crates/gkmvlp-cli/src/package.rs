@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, Manifest, Storage, TOKENIZER_FILE};
+use gkmvlp::weights::{self, MANIFEST_FILE, Storage, TOKENIZER_FILE, WeightFiles};
 
 #[derive(Args)]
 pub struct PackageArgs {
@@ -34,9 +34,9 @@ pub fn run(args: &PackageArgs) -> Result<(), String> {
     device.seed(args.seed);
     let model = config.init(&device).map_err(|e| e.to_string())?;
     let training = serde_json::json!({ "untrained": true, "seed": args.seed });
-    let (manifest, bytes) = weights::package(&model, &config, &tokenizer, training, storage(args.int8)).map_err(|e| e.to_string())?;
-    write_weights(&args.out, &manifest, &bytes, &tokenizer)?;
-    eprintln!("wrote untrained `{}` weights ({} bytes) to {}", args.config, bytes.len(), args.out.display());
+    let files = weights::package(&model, &config, &tokenizer, training, storage(args.int8, &[])).map_err(|e| e.to_string())?;
+    files.write_dir(&args.out).map_err(|e| e.to_string())?;
+    eprintln!("wrote untrained `{}` weights ({} bytes) to {}", args.config, files.model.len(), args.out.display());
     Ok(())
 }
 
@@ -48,6 +48,9 @@ pub struct ShipArgs {
     /// Store matrices as per-block int8.
     #[arg(long)]
     int8: bool,
+    /// With --int8: modules to keep in f32 (module paths, comma-separated, e.g. `gk_module,ecls_head`).
+    #[arg(long, value_delimiter = ',', requires = "int8")]
+    keep_f32: Vec<String>,
     /// The dataset it was trained on: its `manifest.json` (seeds, shares) goes into the weights' manifest.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -62,10 +65,10 @@ pub struct ShipArgs {
 pub fn ship(args: &ShipArgs) -> Result<(), String> {
     let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
     let read_json = |path: &Path| -> Result<serde_json::Value, String> { serde_json::from_slice(&read(path)?).map_err(|e| format!("{}: {e}", path.display())) };
-    let manifest = Manifest::parse(&read(&args.weights.join(MANIFEST_FILE))?).map_err(|e| e.to_string())?;
-    let tokenizer = read(&args.weights.join(TOKENIZER_FILE))?;
-    manifest.verify(TOKENIZER_FILE, &tokenizer).map_err(|e| e.to_string())?;
-    let (config, model) = weights::load_model(&manifest, read(&args.weights.join(MODEL_FILE))?, &Device::flex()).map_err(|e| e.to_string())?;
+    let files = WeightFiles::read_dir(&args.weights).map_err(|e| format!("{}: {e}", args.weights.display()))?;
+    let tokenizer = files.tokenizer_json.clone();
+    let loaded = weights::load(files, &Device::flex()).map_err(|e| format!("{}: {e}", args.weights.display()))?;
+    let (manifest, config, model) = (loaded.manifest, loaded.config, loaded.model);
     let mut training = match &manifest.training {
         serde_json::Value::Object(_) => manifest.training.clone(),
         other => serde_json::json!({ "recorded": other }),
@@ -76,21 +79,12 @@ pub fn ship(args: &ShipArgs) -> Result<(), String> {
     if let Some(metrics) = &args.metrics {
         training["metrics"] = read_json(metrics)?.get("metrics").cloned().ok_or_else(|| format!("{}: no `metrics`", metrics.display()))?;
     }
-    let (manifest, bytes) = weights::package(&model, &config, &tokenizer, training, storage(args.int8)).map_err(|e| e.to_string())?;
-    write_weights(&args.out, &manifest, &bytes, &tokenizer)?;
-    eprintln!("wrote {} weights ({} bytes) to {}", manifest.dtype, bytes.len(), args.out.display());
+    let files = weights::package(&model, &config, &tokenizer, training, storage(args.int8, &args.keep_f32)).map_err(|e| e.to_string())?;
+    files.write_dir(&args.out).map_err(|e| e.to_string())?;
+    eprintln!("wrote {} weights ({} bytes) to {}", if args.int8 { "int8" } else { "f32" }, files.model.len(), args.out.display());
     Ok(())
 }
 
-fn storage(int8: bool) -> Storage {
-    if int8 { Storage::Int8 } else { Storage::F32 }
-}
-
-fn write_weights(out: &Path, manifest: &Manifest, model: &[u8], tokenizer: &[u8]) -> Result<(), String> {
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let manifest_json = serde_json::to_vec_pretty(manifest).map_err(|e| e.to_string())?;
-    for (name, data) in [(MODEL_FILE, model), (TOKENIZER_FILE, tokenizer), (MANIFEST_FILE, &manifest_json[..])] {
-        std::fs::write(out.join(name), data).map_err(|e| format!("{}: {e}", out.join(name).display()))?;
-    }
-    Ok(())
+fn storage(int8: bool, keep_f32: &[String]) -> Storage {
+    if int8 { Storage::Int8 { keep_f32: keep_f32.to_vec() } } else { Storage::F32 }
 }

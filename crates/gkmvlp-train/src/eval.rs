@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use clap::Args;
 use gkmvlp::pipeline::{Pipeline, REPORT_CUE, read_f32};
 use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, Region, candidates};
-use gkmvlp::weights::{MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE};
+use gkmvlp::weights::WeightFiles;
 use gkmvlp_sim::Record;
 use serde::{Deserialize, Serialize};
 
@@ -69,8 +69,7 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
 
 /// Loads a weights folder onto the Flex CPU backend.
 pub fn load_pipeline(dir: &Path) -> Result<Pipeline, String> {
-    Pipeline::from_weights(&read(&dir.join(MANIFEST_FILE))?, read(&dir.join(MODEL_FILE))?, &read(&dir.join(TOKENIZER_FILE))?, Device::flex())
-        .map_err(|e| format!("{}: {e}", dir.display()))
+    WeightFiles::read_dir(dir).and_then(|files| Pipeline::from_weights(files, Device::flex())).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 /// Per-entity presence: any candidate of the entity present.

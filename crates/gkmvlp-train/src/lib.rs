@@ -6,6 +6,7 @@ pub mod data;
 pub mod eval;
 pub mod losses;
 pub mod metrics;
+mod optimizer_state;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -13,14 +14,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
 use gkmvlp::knowledge::Knowledge;
 use gkmvlp::text_transformer::TextTransformer;
 use gkmvlp::tokenizer::TextTokenizer;
-use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, Manifest, TOKENIZER_FILE};
+use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, Manifest};
 use serde::{Deserialize, Serialize};
 
 /// Loss weights, schedule and batch: the contents of `--settings FILE` (JSON), every field optional.
@@ -47,6 +48,12 @@ pub struct TrainSettings {
     pub train_text_encoder: bool,
     /// Prune the decoder's vocabulary to the words of the training corpus (fresh starts only).
     pub prune_decoder_vocabulary: bool,
+    /// Images of each batch whose true and hard-negative reports go through ITM (0: all). ITM runs the
+    /// 6-layer text encoder with cross-attention forwards and backwards, the dearest part of a step.
+    pub itm_images: usize,
+    /// The decoder learns from the report and from a question–answer pair at every step; off, the two
+    /// take turns (half the decoder's cost, half its signal).
+    pub lm_both_texts: bool,
 }
 
 impl Default for TrainSettings {
@@ -66,6 +73,8 @@ impl Default for TrainSettings {
             checkpoint_every: 100,
             train_text_encoder: false,
             prune_decoder_vocabulary: true,
+            itm_images: 0,
+            lm_both_texts: false,
         }
     }
 }
@@ -81,9 +90,13 @@ pub struct TrainArgs {
     /// Run folder: checkpoints (the weights format) and `train_state.json`.
     #[arg(long)]
     pub out: PathBuf,
-    /// Total optimisation steps.
+    /// Total optimisation steps: the learning-rate schedule runs over these.
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
+    /// Stop (with a checkpoint) after this step, to train in stages: `--steps 1400 --until 700`, then
+    /// `--steps 1400 --resume` continues the same schedule exactly.
+    #[arg(long)]
+    pub until: Option<usize>,
     /// Settings JSON (loss weights, learning rate, batch size...).
     #[arg(long)]
     pub settings: Option<PathBuf>,
@@ -109,6 +122,9 @@ pub struct TrainArgs {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TrainState {
     step: usize,
+    /// The schedule's length (`--steps`).
+    #[serde(default)]
+    total_steps: usize,
     seed: u64,
     settings: TrainSettings,
 }
@@ -139,19 +155,18 @@ fn permutation(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
-fn save(model: &gkmvlp::GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], dir: &Path, state: &TrainState) -> Result<(), String> {
+fn save(model: &gkmvlp::GkMvlp, optimizer: &ModuleOptimizer, config: &GkMvlpConfig, tokenizer_json: &[u8], dir: &Path, state: &TrainState) -> Result<(), String> {
     let training = serde_json::to_value(state).map_err(|e| e.to_string())?;
-    let (manifest, bytes) = weights::package(&model.clone().valid(), config, tokenizer_json, training, weights::Storage::F32).map_err(|e| e.to_string())?;
+    let files = weights::package(&model.clone().valid(), config, tokenizer_json, training, weights::Storage::F32).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // Write to temporary names, then rename: an interrupted save never leaves a half-written checkpoint.
-    let files = [(MODEL_FILE, bytes), (TOKENIZER_FILE, tokenizer_json.to_vec()), (MANIFEST_FILE, serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?)];
-    for (name, data) in &files {
-        std::fs::write(dir.join(format!("{name}.tmp")), data).map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
-    }
-    for (name, _) in &files {
-        std::fs::rename(dir.join(format!("{name}.tmp")), dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
-    }
-    Ok(())
+    // The optimizer's state first, the weights' manifest last (each file through a temporary name), so a
+    // checkpoint whose manifest names a step has every file of that step.
+    optimizer_state::save(optimizer, model, dir)?;
+    files.write_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+fn adamw(settings: &TrainSettings) -> ModuleOptimizer {
+    AdamWConfig::new().with_weight_decay(settings.weight_decay).init()
 }
 
 /// Set by Ctrl-C; the loop saves a checkpoint and stops at the end of the step.
@@ -203,13 +218,17 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     device.seed(args.seed);
     let checkpoint = args.out.join("checkpoint");
 
-    let (config, mut model, start) = if args.resume {
+    let (config, mut model, mut optimizer, start) = if args.resume {
         let manifest_json = read(&checkpoint.join(MANIFEST_FILE))?;
         let manifest = Manifest::parse(&manifest_json).map_err(|e| e.to_string())?;
         let state: TrainState = serde_json::from_value(manifest.training.clone()).map_err(|e| format!("{}: no training state: {e}", checkpoint.display()))?;
         settings = state.settings;
+        if state.total_steps != args.steps {
+            eprintln!("note: the checkpoint's schedule ran over {} steps, this run's over {}: the learning rate jumps", state.total_steps, args.steps);
+        }
         let (config, model) = weights::load_model(&manifest, read(&checkpoint.join(MODEL_FILE))?, &device).map_err(|e| e.to_string())?;
-        (config, model, state.step)
+        let (optimizer, model) = optimizer_state::load(adamw(&settings), model, &checkpoint)?;
+        (config, model, optimizer, state.step)
     } else {
         let mut config = GkMvlpConfig::preset(&args.config).ok_or_else(|| format!("unknown config `{}`", args.config))?;
         if args.no_grounding {
@@ -225,7 +244,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
             gkmvlp::minilm::load_text_encoder(&mut model.text_encoder, bytes.clone(), &args.minilm.display().to_string()).map_err(|e| e.to_string())?;
             gkmvlp::minilm::load_decoder(&mut model.text_decoder, bytes, &args.minilm.display().to_string()).map_err(|e| e.to_string())?;
         }
-        (config, model, 0)
+        (config, model, adamw(&settings), 0)
     };
 
     catch_interrupt()?;
@@ -238,14 +257,14 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         Some(Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device).map_err(|e| e.to_string())?)
     };
 
-    let mut optimizer = AdamWConfig::new().with_weight_decay(settings.weight_decay).init();
     let size = config.vision.image_size;
     let batch_size = settings.batch_size.min(train.len());
     let batches_per_epoch = train.len() / batch_size;
     let started = Instant::now();
     let mut step = start;
-    eprintln!("training `{}` on {} records from step {start} to {}; batch {batch_size}", args.config, train.len(), args.steps);
-    while step < args.steps {
+    let until = args.until.unwrap_or(args.steps).min(args.steps);
+    eprintln!("training `{}` on {} records from step {start} to {until} of {}; batch {batch_size}", args.config, train.len(), args.steps);
+    while step < until {
         let epoch = step / batches_per_epoch;
         let order = permutation(train.len(), args.seed ^ epoch as u64);
         let offset = (step % batches_per_epoch) * batch_size;
@@ -264,20 +283,31 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         let similarity = model.contrastive.logits(encoding.image_embedding.clone(), texts);
         let itc_loss = losses::contrastive(similarity.clone());
 
-        // ITM in one pass: each image with its own report, then with its hardest negative report.
-        let negatives = data::hard_negatives(similarity);
-        let ids = Tensor::cat(vec![batch.reports.ids.clone(), batch.reports.ids.clone().select(0, negatives.clone())], 0);
-        let mask = Tensor::cat(vec![batch.reports.mask.clone(), batch.reports.mask.clone().select(0, negatives)], 0);
-        let memory = Tensor::cat(vec![encoding.visual_memory.clone(), encoding.visual_memory.clone()], 0);
-        let n = records.len();
+        // ITM in one pass: each of the first `n` images with its own report, then with its hardest negative.
+        let n = match settings.itm_images {
+            0 => records.len(),
+            n => n.min(records.len()),
+        };
+        let negatives = data::hard_negatives(similarity).narrow(0, 0, n);
+        let ids = Tensor::cat(vec![batch.reports.ids.clone().narrow(0, 0, n), batch.reports.ids.clone().select(0, negatives.clone())], 0);
+        let mask = Tensor::cat(vec![batch.reports.mask.clone().narrow(0, 0, n), batch.reports.mask.clone().select(0, negatives)], 0);
+        let memory = encoding.visual_memory.clone().narrow(0, 0, n);
+        let memory = Tensor::cat(vec![memory.clone(), memory], 0);
         let labels = Tensor::<1>::from_data(TensorData::new([vec![1.0f32; n], vec![0.0; n]].concat(), [2 * n]), &device);
         let itm_loss = losses::binary_cross_entropy(model.match_probability(&memory, ids, mask), labels, Tensor::ones([2 * n], &device));
 
-        // Reports and VQA pairs take turns as the decoder's text.
-        let text = if step % 2 == 0 { &batch.reports } else { &batch.questions };
-        let logits = model.text_decoder.forward(text.ids.clone(), text.mask.clone(), &encoding.visual_memory);
-        let targets = model.text_decoder.vocabulary.decoder_ids(text.ids.clone());
-        let lm_loss = losses::language_model(logits, targets, text.mask.clone(), settings.label_smoothing);
+        // The decoder's texts: the report and a VQA pair, both or taking turns.
+        let texts = match (settings.lm_both_texts, step % 2) {
+            (true, _) => vec![&batch.reports, &batch.questions],
+            (false, 0) => vec![&batch.reports],
+            (false, _) => vec![&batch.questions],
+        };
+        let lm_losses = texts.iter().map(|text| {
+            let logits = model.text_decoder.forward(text.ids.clone(), text.mask.clone(), &encoding.visual_memory);
+            let targets = model.text_decoder.vocabulary.decoder_ids(text.ids.clone());
+            losses::language_model(logits, targets, text.mask.clone(), settings.label_smoothing)
+        });
+        let lm_loss = lm_losses.reduce(|a, b| a + b).expect("at least one text").div_scalar(texts.len() as f32);
 
         let total = itc_loss.clone().mul_scalar(settings.itc_weight)
             + itm_loss.clone().mul_scalar(settings.itm_weight)
@@ -301,8 +331,9 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
             scalar(box_loss)
         );
         let stop = INTERRUPTED.swap(false, Ordering::SeqCst);
-        if step % settings.checkpoint_every == 0 || step == args.steps || stop {
-            save(&model, &config, &tokenizer_json, &checkpoint, &TrainState { step, seed: args.seed, settings: settings.clone() })?;
+        if step % settings.checkpoint_every == 0 || step == until || stop {
+            let state = TrainState { step, total_steps: args.steps, seed: args.seed, settings: settings.clone() };
+            save(&model, &optimizer, &config, &tokenizer_json, &checkpoint, &state)?;
             eprintln!("checkpoint at step {step}: {}", checkpoint.display());
         }
         if stop {

@@ -16,6 +16,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::error::{ErrorKind, WebError};
 use crate::session::{self, OpenImage, Session};
+use gkmvlp::weights::WeightFiles;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -144,10 +145,12 @@ impl GkMvlpApp {
         to_js(&self.backend)
     }
 
-    /// Loads trained weights (the three files of a weights folder), checking each against the manifest.
+    /// Loads trained weights (the files of a weights folder; `knowledge` when the manifest lists
+    /// `knowledge.safetensors`), checking each against the manifest.
     #[wasm_bindgen(js_name = loadWeights, unchecked_return_type = "ModelInfo")]
-    pub fn load_weights(&self, manifest: &[u8], model: Vec<u8>, tokenizer: &[u8]) -> Result<JsValue, JsValue> {
-        let session = Session::from_weights(manifest, model, tokenizer, self.device.clone()).map_err(js_error)?;
+    pub fn load_weights(&self, manifest: Vec<u8>, model: Vec<u8>, tokenizer: Vec<u8>, knowledge: Option<Vec<u8>>) -> Result<JsValue, JsValue> {
+        let files = WeightFiles { manifest_json: manifest, model, tokenizer_json: tokenizer, knowledge };
+        let session = Session::from_weights(files, self.device.clone()).map_err(js_error)?;
         self.install(session)
     }
 

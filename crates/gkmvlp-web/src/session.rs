@@ -7,7 +7,7 @@ use burn::tensor::{Bool, Device, Int, Tensor};
 use gkmvlp::pipeline::{Analysis, GroundedFinding, Pipeline, RegionBox, SentenceCheck, WeightsOrigin, ZeroShotScore};
 use gkmvlp::reference_run::synthetic_radiograph;
 use gkmvlp::tokenizer::{CLS_ID, TextTokenizer};
-use gkmvlp::weights::{self, Manifest, TOKENIZER_FILE};
+use gkmvlp::weights::{self, Manifest, WeightFiles};
 use gkmvlp::{GkMvlpConfig, ImageEncoding};
 use gkmvlp_imaging::{Radiograph, Window};
 use serde::Serialize;
@@ -87,15 +87,10 @@ impl Session {
     /// Loads trained weights. The manifest and every file are checked (size and sha256) before any
     /// tensor is built; the tensors are built on Flex and moved to `device`, which never needs a
     /// synchronous read-back from the accelerator (impossible in a browser).
-    pub fn from_weights(manifest_json: &[u8], model_bytes: Vec<u8>, tokenizer_json: &[u8], device: Device) -> Result<Session> {
-        let manifest = Manifest::parse(manifest_json)?;
-        manifest.verify(TOKENIZER_FILE, tokenizer_json)?;
-        let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
-        let (config, model) = weights::load_model(&manifest, model_bytes, &Device::flex())?;
-        let model = model.to_device(&device);
-        let origin = WeightsOrigin::Trained { manifest_sha256: weights::sha256_hex(manifest_json) };
-        let untrained_manifest = manifest.training.get("untrained").and_then(|v| v.as_bool()).unwrap_or(false);
-        Ok(Session { pipeline: Pipeline::new(model, config, tokenizer, device, origin)?, untrained_manifest })
+    pub fn from_weights(files: WeightFiles, device: Device) -> Result<Session> {
+        let loaded = weights::load(files, &Device::flex())?.to_device(&device);
+        let untrained_manifest = loaded.manifest.training.get("untrained").and_then(|v| v.as_bool()).unwrap_or(false);
+        Ok(Session { pipeline: Pipeline::from_loaded(loaded, device)?, untrained_manifest })
     }
 
     /// The `tiny` network with random weights (seeded): what the page runs until trained weights ship.

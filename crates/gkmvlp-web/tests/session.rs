@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::weights::{self, MODEL_FILE};
+use gkmvlp::weights::{self, MODEL_FILE, WeightFiles};
 use gkmvlp_imaging::{Radiograph, SourceFormat};
 use gkmvlp_web::session::{self, Session, UNTRAINED_SEED};
 use gkmvlp_web::ErrorKind;
@@ -64,24 +64,23 @@ fn weights_folder_loads_and_corruption_is_named() {
     flex.seed(UNTRAINED_SEED);
     let config = GkMvlpConfig::tiny();
     let model = config.init(&flex).expect("tiny initialises");
-    let (manifest, bytes) = weights::package(&model, &config, TOKENIZER, serde_json::json!({}), weights::Storage::F32).unwrap();
-    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let files = weights::package(&model, &config, TOKENIZER, serde_json::json!({}), weights::Storage::F32).unwrap();
+    let (manifest, bytes) = (files.manifest_json.clone(), files.model.clone());
     session::verify_file(&manifest, MODEL_FILE, &bytes).unwrap();
-    let s = Session::from_weights(&manifest, bytes.clone(), TOKENIZER, Device::flex()).unwrap();
+    let s = Session::from_weights(files.clone(), Device::flex()).unwrap();
     assert!(s.model_info().trained);
-    let (flagged, flagged_bytes) = weights::package(&model, &config, TOKENIZER, serde_json::json!({"untrained": true}), weights::Storage::F32).unwrap();
-    let flagged = serde_json::to_vec(&flagged).unwrap();
-    let s = Session::from_weights(&flagged, flagged_bytes, TOKENIZER, Device::flex()).unwrap();
+    let flagged = weights::package(&model, &config, TOKENIZER, serde_json::json!({"untrained": true}), weights::Storage::F32).unwrap();
+    let s = Session::from_weights(flagged, Device::flex()).unwrap();
     assert!(!s.model_info().trained, "a manifest that says untrained is shown as untrained");
 
-    let mut corrupt = bytes.clone();
-    corrupt[1000] ^= 0xff;
-    let e = Session::from_weights(&manifest, corrupt, TOKENIZER, Device::flex()).err().unwrap();
+    let mut corrupt = files.clone();
+    corrupt.model[1000] ^= 0xff;
+    let e = Session::from_weights(corrupt, Device::flex()).err().unwrap();
     assert_eq!(e.kind, ErrorKind::Weights);
     assert!(e.message.contains("model.safetensors") && e.message.contains("sha256"), "{}", e.message);
     let e = session::verify_file(&manifest, MODEL_FILE, &bytes[..bytes.len() - 1]).err().unwrap();
     assert!(e.message.contains("truncated"), "{}", e.message);
-    let e = Session::from_weights(b"<html>404</html>", bytes, TOKENIZER, Device::flex()).err().unwrap();
+    let e = Session::from_weights(WeightFiles { manifest_json: b"<html>404</html>".to_vec(), ..files }, Device::flex()).err().unwrap();
     assert!(e.message.contains("manifest.json"), "{}", e.message);
 }
 

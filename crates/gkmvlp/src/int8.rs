@@ -1,7 +1,7 @@
 //! int8 storage of weights: every matrix (tensors of rank ≥ 2) is stored as `i8` with one `f32` scale per
 //! block of [`BLOCK`] consecutive values (symmetric: `scale = max |x| / 127`), under `<name>` and
 //! `<name>.int8_scales`; vectors (biases, norms, the temperature) stay `f32`, since they are small and
-//! sensitive. Loading dequantises back to an `f32` safetensors image, so every backend runs the same f32
+//! sensitive; so do the modules the caller names (those whose rounding moves the outputs most). Loading dequantises back to an `f32` safetensors image, so every backend runs the same f32
 //! kernels and the strict name and shape checks of `weights.rs` apply unchanged.
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView, serialize};
@@ -34,13 +34,21 @@ fn write(tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>, file: &str) -> Resu
     serialize(views, None).map_err(|e| GkError::weights(file, format!("cannot serialise: {e}")))
 }
 
-/// Quantises an f32 safetensors file.
-pub fn quantize(f32_bytes: &[u8], file: &str) -> Result<Vec<u8>> {
+/// Whether tensor `name` lies in one of `modules` (module paths such as `gk_module` or `text_decoder.layers.1`).
+fn inside(name: &str, modules: &[String]) -> bool {
+    modules.iter().any(|m| name.strip_prefix(m.as_str()).is_some_and(|rest| rest.starts_with('.')))
+}
+
+/// Quantises an f32 safetensors file, leaving the tensors of `keep_f32` modules in f32.
+pub fn quantize(f32_bytes: &[u8], file: &str, keep_f32: &[String]) -> Result<Vec<u8>> {
     let source = parse(f32_bytes, file)?;
+    if let Some(unknown) = keep_f32.iter().find(|m| !source.names().iter().any(|name| inside(name, std::slice::from_ref(m)))) {
+        return Err(GkError::weights(file, format!("no tensor lies in module `{unknown}` (to keep in f32)")));
+    }
     let mut out = Vec::new();
     for (name, view) in source.tensors() {
         let shape = view.shape().to_vec();
-        if view.dtype() != Dtype::F32 || shape.len() < 2 {
+        if view.dtype() != Dtype::F32 || shape.len() < 2 || inside(&name, keep_f32) {
             out.push((name, view.dtype(), shape, view.data().to_vec()));
             continue;
         }
@@ -101,7 +109,7 @@ mod tests {
             "t",
         )
         .unwrap();
-        let int8_file = quantize(&f32_file, "t").unwrap();
+        let int8_file = quantize(&f32_file, "t", &[]).unwrap();
         assert!(int8_file.len() < f32_file.len() / 2);
         let back = dequantize(&int8_file, "t").unwrap();
         let back = SafeTensors::deserialize(&back).unwrap();
@@ -114,5 +122,24 @@ mod tests {
             }
         }
         assert!(dequantize(b"junk", "w.safetensors").unwrap_err().to_string().contains("w.safetensors"));
+    }
+
+    #[test]
+    fn named_modules_stay_f32() {
+        let matrix = le_bytes(&[0.5f32; 128]);
+        let f32_file = write(
+            vec![
+                ("gk_module.layers.0.weight".into(), Dtype::F32, vec![2, 64], matrix.clone()),
+                ("gk_module_extra.weight".into(), Dtype::F32, vec![2, 64], matrix.clone()),
+            ],
+            "t",
+        )
+        .unwrap();
+        let int8_file = quantize(&f32_file, "t", &["gk_module".into()]).unwrap();
+        let int8_file = SafeTensors::deserialize(&int8_file).unwrap();
+        assert_eq!(int8_file.tensor("gk_module.layers.0.weight").unwrap().dtype(), Dtype::F32);
+        assert_eq!(int8_file.tensor("gk_module_extra.weight").unwrap().dtype(), Dtype::I8, "a prefix of a name is not a module");
+        let err = quantize(&f32_file, "t", &["ecls_head".into()]).unwrap_err().to_string();
+        assert!(err.contains("ecls_head"), "{err}");
     }
 }

@@ -14,7 +14,7 @@ use crate::error::{GkError, Result};
 use crate::knowledge::Knowledge;
 use crate::model::{GkMvlp, ImageEncoding};
 use crate::tokenizer::{CLS_ID, SEP_ID, TextTokenizer, pad_batch};
-use crate::weights::{self, Manifest, TOKENIZER_FILE, sha256_hex};
+use crate::weights::{self, LoadedWeights, WeightFiles};
 
 /// What every training report starts with (`gkmvlp-train`'s `report_text`).
 pub const REPORT_CUE: &str = "findings:";
@@ -85,19 +85,24 @@ pub async fn read_f32<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
 }
 
 impl Pipeline {
+    /// Encodes the knowledge candidates with the model's text encoder; weights folders carry them ready.
     pub fn new(model: GkMvlp, config: GkMvlpConfig, tokenizer: TextTokenizer, device: Device, origin: WeightsOrigin) -> Result<Self> {
         let knowledge = Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device)?;
         Ok(Pipeline { model, config, tokenizer, knowledge, device, origin })
     }
 
     /// Loads trained weights: the manifest, then each file checked against it.
-    pub fn from_weights(manifest_json: &[u8], model_bytes: Vec<u8>, tokenizer_json: &[u8], device: Device) -> Result<Self> {
-        let manifest = Manifest::parse(manifest_json)?;
-        manifest.verify(TOKENIZER_FILE, tokenizer_json)?;
-        let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
-        let (config, model) = weights::load_model(&manifest, model_bytes, &device)?;
-        let origin = WeightsOrigin::Trained { manifest_sha256: sha256_hex(manifest_json) };
-        Self::new(model, config, tokenizer, device, origin)
+    pub fn from_weights(files: WeightFiles, device: Device) -> Result<Self> {
+        Self::from_loaded(weights::load(files, &device)?, device)
+    }
+
+    /// A pipeline over weights already loaded onto `device`.
+    pub fn from_loaded(loaded: LoadedWeights, device: Device) -> Result<Self> {
+        let origin = WeightsOrigin::Trained { manifest_sha256: loaded.manifest_sha256 };
+        match loaded.knowledge {
+            Some(knowledge) => Ok(Pipeline { model: loaded.model, config: loaded.config, tokenizer: loaded.tokenizer, knowledge, device, origin }),
+            None => Self::new(loaded.model, loaded.config, loaded.tokenizer, device, origin),
+        }
     }
 
     /// An untrained model of `config`: random weights, with the text encoder and decoder initialised from

@@ -1,23 +1,32 @@
-//! The weights format of our trained models: one safetensors file (tensor names = module paths) and a small
-//! JSON manifest holding the config, the vocabulary version and the sha256 and size of every file. Loading
-//! checks all of it before any tensor is touched, so a truncated, tampered or mismatched file gives an error
-//! naming the file and the problem, never a panic and never a silently random layer.
+//! The weights format of our trained models: one safetensors file (tensor names = module paths), the
+//! tokenizer, the knowledge candidates' encodings (so nobody re-runs the text encoder over them at load) and
+//! a small JSON manifest holding the config, the vocabulary version and the sha256 and size of every file.
+//! Loading checks all of it before any tensor is touched, so a truncated, tampered or mismatched file gives
+//! an error naming the file and the problem, never a panic and never a silently random layer.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
+use burn::module::Module;
 use burn::store::{ModuleStore, SafetensorsStore};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::GkMvlpConfig;
 use crate::error::{GkError, Result};
 use crate::int8;
+use crate::knowledge::Knowledge;
 use crate::model::GkMvlp;
+use crate::tokenizer::TextTokenizer;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const KNOWLEDGE_FILE: &str = "knowledge.safetensors";
+/// The one tensor of [`KNOWLEDGE_FILE`]: `[candidates, text width]`, f32.
+const KNOWLEDGE_TENSOR: &str = "sentence_features";
 const FORMAT: &str = "gkmvlp-weights";
 const FORMAT_VERSION: u32 = 1;
 
@@ -39,6 +48,9 @@ pub struct Manifest {
     pub vocab_version: u32,
     /// Element type of the stored weights: `f32`, or `int8` (see `int8.rs`).
     pub dtype: String,
+    /// With `int8`: the modules kept in f32 all the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub f32_modules: Vec<String>,
     /// Every file of the model, by name.
     pub files: BTreeMap<String, FileEntry>,
     /// Free-form facts about training (data seeds, steps, metrics).
@@ -139,22 +151,29 @@ pub fn model_bytes(model: &GkMvlp) -> Result<Vec<u8>> {
 }
 
 /// How the weights are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Storage {
     F32,
-    /// Matrices as per-block symmetric int8 (about a quarter of the size).
-    Int8,
+    /// Matrices as per-block symmetric int8 (about a quarter of the size), except those of the modules
+    /// named in `keep_f32`.
+    Int8 { keep_f32: Vec<String> },
 }
 
-/// Serialises `model` and writes its manifest. Returns `(manifest, model bytes)` for the caller to store
-/// (the browser and tests keep them in memory; the CLI writes files).
-pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], training: serde_json::Value, storage: Storage) -> Result<(Manifest, Vec<u8>)> {
-    let bytes = match storage {
+/// Serialises `model`, encodes the knowledge candidates with its text encoder and writes the manifest.
+pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], training: serde_json::Value, storage: Storage) -> Result<WeightFiles> {
+    let model_bytes = match &storage {
         Storage::F32 => model_bytes(model)?,
-        Storage::Int8 => int8::quantize(&model_bytes(model)?, MODEL_FILE)?,
+        Storage::Int8 { keep_f32 } => int8::quantize(&model_bytes(model)?, MODEL_FILE, keep_f32)?,
     };
+    let device = model.devices().into_iter().next().unwrap_or_else(Device::flex);
+    let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
+    let knowledge = knowledge_bytes(&Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device)?)?;
     let entry = |b: &[u8]| FileEntry { sha256: sha256_hex(b), bytes: b.len() as u64 };
-    let files = BTreeMap::from([(MODEL_FILE.to_string(), entry(&bytes)), (TOKENIZER_FILE.to_string(), entry(tokenizer_json))]);
+    let files = BTreeMap::from([
+        (MODEL_FILE.to_string(), entry(&model_bytes)),
+        (TOKENIZER_FILE.to_string(), entry(tokenizer_json)),
+        (KNOWLEDGE_FILE.to_string(), entry(&knowledge)),
+    ]);
     let manifest = Manifest {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
@@ -162,11 +181,117 @@ pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], tra
         vocab_version: gkmvlp_vocab::VOCAB_VERSION,
         dtype: match storage {
             Storage::F32 => "f32",
-            Storage::Int8 => "int8",
+            Storage::Int8 { .. } => "int8",
         }
         .into(),
+        f32_modules: match storage {
+            Storage::F32 => Vec::new(),
+            Storage::Int8 { keep_f32 } => keep_f32,
+        },
         files,
         training,
     };
-    Ok((manifest, bytes))
+    let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| GkError::weights(MANIFEST_FILE, e.to_string()))?;
+    Ok(WeightFiles { manifest_json, model: model_bytes, tokenizer_json: tokenizer_json.to_vec(), knowledge: Some(knowledge) })
+}
+
+/// A weights folder's files, as bytes.
+#[derive(Debug, Clone)]
+pub struct WeightFiles {
+    pub manifest_json: Vec<u8>,
+    pub model: Vec<u8>,
+    pub tokenizer_json: Vec<u8>,
+    /// [`KNOWLEDGE_FILE`], which folders written before it existed lack; their knowledge is encoded at load.
+    pub knowledge: Option<Vec<u8>>,
+}
+
+impl WeightFiles {
+    /// Reads a weights folder: the manifest, then each file it lists.
+    pub fn read_dir(dir: &Path) -> Result<Self> {
+        let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| GkError::weights(name, format!("{}: {e}", dir.join(name).display())));
+        let manifest_json = read(MANIFEST_FILE)?;
+        let listed = Manifest::parse(&manifest_json)?.files.contains_key(KNOWLEDGE_FILE);
+        Ok(WeightFiles { model: read(MODEL_FILE)?, tokenizer_json: read(TOKENIZER_FILE)?, knowledge: listed.then(|| read(KNOWLEDGE_FILE)).transpose()?, manifest_json })
+    }
+
+    /// Writes every file through a temporary name, the manifest last: an interrupted write never leaves a
+    /// manifest vouching for files that are not there.
+    pub fn write_dir(&self, dir: &Path) -> Result<()> {
+        let io = |name: &str, e: std::io::Error| GkError::weights(name, format!("{}: {e}", dir.join(name).display()));
+        std::fs::create_dir_all(dir).map_err(|e| io(MANIFEST_FILE, e))?;
+        let mut files = vec![(MODEL_FILE, &self.model), (TOKENIZER_FILE, &self.tokenizer_json)];
+        files.extend(self.knowledge.as_ref().map(|k| (KNOWLEDGE_FILE, k)));
+        files.push((MANIFEST_FILE, &self.manifest_json));
+        for (name, bytes) in &files {
+            std::fs::write(dir.join(format!("{name}.tmp")), bytes).map_err(|e| io(name, e))?;
+        }
+        for (name, _) in &files {
+            std::fs::rename(dir.join(format!("{name}.tmp")), dir.join(name)).map_err(|e| io(name, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Trained weights, checked and built.
+pub struct LoadedWeights {
+    pub manifest: Manifest,
+    pub manifest_sha256: String,
+    pub config: GkMvlpConfig,
+    pub model: GkMvlp,
+    pub tokenizer: TextTokenizer,
+    /// From [`KNOWLEDGE_FILE`] when the folder has it.
+    pub knowledge: Option<Knowledge>,
+}
+
+impl LoadedWeights {
+    pub fn to_device(self, device: &Device) -> Self {
+        let knowledge = self.knowledge.map(|k| Knowledge { sentence_features: k.sentence_features.to_device(device), ..k });
+        LoadedWeights { model: self.model.to_device(device), knowledge, ..self }
+    }
+}
+
+/// Checks every file against the manifest and builds the model on `device`.
+pub fn load(files: WeightFiles, device: &Device) -> Result<LoadedWeights> {
+    let manifest = Manifest::parse(&files.manifest_json)?;
+    manifest.verify(TOKENIZER_FILE, &files.tokenizer_json)?;
+    let tokenizer = TextTokenizer::from_bytes(&files.tokenizer_json)?;
+    let listed = manifest.files.contains_key(KNOWLEDGE_FILE);
+    let knowledge = match files.knowledge {
+        Some(bytes) => {
+            manifest.verify(KNOWLEDGE_FILE, &bytes)?;
+            Some(bytes)
+        }
+        None if listed => return Err(GkError::weights(KNOWLEDGE_FILE, "listed in manifest.json but not given")),
+        None => None,
+    };
+    let (config, model) = load_model(&manifest, files.model, device)?;
+    let knowledge = knowledge.map(|bytes| parse_knowledge(&bytes, config.text.width, device)).transpose()?;
+    Ok(LoadedWeights { manifest_sha256: sha256_hex(&files.manifest_json), manifest, config, model, tokenizer, knowledge })
+}
+
+/// [`KNOWLEDGE_FILE`]'s bytes. Reads the tensor back synchronously: native only.
+pub fn knowledge_bytes(knowledge: &Knowledge) -> Result<Vec<u8>> {
+    let data = knowledge.sentence_features.to_data().convert::<f32>();
+    let shape = data.shape().to_vec();
+    let values = data.try_to_vec::<f32>().map_err(|e| GkError::weights(KNOWLEDGE_FILE, format!("cannot read the encodings: {e:?}")))?;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = TensorView::new(Dtype::F32, shape, &bytes).map_err(|e| GkError::weights(KNOWLEDGE_FILE, e.to_string()))?;
+    safetensors::tensor::serialize([(KNOWLEDGE_TENSOR, view)], None).map_err(|e| GkError::weights(KNOWLEDGE_FILE, format!("cannot serialise: {e}")))
+}
+
+/// The knowledge encodings from [`KNOWLEDGE_FILE`], checked against this build's candidate list and the
+/// model's text width.
+fn parse_knowledge(bytes: &[u8], text_width: usize, device: &Device) -> Result<Knowledge> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| GkError::weights(KNOWLEDGE_FILE, format!("not a safetensors file: {e}")))?;
+    let view = file.tensor(KNOWLEDGE_TENSOR).map_err(|_| GkError::weights(KNOWLEDGE_FILE, format!("no `{KNOWLEDGE_TENSOR}` tensor")))?;
+    let candidates = gkmvlp_vocab::candidates();
+    let expected = [candidates.len(), text_width];
+    if view.dtype() != Dtype::F32 || view.shape() != expected {
+        return Err(GkError::weights(KNOWLEDGE_FILE, format!("`{KNOWLEDGE_TENSOR}` is {:?} {:?}, the model needs F32 {expected:?}", view.dtype(), view.shape())));
+    }
+    let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(GkError::weights(KNOWLEDGE_FILE, "holds non-finite values"));
+    }
+    Ok(Knowledge { candidates, sentence_features: Tensor::from_data(TensorData::new(values, expected), device) })
 }

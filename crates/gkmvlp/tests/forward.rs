@@ -8,7 +8,8 @@ use gkmvlp::GkMvlpConfig;
 use gkmvlp::knowledge::Knowledge;
 use gkmvlp::reference_run::{self, synthetic_radiograph};
 use gkmvlp::vocab::{NUM_REGIONS, candidates};
-use gkmvlp::weights::{self, MODEL_FILE, Manifest, TOKENIZER_FILE};
+use gkmvlp::pipeline::Pipeline;
+use gkmvlp::weights::{self, KNOWLEDGE_FILE, MODEL_FILE, Manifest, TOKENIZER_FILE, WeightFiles};
 
 fn read(t: Tensor<2>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
@@ -63,15 +64,47 @@ fn batch_of_two_equals_two_batches_of_one() {
 fn weights_round_trip_reproduces_outputs() {
     let device = Device::flex();
     let model = common::tiny_model(3);
-    let (manifest, bytes) = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
-    let manifest_json = serde_json::to_vec(&manifest).unwrap();
+    let files = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
     let before = pollster::block_on(reference_run::run(&common::pipeline(model, device.clone()), 4)).unwrap();
 
-    let parsed = Manifest::parse(&manifest_json).unwrap();
-    parsed.verify(TOKENIZER_FILE, common::TOKENIZER_JSON).unwrap();
-    let (_, loaded) = weights::load_model(&parsed, bytes, &device).unwrap();
-    let after = pollster::block_on(reference_run::run(&common::pipeline(loaded, device), 4)).unwrap();
+    // The knowledge encodings come from the folder's file, not from running the text encoder again.
+    let manifest = Manifest::parse(&files.manifest_json).unwrap();
+    manifest.verify(TOKENIZER_FILE, common::TOKENIZER_JSON).unwrap();
+    assert!(manifest.files.contains_key(KNOWLEDGE_FILE));
+    let loaded = weights::load(files, &device).unwrap();
+    assert!(loaded.knowledge.is_some());
+    let after = pollster::block_on(reference_run::run(&Pipeline::from_loaded(loaded, device).unwrap(), 4)).unwrap();
     assert_eq!(before, after);
+}
+
+#[test]
+fn knowledge_file_is_checked() {
+    let device = Device::flex();
+    let files = weights::package(&common::tiny_model(7), &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
+    let error = |files: WeightFiles| weights::load(files, &device).err().expect("refused").to_string();
+
+    let mut tampered = files.clone();
+    tampered.knowledge.as_mut().unwrap()[200] ^= 1;
+    let err = error(tampered);
+    assert!(err.contains(KNOWLEDGE_FILE) && err.contains("sha256"), "{err}");
+
+    let err = error(WeightFiles { knowledge: None, ..files.clone() });
+    assert!(err.contains(KNOWLEDGE_FILE) && err.contains("not given"), "{err}");
+
+    // A file the manifest vouches for, of the wrong shape (the model's weights in place of the encodings).
+    let mut foreign = files.clone();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&files.manifest_json).unwrap();
+    manifest["files"][KNOWLEDGE_FILE] = manifest["files"][MODEL_FILE].clone();
+    foreign.manifest_json = serde_json::to_vec(&manifest).unwrap();
+    foreign.knowledge = Some(files.model.clone());
+    let err = error(foreign);
+    assert!(err.contains(KNOWLEDGE_FILE) && err.contains("sentence_features"), "{err}");
+
+    // Folders written before the file existed still load: the knowledge is encoded instead.
+    let mut older: serde_json::Value = serde_json::from_slice(&files.manifest_json).unwrap();
+    older["files"].as_object_mut().unwrap().remove(KNOWLEDGE_FILE);
+    let older = WeightFiles { manifest_json: serde_json::to_vec(&older).unwrap(), knowledge: None, ..files };
+    assert!(Pipeline::from_weights(older, device).is_ok());
 }
 
 #[test]
@@ -79,8 +112,9 @@ fn int8_weights_are_smaller_and_give_nearly_the_same_outputs() {
     let device = Device::flex();
     let model = common::tiny_model(6);
     let config = GkMvlpConfig::tiny();
-    let (_, f32_bytes) = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
-    let (manifest, int8_bytes) = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::Int8).unwrap();
+    let f32_bytes = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap().model;
+    let int8 = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::Int8 { keep_f32: Vec::new() }).unwrap();
+    let (manifest, int8_bytes) = (Manifest::parse(&int8.manifest_json).unwrap(), int8.model);
     assert_eq!(manifest.dtype, "int8");
     assert!(int8_bytes.len() * 3 < f32_bytes.len(), "{} vs {}", int8_bytes.len(), f32_bytes.len());
     let before = pollster::block_on(reference_run::run(&common::pipeline(model, device.clone()), 4)).unwrap();
@@ -94,7 +128,8 @@ fn int8_weights_are_smaller_and_give_nearly_the_same_outputs() {
 fn bad_weights_give_clear_errors() {
     let device = Device::flex();
     let model = common::tiny_model(4);
-    let (manifest, bytes) = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
+    let files = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
+    let (manifest, bytes) = (Manifest::parse(&files.manifest_json).unwrap(), files.model);
 
     let truncated = bytes[..bytes.len() / 2].to_vec();
     let err = weights::load_model(&manifest, truncated, &device).unwrap_err().to_string();
