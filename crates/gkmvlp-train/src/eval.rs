@@ -31,6 +31,10 @@ pub struct EvalArgs {
     /// Write the metrics and every ECLS probability to this JSON file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Only the image side (boxes, ECLS, grounding): seconds instead of minutes, to compare weight sets.
+    /// The text metrics are left out (NaN).
+    #[arg(long)]
+    pub image_only: bool,
     /// An earlier `--out` file of the same records: print the largest ECLS probability difference and
     /// each metric's change against it (f32 against int8 weights, say).
     #[arg(long)]
@@ -40,19 +44,35 @@ pub struct EvalArgs {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Metrics {
     pub records: usize,
+    #[serde(deserialize_with = "nan_if_null")]
     pub box_iou: f64,
     /// Mean IoU of each region, in vocabulary order.
     pub box_iou_per_region: Vec<(String, f64)>,
+    #[serde(deserialize_with = "nan_if_null")]
     pub ecls_macro_auc: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub grounding_accuracy: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub zero_shot_macro_auc: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub bleu4: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub rouge_l: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub clinical_precision: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub clinical_recall: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub clinical_f1: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub vqa_closed_accuracy: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub vqa_open_accuracy: f64,
+}
+
+/// serde_json writes NaN (a metric with nothing to measure) as null; it reads back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -115,7 +135,7 @@ fn macro_auc(groups: &[Vec<(f32, bool)>]) -> f64 {
     metrics::mean(&aucs).unwrap_or(f64::NAN)
 }
 
-async fn evaluate_record(pipeline: &Pipeline, record: &Record, tally: &mut Tally) -> Result<Vec<f32>, String> {
+async fn evaluate_record(pipeline: &Pipeline, record: &Record, image_only: bool, tally: &mut Tally) -> Result<Vec<f32>, String> {
     let pixels = load_image(record, pipeline.image_size() as u32)?;
     let encoding = pipeline.encode(pipeline.image_tensor(&pixels).map_err(|e| e.to_string())?);
     let boxes = read_f32(encoding.boxes.clone()).await.map_err(|e| e.to_string())?;
@@ -142,6 +162,9 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, tally: &mut Tally
             .max_by(|&a, &b| present[a].total_cmp(&present[b]));
         tally.grounding.1 += 1;
         tally.grounding.0 += usize::from(best.is_some_and(|k| record.exist[k] == 1));
+    }
+    if image_only {
+        return Ok(present);
     }
 
     let names: Vec<String> = ENTITIES.iter().map(|e| e.name.to_string()).collect();
@@ -192,7 +215,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         if record.exist.len() != candidates().len() {
             return Err(format!("record {}: {} labels do not fit this vocabulary", record.id, record.exist.len()));
         }
-        present.push((record.id.clone(), pollster::block_on(evaluate_record(&pipeline, record, &mut tally))?));
+        present.push((record.id.clone(), pollster::block_on(evaluate_record(&pipeline, record, args.image_only, &mut tally))?));
         eprint!("\revaluated {}/{}", i + 1, records.len());
     }
     eprintln!();
@@ -202,7 +225,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         .map(|r| (r.name().to_string(), tally.iou_sum[r.index()] / tally.iou_count[r.index()].max(1) as f64))
         .collect();
     let (precision, recall, f1) = metrics::clinical_f1(&tally.mentioned, &tally.truth);
-    let metrics = Metrics {
+    let mut metrics = Metrics {
         records: records.len(),
         box_iou: tally.iou_sum.iter().sum::<f64>() / tally.iou_count.iter().sum::<usize>().max(1) as f64,
         box_iou_per_region: per_region,
@@ -217,6 +240,13 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         vqa_closed_accuracy: ratio(tally.closed),
         vqa_open_accuracy: ratio(tally.open),
     };
+    if args.image_only {
+        let m = &mut metrics;
+        let text = [&mut m.zero_shot_macro_auc, &mut m.bleu4, &mut m.rouge_l, &mut m.clinical_precision, &mut m.clinical_recall, &mut m.clinical_f1];
+        for metric in text.into_iter().chain([&mut m.vqa_closed_accuracy, &mut m.vqa_open_accuracy]) {
+            *metric = f64::NAN;
+        }
+    }
     print_metrics(&metrics);
 
     let output = EvalOutput { weights: args.weights.display().to_string(), metrics: metrics.clone(), present };
