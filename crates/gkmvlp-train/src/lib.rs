@@ -87,7 +87,7 @@ pub struct TrainArgs {
     /// Dataset folder (`gkmvlp simulate --out`); its `train` split is used.
     #[arg(long)]
     pub data: PathBuf,
-    /// Run folder: checkpoints (the weights format) and `train_state.json`.
+    /// Run folder: `checkpoint/` holds the weights format plus the optimizer state.
     #[arg(long)]
     pub out: PathBuf,
     /// Total optimisation steps: the learning-rate schedule runs over these.
