@@ -204,10 +204,17 @@ function renderChecks(checks: SentenceCheck[]): void {
   }
 }
 
+function stopReport(): void {
+  if ($("report").dataset.state === "running") void request({ type: "stopReport" });
+}
+
 function generateReport(): void {
+  stopReport(); // a report still being written would only hold up the new one
   const out = $("report");
+  const stop = $("report-stop");
   out.textContent = "";
   out.dataset.state = "running";
+  stop.hidden = false;
   const mine = ++reportId;
   const t0 = performance.now();
   let tokens = 0;
@@ -215,16 +222,19 @@ function generateReport(): void {
     tokens += 1;
     if (mine === reportId) out.textContent = text;
   })
-    .then((text) => {
+    .then(({ text, stopped }) => {
       if (mine !== reportId) return;
-      out.textContent = text || "(the model generated an empty report)";
-      out.dataset.state = "done";
+      out.textContent = text || (stopped ? "" : "(the model generated an empty report)");
+      out.dataset.state = stopped ? "stopped" : "done";
+      stop.hidden = true;
       const ms = performance.now() - t0;
-      setTimings(`report: ${tokens} tokens in ${Math.round(ms)} ms (${tokens ? Math.round(ms / tokens) : 0} ms/token)`);
+      const speed = `${tokens} tokens in ${Math.round(ms)} ms (${tokens ? Math.round(ms / tokens) : 0} ms/token)`;
+      setTimings(stopped ? `report stopped: ${speed}` : `report: ${speed}`);
     })
     .catch((e: Error) => {
       if (mine !== reportId || e instanceof Superseded) return;
       out.dataset.state = "error";
+      stop.hidden = true;
       showMessage(`Report: ${e.message}`);
     });
 }
@@ -237,6 +247,7 @@ async function openImage(bytes: ArrayBuffer, name: string): Promise<void> {
   clearMessage();
   $("image-info").textContent = `reading ${name}…`;
   document.body.dataset.analyzing = "true";
+  stopReport(); // the old image's report is no longer wanted
   try {
     const r = await request({ type: "analyze", bytes }, undefined, [bytes]);
     analysis = r.analysis;
@@ -399,6 +410,7 @@ $("check-form").addEventListener("submit", (e) => {
 });
 
 $("report-button").addEventListener("click", () => needImage() && generateReport());
+$("report-stop").addEventListener("click", stopReport);
 $("zoom-in").addEventListener("click", () => viewer.zoomBy(1.25));
 $("zoom-out").addEventListener("click", () => viewer.zoomBy(0.8));
 $("zoom-reset").addEventListener("click", () => viewer.resetView());

@@ -1,7 +1,8 @@
 // The message protocol between the page and the model worker, shaped like transformers.js's:
 // file events `initiate` → `progress` → `done`, then `ready`; per request `update` (streamed text),
 // `complete` or `error`. Requests run one at a time in arrival order; a new image supersedes the
-// requests still queued for the old one (they end with `superseded`), by design.
+// requests still queued for the old one (they end with `superseded`), by design. `window` and
+// `stopReport` skip the queue.
 
 import type {
   BackendInfo, GroundedFinding, ImageAnalysis, ModelInfo, RegionBox, SentenceCheck, ZeroShotScore,
@@ -24,6 +25,8 @@ export type Request =
   | { id: number; type: "analyze"; bytes: ArrayBuffer }
   | { id: number; type: "zeroShot"; texts: string[] }
   | { id: number; type: "report" }
+  /** Stops the report being generated (at its next token) and every report still queued. */
+  | { id: number; type: "stopReport" }
   | { id: number; type: "answer"; question: string }
   | { id: number; type: "checkReport"; text: string }
   | { id: number; type: "window"; center: number; width: number };
@@ -33,7 +36,10 @@ export interface Results {
   load: { backend: BackendInfo; model: ModelInfo; source: WeightsSource; adapter: AdapterSummary | null; ms?: number };
   analyze: { analysis: ImageAnalysis; width: number; height: number; rgba: ArrayBuffer };
   zeroShot: ZeroShotScore[];
-  report: string;
+  /** `stopped`: a `stopReport` ended it early; `text` is what was written until then. */
+  report: { text: string; stopped: boolean };
+  /** Whether there was a report to stop. */
+  stopReport: boolean;
   answer: string;
   checkReport: SentenceCheck[];
   window: { rgba: ArrayBuffer };

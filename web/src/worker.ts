@@ -22,6 +22,9 @@ let queue: Promise<void> = Promise.resolve();
 const pending = new Map<number, number>();
 let generation = 0;
 let windowRequest: Extract<Request, { type: "window" }> | null = null;
+/** Report requests queued or running, and those of them asked to stop. */
+const reports = new Set<number>();
+const stopRequested = new Set<number>();
 let windowBusy = false;
 
 function post(event: WorkerEvent, transfer: Transferable[] = []): void {
@@ -107,7 +110,7 @@ function need(): GkMvlpApp {
   return app;
 }
 
-async function run(req: Exclude<Request, { type: "window" }>): Promise<void> {
+async function run(req: Exclude<Request, { type: "window" | "stopReport" }>): Promise<void> {
   const start = performance.now();
   const ms = () => Math.round(performance.now() - start);
   switch (req.type) {
@@ -128,8 +131,15 @@ async function run(req: Exclude<Request, { type: "window" }>): Promise<void> {
       post({ status: "complete", id: req.id, type: "zeroShot", result: await need().zeroShot(req.texts), ms: ms() });
       return;
     case "report": {
-      const text = await need().generateReport((t: string) => post({ status: "update", id: req.id, text: t }));
-      post({ status: "complete", id: req.id, type: "report", result: text, ms: ms() });
+      // The stop lands between tokens: a token's read-back from the GPU yields to this worker's event loop,
+      // where `stopReport` is handled. (On Flex a whole report takes about a second and runs to its end.)
+      let stopped = stopRequested.has(req.id);
+      const text = stopped ? "" : await need().generateReport((t: string) => {
+        post({ status: "update", id: req.id, text: t });
+        stopped = stopRequested.has(req.id);
+        return !stopped;
+      });
+      post({ status: "complete", id: req.id, type: "report", result: { text, stopped }, ms: ms() });
       return;
     }
     case "answer":
@@ -170,15 +180,22 @@ scope.onmessage = (event: MessageEvent<Request>) => {
     void windowLoop();
     return;
   }
+  if (req.type === "stopReport") {
+    for (const id of reports) stopRequested.add(id);
+    post({ status: "complete", id: req.id, type: "stopReport", result: reports.size > 0, ms: 0 });
+    return;
+  }
   if (req.type === "analyze") {
     generation += 1;
     for (const [id, gen] of pending) {
       if (gen < generation) {
         pending.delete(id);
+        reports.delete(id);
         post({ status: "superseded", id });
       }
     }
   }
+  if (req.type === "report") reports.add(req.id);
   const mine = generation;
   pending.set(req.id, mine);
   queue = queue.then(async () => {
@@ -188,6 +205,9 @@ scope.onmessage = (event: MessageEvent<Request>) => {
       await run(req);
     } catch (e) {
       post({ status: "error", id: req.id, type: req.type, ...errorOf(e) });
+    } finally {
+      reports.delete(req.id);
+      stopRequested.delete(req.id);
     }
   });
 };

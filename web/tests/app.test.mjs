@@ -1,6 +1,6 @@
 // Browser tests of the built page (web/dist; `npm run build` first), with node's test runner:
 //   1. WebGPU: the page must run on a WebGPU adapter (the test FAILS if it falls back), analyse the RG1
-//      DICOM and a simulated PNG, draw the 29 regions, list findings, stream a report, answer a question,
+//      DICOM and a simulated PNG, draw the 29 regions, list findings, stream a report and stop one, answer a question,
 //      score a zero-shot text, check a report, survive bad files, and send no request that is not a
 //      same-origin static file. Screenshots go to web/test-results/.
 //   2. Flex: without WebGPU the page falls back to burn's Flex backend and says so.
@@ -69,6 +69,7 @@ async function topFindings(page) {
   return page.$$eval("#findings li button", (buttons) => buttons.slice(0, 3).map((b) => [b.children[0]?.textContent ?? "", parseFloat(b.children[1]?.textContent ?? "")]));
 }
 let webgpuTop = null;
+let webgpuReport = null;
 
 async function ask(page, question) {
   const n = await page.locator("#answers li").count();
@@ -142,6 +143,7 @@ describe("WebGPU", () => {
     webgpuTop = await topFindings(page);
     await page.waitForFunction(() => ["done", "error"].includes(document.querySelector("#report")?.getAttribute("data-state") ?? ""), null, { timeout: STEP_TIMEOUT });
     assert.equal(await page.getAttribute("#report", "data-state"), "done", await page.textContent("#message"));
+    webgpuReport = await page.textContent("#report");
     const answer = await ask(page, "is there a pleural effusion?");
     assert.match(answer, /^Q: is there a pleural effusion\?A: /);
     await page.fill("#zs-input", "rib fracture, <b>not html</b>");
@@ -153,6 +155,20 @@ describe("WebGPU", () => {
     await page.waitForFunction(() => document.querySelectorAll("#checks li").length === 3, null, { timeout: STEP_TIMEOUT });
     await page.click("#findings li:first-child button");
     await page.screenshot({ path: join(results, "webgpu-simulated-png.png"), fullPage: true });
+  });
+
+  test("a report stops mid-generation and the page stays usable", { timeout: STEP_TIMEOUT * 2 }, async () => {
+    assert.ok(webgpuReport && webgpuReport.split(" ").length > 1, `a report of more than one word to stop: ${webgpuReport}`);
+    await page.click("#report-button");
+    await page.waitForFunction(() => (document.querySelector("#report")?.textContent ?? "") !== "", null, { timeout: STEP_TIMEOUT });
+    await page.click("#report-stop");
+    await page.waitForFunction(() => document.querySelector("#report")?.getAttribute("data-state") !== "running", null, { timeout: STEP_TIMEOUT });
+    assert.equal(await page.getAttribute("#report", "data-state"), "stopped", await page.textContent("#message"));
+    const stopped = await page.textContent("#report");
+    assert.ok(stopped.length > 0 && stopped.length < webgpuReport.length && webgpuReport.startsWith(stopped), `stopped "${stopped}" within "${webgpuReport}"`);
+    assert.match(await page.textContent("#timings"), /^report stopped: \d+ tokens/);
+    assert.equal(await page.isHidden("#report-stop"), true);
+    assert.match(await ask(page, "is there a pleural effusion?"), /^Q: is there a pleural effusion\?A: /);
   });
 
   test("bad files give a message and leave the page usable", { timeout: STEP_TIMEOUT * 2 }, async () => {

@@ -1,5 +1,6 @@
 //! `gkmvlp analyze IMAGE`: the six outputs of GK-MVLP for one radiograph.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
@@ -109,7 +110,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
     let encoding = pipeline.encode(image);
     let analysis = block(pipeline.analysis(&encoding))?;
     let zero_shot = block(pipeline.zero_shot(&encoding, &args.findings))?;
-    let report = block(pipeline.generate_report(&encoding, |_| {}))?;
+    let report = block(pipeline.generate_report(&encoding, |_| ControlFlow::Continue(())))?;
     let answer = block(pipeline.answer(&encoding, &args.question))?;
     let to_check = args.check_report.clone().unwrap_or_else(|| report.clone());
     let report_check = if to_check.trim().is_empty() {

@@ -2,6 +2,7 @@
 //! region boxes, ECLS, grounding, zero-shot ITC, reports (BLEU-4, ROUGE-L, clinical-efficacy F1) and VQA.
 //! The JSON it writes keeps every ECLS probability, so two weight sets (f32 and int8) can be compared.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
@@ -173,7 +174,7 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, image_only: bool,
         tally.zero_shot[entity].push((score.probability, truth[entity]));
     }
 
-    let report = pipeline.generate_report(&encoding, |_| {}).await.map_err(|e| e.to_string())?;
+    let report = pipeline.generate_report(&encoding, |_| ControlFlow::Continue(())).await.map_err(|e| e.to_string())?;
     // The generated report continues the `findings:` cue; the reference starts with it.
     let (generated, reference) = (metrics::words(&format!("{REPORT_CUE} {report}")), metrics::words(&report_text(record)));
     tally.rouge.push(metrics::rouge_l(&generated, &reference));

@@ -6,6 +6,7 @@
 //! one of the stable kinds of [`crate::ErrorKind`] (`WeightsError`, `ImageError`, ...), never panics.
 
 use std::cell::RefCell;
+use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use burn::tensor::Device;
@@ -222,15 +223,20 @@ impl GkMvlpApp {
         })
     }
 
-    /// Generates the report of the open image; `on_text` receives the whole text so far after each token.
+    /// Generates the report of the open image; `on_text` receives the whole text so far after each token,
+    /// and stops the report there by returning `false` (the promise then resolves to the text so far).
     #[wasm_bindgen(js_name = generateReport, unchecked_return_type = "Promise<string>")]
-    pub fn generate_report(&self, #[wasm_bindgen(unchecked_param_type = "(text: string) => void")] on_text: Function) -> Promise {
+    pub fn generate_report(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(text: string) => boolean | void")] on_text: Function,
+    ) -> Promise {
         let (session, image) = (self.session.clone(), self.image.clone());
         future_to_promise(async move {
             let (session, image) = (loaded(&session)?, opened(&image)?);
             let text = session
-                .generate_report(&image, |text| {
-                    let _ = on_text.call1(&JsValue::NULL, &JsValue::from_str(text));
+                .generate_report(&image, |text| match on_text.call1(&JsValue::NULL, &JsValue::from_str(text)) {
+                    Ok(answer) if answer.as_bool() == Some(false) => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
                 })
                 .await
                 .map_err(js_error)?;

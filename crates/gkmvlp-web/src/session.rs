@@ -2,11 +2,13 @@
 //! [`gkmvlp_imaging::decode`] as the CLI), encode it once, and answer every later request about it
 //! from that one encoding. Natively testable on Flex; `bindings` wraps it for the browser.
 
+use std::ops::ControlFlow;
+
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Bool, Device, Int, Tensor};
 use gkmvlp::pipeline::{Analysis, GroundedFinding, Pipeline, RegionBox, SentenceCheck, WeightsOrigin, ZeroShotScore};
 use gkmvlp::reference_run::synthetic_radiograph;
-use gkmvlp::tokenizer::{CLS_ID, TextTokenizer};
+use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp::weights::{self, Manifest, WeightFiles};
 use gkmvlp::{GkMvlpConfig, ImageEncoding};
 use gkmvlp_imaging::{Radiograph, Window};
@@ -134,10 +136,15 @@ impl Session {
         self.pipeline.analysis(&encoding).await?;
         self.pipeline.zero_shot(&encoding, &["pleural effusion".to_string()]).await?;
         self.pipeline.check_report(&encoding, "no pleural effusion.").await?;
-        // One decoder step (a report's first token), not a whole report.
-        let p = &self.pipeline;
-        let memory = encoding.visual_memory.clone().narrow(0, 0, 1);
-        p.model.text_decoder.generate(&memory, &[CLS_ID], 1, p.config.text.max_positions, None, |_| {}).await?;
+        // Two decoder steps, not a whole report: the prompt's (several tokens, causal mask) and a cached
+        // one-token step.
+        let mut tokens = 0;
+        self.pipeline
+            .generate_report(&encoding, |_| {
+                tokens += 1;
+                if tokens < 2 { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+            })
+            .await?;
         Ok(())
     }
 
@@ -165,7 +172,7 @@ impl Session {
         Ok(self.pipeline.zero_shot(&image.encoding, texts).await?)
     }
 
-    pub async fn generate_report(&self, image: &OpenImage, on_text: impl FnMut(&str)) -> Result<String> {
+    pub async fn generate_report(&self, image: &OpenImage, on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
         Ok(self.pipeline.generate_report(&image.encoding, on_text).await?)
     }
 

@@ -1,6 +1,8 @@
 //! The browser's session logic, natively on Flex: loading (trained format and untrained), decoding with
 //! the CLI's decoder, one encoding reused for every request, and clear errors for bad input.
 
+use std::ops::ControlFlow;
+
 use burn::tensor::Device;
 use gkmvlp::GkMvlpConfig;
 use gkmvlp::weights::{self, MODEL_FILE, WeightFiles};
@@ -31,7 +33,11 @@ fn untrained_session_analyzes_and_answers_from_one_encoding() {
     assert!(a.findings.windows(2).all(|w| w[0].probability >= w[1].probability));
     assert!(a.findings.iter().all(|f| f.region_attention.len() == 29));
     let mut streamed = Vec::new();
-    let report = pollster::block_on(s.generate_report(&image, |t| streamed.push(t.to_string()))).unwrap();
+    let report = pollster::block_on(s.generate_report(&image, |t| {
+        streamed.push(t.to_string());
+        ControlFlow::Continue(())
+    }))
+    .unwrap();
     assert_eq!(streamed.last().map(String::as_str).unwrap_or(""), report);
     pollster::block_on(s.answer(&image, "is there a pleural effusion?")).unwrap();
     let checks = pollster::block_on(s.check_report(&image, "No effusion. Heart size normal.")).unwrap();

@@ -28,6 +28,29 @@ pub struct AttentionOutput {
     pub weights: Tensor<4>,
 }
 
+/// Keys and values split by head, `[batch, heads, keys, head_width]` each: what a query reads. A decoder
+/// keeps them between generation steps instead of projecting the same tokens again.
+#[derive(Debug, Clone)]
+pub struct KeyValues {
+    pub keys: Tensor<4>,
+    pub values: Tensor<4>,
+}
+
+impl KeyValues {
+    /// These keys followed by `next`'s: the tokens seen so far and the new ones.
+    pub fn append(self, next: KeyValues) -> KeyValues {
+        KeyValues { keys: Tensor::cat(vec![self.keys, next.keys], 2), values: Tensor::cat(vec![self.values, next.values], 2) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.dims()[2]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Attention {
     /// Queries of `width`, keys and values read from a memory of `memory_width`.
     pub fn new(width: usize, memory_width: usize, heads: usize, device: &Device) -> Self {
@@ -42,29 +65,39 @@ impl Attention {
     /// `x`: `[batch, queries, width]`, `memory`: `[batch, keys, memory_width]`, `mask`: `true` where a
     /// query may NOT see a key, broadcastable to `[batch, heads, queries, keys]`.
     pub fn forward(&self, x: Tensor<3>, memory: Tensor<3>, mask: Option<Tensor<4, Bool>>) -> AttentionOutput {
+        self.attend(x, &self.key_values(memory), mask)
+    }
+
+    /// The keys and values of `memory` `[batch, keys, memory_width]`.
+    pub fn key_values(&self, memory: Tensor<3>) -> KeyValues {
+        KeyValues { keys: self.split_heads(self.key.forward(memory.clone())), values: self.split_heads(self.value.forward(memory)) }
+    }
+
+    /// [`Attention::forward`] over keys and values already projected.
+    pub fn attend(&self, x: Tensor<3>, memory: &KeyValues, mask: Option<Tensor<4, Bool>>) -> AttentionOutput {
         let [batch, queries, width] = x.dims();
-        let keys = memory.dims()[1];
-        let head_width = width / self.heads;
-        let split = |t: Tensor<3>, len: usize| t.reshape([batch, len, self.heads, head_width]).swap_dims(1, 2);
-
-        let q = split(self.query.forward(x), queries);
-        let k = split(self.key.forward(memory.clone()), keys);
-        let v = split(self.value.forward(memory), keys);
-
-        let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((head_width as f32).sqrt());
+        let [_, heads, keys, head_width] = memory.keys.dims();
+        let q = self.split_heads(self.query.forward(x));
+        let mut scores = q.matmul(memory.keys.clone().swap_dims(2, 3)).div_scalar((head_width as f32).sqrt());
         if let Some(mask) = mask {
-            let mask = mask.expand([batch, self.heads, queries, keys]);
-            scores = scores.mask_fill(mask, MASKED);
+            scores = scores.mask_fill(mask.expand([batch, heads, queries, keys]), MASKED);
         }
         let weights = softmax(scores, 3);
-        let context = weights.clone().matmul(v).swap_dims(1, 2).reshape([batch, queries, width]);
+        let context = weights.clone().matmul(memory.values.clone()).swap_dims(1, 2).reshape([batch, queries, width]);
         AttentionOutput { context, weights }
+    }
+
+    /// `[batch, len, width]` → `[batch, heads, len, width / heads]`.
+    fn split_heads(&self, t: Tensor<3>) -> Tensor<4> {
+        let [batch, len, width] = t.dims();
+        t.reshape([batch, len, self.heads, width / self.heads]).swap_dims(1, 2)
     }
 }
 
-/// Mask of a causal decoder: `true` above the diagonal (a token may not see later tokens). `[1, 1, len, len]`.
-pub fn causal_mask(len: usize, device: &Device) -> Tensor<4, Bool> {
-    Tensor::<2, Bool>::tril_mask([len, len], 0, device).reshape([1, 1, len, len])
+/// Mask of a causal decoder reading `queries` new tokens after `past` earlier ones: `true` where a key comes
+/// after its query (a token may not see later tokens). `[1, 1, queries, past + queries]`.
+pub fn causal_mask(queries: usize, past: usize, device: &Device) -> Tensor<4, Bool> {
+    Tensor::<2, Bool>::tril_mask([queries, past + queries], past as i64, device).reshape([1, 1, queries, past + queries])
 }
 
 /// Mask hiding padded keys: `attention_mask` is `[batch, keys]` with 1 for real tokens and 0 for padding;
@@ -84,7 +117,7 @@ mod tests {
         let device = Device::flex();
         let attention = Attention::new(8, 8, 2, &device);
         let x = Tensor::<3>::random([2, 4, 8], burn::tensor::Distribution::Default, &device);
-        let out = attention.forward(x.clone(), x, Some(causal_mask(4, &device)));
+        let out = attention.forward(x.clone(), x, Some(causal_mask(4, 0, &device)));
         let w = out.weights.into_data().try_to_vec::<f32>().unwrap();
         for b in 0..2 * 2 {
             for q in 0..4 {
@@ -98,6 +131,14 @@ mod tests {
             }
         }
         assert_eq!(out.context.dims(), [2, 4, 8]);
+    }
+
+    #[test]
+    fn causal_mask_after_past_tokens_hides_only_later_keys() {
+        let mask = causal_mask(2, 3, &Device::flex()).into_data().try_to_vec::<bool>().unwrap();
+        #[rustfmt::skip]
+        assert_eq!(mask, vec![false, false, false, false, true,
+                              false, false, false, false, false]);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! Read-backs are `async` because the browser's WebGPU device cannot block; native callers use
 //! `pollster::block_on`.
 
+use std::ops::ControlFlow;
+
 use burn::tensor::{Device, Tensor, TensorData};
 use gkmvlp_vocab::{NUM_REGIONS, Region};
 use serde::Serialize;
@@ -190,8 +192,9 @@ impl Pipeline {
 
     /// Greedy report, continued from `findings:` (reports are trained as `findings: … impression: …`;
     /// from `[CLS]` alone the decoder may as well start a `question: … answer: …` pair). `on_text` receives
-    /// the text so far after each token; the `findings:` cue is not part of it.
-    pub async fn generate_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str)) -> Result<String> {
+    /// the text so far after each token (the `findings:` cue is not part of it) and stops the report there by
+    /// returning [`ControlFlow::Break`]; the text so far is then the result.
+    pub async fn generate_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
         let mut prefix = vec![CLS_ID];
         prefix.extend(self.tokenizer.encode_plain(REPORT_CUE)?);
         self.continue_text(encoding, prefix, on_text).await
@@ -209,10 +212,10 @@ impl Pipeline {
         if prefix.len() > limit {
             return Err(GkError::Input(format!("the question is too long ({} tokens, at most {limit})", prefix.len())));
         }
-        self.continue_text(encoding, prefix, |_| {}).await
+        self.continue_text(encoding, prefix, |_| ControlFlow::Continue(())).await
     }
 
-    async fn continue_text(&self, encoding: &ImageEncoding, prefix: Vec<u32>, mut on_text: impl FnMut(&str)) -> Result<String> {
+    async fn continue_text(&self, encoding: &ImageEncoding, prefix: Vec<u32>, mut on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
         let memory = encoding.visual_memory.clone().narrow(0, 0, 1);
         let mut generated = Vec::new();
         let tokenizer = &self.tokenizer;
@@ -224,7 +227,10 @@ impl Pipeline {
                 generated.push(id);
                 match tokenizer.decode(&generated) {
                     Ok(text) => on_text(&text),
-                    Err(e) => decode_error = Some(e),
+                    Err(e) => {
+                        decode_error = Some(e);
+                        ControlFlow::Break(())
+                    }
                 }
             })
             .await?;

@@ -2,6 +2,8 @@
 //! compared across backends: the same weights and the same image must give the same outputs on Flex, on
 //! wgpu over Vulkan and on WebGPU in a browser. Used by the parity tests and the benchmarks.
 
+use std::ops::ControlFlow;
+
 use serde::Serialize;
 
 use crate::error::Result;
@@ -52,7 +54,7 @@ pub async fn run(pipeline: &Pipeline, tokens: usize) -> Result<ReferenceOutputs>
     let generated = pipeline
         .model
         .text_decoder
-        .generate(&encoding.visual_memory, &[CLS_ID], tokens, pipeline.config.text.max_positions, None, |_| {})
+        .generate(&encoding.visual_memory, &[CLS_ID], tokens, pipeline.config.text.max_positions, None, |_| ControlFlow::Continue(()))
         .await?;
     Ok(ReferenceOutputs {
         boxes: read_f32(encoding.boxes).await?,

@@ -6,6 +6,8 @@
 //! answers needs a few hundred of BERT's 30,522 WordPieces, and the LM head's cost and the word table's size
 //! scale with that count. Callers speak tokenizer (BERT) ids throughout; the mapping lives here.
 
+use std::ops::ControlFlow;
+
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::gelu};
@@ -122,7 +124,11 @@ impl ReportDecoder {
     /// `[batch, m, width]`. Targets for these logits come from [`DecoderVocabulary::decoder_ids`].
     pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>, memory: &Tensor<3>) -> Tensor<3> {
         let ids = self.vocabulary.decoder_ids(ids);
-        let hidden = self.bert.forward(ids, mask, TextMode::Causal(memory)).hidden;
+        self.logits(self.bert.forward(ids, mask, TextMode::Causal(memory)).hidden)
+    }
+
+    /// The LM head: hidden states `[batch, seq, width]` → logits `[batch, seq, decoder vocab]`.
+    fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         let hidden = self.lm_head.transform_norm.forward(gelu(self.lm_head.transform.forward(hidden)));
         let words = self.bert.embeddings.word_embeddings.weight.val(); // [vocab, width]
         let [batch, seq, width] = hidden.dims();
@@ -131,7 +137,9 @@ impl ReportDecoder {
     }
 
     /// Greedy decoding for one image (`memory` `[1, m, width]`) from `prefix` (starting with `[CLS]`),
-    /// until `stop` (normally `[SEP]`), `max_new_tokens` or `max_positions`. `on_token` sees each new id as soon as it is known.
+    /// until `stop` (normally `[SEP]`), `max_new_tokens` or `max_positions`. `on_token` sees each new id as
+    /// soon as it is known, and ends decoding early by returning [`ControlFlow::Break`]. Each step feeds only
+    /// the newest token: earlier tokens' keys and values stay in a [`DecoderCache`].
     pub async fn generate(
         &self,
         memory: &Tensor<3>,
@@ -139,17 +147,17 @@ impl ReportDecoder {
         max_new_tokens: usize,
         max_positions: usize,
         stop: Option<u32>,
-        mut on_token: impl FnMut(u32),
+        mut on_token: impl FnMut(u32) -> ControlFlow<()>,
     ) -> Result<Vec<u32>> {
         let device = memory.device();
-        let mut ids: Vec<u32> = prefix.to_vec();
+        let mut cache = self.bert.start_decoding(memory);
+        let mut input: Vec<u32> = prefix.to_vec();
         let mut generated = Vec::new();
-        while generated.len() < max_new_tokens && ids.len() < max_positions {
-            let len = ids.len();
-            let input = Tensor::<2, Int>::from_data(TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [1, len]), &device);
-            let mask = Tensor::<2>::ones([1, len], &device);
-            let logits = self.forward(input, mask, memory).narrow(1, len - 1, 1);
-            let next = logits.argmax(2).into_data_async().await.map_err(|e| GkError::Device(format!("{e:?}")))?;
+        while generated.len() < max_new_tokens && cache.len() + input.len() < max_positions {
+            let ids = Tensor::<2, Int>::from_data(TensorData::new(input.iter().map(|&i| i as i64).collect::<Vec<_>>(), [1, input.len()]), &device);
+            let hidden = self.bert.decode_step(self.vocabulary.decoder_ids(ids), &mut cache);
+            let last = hidden.narrow(1, input.len() - 1, 1);
+            let next = self.logits(last).argmax(2).into_data_async().await.map_err(|e| GkError::Device(format!("{e:?}")))?;
             let next = next
                 .convert::<i64>()
                 .try_to_vec::<i64>()
@@ -161,9 +169,11 @@ impl ReportDecoder {
             if Some(next) == stop {
                 break;
             }
-            on_token(next);
-            ids.push(next);
             generated.push(next);
+            if on_token(next).is_break() {
+                break;
+            }
+            input = vec![next];
         }
         Ok(generated)
     }
@@ -172,6 +182,66 @@ impl ReportDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::Distribution;
+
+    fn small_decoder(device: &Device) -> ReportDecoder {
+        let text = TextConfig::new(16, 2, 2, 32).with_vocab_size(40).with_max_positions(24);
+        ReportDecoder::new(&text, 2, 8, DecoderVocabulary::new(&[], 40).unwrap(), device)
+    }
+
+    /// Greedy decoding without a cache: the whole text through [`ReportDecoder::forward`] at every step.
+    fn greedy_without_cache(decoder: &ReportDecoder, memory: &Tensor<3>, prefix: &[u32], steps: usize) -> Vec<u32> {
+        let mut ids: Vec<i64> = prefix.iter().map(|&i| i as i64).collect();
+        for _ in 0..steps {
+            let len = ids.len();
+            let input = Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [1, len]), &memory.device());
+            let logits = decoder.forward(input, Tensor::ones([1, len], &memory.device()), memory).narrow(1, len - 1, 1);
+            ids.push(logits.argmax(2).into_data().convert::<i64>().try_to_vec::<i64>().unwrap()[0]);
+        }
+        ids[prefix.len()..].iter().map(|&i| i as u32).collect()
+    }
+
+    #[test]
+    fn cached_steps_equal_the_whole_text_forward() {
+        let device = Device::flex();
+        let decoder = small_decoder(&device);
+        let memory = Tensor::<3>::random([1, 5, 8], Distribution::Normal(0.0, 1.0), &device);
+        let ids: Vec<i64> = vec![1, 7, 19, 3, 25, 11];
+        let whole = decoder.forward(
+            Tensor::from_data(TensorData::new(ids.clone(), [1, 6]), &device),
+            Tensor::ones([1, 6], &device),
+            &memory,
+        );
+        // A 3-token prefix, then one token at a time, as generation feeds them.
+        let mut cache = decoder.bert.start_decoding(&memory);
+        let mut stepped = vec![decoder.logits(decoder.bert.decode_step(Tensor::from_data(TensorData::new(ids[..3].to_vec(), [1, 3]), &device), &mut cache))];
+        for &id in &ids[3..] {
+            stepped.push(decoder.logits(decoder.bert.decode_step(Tensor::from_data(TensorData::new(vec![id], [1, 1]), &device), &mut cache)));
+        }
+        assert_eq!(cache.len(), 6);
+        let stepped = Tensor::cat(stepped, 1).into_data().try_to_vec::<f32>().unwrap();
+        let whole = whole.into_data().try_to_vec::<f32>().unwrap();
+        let worst = stepped.iter().zip(&whole).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "cached and whole-text logits differ by {worst}");
+    }
+
+    #[test]
+    fn generation_with_the_cache_writes_the_uncached_tokens_and_stops_when_asked() {
+        let device = Device::flex();
+        let decoder = small_decoder(&device);
+        let memory = Tensor::<3>::random([1, 5, 8], Distribution::Normal(0.0, 1.0), &device);
+        let prefix = [2u32, 9];
+        let expected = greedy_without_cache(&decoder, &memory, &prefix, 8);
+        let cached = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, |_| ControlFlow::Continue(()))).unwrap();
+        assert_eq!(cached, expected);
+        let mut seen = 0;
+        let stopped = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, |_| {
+            seen += 1;
+            if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        }))
+        .unwrap();
+        assert_eq!(stopped, expected[..3]);
+    }
 
     #[test]
     fn pruned_vocabulary_maps_both_ways_and_unknown_words_read_as_unk() {

@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Int, Tensor, activation::gelu};
 
-use crate::attention::{Attention, causal_mask, padding_mask};
+use crate::attention::{Attention, KeyValues, causal_mask, padding_mask};
 use crate::config::TextConfig;
 
 #[derive(Module, Debug)]
@@ -23,11 +23,13 @@ pub struct TextEmbeddings {
 }
 
 impl TextEmbeddings {
-    /// `input_ids`: `[batch, seq]` → `[batch, seq, width]`; token type 0 throughout.
-    pub fn forward(&self, input_ids: Tensor<2, Int>) -> Tensor<3> {
+    /// `input_ids`: `[batch, seq]`, the tokens at positions `first_position..` → `[batch, seq, width]`;
+    /// token type 0 throughout.
+    pub fn forward(&self, input_ids: Tensor<2, Int>, first_position: usize) -> Tensor<3> {
         let [batch, seq] = input_ids.dims();
         let device = input_ids.device();
-        let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]).expand([batch, seq]);
+        let start = first_position as i64;
+        let positions = Tensor::<1, Int>::arange(start..start + seq as i64, &device).reshape([1, seq]).expand([batch, seq]);
         let token_types = Tensor::<2, Int>::zeros([batch, seq], &device);
         let x = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(positions)
@@ -72,8 +74,8 @@ impl AttentionSublayer {
     }
 
     /// Returns the new hidden states and the attention weights `[batch, heads, seq, keys]`.
-    fn forward(&self, x: Tensor<3>, memory: Tensor<3>, mask: Option<Tensor<4, Bool>>) -> (Tensor<3>, Tensor<4>) {
-        let attended = self.self_attn.forward(x.clone(), memory, mask);
+    fn forward(&self, x: Tensor<3>, memory: &KeyValues, mask: Option<Tensor<4, Bool>>) -> (Tensor<3>, Tensor<4>) {
+        let attended = self.self_attn.attend(x.clone(), memory, mask);
         (self.output.forward(attended.context, x), attended.weights)
     }
 }
@@ -90,6 +92,14 @@ pub struct TextLayer {
     pub crossattention: AttentionSublayer,
     pub intermediate: Intermediate,
     pub output: ResidualOutput,
+}
+
+impl TextLayer {
+    /// The feed-forward sub-layer, the last of each layer.
+    fn feed_forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let hidden = gelu(self.intermediate.dense.forward(x.clone()));
+        self.output.forward(hidden, x)
+    }
 }
 
 #[derive(Module, Debug)]
@@ -162,26 +172,86 @@ impl TextTransformer {
         let device = input_ids.device();
         let mut self_mask = padding_mask(attention_mask);
         if let TextMode::Causal(_) = mode {
-            self_mask = self_mask.bool_or(causal_mask(seq, &device));
+            self_mask = self_mask.bool_or(causal_mask(seq, 0, &device));
         }
         let memory = match mode {
             TextMode::Unimodal => None,
             TextMode::ImageGrounded(memory) | TextMode::Causal(memory) => Some(memory),
         };
 
-        let mut x = self.embeddings.forward(input_ids);
+        let mut x = self.embeddings.forward(input_ids, 0);
         let mut cross_attention = None;
         for layer in &self.encoder.layer {
-            let (attended, _) = layer.attention.forward(x.clone(), x, Some(self_mask.clone()));
-            x = attended;
+            let own = layer.attention.self_attn.key_values(x.clone());
+            (x, _) = layer.attention.forward(x, &own, Some(self_mask.clone()));
             if let Some(memory) = memory {
-                let (attended, weights) = layer.crossattention.forward(x, memory.clone(), None);
+                let image = layer.crossattention.self_attn.key_values(memory.clone());
+                let (attended, weights) = layer.crossattention.forward(x, &image, None);
                 x = attended;
                 cross_attention = Some(weights);
             }
-            let hidden = gelu(layer.intermediate.dense.forward(x.clone()));
-            x = layer.output.forward(hidden, x);
+            x = layer.feed_forward(x);
         }
         TextOutput { hidden: x, cross_attention }
+    }
+
+    /// Starts causal decoding of one text reading `memory` `[batch, m, memory_width]`.
+    pub fn start_decoding(&self, memory: &Tensor<3>) -> DecoderCache {
+        let layers = self
+            .encoder
+            .layer
+            .iter()
+            .map(|layer| LayerCache { past: None, memory: layer.crossattention.self_attn.key_values(memory.clone()) })
+            .collect();
+        DecoderCache { layers, len: 0 }
+    }
+
+    /// Causal decoding, step by step: the hidden states `[batch, n, width]` of `input_ids` `[batch, n]`, the
+    /// tokens that follow the `cache.len()` already decoded. Equals the matching rows of
+    /// [`TextTransformer::forward`] in [`TextMode::Causal`] over the whole text, with each token projected
+    /// once rather than once per step.
+    pub fn decode_step(&self, input_ids: Tensor<2, Int>, cache: &mut DecoderCache) -> Tensor<3> {
+        let new = input_ids.dims()[1];
+        let past = cache.len;
+        let mask = (new > 1).then(|| causal_mask(new, past, &input_ids.device()));
+        let mut x = self.embeddings.forward(input_ids, past);
+        for (layer, layer_cache) in self.encoder.layer.iter().zip(&mut cache.layers) {
+            let own = layer.attention.self_attn.key_values(x.clone());
+            let seen = match layer_cache.past.take() {
+                Some(past) => past.append(own),
+                None => own,
+            };
+            (x, _) = layer.attention.forward(x, &seen, mask.clone());
+            layer_cache.past = Some(seen);
+            (x, _) = layer.crossattention.forward(x, &layer_cache.memory, None);
+            x = layer.feed_forward(x);
+        }
+        cache.len += new;
+        x
+    }
+}
+
+/// What causal decoding keeps between steps: per layer, the self-attention keys and values of the tokens so
+/// far, and the cross-attention keys and values of the visual memory (projected once).
+#[derive(Debug)]
+pub struct DecoderCache {
+    layers: Vec<LayerCache>,
+    len: usize,
+}
+
+#[derive(Debug)]
+struct LayerCache {
+    past: Option<KeyValues>,
+    memory: KeyValues,
+}
+
+impl DecoderCache {
+    /// Number of tokens decoded so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::ops::ControlFlow;
+
 use burn::tensor::{Device, Tensor, TensorData};
 use gkmvlp::GkMvlpConfig;
 use gkmvlp::knowledge::Knowledge;
@@ -168,8 +170,21 @@ fn zero_shot_answer_and_report_check_run() {
     assert!(pollster::block_on(pipeline.zero_shot(&encoding, &["  ".into()])).is_err());
 
     let mut streamed = Vec::new();
-    let report = pollster::block_on(pipeline.generate_report(&encoding, |text| streamed.push(text.to_string()))).unwrap();
+    let report = pollster::block_on(pipeline.generate_report(&encoding, |text| {
+        streamed.push(text.to_string());
+        ControlFlow::Continue(())
+    }))
+    .unwrap();
     assert_eq!(streamed.last().map(String::as_str).unwrap_or(""), report);
+    // Stopped after its second token, the report is the text streamed so far.
+    let mut tokens = 0;
+    let stopped = pollster::block_on(pipeline.generate_report(&encoding, |_| {
+        tokens += 1;
+        if tokens == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    }))
+    .unwrap();
+    assert_eq!(tokens, streamed.len().min(2));
+    assert_eq!(stopped, streamed.get(tokens.max(1) - 1).cloned().unwrap_or_default());
 
     let answer = pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?"));
     assert!(answer.is_ok());
