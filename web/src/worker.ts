@@ -132,7 +132,7 @@ async function run(req: Exclude<Request, { type: "window" | "stopReport" }>): Pr
       return;
     case "report": {
       // The stop lands between tokens: a token's read-back from the GPU yields to this worker's event loop,
-      // where `stopReport` is handled. (On Flex a whole report takes about a second and runs to its end.)
+      // where `stopReport` is handled. (On Flex a whole report takes a fraction of a second and runs to its end.)
       let stopped = stopRequested.has(req.id);
       const text = stopped ? "" : await need().generateReport((t: string) => {
         post({ status: "update", id: req.id, text: t });
