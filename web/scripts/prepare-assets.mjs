@@ -1,9 +1,9 @@
 // Puts the page's static data into web/public (copied into web/dist by `vite build`):
 //   models/tokenizer.json                  always (the untrained fallback needs it)
-//   models/demo/{manifest.json,model.safetensors,tokenizer.json}   when ../models/demo exists
+//   models/demo/: manifest.json and every file it lists           when ../models/demo exists
 //   samples/                               RG1 as PNG and DICOM, simulated radiographs, index.json
 // Samples are made by the gkmvlp-web `make_samples` example with the same decoder as the page.
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
@@ -17,7 +17,8 @@ cpSync(join(repo, "models/tokenizer.json"), join(models, "tokenizer.json"));
 const demo = join(repo, "models/demo");
 if (existsSync(join(demo, "manifest.json"))) {
   mkdirSync(join(models, "demo"));
-  for (const f of ["manifest.json", "model.safetensors", "tokenizer.json"]) cpSync(join(demo, f), join(models, "demo", f));
+  const listed = Object.keys(JSON.parse(readFileSync(join(demo, "manifest.json"), "utf8")).files ?? {});
+  for (const f of ["manifest.json", ...listed]) cpSync(join(demo, f), join(models, "demo", f));
   console.log("prepare-assets: trained weights from models/demo");
 } else {
   console.log("prepare-assets: no models/demo/manifest.json; the page will run the untrained tiny network");
