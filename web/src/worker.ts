@@ -199,9 +199,9 @@ scope.onmessage = (event: MessageEvent<Request>) => {
   const mine = generation;
   pending.set(req.id, mine);
   queue = queue.then(async () => {
-    if (!pending.has(req.id)) return; // superseded while queued
-    pending.delete(req.id);
     try {
+      if (!pending.has(req.id)) return; // superseded while queued
+      pending.delete(req.id);
       await run(req);
     } catch (e) {
       post({ status: "error", id: req.id, type: req.type, ...errorOf(e) });

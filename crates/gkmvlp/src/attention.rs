@@ -41,14 +41,6 @@ impl KeyValues {
     pub fn append(self, next: KeyValues) -> KeyValues {
         KeyValues { keys: Tensor::cat(vec![self.keys, next.keys], 2), values: Tensor::cat(vec![self.values, next.values], 2) }
     }
-
-    pub fn len(&self) -> usize {
-        self.keys.dims()[2]
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 impl Attention {

@@ -99,6 +99,15 @@ impl DecoderVocabulary {
         lookup.select(0, ids.reshape([shape[0] * shape[1]])).reshape(shape)
     }
 
+    /// Tokenizer id → decoder id, on the host: [`DecoderVocabulary::decoder_ids`] for a few known ids,
+    /// without uploading the lookup table.
+    pub fn decoder_id(&self, id: u32) -> Result<i64> {
+        self.decoder_of
+            .get(id as usize)
+            .copied()
+            .ok_or_else(|| GkError::Input(format!("token id {id} is outside the tokenizer's {}", self.decoder_of.len())))
+    }
+
     /// Decoder id → tokenizer id.
     pub fn tokenizer_id(&self, decoder_id: u32) -> u32 {
         self.tokenizer_ids.as_ref().map_or(decoder_id, |ids| ids[decoder_id as usize])
@@ -151,11 +160,12 @@ impl ReportDecoder {
     ) -> Result<Vec<u32>> {
         let device = memory.device();
         let mut cache = self.bert.start_decoding(memory);
-        let mut input: Vec<u32> = prefix.to_vec();
+        // Decoder ids of the tokens not yet fed: the prefix, then each new token.
+        let mut input = prefix.iter().map(|&id| self.vocabulary.decoder_id(id)).collect::<Result<Vec<_>>>()?;
         let mut generated = Vec::new();
         while generated.len() < max_new_tokens && cache.len() + input.len() < max_positions {
-            let ids = Tensor::<2, Int>::from_data(TensorData::new(input.iter().map(|&i| i as i64).collect::<Vec<_>>(), [1, input.len()]), &device);
-            let hidden = self.bert.decode_step(self.vocabulary.decoder_ids(ids), &mut cache);
+            let ids = Tensor::<2, Int>::from_data(TensorData::new(input.clone(), [1, input.len()]), &device);
+            let hidden = self.bert.decode_step(ids, &mut cache);
             let last = hidden.narrow(1, input.len() - 1, 1);
             let next = self.logits(last).argmax(2).into_data_async().await.map_err(|e| GkError::Device(format!("{e:?}")))?;
             let next = next
@@ -164,13 +174,13 @@ impl ReportDecoder {
                 .map_err(|e| GkError::Device(format!("{e:?}")))?
                 .first()
                 .copied()
-                .ok_or_else(|| GkError::Device("empty read-back of the next token".into()))? as u32;
-            let next = self.vocabulary.tokenizer_id(next);
-            if Some(next) == stop {
+                .ok_or_else(|| GkError::Device("empty read-back of the next token".into()))?;
+            let token = self.vocabulary.tokenizer_id(next as u32);
+            if Some(token) == stop {
                 break;
             }
-            generated.push(next);
-            if on_token(next).is_break() {
+            generated.push(token);
+            if on_token(token).is_break() {
                 break;
             }
             input = vec![next];
@@ -250,6 +260,9 @@ mod tests {
         let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![101i64, 7, 3, 102], [1, 4]), &Device::flex());
         let mapped = vocabulary.decoder_ids(ids).into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
         assert_eq!(mapped, vec![2, 4, 1, 3], "id 3 is not in the vocabulary: [UNK] (decoder id 1)");
+        let on_host: Vec<i64> = [101, 7, 3, 102].iter().map(|&id| vocabulary.decoder_id(id).unwrap()).collect();
+        assert_eq!(on_host, mapped);
+        assert!(vocabulary.decoder_id(200).is_err());
         assert_eq!(vocabulary.tokenizer_id(4), 7);
     }
 
