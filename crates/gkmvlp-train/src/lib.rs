@@ -114,6 +114,10 @@ pub struct TrainArgs {
     /// Backend: `flex` (burn's CPU backend, the fastest here) or `wgpu` (a GPU, or lavapipe on a CPU).
     #[arg(long, default_value = "flex", value_parser = ["flex", "wgpu"])]
     pub device: String,
+    /// Start from these weights (e.g. an earlier stage's `checkpoint` folder) with a fresh optimizer and
+    /// schedule, instead of from the preset with MiniLM's text weights.
+    #[arg(long, conflicts_with_all = ["resume", "config", "no_grounding"])]
+    pub init: Option<PathBuf>,
     /// Ablation: the GK module without its grounding mask (every knowledge token sees every region).
     #[arg(long)]
     pub no_grounding: bool,
@@ -127,6 +131,9 @@ struct TrainState {
     total_steps: usize,
     seed: u64,
     settings: TrainSettings,
+    /// With `--init`: the training record of the weights this run started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_from: Option<serde_json::Value>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
@@ -218,17 +225,25 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     device.seed(args.seed);
     let checkpoint = args.out.join("checkpoint");
 
+    let mut started_from = None;
     let (config, mut model, mut optimizer, start) = if args.resume {
         let manifest_json = read(&checkpoint.join(MANIFEST_FILE))?;
         let manifest = Manifest::parse(&manifest_json).map_err(|e| e.to_string())?;
         let state: TrainState = serde_json::from_value(manifest.training.clone()).map_err(|e| format!("{}: no training state: {e}", checkpoint.display()))?;
         settings = state.settings;
+        started_from = state.started_from;
         if state.total_steps != args.steps {
             eprintln!("note: the checkpoint's schedule ran over {} steps, this run's over {}: the learning rate jumps", state.total_steps, args.steps);
         }
         let (config, model) = weights::load_model(&manifest, read(&checkpoint.join(MODEL_FILE))?, &device).map_err(|e| e.to_string())?;
         let (optimizer, model) = optimizer_state::load(adamw(&settings), model, &checkpoint)?;
         (config, model, optimizer, state.step)
+    } else if let Some(init) = &args.init {
+        let manifest = Manifest::parse(&read(&init.join(MANIFEST_FILE))?).map_err(|e| format!("{}: {e}", init.display()))?;
+        let (config, model) = weights::load_model(&manifest, read(&init.join(MODEL_FILE))?, &device).map_err(|e| format!("{}: {e}", init.display()))?;
+        eprintln!("starting from the weights in {}", init.display());
+        started_from = Some(manifest.training.clone());
+        (config, model, adamw(&settings), 0)
     } else {
         let mut config = GkMvlpConfig::preset(&args.config).ok_or_else(|| format!("unknown config `{}`", args.config))?;
         if args.no_grounding {
@@ -263,7 +278,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     let started = Instant::now();
     let mut step = start;
     let until = args.until.unwrap_or(args.steps).min(args.steps);
-    eprintln!("training `{}` on {} records from step {start} to {until} of {}; batch {batch_size}", args.config, train.len(), args.steps);
+    eprintln!("training `{}` on {} records from step {start} to {until} of {}; batch {batch_size}", config.preset_name().unwrap_or("custom"), train.len(), args.steps);
     while step < until {
         let epoch = step / batches_per_epoch;
         let order = permutation(train.len(), args.seed ^ epoch as u64);
@@ -279,60 +294,58 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         let box_loss = losses::boxes(encoding.boxes.clone(), batch.boxes, batch.box_valid);
         let ecls_loss = losses::binary_cross_entropy(encoding.present.clone(), batch.exist, batch.exist_valid);
 
-        let texts = model.text_embedding(batch.reports.ids.clone(), batch.reports.mask.clone());
-        let similarity = model.contrastive.logits(encoding.image_embedding.clone(), texts);
-        let itc_loss = losses::contrastive(similarity.clone());
-
-        // ITM in one pass: each of the first `n` images with its own report, then with its hardest negative.
-        let n = match settings.itm_images {
-            0 => records.len(),
-            n => n.min(records.len()),
-        };
-        let negatives = data::hard_negatives(similarity).narrow(0, 0, n);
-        let ids = Tensor::cat(vec![batch.reports.ids.clone().narrow(0, 0, n), batch.reports.ids.clone().select(0, negatives.clone())], 0);
-        let mask = Tensor::cat(vec![batch.reports.mask.clone().narrow(0, 0, n), batch.reports.mask.clone().select(0, negatives)], 0);
-        let memory = encoding.visual_memory.clone().narrow(0, 0, n);
-        let memory = Tensor::cat(vec![memory.clone(), memory], 0);
-        let labels = Tensor::<1>::from_data(TensorData::new([vec![1.0f32; n], vec![0.0; n]].concat(), [2 * n]), &device);
-        let itm_loss = losses::binary_cross_entropy(model.match_probability(&memory, ids, mask), labels, Tensor::ones([2 * n], &device));
-
-        // The decoder's texts: the report and a VQA pair, both or taking turns.
-        let texts = match (settings.lm_both_texts, step % 2) {
-            (true, _) => vec![&batch.reports, &batch.questions],
-            (false, 0) => vec![&batch.reports],
-            (false, _) => vec![&batch.questions],
-        };
-        let lm_losses = texts.iter().map(|text| {
-            let logits = model.text_decoder.forward(text.ids.clone(), text.mask.clone(), &encoding.visual_memory);
-            let targets = model.text_decoder.vocabulary.decoder_ids(text.ids.clone());
-            losses::language_model(logits, targets, text.mask.clone(), settings.label_smoothing)
-        });
-        let lm_loss = lm_losses.reduce(|a, b| a + b).expect("at least one text").div_scalar(texts.len() as f32);
-
-        let total = itc_loss.clone().mul_scalar(settings.itc_weight)
-            + itm_loss.clone().mul_scalar(settings.itm_weight)
-            + lm_loss.clone().mul_scalar(settings.lm_weight)
-            + ecls_loss.clone().mul_scalar(settings.ecls_weight)
-            + box_loss.clone().mul_scalar(settings.box_weight);
-        let grads = GradientsParams::from_grads(total.backward(), &model);
+        // An objective whose weight is 0 is not computed at all: an image-only stage (boxes and ECLS)
+        // skips the whole text side and runs several times faster.
+        let mut objectives = Vec::new();
+        if settings.itc_weight > 0.0 || settings.itm_weight > 0.0 {
+            let texts = model.text_embedding(batch.reports.ids.clone(), batch.reports.mask.clone());
+            let similarity = model.contrastive.logits(encoding.image_embedding.clone(), texts);
+            if settings.itc_weight > 0.0 {
+                objectives.push(("itc", losses::contrastive(similarity.clone()), settings.itc_weight));
+            }
+            if settings.itm_weight > 0.0 {
+                // ITM in one pass: each of the first `n` images with its own report, then with its hardest negative.
+                let n = match settings.itm_images {
+                    0 => records.len(),
+                    n => n.min(records.len()),
+                };
+                let negatives = data::hard_negatives(similarity).narrow(0, 0, n);
+                let ids = Tensor::cat(vec![batch.reports.ids.clone().narrow(0, 0, n), batch.reports.ids.clone().select(0, negatives.clone())], 0);
+                let mask = Tensor::cat(vec![batch.reports.mask.clone().narrow(0, 0, n), batch.reports.mask.clone().select(0, negatives)], 0);
+                let memory = encoding.visual_memory.clone().narrow(0, 0, n);
+                let memory = Tensor::cat(vec![memory.clone(), memory], 0);
+                let labels = Tensor::<1>::from_data(TensorData::new([vec![1.0f32; n], vec![0.0; n]].concat(), [2 * n]), &device);
+                let itm_loss = losses::binary_cross_entropy(model.match_probability(&memory, ids, mask), labels, Tensor::ones([2 * n], &device));
+                objectives.push(("itm", itm_loss, settings.itm_weight));
+            }
+        }
+        if settings.lm_weight > 0.0 {
+            // The decoder's texts: the report and a VQA pair, both or taking turns.
+            let texts = match (settings.lm_both_texts, step % 2) {
+                (true, _) => vec![&batch.reports, &batch.questions],
+                (false, 0) => vec![&batch.reports],
+                (false, _) => vec![&batch.questions],
+            };
+            let lm_losses = texts.iter().map(|text| {
+                let logits = model.text_decoder.forward(text.ids.clone(), text.mask.clone(), &encoding.visual_memory);
+                let targets = model.text_decoder.vocabulary.decoder_ids(text.ids.clone());
+                losses::language_model(logits, targets, text.mask.clone(), settings.label_smoothing)
+            });
+            let lm_loss = lm_losses.reduce(|a, b| a + b).expect("at least one text").div_scalar(texts.len() as f32);
+            objectives.push(("lm", lm_loss, settings.lm_weight));
+        }
+        objectives.extend([("ecls", ecls_loss, settings.ecls_weight), ("box", box_loss, settings.box_weight)]);
+        let total = objectives.iter().map(|(_, loss, weight)| loss.clone().mul_scalar(*weight)).reduce(|a, b| a + b).expect("ECLS and boxes are always there");
+        let grads = GradientsParams::from_grads(total.clone().backward(), &model);
         model = optimizer.step(learning_rate(&settings, step, args.steps), model, grads);
         step += 1;
 
-        let scalar = |t: Tensor<1>| t.into_scalar::<f32>();
         let rate = (step - start) as f64 * batch_size as f64 / started.elapsed().as_secs_f64();
-        eprintln!(
-            "step {step:>6}/{}  total {:.3}  itc {:.3}  itm {:.3}  lm {:.3}  ecls {:.3}  box {:.3}  {rate:.2} samples/s",
-            args.steps,
-            scalar(total),
-            scalar(itc_loss),
-            scalar(itm_loss),
-            scalar(lm_loss),
-            scalar(ecls_loss),
-            scalar(box_loss)
-        );
+        let parts: String = objectives.into_iter().map(|(name, loss, _)| format!("  {name} {:.3}", loss.into_scalar::<f32>())).collect();
+        eprintln!("step {step:>6}/{}  total {:.3}{parts}  {rate:.2} samples/s", args.steps, total.into_scalar::<f32>());
         let stop = INTERRUPTED.swap(false, Ordering::SeqCst);
         if step % settings.checkpoint_every == 0 || step == until || stop {
-            let state = TrainState { step, total_steps: args.steps, seed: args.seed, settings: settings.clone() };
+            let state = TrainState { step, total_steps: args.steps, seed: args.seed, settings: settings.clone(), started_from: started_from.clone() };
             save(&model, &optimizer, &config, &tokenizer_json, &checkpoint, &state)?;
             eprintln!("checkpoint at step {step}: {}", checkpoint.display());
         }

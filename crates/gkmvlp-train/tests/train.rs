@@ -1,6 +1,6 @@
 //! End to end on the tiny model: simulate a few studies, train a few steps, stop, resume, and load the
 //! checkpoint as trained weights; a run trained in two stages ends with the same weights as one trained
-//! straight through.
+//! straight through. An image-only stage leaves the text side alone, and `--init` starts a run from it.
 
 use std::path::PathBuf;
 
@@ -11,31 +11,55 @@ fn repo(path: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(path)
 }
 
-#[test]
-fn tiny_trains_checkpoints_and_resumes() {
+/// Training seeds burn's one random generator, so the runs of these tests take turns.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A fresh folder with 12 simulated studies at 96 pixels.
+fn simulated(name: &str) -> PathBuf {
     let ct = repo("assets/ct");
     assert!(ct.join("cxr.nii.gz").exists(), "{}: missing; run scripts/fetch-assets.sh --with-ct", ct.display());
-    let work = std::env::temp_dir().join(format!("gkmvlp-train-test-{}", std::process::id()));
-    let data = work.join("data");
-    let mut sim = gkmvlp_sim::SimulateArgs::new(data.clone(), 12, 5);
+    let work = std::env::temp_dir().join(format!("gkmvlp-{name}-{}", std::process::id()));
+    let mut sim = gkmvlp_sim::SimulateArgs::new(work.join("data"), 12, 5);
     sim.size = 96;
     sim.ct = ct;
     gkmvlp_sim::run(&sim).expect("simulate");
+    work
+}
 
-    let args = |run: &str, until, resume| TrainArgs {
+/// Four steps of the tiny model on `work`'s data into `work/run`.
+fn tiny_args(work: &std::path::Path, run: &str) -> TrainArgs {
+    TrainArgs {
         config: "tiny".into(),
-        data: data.clone(),
+        data: work.join("data"),
         out: work.join(run),
         steps: 4,
-        until,
+        until: None,
         settings: None,
-        resume,
+        resume: false,
+        init: None,
         minilm: repo("assets/minilm/model.safetensors"),
         tokenizer: repo("models/tokenizer.json"),
         seed: 3,
         no_grounding: false,
         device: "flex".into(),
-    };
+    }
+}
+
+/// A checkpoint's tensors as f32 values, sorted by name.
+fn weights(checkpoint: &std::path::Path) -> Vec<(String, Vec<f32>)> {
+    let bytes = std::fs::read(checkpoint.join(MODEL_FILE)).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut all: Vec<(String, Vec<f32>)> =
+        tensors.tensors().into_iter().map(|(name, view)| (name, view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())).collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+#[test]
+fn tiny_trains_checkpoints_and_resumes() {
+    let _turn = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let work = simulated("train-test");
+    let args = |run: &str, until, resume| TrainArgs { until, resume, ..tiny_args(&work, run) };
     assert_eq!(run(&args("staged", Some(2), false)).unwrap(), 2);
     let checkpoint = work.join("staged/checkpoint");
     let manifest = Manifest::parse(&std::fs::read(checkpoint.join(MANIFEST_FILE)).unwrap()).unwrap();
@@ -44,18 +68,7 @@ fn tiny_trains_checkpoints_and_resumes() {
 
     // Exactness: the resumed run has AdamW's moments and the same schedule and batches.
     assert_eq!(run(&args("straight", None, false)).unwrap(), 4);
-    let weights = |run: &str| {
-        let bytes = std::fs::read(work.join(run).join("checkpoint").join(MODEL_FILE)).unwrap();
-        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let mut all: Vec<(String, Vec<f32>)> = tensors
-            .tensors()
-            .into_iter()
-            .map(|(name, view)| (name, view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
-    };
-    let (staged, straight) = (weights("staged"), weights("straight"));
+    let (staged, straight) = (weights(&work.join("staged/checkpoint")), weights(&work.join("straight/checkpoint")));
     assert_eq!(staged.len(), straight.len());
     let mut worst = (0.0f32, String::new());
     for ((name, a), (_, b)) in staged.iter().zip(&straight) {
@@ -72,5 +85,36 @@ fn tiny_trains_checkpoints_and_resumes() {
     assert!(files.knowledge.is_some(), "checkpoints carry the knowledge encodings");
     let pipeline = gkmvlp::pipeline::Pipeline::from_weights(files, burn::tensor::Device::flex()).expect("checkpoint loads as trained weights");
     assert!(matches!(pipeline.origin, gkmvlp::pipeline::WeightsOrigin::Trained { .. }));
+    std::fs::remove_dir_all(&work).ok();
+}
+
+#[test]
+fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
+    let _turn = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let work = simulated("image-stage-test");
+    let settings = work.join("image-only.json");
+    std::fs::write(&settings, r#"{"itc_weight": 0, "itm_weight": 0, "lm_weight": 0}"#).unwrap();
+    let image_only = |until| TrainArgs { until: Some(until), settings: Some(settings.clone()), ..tiny_args(&work, &format!("image-{until}")) };
+    run(&image_only(1)).unwrap();
+    run(&image_only(2)).unwrap();
+
+    // Between step 1 and step 2 the image side moves and nothing that only the text objectives reach does.
+    let (one, two) = (weights(&work.join("image-1/checkpoint")), weights(&work.join("image-2/checkpoint")));
+    let moved = |prefix: &str| one.iter().zip(&two).filter(|((name, _), _)| name.starts_with(prefix)).any(|((_, a), (_, b))| a != b);
+    let text_prefixes = ["text_decoder", "text_encoder", "itm_head", "contrastive"];
+    for prefix in text_prefixes {
+        assert!(one.iter().any(|(name, _)| name.starts_with(prefix)), "no tensor named {prefix}*");
+        assert!(!moved(prefix), "the image-only stage changed {prefix}");
+    }
+    assert!(moved("vision_model") && moved("ecls_head"), "the image-only stage trained nothing");
+
+    let joint = TrainArgs { init: Some(work.join("image-2/checkpoint")), ..tiny_args(&work, "joint") };
+    assert_eq!(run(&joint).unwrap(), 4, "a run started with --init counts its own steps");
+    let manifest = Manifest::parse(&std::fs::read(work.join("joint/checkpoint").join(MANIFEST_FILE)).unwrap()).unwrap();
+    assert_eq!(manifest.training["step"], 4);
+    assert_eq!(manifest.training["started_from"]["step"], 2, "the manifest records the stage it started from");
+    assert_eq!(manifest.training["started_from"]["settings"]["lm_weight"], 0.0);
+    let after = weights(&work.join("joint/checkpoint"));
+    assert!(after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b), "the joint stage trains the decoder");
     std::fs::remove_dir_all(&work).ok();
 }
