@@ -40,7 +40,11 @@ fn main() -> ExitCode {
         Command::PackageUntrained(args) => package::run(&args),
         Command::Package(args) => package::ship(&args),
         Command::Eval(args) => gkmvlp_train::eval::run(&args).map(|_| ()),
-        Command::Train(args) => gkmvlp_train::run(&args).map(|step| eprintln!("stopped at step {step}")),
+        // An interrupted run fails, so a script that chains stages stops there too.
+        Command::Train(args) => gkmvlp_train::run(&args).and_then(|step| match args.until.unwrap_or(args.steps).min(args.steps) {
+            end if step < end => Err(format!("training was interrupted at step {step} of {end}")),
+            _ => Ok(eprintln!("stopped at step {step}")),
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
