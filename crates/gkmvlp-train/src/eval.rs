@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use gkmvlp::pipeline::{Pipeline, REPORT_CUE, read_f32};
 use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, Region, candidates};
@@ -36,6 +36,10 @@ pub struct EvalArgs {
     /// The text metrics are left out (NaN).
     #[arg(long)]
     pub image_only: bool,
+    /// Diagnostic: pool the region features from the true boxes instead of the predicted ones, to measure
+    /// what box errors cost ECLS and grounding (the predicted boxes are still the ones scored for IoU).
+    #[arg(long)]
+    pub true_boxes: bool,
     /// An earlier `--out` file of the same records: print the largest ECLS probability difference and
     /// each metric's change against it (f32 against int8 weights, say).
     #[arg(long)]
@@ -136,9 +140,16 @@ fn macro_auc(groups: &[Vec<(f32, bool)>]) -> f64 {
     metrics::mean(&aucs).unwrap_or(f64::NAN)
 }
 
-async fn evaluate_record(pipeline: &Pipeline, record: &Record, image_only: bool, tally: &mut Tally) -> Result<Vec<f32>, String> {
+async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, tally: &mut Tally) -> Result<Vec<f32>, String> {
     let pixels = load_image(record, pipeline.image_size() as u32)?;
-    let encoding = pipeline.encode(pipeline.image_tensor(&pixels).map_err(|e| e.to_string())?);
+    let image = pipeline.image_tensor(&pixels).map_err(|e| e.to_string())?;
+    let encoding = if args.true_boxes {
+        let boxes = record.boxes.iter().map(|b| b.ok_or_else(|| format!("record {}: --true-boxes needs every region's box", record.id))).collect::<Result<Vec<_>, _>>()?;
+        let boxes = Tensor::from_data(TensorData::new(boxes.concat(), [1, NUM_REGIONS, 4]), &pipeline.device);
+        pipeline.model.encode_image(image, &pipeline.knowledge, Some(boxes))
+    } else {
+        pipeline.encode(image)
+    };
     let boxes = read_f32(encoding.boxes.clone()).await.map_err(|e| e.to_string())?;
     let present = read_f32(encoding.present.clone()).await.map_err(|e| e.to_string())?;
 
@@ -164,7 +175,7 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, image_only: bool,
         tally.grounding.1 += 1;
         tally.grounding.0 += usize::from(best.is_some_and(|k| record.exist[k] == 1));
     }
-    if image_only {
+    if args.image_only {
         return Ok(present);
     }
 
@@ -216,7 +227,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         if record.exist.len() != candidates().len() {
             return Err(format!("record {}: {} labels do not fit this vocabulary", record.id, record.exist.len()));
         }
-        present.push((record.id.clone(), pollster::block_on(evaluate_record(&pipeline, record, args.image_only, &mut tally))?));
+        present.push((record.id.clone(), pollster::block_on(evaluate_record(&pipeline, record, args, &mut tally))?));
         eprint!("\revaluated {}/{}", i + 1, records.len());
     }
     eprintln!();

@@ -1,10 +1,11 @@
 //! End to end on the tiny model: simulate a few studies, train a few steps, stop, resume, and load the
-//! checkpoint as trained weights; a run trained in two stages ends with the same weights as one trained
+//! checkpoint as trained weights, and evaluate it; a run trained in two stages ends with the same weights as one trained
 //! straight through. An image-only stage leaves the text side alone, and `--init` starts a run from it.
 
 use std::path::PathBuf;
 
 use gkmvlp::weights::{MANIFEST_FILE, MODEL_FILE, Manifest, WeightFiles};
+use gkmvlp_train::eval::EvalArgs;
 use gkmvlp_train::{TrainArgs, run};
 
 fn repo(path: &str) -> PathBuf {
@@ -85,6 +86,32 @@ fn tiny_trains_checkpoints_and_resumes() {
     assert!(files.knowledge.is_some(), "checkpoints carry the knowledge encodings");
     let pipeline = gkmvlp::pipeline::Pipeline::from_weights(files, burn::tensor::Device::flex()).expect("checkpoint loads as trained weights");
     assert!(matches!(pipeline.origin, gkmvlp::pipeline::WeightsOrigin::Trained { .. }));
+
+    // `gkmvlp eval` on the checkpoint: every metric, then the image side again with the true boxes.
+    let eval = |true_boxes, out: &str| EvalArgs {
+        weights: checkpoint.clone(),
+        data: work.join("data"),
+        split: "train".into(),
+        limit: 3,
+        out: Some(work.join(out)),
+        image_only: true_boxes,
+        true_boxes,
+        baseline: true_boxes.then(|| work.join("eval.json")),
+    };
+    let metrics = gkmvlp_train::eval::run(&eval(false, "eval.json")).expect("eval runs");
+    assert_eq!(metrics.records, 3);
+    for (name, value) in
+        [("box IoU", metrics.box_iou), ("grounding", metrics.grounding_accuracy), ("ROUGE-L", metrics.rouge_l), ("VQA closed", metrics.vqa_closed_accuracy)]
+    {
+        assert!((0.0..=1.0).contains(&value), "{name} {value}");
+    }
+    let oracle = gkmvlp_train::eval::run(&eval(true, "eval-true-boxes.json")).expect("eval with true boxes runs");
+    assert_eq!(oracle.box_iou, metrics.box_iou, "the predicted boxes are scored either way");
+    assert!(oracle.bleu4.is_nan(), "an image-only evaluation leaves the text metrics out");
+    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(work.join("eval.json")).unwrap()).unwrap();
+    let present = written["present"].as_array().expect("every record's ECLS probabilities");
+    assert_eq!(present.len(), 3);
+    assert!(present.iter().all(|p| p[1].as_array().is_some_and(|ps| ps.len() == gkmvlp::vocab::candidates().len())));
     std::fs::remove_dir_all(&work).ok();
 }
 
