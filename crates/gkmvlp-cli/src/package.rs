@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
+use gkmvlp::int8::Precision;
 use gkmvlp::weights::{self, MANIFEST_FILE, Storage, TOKENIZER_FILE, WeightFiles};
 
 #[derive(Args)]
@@ -34,7 +35,7 @@ pub fn run(args: &PackageArgs) -> Result<(), String> {
     device.seed(args.seed);
     let model = config.init(&device).map_err(|e| e.to_string())?;
     let training = serde_json::json!({ "untrained": true, "seed": args.seed });
-    let files = weights::package(&model, &config, &tokenizer, training, storage(args.int8, &[])).map_err(|e| e.to_string())?;
+    let files = weights::package(&model, &config, &tokenizer, training, storage(args.int8, &[], &[])).map_err(|e| e.to_string())?;
     files.write_dir(&args.out).map_err(|e| e.to_string())?;
     eprintln!("wrote untrained `{}` weights ({} bytes) to {}", args.config, files.model.len(), args.out.display());
     Ok(())
@@ -51,6 +52,9 @@ pub struct ShipArgs {
     /// With --int8: modules to keep in f32 (module paths, comma-separated, e.g. `gk_module,ecls_head`).
     #[arg(long, value_delimiter = ',', requires = "int8")]
     keep_f32: Vec<String>,
+    /// With --int8: modules to store in 10 bits (a quarter more bytes than int8, a quarter of its error).
+    #[arg(long, value_delimiter = ',', requires = "int8")]
+    int10: Vec<String>,
     /// The dataset it was trained on: its `manifest.json` (seeds, shares) goes into the weights' manifest.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -79,12 +83,12 @@ pub fn ship(args: &ShipArgs) -> Result<(), String> {
     if let Some(metrics) = &args.metrics {
         training["metrics"] = read_json(metrics)?.get("metrics").cloned().ok_or_else(|| format!("{}: no `metrics`", metrics.display()))?;
     }
-    let files = weights::package(&model, &config, &tokenizer, training, storage(args.int8, &args.keep_f32)).map_err(|e| e.to_string())?;
+    let files = weights::package(&model, &config, &tokenizer, training, storage(args.int8, &args.keep_f32, &args.int10)).map_err(|e| e.to_string())?;
     files.write_dir(&args.out).map_err(|e| e.to_string())?;
     eprintln!("wrote {} weights ({} bytes) to {}", if args.int8 { "int8" } else { "f32" }, files.model.len(), args.out.display());
     Ok(())
 }
 
-fn storage(int8: bool, keep_f32: &[String]) -> Storage {
-    if int8 { Storage::Int8 { keep_f32: keep_f32.to_vec() } } else { Storage::F32 }
+fn storage(int8: bool, keep_f32: &[String], int10: &[String]) -> Storage {
+    if int8 { Storage::Int8(Precision { keep_f32: keep_f32.to_vec(), int10: int10.to_vec() }) } else { Storage::F32 }
 }

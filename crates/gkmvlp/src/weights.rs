@@ -51,6 +51,9 @@ pub struct Manifest {
     /// With `int8`: the modules kept in f32 all the same.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub f32_modules: Vec<String>,
+    /// With `int8`: the modules stored in 10 bits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub int10_modules: Vec<String>,
     /// Every file of the model, by name.
     pub files: BTreeMap<String, FileEntry>,
     /// Free-form facts about training (data seeds, steps, metrics).
@@ -151,19 +154,19 @@ pub fn model_bytes(model: &GkMvlp) -> Result<Vec<u8>> {
 }
 
 /// How the weights are stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Storage {
     F32,
-    /// Matrices as per-block symmetric int8 (about a quarter of the size), except those of the modules
-    /// named in `keep_f32`.
-    Int8 { keep_f32: Vec<String> },
+    /// Matrices as per-block symmetric int8 (about a quarter of the size), except those of the modules the
+    /// precision names (kept in f32 or stored in 10 bits).
+    Int8(int8::Precision),
 }
 
 /// Serialises `model`, encodes the knowledge candidates with its text encoder and writes the manifest.
 pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], training: serde_json::Value, storage: Storage) -> Result<WeightFiles> {
     let model_bytes = match &storage {
         Storage::F32 => model_bytes(model)?,
-        Storage::Int8 { keep_f32 } => int8::quantize(&model_bytes(model)?, MODEL_FILE, keep_f32)?,
+        Storage::Int8(precision) => int8::quantize(&model_bytes(model)?, MODEL_FILE, precision)?,
     };
     let device = model.devices().into_iter().next().unwrap_or_else(Device::flex);
     let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
@@ -174,6 +177,10 @@ pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], tra
         (TOKENIZER_FILE.to_string(), entry(tokenizer_json)),
         (KNOWLEDGE_FILE.to_string(), entry(&knowledge)),
     ]);
+    let precision = match &storage {
+        Storage::F32 => int8::Precision::default(),
+        Storage::Int8(precision) => precision.clone(),
+    };
     let manifest = Manifest {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
@@ -181,13 +188,11 @@ pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], tra
         vocab_version: gkmvlp_vocab::VOCAB_VERSION,
         dtype: match storage {
             Storage::F32 => "f32",
-            Storage::Int8 { .. } => "int8",
+            Storage::Int8(_) => "int8",
         }
         .into(),
-        f32_modules: match storage {
-            Storage::F32 => Vec::new(),
-            Storage::Int8 { keep_f32 } => keep_f32,
-        },
+        f32_modules: precision.keep_f32,
+        int10_modules: precision.int10,
         files,
         training,
     };

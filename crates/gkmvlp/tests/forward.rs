@@ -115,7 +115,7 @@ fn int8_weights_are_smaller_and_give_nearly_the_same_outputs() {
     let model = common::tiny_model(6);
     let config = GkMvlpConfig::tiny();
     let f32_bytes = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap().model;
-    let int8 = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::Int8 { keep_f32: Vec::new() }).unwrap();
+    let int8 = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::Int8(Default::default())).unwrap();
     let (manifest, int8_bytes) = (Manifest::parse(&int8.manifest_json).unwrap(), int8.model);
     assert_eq!(manifest.dtype, "int8");
     assert!(int8_bytes.len() * 3 < f32_bytes.len(), "{} vs {}", int8_bytes.len(), f32_bytes.len());
