@@ -55,6 +55,10 @@ pub struct Metrics {
     pub box_iou_per_region: Vec<(String, f64)>,
     #[serde(deserialize_with = "nan_if_null")]
     pub ecls_macro_auc: f64,
+    /// ECLS AUC of each entity (over its candidates), in vocabulary order; none where a split lacks
+    /// positives or negatives.
+    #[serde(default)]
+    pub ecls_auc_per_entity: Vec<(String, Option<f64>)>,
     #[serde(deserialize_with = "nan_if_null")]
     pub grounding_accuracy: f64,
     #[serde(deserialize_with = "nan_if_null")]
@@ -129,15 +133,18 @@ fn ratio((hits, total): (usize, usize)) -> f64 {
     if total == 0 { f64::NAN } else { hits as f64 / total as f64 }
 }
 
-fn macro_auc(groups: &[Vec<(f32, bool)>]) -> f64 {
-    let aucs: Vec<f64> = groups
+fn aucs(groups: &[Vec<(f32, bool)>]) -> Vec<Option<f64>> {
+    groups
         .iter()
-        .filter_map(|pairs| {
+        .map(|pairs| {
             let (scores, labels): (Vec<f32>, Vec<bool>) = pairs.iter().copied().unzip();
             metrics::roc_auc(&scores, &labels)
         })
-        .collect();
-    metrics::mean(&aucs).unwrap_or(f64::NAN)
+        .collect()
+}
+
+fn macro_auc(groups: &[Vec<(f32, bool)>]) -> f64 {
+    metrics::mean(&aucs(groups).into_iter().flatten().collect::<Vec<_>>()).unwrap_or(f64::NAN)
 }
 
 async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, tally: &mut Tally) -> Result<Vec<f32>, String> {
@@ -242,6 +249,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         box_iou: tally.iou_sum.iter().sum::<f64>() / tally.iou_count.iter().sum::<usize>().max(1) as f64,
         box_iou_per_region: per_region,
         ecls_macro_auc: macro_auc(&tally.ecls),
+        ecls_auc_per_entity: ENTITIES.iter().map(|e| e.name.to_string()).zip(aucs(&tally.ecls)).collect(),
         grounding_accuracy: ratio(tally.grounding),
         zero_shot_macro_auc: macro_auc(&tally.zero_shot),
         bleu4: metrics::bleu4(&tally.generated, &tally.references),
@@ -296,6 +304,10 @@ fn print_metrics(m: &Metrics) {
     println!("box IoU per region:");
     for (name, iou) in &m.box_iou_per_region {
         println!("  {name:<32} {iou:.3}");
+    }
+    println!("ECLS AUC per finding:");
+    for (name, auc) in &m.ecls_auc_per_entity {
+        println!("  {name:<32} {}", auc.map_or("n/a (one class only)".to_string(), |auc| format!("{auc:.3}")));
     }
 }
 

@@ -294,7 +294,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         let box_loss = losses::boxes(encoding.boxes.clone(), batch.boxes, batch.box_valid);
         let ecls_loss = losses::binary_cross_entropy(encoding.present.clone(), batch.exist, batch.exist_valid);
 
-        // An objective whose weight is 0 is not computed at all: an image-only stage (boxes and ECLS)
+        // A text-side objective whose weight is 0 is not computed at all: an image-only stage (boxes and ECLS)
         // skips the whole text side and runs several times faster.
         let mut objectives = Vec::new();
         if settings.itc_weight > 0.0 || settings.itm_weight > 0.0 {
