@@ -22,6 +22,9 @@ pub struct Batch {
     pub reports: TokenBatch,
     /// `question: … answer: …` sequences.
     pub questions: TokenBatch,
+    /// `[batch, batch]`: 1 where studies `i` and `j` have the same findings (every candidate's label
+    /// equal), so each one's report describes the other's image as well; 1 on the diagonal.
+    pub same_findings: Tensor<2>,
 }
 
 /// The report as one text: findings, then impression.
@@ -83,6 +86,7 @@ pub fn batch(records: &[&Record], step: usize, size: usize, tokenizer: &TextToke
         exist_valid: float(exist_valid, [n, candidates], device),
         reports: tokenizer.batch(&reports, max_len, device).map_err(|e| e.to_string())?,
         questions: tokenizer.batch(&questions, max_len, device).map_err(|e| e.to_string())?,
+        same_findings: float(records.iter().flat_map(|a| records.iter().map(|b| f32::from(u8::from(a.exist == b.exist)))).collect(), [n, n], device),
     })
 }
 
@@ -90,10 +94,34 @@ fn float<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-/// Index of the hardest negative text for each image: the most similar text that is not its own.
-pub fn hard_negatives(similarity: Tensor<2>) -> Tensor<1, Int> {
+/// The hardest negative text for each image: the most similar text that does not match it (`matches`,
+/// `[batch, batch]`, 1 where text `j` belongs to image `i`, the diagonal at least). Returns its index and
+/// whether one exists (`[batch]`, 1 or 0: every text of the batch may match).
+pub fn hard_negatives(similarity: Tensor<2>, matches: Tensor<2>) -> (Tensor<1, Int>, Tensor<1>) {
     let [batch, _] = similarity.dims();
-    let device = similarity.device();
-    let own = Tensor::<2>::eye(batch, &device).greater_elem(0.5);
-    similarity.detach().mask_fill(own, f32::NEG_INFINITY).argmax(1).reshape([batch])
+    let exists = matches.clone().sum_dim(1).reshape([batch]).lower_elem(batch as f32).float();
+    let index = similarity.detach().mask_fill(matches.greater_elem(0.5), f32::NEG_INFINITY).argmax(1).reshape([batch]);
+    (index, exists)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hard_negatives_skip_matching_reports() {
+        let device = Device::flex();
+        let similarity = float(vec![9.0, 8.0, 1.0, 8.0, 9.0, 2.0, 1.0, 7.0, 9.0], [3, 3], &device);
+        let own = Tensor::<2>::eye(3, &device);
+        let (index, exists) = hard_negatives(similarity.clone(), own);
+        assert_eq!(index.into_data().convert::<i64>().try_to_vec::<i64>().unwrap(), vec![1, 0, 1]);
+        assert_eq!(exists.into_data().try_to_vec::<f32>().unwrap(), vec![1.0, 1.0, 1.0]);
+        // Studies 0 and 1 state the same findings: neither is the other's negative.
+        let twins = float(vec![1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0], [3, 3], &device);
+        let (index, _) = hard_negatives(similarity.clone(), twins);
+        assert_eq!(index.into_data().convert::<i64>().try_to_vec::<i64>().unwrap(), vec![2, 2, 1]);
+        // Every report matches every image: no negative exists.
+        let (_, exists) = hard_negatives(similarity, Tensor::ones([3, 3], &device));
+        assert_eq!(exists.into_data().try_to_vec::<f32>().unwrap(), vec![0.0, 0.0, 0.0]);
+    }
 }

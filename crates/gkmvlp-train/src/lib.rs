@@ -54,6 +54,10 @@ pub struct TrainSettings {
     /// The decoder learns from the report and from a question–answer pair at every step; off, the two
     /// take turns (half the decoder's cost, half its signal).
     pub lm_both_texts: bool,
+    /// Another study's report that states the same findings matches the image too: ITC spreads its target
+    /// over such reports and ITM draws its negatives from the others. Off, every other report is a
+    /// negative, and a normal study's hardest negative is, as often as not, another normal report.
+    pub findings_match: bool,
 }
 
 impl Default for TrainSettings {
@@ -75,6 +79,7 @@ impl Default for TrainSettings {
             prune_decoder_vocabulary: true,
             itm_images: 0,
             lm_both_texts: false,
+            findings_match: false,
         }
     }
 }
@@ -300,8 +305,9 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         if settings.itc_weight > 0.0 || settings.itm_weight > 0.0 {
             let texts = model.text_embedding(batch.reports.ids.clone(), batch.reports.mask.clone());
             let similarity = model.contrastive.logits(encoding.image_embedding.clone(), texts);
+            let matches = if settings.findings_match { batch.same_findings.clone() } else { Tensor::eye(records.len(), &device) };
             if settings.itc_weight > 0.0 {
-                objectives.push(("itc", losses::contrastive(similarity.clone()), settings.itc_weight));
+                objectives.push(("itc", losses::contrastive(similarity.clone(), matches.clone()), settings.itc_weight));
             }
             if settings.itm_weight > 0.0 {
                 // ITM in one pass: each of the first `n` images with its own report, then with its hardest negative.
@@ -309,13 +315,16 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
                     0 => records.len(),
                     n => n.min(records.len()),
                 };
-                let negatives = data::hard_negatives(similarity).narrow(0, 0, n);
+                let (negatives, has_negative) = data::hard_negatives(similarity, matches);
+                let negatives = negatives.narrow(0, 0, n);
                 let ids = Tensor::cat(vec![batch.reports.ids.clone().narrow(0, 0, n), batch.reports.ids.clone().select(0, negatives.clone())], 0);
                 let mask = Tensor::cat(vec![batch.reports.mask.clone().narrow(0, 0, n), batch.reports.mask.clone().select(0, negatives)], 0);
                 let memory = encoding.visual_memory.clone().narrow(0, 0, n);
                 let memory = Tensor::cat(vec![memory.clone(), memory], 0);
                 let labels = Tensor::<1>::from_data(TensorData::new([vec![1.0f32; n], vec![0.0; n]].concat(), [2 * n]), &device);
-                let itm_loss = losses::binary_cross_entropy(model.match_probability(&memory, ids, mask), labels, Tensor::ones([2 * n], &device));
+                // An image whose batch holds no non-matching report gets no negative pair.
+                let weights = Tensor::cat(vec![Tensor::ones([n], &device), has_negative.narrow(0, 0, n)], 0);
+                let itm_loss = losses::binary_cross_entropy(model.match_probability(&memory, ids, mask), labels, weights);
                 objectives.push(("itm", itm_loss, settings.itm_weight));
             }
         }

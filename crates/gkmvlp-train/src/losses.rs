@@ -13,13 +13,13 @@ pub fn binary_cross_entropy<const D: usize>(p: Tensor<D>, targets: Tensor<D>, we
     (loss * weights.clone()).sum().div(weights.sum().clamp_min(1.0))
 }
 
-/// Symmetric InfoNCE over a batch: image `i` belongs to text `i`. `logits`: `[batch, batch]`.
-pub fn contrastive(logits: Tensor<2>) -> Tensor<1> {
-    let [batch, _] = logits.dims();
-    let device = logits.device();
-    let diagonal = Tensor::<1, Int>::arange(0..batch as i64, &device).reshape([batch, 1]);
-    let image_to_text = log_softmax(logits.clone(), 1).gather(1, diagonal.clone()).mean().neg();
-    let text_to_image = log_softmax(logits.transpose(), 1).gather(1, diagonal).mean().neg();
+/// Symmetric InfoNCE over a batch. `logits`: `[batch, batch]`; `matches`: `[batch, batch]`, symmetric, 1
+/// where image `i` and text `j` belong together (the diagonal at least). Each row's target spreads
+/// evenly over its matches.
+pub fn contrastive(logits: Tensor<2>, matches: Tensor<2>) -> Tensor<1> {
+    let targets = matches.clone().div(matches.sum_dim(1));
+    let image_to_text = (log_softmax(logits.clone(), 1) * targets.clone()).sum_dim(1).mean().neg();
+    let text_to_image = (log_softmax(logits.transpose(), 1) * targets).sum_dim(1).mean().neg();
     (image_to_text + text_to_image).div_scalar(2.0)
 }
 
@@ -87,8 +87,25 @@ mod tests {
         let device = Device::flex();
         let good = Tensor::<2>::from_data(TensorData::new(vec![10.0f32, 0.0, 0.0, 10.0], [2, 2]), &device);
         let bad = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 10.0, 10.0, 0.0], [2, 2]), &device);
-        let good = contrastive(good).into_scalar::<f32>();
-        let bad = contrastive(bad).into_scalar::<f32>();
+        let eye = Tensor::<2>::eye(2, &device);
+        let good = contrastive(good, eye.clone()).into_scalar::<f32>();
+        let bad = contrastive(bad, eye).into_scalar::<f32>();
         assert!(good < 1e-3 && bad > 9.0, "{good} {bad}");
+    }
+
+    #[test]
+    fn matching_texts_share_the_target() {
+        let device = Device::flex();
+        let logits = |values: Vec<f32>| Tensor::<2>::from_data(TensorData::new(values, [3, 3]), &device);
+        // Texts 0 and 1 both describe images 0 and 1 (the same findings); text 2 only image 2.
+        let matches = logits(vec![1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        let alike = logits(vec![5.0, 5.0, -5.0, 5.0, 5.0, -5.0, -5.0, -5.0, 5.0]);
+        let apart = logits(vec![7.0, 3.0, -5.0, 3.0, 7.0, -5.0, -5.0, -5.0, 5.0]);
+        let loss = |l: &Tensor<2>, m: Tensor<2>| contrastive(l.clone(), m).into_scalar::<f32>();
+        // With shared targets, scoring the two matching texts alike is the better answer...
+        assert!(loss(&alike, matches.clone()) < loss(&apart, matches), "shared targets push matching texts apart");
+        // ...while the diagonal alone rewards telling them apart.
+        let eye = Tensor::<2>::eye(3, &device);
+        assert!(loss(&apart, eye.clone()) < loss(&alike, eye), "diagonal targets should prefer the split");
     }
 }

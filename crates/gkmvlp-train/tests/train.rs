@@ -136,12 +136,15 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
     }
     assert!(moved("vision_model") && moved("ecls_head"), "the image-only stage trained nothing");
 
-    let joint = TrainArgs { init: Some(work.join("image-2/checkpoint")), ..tiny_args(&work, "joint") };
+    let joint_settings = work.join("joint.json");
+    std::fs::write(&joint_settings, r#"{"findings_match": true}"#).unwrap();
+    let joint = TrainArgs { init: Some(work.join("image-2/checkpoint")), settings: Some(joint_settings), ..tiny_args(&work, "joint") };
     assert_eq!(run(&joint).unwrap(), 4, "a run started with --init counts its own steps");
     let manifest = Manifest::parse(&std::fs::read(work.join("joint/checkpoint").join(MANIFEST_FILE)).unwrap()).unwrap();
     assert_eq!(manifest.training["step"], 4);
     assert_eq!(manifest.training["started_from"]["step"], 2, "the manifest records the stage it started from");
     assert_eq!(manifest.training["started_from"]["settings"]["lm_weight"], 0.0);
+    assert_eq!(manifest.training["settings"]["findings_match"], true);
     let after = weights(&work.join("joint/checkpoint"));
     assert!(after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b), "the joint stage trains the decoder");
     std::fs::remove_dir_all(&work).ok();
