@@ -56,7 +56,7 @@ pub struct TrainSettings {
     pub lm_both_texts: bool,
     /// Another study's report that states the same findings matches the image too: ITC spreads its target
     /// over such reports and ITM draws its negatives from the others. Off, every other report is a
-    /// negative, and a normal study's hardest negative is, as often as not, another normal report.
+    /// negative, so a normal study's hardest negative can be another normal report, labelled "no match".
     pub findings_match: bool,
 }
 
