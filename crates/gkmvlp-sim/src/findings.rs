@@ -483,7 +483,9 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                     }
                 }
                 pts.push(tip);
-                plan.devices.push((pts, 1.3, 0.9, false));
+                // Radiopaque (barium-striped) like a real line: at strength 0.9 it was a faint grey thread at
+                // 256 px and ECLS learned nothing of it (AUC 0.5); 2.2 matches the tube's stripe.
+                plan.devices.push((pts, 1.3, 2.2, false));
                 p.fixed.push(reg);
                 p.details.push(if reg == Region::CavoatrialJunction { format!("tip at the {word}") } else { format!("tip in the {word}") });
             }
