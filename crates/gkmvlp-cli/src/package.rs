@@ -35,7 +35,7 @@ pub fn run(args: &PackageArgs) -> Result<(), String> {
     device.seed(args.seed);
     let model = config.init(&device).map_err(|e| e.to_string())?;
     let training = serde_json::json!({ "untrained": true, "seed": args.seed });
-    let files = weights::package(&model, &config, &tokenizer, training, storage(args.int8, &[], &[])).map_err(|e| e.to_string())?;
+    let files = weights::package(&model, &config, &tokenizer, training, if args.int8 { Storage::Int8(Precision::default()) } else { Storage::F32 }).map_err(|e| e.to_string())?;
     files.write_dir(&args.out).map_err(|e| e.to_string())?;
     eprintln!("wrote untrained `{}` weights ({} bytes) to {}", args.config, files.model.len(), args.out.display());
     Ok(())
@@ -52,9 +52,13 @@ pub struct ShipArgs {
     /// With --int8: modules to keep in f32 (module paths, comma-separated, e.g. `gk_module,ecls_head`).
     #[arg(long, value_delimiter = ',', requires = "int8")]
     keep_f32: Vec<String>,
-    /// With --int8: modules to store in 10 bits (a quarter more bytes than int8, a quarter of its error).
+    /// With --int8: modules to store in --finer-bits bits (each bit past 8 adds an eighth of their int8
+    /// bytes and halves their rounding error).
     #[arg(long, value_delimiter = ',', requires = "int8")]
-    int10: Vec<String>,
+    finer: Vec<String>,
+    /// Width of the --finer modules' integers, 9 to 16.
+    #[arg(long, default_value_t = 10, requires = "finer", value_parser = clap::value_parser!(u32).range(9..=16))]
+    finer_bits: u32,
     /// The dataset it was trained on: its `manifest.json` (seeds, shares) goes into the weights' manifest.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -83,12 +87,13 @@ pub fn ship(args: &ShipArgs) -> Result<(), String> {
     if let Some(metrics) = &args.metrics {
         training["metrics"] = read_json(metrics)?.get("metrics").cloned().ok_or_else(|| format!("{}: no `metrics`", metrics.display()))?;
     }
-    let files = weights::package(&model, &config, &tokenizer, training, storage(args.int8, &args.keep_f32, &args.int10)).map_err(|e| e.to_string())?;
+    let files = weights::package(&model, &config, &tokenizer, training, storage(args)).map_err(|e| e.to_string())?;
     files.write_dir(&args.out).map_err(|e| e.to_string())?;
     eprintln!("wrote {} weights ({} bytes) to {}", if args.int8 { "int8" } else { "f32" }, files.model.len(), args.out.display());
     Ok(())
 }
 
-fn storage(int8: bool, keep_f32: &[String], int10: &[String]) -> Storage {
-    if int8 { Storage::Int8(Precision { keep_f32: keep_f32.to_vec(), int10: int10.to_vec() }) } else { Storage::F32 }
+fn storage(args: &ShipArgs) -> Storage {
+    let precision = Precision { keep_f32: args.keep_f32.clone(), finer: args.finer.clone(), finer_bits: args.finer_bits };
+    if args.int8 { Storage::Int8(precision) } else { Storage::F32 }
 }

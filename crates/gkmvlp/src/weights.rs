@@ -51,9 +51,11 @@ pub struct Manifest {
     /// With `int8`: the modules kept in f32 all the same.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub f32_modules: Vec<String>,
-    /// With `int8`: the modules stored in 10 bits.
+    /// With `int8`: the modules stored in `finer_bits`-bit integers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub int10_modules: Vec<String>,
+    pub finer_modules: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finer_bits: Option<u32>,
     /// Every file of the model, by name.
     pub files: BTreeMap<String, FileEntry>,
     /// Free-form facts about training (data seeds, steps, metrics).
@@ -158,7 +160,7 @@ pub fn model_bytes(model: &GkMvlp) -> Result<Vec<u8>> {
 pub enum Storage {
     F32,
     /// Matrices as per-block symmetric int8 (about a quarter of the size), except those of the modules the
-    /// precision names (kept in f32 or stored in 10 bits).
+    /// precision names (kept in f32 or stored in 9 to 16 bits).
     Int8(int8::Precision),
 }
 
@@ -192,7 +194,8 @@ pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], tra
         }
         .into(),
         f32_modules: precision.keep_f32,
-        int10_modules: precision.int10,
+        finer_bits: (!precision.finer.is_empty()).then_some(precision.finer_bits),
+        finer_modules: precision.finer,
         files,
         training,
     };
