@@ -80,7 +80,7 @@ fn presence_gate_scales_each_knowledge_token_by_its_probability() {
     }
     let image_part = |encoding: &gkmvlp::ImageEncoding| read(encoding.visual_memory.clone().narrow(1, 0, memory - candidates).reshape([memory - candidates, width]));
     assert_eq!(image_part(&plain), image_part(&gated), "E_I tokens pass unchanged");
-    assert_eq!(GkMvlpConfig::demo().with_presence_gate(true).with_grounding(gkmvlp::Grounding::Ungrounded).preset_name(), Some("demo"));
+    assert_eq!(GkMvlpConfig::demo().with_presence_gate(false).with_grounding(gkmvlp::Grounding::Ungrounded).preset_name(), Some("demo"));
 
     // A manifest written before the switch existed describes an ungated model.
     let files = weights::package(&common::tiny_model(8), &GkMvlpConfig::tiny().with_presence_gate(true), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
