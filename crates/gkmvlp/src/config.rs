@@ -89,12 +89,6 @@ pub struct GkMvlpConfig {
     /// Grounding mask of the GK module.
     #[config(default = "Grounding::Grounded")]
     pub grounding: Grounding,
-    /// Scale each GK token by its ECLS presence probability before it joins the visual memory (a
-    /// diagnosis-driven prompt, as in PromptMRG; not in the paper). The decoder and E_I→T then find the
-    /// present findings as the few strong knowledge tokens; a 2-layer decoder trained for 1,000 steps did
-    /// not learn to read presence from the raw tokens (clinical F1 0.30 with ECLS AUC 0.86).
-    #[config(default = false)]
-    pub presence_gate: bool,
     /// Width of the shared image-text embedding space of ITC.
     #[config(default = 256)]
     pub embed_dim: usize,
@@ -125,7 +119,7 @@ impl GkMvlpConfig {
     /// radiographs, the full all-MiniLM-L6-v2 text encoder (384 wide, 6 layers, 12 heads), and a 2-layer
     /// decoder initialised from MiniLM's first layers.
     pub fn demo() -> Self {
-        Self::new(VisionConfig::new(224, 192, 6, 3), minilm_text(), 2).with_presence_gate(true)
+        Self::new(VisionConfig::new(224, 192, 6, 3), minilm_text(), 2)
     }
 
     /// The paper's likely size: ViT-B/16 at 224 pixels and a BERT-base text encoder and decoder, as in BLIP.
@@ -137,11 +131,10 @@ impl GkMvlpConfig {
         )
     }
 
-    /// The preset this network's shape is, whatever its decoder's vocabulary, grounding and presence-gate
-    /// switches.
+    /// The preset this network's shape is, whatever its decoder's vocabulary and grounding switch.
     pub fn preset_name(&self) -> Option<&'static str> {
-        let shape = |config: &Self| config.clone().with_decoder_vocabulary(Vec::new()).with_grounding(Grounding::Grounded).with_presence_gate(false);
-        ["tiny", "demo", "base"].into_iter().find(|name| Self::preset(name).as_ref().map(shape) == Some(shape(self)))
+        let shape = self.clone().with_decoder_vocabulary(Vec::new()).with_grounding(Grounding::Grounded);
+        ["tiny", "demo", "base"].into_iter().find(|name| Self::preset(name).as_ref() == Some(&shape))
     }
 
     /// A preset by name: `tiny`, `demo` or `base`.

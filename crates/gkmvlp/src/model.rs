@@ -1,7 +1,7 @@
 //! GK-MVLP assembled. Data flows one way, as in the paper's figure:
 //! image → E_I → region head → region tokens → GK module (with the knowledge tokens from E_T) → ECLS head;
 //! then [E_I tokens ; GK tokens] is the visual memory that the image-grounded text encoder (ITM) and the
-//! report decoder (LM) read (with `presence_gate`, each GK token scaled by its ECLS probability). ITC compares the image and text [CLS] embeddings.
+//! report decoder (LM) read. ITC compares the image and text [CLS] embeddings.
 //!
 //! Top-level names follow BLIP (`vision_model`, `text_encoder`, `text_decoder`, `itm_head`, ...).
 
@@ -32,9 +32,6 @@ pub struct GkMvlp {
     pub itm_head: ItmHead,
     pub text_decoder: ReportDecoder,
     pub contrastive: Contrastive,
-    /// [`GkMvlpConfig::presence_gate`].
-    #[module(skip)]
-    pub presence_gate: bool,
 }
 
 /// Everything the model derives from an image once; every question, finding text and report check about
@@ -70,7 +67,6 @@ impl GkMvlpConfig {
             itm_head: ItmHead::new(t.width, device),
             text_decoder: ReportDecoder::new(t, self.decoder_layers, v.width, vocabulary, device),
             contrastive: Contrastive::new(v.width, t.width, self.embed_dim, device),
-            presence_gate: self.presence_gate,
         })
     }
 }
@@ -86,9 +82,7 @@ impl GkMvlp {
         let regions = self.region_tokens.forward(patches, image.grid, pooling_boxes);
         let grounded = self.gk_module.forward(knowledge.sentence_features.clone(), &knowledge.positions(), image.cls(), regions);
         let present = self.ecls_head.present_probability(grounded.tokens.clone());
-        // Detached: ECLS learns presence from its labels alone, not from what helps the text side.
-        let knowledge_memory = if self.presence_gate { grounded.tokens * present.clone().detach().unsqueeze_dim(2) } else { grounded.tokens };
-        let visual_memory = Tensor::cat(vec![image.tokens.clone(), knowledge_memory], 1);
+        let visual_memory = Tensor::cat(vec![image.tokens.clone(), grounded.tokens], 1);
         let image_embedding = self.contrastive.image_embedding(image.cls());
         ImageEncoding { image, boxes, present, region_attention: grounded.region_attention, visual_memory, image_embedding }
     }

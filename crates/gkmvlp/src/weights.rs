@@ -94,12 +94,7 @@ impl Manifest {
     }
 
     pub fn model_config(&self) -> Result<GkMvlpConfig> {
-        let mut config = self.config.clone();
-        // Weights written before the presence gate existed were trained without it.
-        if let Some(fields) = config.as_object_mut() {
-            fields.entry("presence_gate").or_insert(serde_json::Value::Bool(false));
-        }
-        serde_json::from_value(config)
+        serde_json::from_value(self.config.clone())
             .map_err(|e| GkError::weights(MANIFEST_FILE, format!("config does not describe a GK-MVLP model: {e}")))
     }
 

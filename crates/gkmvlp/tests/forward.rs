@@ -63,34 +63,6 @@ fn batch_of_two_equals_two_batches_of_one() {
 }
 
 #[test]
-fn presence_gate_scales_each_knowledge_token_by_its_probability() {
-    let device = Device::flex();
-    let plain = common::tiny_model(8);
-    let gated = gkmvlp::GkMvlp { presence_gate: true, ..plain.clone() };
-    let knowledge = Knowledge::encode(&plain.text_encoder, &common::tokenizer(), 64, &device).unwrap();
-    let image = || Tensor::<4>::from_data(TensorData::new(synthetic_radiograph(64), [1, 1, 64, 64]), &device);
-    let (plain, gated) = (plain.encode_image(image(), &knowledge, None), gated.encode_image(image(), &knowledge, None));
-    assert_eq!(read(plain.present.clone()), read(gated.present.clone()), "the gate leaves ECLS as it is");
-    let [_, memory, width] = plain.visual_memory.dims();
-    let candidates = candidates().len();
-    let knowledge_part = |encoding: &gkmvlp::ImageEncoding| encoding.visual_memory.clone().narrow(1, memory - candidates, candidates).reshape([candidates, width]);
-    let expected = knowledge_part(&plain) * plain.present.clone().reshape([candidates, 1]);
-    for (a, b) in read(knowledge_part(&gated)).iter().zip(read(expected)) {
-        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
-    }
-    let image_part = |encoding: &gkmvlp::ImageEncoding| read(encoding.visual_memory.clone().narrow(1, 0, memory - candidates).reshape([memory - candidates, width]));
-    assert_eq!(image_part(&plain), image_part(&gated), "E_I tokens pass unchanged");
-    assert_eq!(GkMvlpConfig::demo().with_presence_gate(false).with_grounding(gkmvlp::Grounding::Ungrounded).preset_name(), Some("demo"));
-
-    // A manifest written before the switch existed describes an ungated model.
-    let files = weights::package(&common::tiny_model(8), &GkMvlpConfig::tiny().with_presence_gate(true), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
-    let mut manifest = Manifest::parse(&files.manifest_json).unwrap();
-    assert!(manifest.model_config().unwrap().presence_gate);
-    manifest.config.as_object_mut().unwrap().remove("presence_gate");
-    assert!(!manifest.model_config().unwrap().presence_gate);
-}
-
-#[test]
 fn weights_round_trip_reproduces_outputs() {
     let device = Device::flex();
     let model = common::tiny_model(3);
