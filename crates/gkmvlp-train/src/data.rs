@@ -4,7 +4,8 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use gkmvlp::pipeline::REPORT_CUE;
-use gkmvlp::tokenizer::{CLS_ID, PAD_ID, SEP_ID, TextTokenizer, TokenBatch, UNK_ID};
+use gkmvlp::report_decoder::prompted_ids;
+use gkmvlp::tokenizer::{CLS_ID, PAD_ID, SEP_ID, TextTokenizer, TokenBatch, UNK_ID, pad_batch};
 use gkmvlp::vocab::NUM_REGIONS;
 use gkmvlp_sim::Record;
 
@@ -22,6 +23,9 @@ pub struct Batch {
     pub reports: TokenBatch,
     /// `question: … answer: …` sequences.
     pub questions: TokenBatch,
+    /// The texts of `reports` and `questions`, for decoder inputs built per step (the findings prompt).
+    pub report_texts: Vec<String>,
+    pub question_texts: Vec<String>,
     /// `[batch, batch]`: 1 where studies `i` and `j` have the same findings (every candidate's label
     /// equal), so each one's report describes the other's image as well; 1 on the diagonal.
     pub same_findings: Tensor<2>,
@@ -86,8 +90,39 @@ pub fn batch(records: &[&Record], step: usize, size: usize, tokenizer: &TextToke
         exist_valid: float(exist_valid, [n, candidates], device),
         reports: tokenizer.batch(&reports, max_len, device).map_err(|e| e.to_string())?,
         questions: tokenizer.batch(&questions, max_len, device).map_err(|e| e.to_string())?,
+        report_texts: reports,
+        question_texts: questions,
         same_findings: float(records.iter().flat_map(|a| records.iter().map(|b| f32::from(u8::from(a.exist == b.exist)))).collect(), [n, n], device),
     })
+}
+
+/// Decoder inputs behind the findings prompt: `[CLS] prompt [SEP] text [SEP]` for each text (the text cut
+/// to `max_len` tokens, and the whole to the decoder's `max_positions`), with the weights of the LM loss: 1
+/// on the text's tokens, 0 on the prompt's (the decoder is given them, not asked for them) and on padding.
+pub fn prompted(
+    texts: &[String],
+    prompts: &[String],
+    tokenizer: &TextTokenizer,
+    max_len: usize,
+    max_positions: usize,
+    device: &Device,
+) -> Result<(TokenBatch, Tensor<2>), String> {
+    let mut sequences = Vec::with_capacity(texts.len());
+    let mut starts = Vec::with_capacity(texts.len());
+    for (text, prompt) in texts.iter().zip(prompts) {
+        let prompt = tokenizer.encode_plain(prompt).map_err(|e| e.to_string())?;
+        // The text's own [CLS] gives way to the prompt's [CLS] … [SEP].
+        let room = (max_positions + 1).checked_sub(prompt.len() + 2).filter(|&room| room >= 2);
+        let room = room.ok_or_else(|| format!("a findings prompt of {} tokens leaves no room for text in {max_positions} positions", prompt.len()))?;
+        let text = tokenizer.encode(text, max_len.min(room)).map_err(|e| e.to_string())?;
+        let (ids, start) = prompted_ids(&prompt, &text);
+        sequences.push(ids);
+        starts.push(start);
+    }
+    let batch = pad_batch(&sequences, device);
+    let width = batch.ids.dims()[1];
+    let weights = sequences.iter().zip(&starts).flat_map(|(ids, &start)| (0..width).map(move |i| f32::from(u8::from(i >= start && i < ids.len())))).collect();
+    Ok((batch, float(weights, [texts.len(), width], device)))
 }
 
 fn float<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
@@ -107,6 +142,33 @@ pub fn hard_negatives(similarity: Tensor<2>, matches: Tensor<2>) -> (Tensor<1, I
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prompted_texts_weigh_only_their_own_tokens() {
+        let device = Device::flex();
+        let tokenizer = TextTokenizer::from_bytes(include_bytes!("../../../models/tokenizer.json")).unwrap();
+        let texts = ["findings: no effusion".to_string(), "question: is there an effusion? answer: no".to_string()];
+        let prompts = ["present: none".to_string(), "present: pleural effusion at the right costophrenic angle".to_string()];
+        let (batch, weights) = prompted(&texts, &prompts, &tokenizer, 96, 512, &device).unwrap();
+        let ids = batch.ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let mask = batch.mask.into_data().try_to_vec::<f32>().unwrap();
+        let weights = weights.into_data().try_to_vec::<f32>().unwrap();
+        let width = ids.len() / 2;
+        for (row, (text, prompt)) in texts.iter().zip(&prompts).enumerate() {
+            let (expected, start) = prompted_ids(&tokenizer.encode_plain(prompt).unwrap(), &tokenizer.encode(text, 96).unwrap());
+            let row_ids: Vec<u32> = ids[row * width..][..expected.len()].iter().map(|&i| i as u32).collect();
+            assert_eq!(row_ids, expected);
+            for i in 0..width {
+                let (m, w) = (mask[row * width + i], weights[row * width + i]);
+                assert_eq!(m, f32::from(u8::from(i < expected.len())), "row {row}, position {i}: attention");
+                assert_eq!(w, f32::from(u8::from(i >= start && i < expected.len())), "row {row}, position {i}: loss weight");
+            }
+        }
+        // The whole stays within the decoder's positions: the text is cut, or refused if nothing fits.
+        let (batch, _) = prompted(&texts, &prompts, &tokenizer, 96, 24, &device).unwrap();
+        assert_eq!(batch.ids.dims()[1], 24);
+        assert!(prompted(&texts, &prompts, &tokenizer, 96, 17, &device).unwrap_err().contains("no room"));
+    }
 
     #[test]
     fn hard_negatives_skip_matching_reports() {

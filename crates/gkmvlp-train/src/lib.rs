@@ -19,6 +19,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
 use gkmvlp::knowledge::Knowledge;
+use gkmvlp::report_decoder::findings_prompt;
 use gkmvlp::text_transformer::TextTransformer;
 use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, Manifest};
@@ -126,6 +127,10 @@ pub struct TrainArgs {
     /// Ablation: the GK module without its grounding mask (every knowledge token sees every region).
     #[arg(long)]
     pub no_grounding: bool,
+    /// The decoder reads the findings ECLS calls present before each text (`GkMvlpConfig::findings_prompt`);
+    /// with `--init`, the weights gain it from this run on.
+    #[arg(long, conflicts_with = "resume")]
+    pub findings_prompt: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -266,6 +271,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         }
         (config, model, adamw(&settings), 0)
     };
+    let config = if args.findings_prompt { config.with_findings_prompt(true) } else { config };
 
     catch_interrupt()?;
     if !settings.train_text_encoder {
@@ -331,16 +337,29 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         if settings.lm_weight > 0.0 {
             // The decoder's texts: the report and a VQA pair, both or taking turns.
             let texts = match (settings.lm_both_texts, step % 2) {
-                (true, _) => vec![&batch.reports, &batch.questions],
-                (false, 0) => vec![&batch.reports],
-                (false, _) => vec![&batch.questions],
+                (true, _) => vec![(&batch.reports, &batch.report_texts), (&batch.questions, &batch.question_texts)],
+                (false, 0) => vec![(&batch.reports, &batch.report_texts)],
+                (false, _) => vec![(&batch.questions, &batch.question_texts)],
             };
-            let lm_losses = texts.iter().map(|text| {
-                let logits = model.text_decoder.forward(text.ids.clone(), text.mask.clone(), &encoding.visual_memory);
-                let targets = model.text_decoder.vocabulary.decoder_ids(text.ids.clone());
-                losses::language_model(logits, targets, text.mask.clone(), settings.label_smoothing)
-            });
-            let lm_loss = lm_losses.reduce(|a, b| a + b).expect("at least one text").div_scalar(texts.len() as f32);
+            // With the findings prompt, each text follows what ECLS calls present now, as at inference.
+            let prompts = match config.findings_prompt {
+                true => {
+                    let present = encoding.present.clone().into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("read-back failed: {e:?}"))?;
+                    Some(present.chunks(present.len() / records.len()).map(findings_prompt).collect::<Vec<_>>())
+                }
+                false => None,
+            };
+            let mut lm_losses = Vec::with_capacity(texts.len());
+            for (tokens, strings) in &texts {
+                let (tokens, weights) = match &prompts {
+                    Some(prompts) => data::prompted(strings, prompts, &tokenizer, settings.max_text_tokens, config.text.max_positions, &device)?,
+                    None => ((*tokens).clone(), tokens.mask.clone()),
+                };
+                let logits = model.text_decoder.forward(tokens.ids.clone(), tokens.mask, &encoding.visual_memory);
+                let targets = model.text_decoder.vocabulary.decoder_ids(tokens.ids);
+                lm_losses.push(losses::language_model(logits, targets, weights, settings.label_smoothing));
+            }
+            let lm_loss = lm_losses.into_iter().reduce(|a, b| a + b).expect("at least one text").div_scalar(texts.len() as f32);
             objectives.push(("lm", lm_loss, settings.lm_weight));
         }
         objectives.extend([("ecls", ecls_loss, settings.ecls_weight), ("box", box_loss, settings.box_weight)]);

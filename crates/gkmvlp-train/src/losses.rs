@@ -23,13 +23,14 @@ pub fn contrastive(logits: Tensor<2>, matches: Tensor<2>) -> Tensor<1> {
     (image_to_text + text_to_image).div_scalar(2.0)
 }
 
-/// Causal LM loss: `logits` `[batch, seq, vocab]` predict `ids` shifted by one; padding (mask 0) ignored;
+/// Causal LM loss: `logits` `[batch, seq, vocab]` predict `ids` shifted by one; `weights` `[batch, seq]`
+/// says which tokens count (the attention mask, or less: padding and given prompts are not predicted);
 /// label smoothing `smoothing` spreads that much probability over the vocabulary.
-pub fn language_model(logits: Tensor<3>, ids: Tensor<2, Int>, mask: Tensor<2>, smoothing: f32) -> Tensor<1> {
+pub fn language_model(logits: Tensor<3>, ids: Tensor<2, Int>, weights: Tensor<2>, smoothing: f32) -> Tensor<1> {
     let [batch, seq, _] = logits.dims();
     let predictions = logits.narrow(1, 0, seq - 1);
     let targets = ids.narrow(1, 1, seq - 1).reshape([batch, seq - 1, 1]);
-    let weights = mask.narrow(1, 1, seq - 1);
+    let weights = weights.narrow(1, 1, seq - 1);
     let log_probs = log_softmax(predictions, 2);
     let nll = log_probs.clone().gather(2, targets).reshape([batch, seq - 1]).neg();
     let uniform = log_probs.mean_dim(2).reshape([batch, seq - 1]).neg();

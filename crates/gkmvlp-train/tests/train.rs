@@ -1,6 +1,7 @@
 //! End to end on the tiny model: simulate a few studies, train a few steps, stop, resume, and load the
 //! checkpoint as trained weights, and evaluate it; a run trained in two stages ends with the same weights as one trained
-//! straight through. An image-only stage leaves the text side alone, and `--init` starts a run from it.
+//! straight through. An image-only stage leaves the text side alone, and `--init` starts a run from it
+//! (with or without the findings prompt).
 
 use std::path::PathBuf;
 
@@ -42,6 +43,7 @@ fn tiny_args(work: &std::path::Path, run: &str) -> TrainArgs {
         tokenizer: repo("models/tokenizer.json"),
         seed: 3,
         no_grounding: false,
+        findings_prompt: false,
         device: "flex".into(),
     }
 }
@@ -147,5 +149,13 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
     assert_eq!(manifest.training["settings"]["findings_match"], true);
     let after = weights(&work.join("joint/checkpoint"));
     assert!(after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b), "the joint stage trains the decoder");
+
+    // A stage may add the findings prompt to weights trained without it; its weights then say so.
+    let prompted = TrainArgs { init: Some(work.join("image-2/checkpoint")), findings_prompt: true, until: Some(2), ..tiny_args(&work, "prompted") };
+    assert_eq!(run(&prompted).unwrap(), 2);
+    let manifest = Manifest::parse(&std::fs::read(work.join("prompted/checkpoint").join(MANIFEST_FILE)).unwrap()).unwrap();
+    assert!(manifest.model_config().unwrap().findings_prompt);
+    let after = weights(&work.join("prompted/checkpoint"));
+    assert!(after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b), "the prompted stage trains the decoder");
     std::fs::remove_dir_all(&work).ok();
 }

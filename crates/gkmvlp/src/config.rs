@@ -89,6 +89,11 @@ pub struct GkMvlpConfig {
     /// Grounding mask of the GK module.
     #[config(default = "Grounding::Grounded")]
     pub grounding: Grounding,
+    /// Start every decoder text with the findings ECLS calls present (`[CLS] present: … [SEP]`), a
+    /// diagnosis-driven prompt as in PromptMRG (not in the paper): the decoder copies words it is shown far
+    /// sooner than it learns to read them from the visual memory.
+    #[config(default = false)]
+    pub findings_prompt: bool,
     /// Width of the shared image-text embedding space of ITC.
     #[config(default = 256)]
     pub embed_dim: usize,
@@ -131,9 +136,9 @@ impl GkMvlpConfig {
         )
     }
 
-    /// The preset this network's shape is, whatever its decoder's vocabulary and grounding switch.
+    /// The preset this network's shape is, whatever its decoder's vocabulary, grounding and prompt switches.
     pub fn preset_name(&self) -> Option<&'static str> {
-        let shape = self.clone().with_decoder_vocabulary(Vec::new()).with_grounding(Grounding::Grounded);
+        let shape = self.clone().with_decoder_vocabulary(Vec::new()).with_grounding(Grounding::Grounded).with_findings_prompt(false);
         ["tiny", "demo", "base"].into_iter().find(|name| Self::preset(name).as_ref() == Some(&shape))
     }
 

@@ -15,6 +15,7 @@ use crate::config::GkMvlpConfig;
 use crate::error::{GkError, Result};
 use crate::knowledge::Knowledge;
 use crate::model::{GkMvlp, ImageEncoding};
+use crate::report_decoder::{findings_prompt, prompted_ids};
 use crate::tokenizer::{CLS_ID, SEP_ID, TextTokenizer, pad_batch};
 use crate::weights::{self, LoadedWeights, WeightFiles};
 
@@ -195,9 +196,18 @@ impl Pipeline {
     /// the text so far after each token (the `findings:` cue is not part of it) and stops the report there by
     /// returning [`ControlFlow::Break`]; the text so far is then the result.
     pub async fn generate_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
-        let mut prefix = vec![CLS_ID];
-        prefix.extend(self.tokenizer.encode_plain(REPORT_CUE)?);
+        let prefix = self.decoder_prefix(encoding, self.tokenizer.encode_plain(REPORT_CUE)?).await?;
         self.continue_text(encoding, prefix, on_text).await
+    }
+
+    /// `[CLS]` and `text` (ids without special tokens), behind the findings prompt when the model reads one.
+    async fn decoder_prefix(&self, encoding: &ImageEncoding, text: Vec<u32>) -> Result<Vec<u32>> {
+        if !self.config.findings_prompt {
+            return Ok([vec![CLS_ID], text].concat());
+        }
+        let present = read_f32(encoding.present.clone().narrow(0, 0, 1)).await?;
+        let prompt = self.tokenizer.encode_plain(&findings_prompt(&present))?;
+        Ok(prompted_ids(&prompt, &text).0)
     }
 
     /// Answer to a free-text question, generated after `question: … answer:`.
@@ -206,12 +216,12 @@ impl Pipeline {
         if question.is_empty() {
             return Err(GkError::Input("the question is empty".into()));
         }
-        let mut prefix = vec![CLS_ID];
-        prefix.extend(self.tokenizer.encode_plain(&format!("question: {question} answer:"))?);
+        let question = self.tokenizer.encode_plain(&format!("question: {question} answer:"))?;
         let limit = self.config.text.max_positions / 2;
-        if prefix.len() > limit {
-            return Err(GkError::Input(format!("the question is too long ({} tokens, at most {limit})", prefix.len())));
+        if question.len() > limit {
+            return Err(GkError::Input(format!("the question is too long ({} tokens, at most {limit})", question.len())));
         }
+        let prefix = self.decoder_prefix(encoding, question).await?;
         self.continue_text(encoding, prefix, |_| ControlFlow::Continue(())).await
     }
 

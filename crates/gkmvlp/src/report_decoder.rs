@@ -16,6 +16,36 @@ use crate::config::TextConfig;
 use crate::error::{GkError, Result};
 use crate::text_transformer::{TextMode, TextTransformer};
 use crate::tokenizer::{CLS_ID, PAD_ID, SEP_ID, UNK_ID};
+use crate::vocab::candidates;
+
+/// ECLS probability from which a finding is named in the findings prompt.
+pub const PROMPT_THRESHOLD: f32 = 0.5;
+/// Most findings a prompt names.
+pub const PROMPT_MAX_FINDINGS: usize = 10;
+
+/// The findings prompt ([`crate::GkMvlpConfig::findings_prompt`]) for one image's ECLS probabilities (in
+/// [`candidates`] order): `present: pleural effusion at the right costophrenic angle, lung nodule at the
+/// left mid lung zone`, or `present: none`.
+pub fn findings_prompt(present: &[f32]) -> String {
+    let mut named: Vec<(f32, String)> = candidates().iter().zip(present).filter(|(_, p)| **p >= PROMPT_THRESHOLD).map(|(c, &p)| (p, c.sentence())).collect();
+    // Most probable first, and a bounded length whatever the image.
+    named.sort_by(|a, b| b.0.total_cmp(&a.0));
+    named.truncate(PROMPT_MAX_FINDINGS);
+    let named: Vec<String> = named.into_iter().map(|(_, sentence)| sentence).collect();
+    format!("present: {}", if named.is_empty() { "none".to_string() } else { named.join(", ") })
+}
+
+/// `[CLS] prompt [SEP]` followed by `text`'s ids without its `[CLS]`: how a decoder text reads with the
+/// findings prompt. Also returns the prompt's length with both special tokens, where the text begins.
+pub fn prompted_ids(prompt: &[u32], text: &[u32]) -> (Vec<u32>, usize) {
+    let mut ids = Vec::with_capacity(prompt.len() + text.len() + 1);
+    ids.push(CLS_ID);
+    ids.extend_from_slice(prompt);
+    ids.push(SEP_ID);
+    let start = ids.len();
+    ids.extend(text.iter().skip(usize::from(text.first() == Some(&CLS_ID))));
+    (ids, start)
+}
 
 /// BERT's prediction head: a transform, then the word embeddings (tied) and a bias.
 #[derive(Module, Debug)]
@@ -193,6 +223,24 @@ impl ReportDecoder {
 mod tests {
     use super::*;
     use burn::tensor::Distribution;
+
+    #[test]
+    fn findings_prompt_names_the_present_findings_most_probable_first() {
+        let count = candidates().len();
+        assert_eq!(findings_prompt(&vec![0.2; count]), "present: none");
+        let mut present = vec![0.1; count];
+        present[0] = 0.6;
+        present[count - 1] = 0.9;
+        let sentences: Vec<String> = candidates().iter().map(|c| c.sentence()).collect();
+        assert_eq!(findings_prompt(&present), format!("present: {}, {}", sentences[count - 1], sentences[0]));
+        assert_eq!(findings_prompt(&vec![1.0; count]).matches(", ").count(), PROMPT_MAX_FINDINGS - 1, "bounded");
+    }
+
+    #[test]
+    fn prompted_ids_put_the_prompt_between_cls_and_sep() {
+        assert_eq!(prompted_ids(&[7, 8], &[CLS_ID, 20, 21, SEP_ID]), (vec![CLS_ID, 7, 8, SEP_ID, 20, 21, SEP_ID], 4));
+        assert_eq!(prompted_ids(&[7], &[20, 21]), (vec![CLS_ID, 7, SEP_ID, 20, 21], 3), "a prefix without [CLS]");
+    }
 
     fn small_decoder(device: &Device) -> ReportDecoder {
         let text = TextConfig::new(16, 2, 2, 32).with_vocab_size(40).with_max_positions(24);

@@ -94,7 +94,12 @@ impl Manifest {
     }
 
     pub fn model_config(&self) -> Result<GkMvlpConfig> {
-        serde_json::from_value(self.config.clone())
+        let mut config = self.config.clone();
+        // Weights written before the findings prompt existed were trained without it.
+        if let Some(fields) = config.as_object_mut() {
+            fields.entry("findings_prompt").or_insert(serde_json::Value::Bool(false));
+        }
+        serde_json::from_value(config)
             .map_err(|e| GkError::weights(MANIFEST_FILE, format!("config does not describe a GK-MVLP model: {e}")))
     }
 

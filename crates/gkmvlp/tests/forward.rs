@@ -63,6 +63,22 @@ fn batch_of_two_equals_two_batches_of_one() {
 }
 
 #[test]
+fn findings_prompt_pipeline_writes_and_answers_and_older_manifests_lack_it() {
+    let device = Device::flex();
+    let config = GkMvlpConfig::tiny().with_findings_prompt(true);
+    let pipeline = Pipeline::new(common::tiny_model(9), config.clone(), common::tokenizer(), device, gkmvlp::pipeline::WeightsOrigin::Untrained { text_encoder_from_minilm: false }).unwrap();
+    let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());
+    pollster::block_on(pipeline.generate_report(&encoding, |_| ControlFlow::Continue(()))).unwrap();
+    pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?")).unwrap();
+
+    let files = weights::package(&common::tiny_model(9), &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
+    let mut manifest = Manifest::parse(&files.manifest_json).unwrap();
+    assert!(manifest.model_config().unwrap().findings_prompt);
+    manifest.config.as_object_mut().unwrap().remove("findings_prompt");
+    assert!(!manifest.model_config().unwrap().findings_prompt, "weights from before the switch were trained without a prompt");
+}
+
+#[test]
 fn weights_round_trip_reproduces_outputs() {
     let device = Device::flex();
     let model = common::tiny_model(3);
