@@ -37,7 +37,7 @@ fn right_effusion_is_grounded_at_the_right_costophrenic_angle() {
 }
 
 #[test]
-#[ignore = "fails with the shipped weights: they find the effusion (1.00) but write a normal report for this image (clinical F1 0.30 on the test split, models/README.md)"]
+#[ignore = "fails with the shipped weights: they find the effusion (1.00 on the right) and the report names an effusion, but on the left (clinical F1 0.46 on the test split, models/README.md)"]
 fn right_effusion_is_named_in_the_report() {
     let out = analyze("models/samples/simulated-right-effusion.png");
     let report = out["report"].as_str().expect("report").to_lowercase();
