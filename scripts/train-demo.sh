@@ -9,7 +9,8 @@
 #   3. report stage: the decoder learns to write behind the findings prompt (--findings-prompt; LM, ECLS
 #      and boxes, configs/demo-report-stage.json), starting from the joint stage's weights.
 # Every stage resumes exactly: stop the script with Ctrl-C (a checkpoint is saved) and rerun it to continue.
-# Usage: scripts/train-demo.sh [RUN_FOLDER]   (default runs/)
+# Usage: scripts/train-demo.sh [RUN_FOLDER]   (default runs/; a folder of the earlier two-stage recipe holds
+# its joint stage in demo/, which this script would take for a finished report stage: use a new folder)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
