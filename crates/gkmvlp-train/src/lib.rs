@@ -342,12 +342,11 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
                 (false, _) => vec![(&batch.questions, &batch.question_texts)],
             };
             // With the findings prompt, each text follows what ECLS calls present now, as at inference.
-            let prompts = match config.findings_prompt {
-                true => {
-                    let present = encoding.present.clone().into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("read-back failed: {e:?}"))?;
-                    Some(present.chunks(present.len() / records.len()).map(findings_prompt).collect::<Vec<_>>())
-                }
-                false => None,
+            let prompts = if config.findings_prompt {
+                let present = encoding.present.clone().into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("read-back failed: {e:?}"))?;
+                Some(present.chunks(present.len() / records.len()).map(findings_prompt).collect::<Vec<_>>())
+            } else {
+                None
             };
             let mut lm_losses = Vec::with_capacity(texts.len());
             for (tokens, strings) in &texts {
