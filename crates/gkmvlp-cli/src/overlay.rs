@@ -4,13 +4,12 @@
 
 use std::path::Path;
 
+use gkmvlp::ecls_head::PRESENT_THRESHOLD;
 use gkmvlp::pipeline::Analysis;
 use gkmvlp::vocab::Region;
 use gkmvlp_imaging::Radiograph;
 use image::{Rgb, RgbImage};
 
-/// Findings at or above this ECLS probability are drawn.
-const PRESENT: f32 = 0.5;
 
 const ANATOMY: [(Region, [u8; 3]); 5] = [
     (Region::RightLung, [60, 220, 60]),
@@ -48,7 +47,7 @@ pub fn write(path: &Path, radiograph: &Radiograph, analysis: &Analysis) -> Resul
     for (region, colour) in ANATOMY {
         outline(&mut image, analysis.regions[region.index()].bbox, colour, thickness);
     }
-    for finding in analysis.findings.iter().filter(|f| f.probability >= PRESENT) {
+    for finding in analysis.findings.iter().filter(|f| f.probability >= PRESENT_THRESHOLD) {
         outline(&mut image, analysis.regions[finding.region_index].bbox, [230, 40, 40], thickness * 2);
     }
     image.save(path).map_err(|e| format!("{}: {e}", path.display()))

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::int8::Precision;
+use gkmvlp::int8::{FINER_BITS, Precision};
 use gkmvlp::weights::{self, MANIFEST_FILE, Storage, TOKENIZER_FILE, WeightFiles};
 
 #[derive(Args)]
@@ -56,8 +56,8 @@ pub struct ShipArgs {
     /// bytes and halves their rounding error).
     #[arg(long, value_delimiter = ',', requires = "int8")]
     finer: Vec<String>,
-    /// Width of the --finer modules' integers, 9 to 16.
-    #[arg(long, default_value_t = 10, requires = "finer", value_parser = clap::value_parser!(u32).range(9..=16))]
+    /// Width of the --finer modules' integers, 9 to 16 (`int8::FINER_BITS`).
+    #[arg(long, default_value_t = 10, requires = "finer", value_parser = clap::value_parser!(u32).range(*FINER_BITS.start() as i64..=*FINER_BITS.end() as i64))]
     finer_bits: u32,
     /// The dataset it was trained on: its `manifest.json` (seeds, shares) goes into the weights' manifest.
     #[arg(long)]

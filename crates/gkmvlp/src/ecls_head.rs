@@ -5,6 +5,9 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, activation::softmax};
 
+/// ECLS probability from which a finding is called present (drawn on overlays, named in the findings prompt).
+pub const PRESENT_THRESHOLD: f32 = 0.5;
+
 #[derive(Module, Debug)]
 pub struct EclsHead {
     pub classifier: Linear,

@@ -89,15 +89,14 @@ fn inside(name: &str, modules: &[String]) -> bool {
 
 /// Whether module paths `a` and `b` overlap (one is, or contains, the other).
 fn overlap(a: &str, b: &str) -> bool {
-    let within = |inner: &str, outer: &str| inner.strip_prefix(outer).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
-    within(a, b) || within(b, a)
+    a == b || inside(a, &[b.to_string()]) || inside(b, &[a.to_string()])
 }
 
 /// Quantises an f32 safetensors file: int8, except the modules `precision` names.
 pub fn quantize(f32_bytes: &[u8], file: &str, precision: &Precision) -> Result<Vec<u8>> {
     let bits = precision.finer_bits;
     if !FINER_BITS.contains(&bits) {
-        return Err(GkError::Config(format!("finer storage takes 9 to 16 bits, not {bits}")));
+        return Err(GkError::Config(format!("finer storage takes {} to {} bits, not {bits}", FINER_BITS.start(), FINER_BITS.end())));
     }
     if let Some((a, b)) = precision.keep_f32.iter().find_map(|a| precision.finer.iter().find(|b| overlap(a, b)).map(|b| (a, b))) {
         return Err(GkError::Config(format!("module `{a}` (to keep in f32) and `{b}` (to store in {bits} bits) overlap: name each once")));

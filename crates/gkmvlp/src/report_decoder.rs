@@ -13,13 +13,12 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::gelu};
 
 use crate::config::TextConfig;
+use crate::ecls_head::PRESENT_THRESHOLD;
 use crate::error::{GkError, Result};
 use crate::text_transformer::{TextMode, TextTransformer};
 use crate::tokenizer::{CLS_ID, PAD_ID, SEP_ID, UNK_ID};
 use crate::vocab::candidates;
 
-/// ECLS probability from which a finding is named in the findings prompt.
-pub const PROMPT_THRESHOLD: f32 = 0.5;
 /// Most findings a prompt names.
 pub const PROMPT_MAX_FINDINGS: usize = 10;
 
@@ -27,7 +26,7 @@ pub const PROMPT_MAX_FINDINGS: usize = 10;
 /// [`candidates`] order): `present: pleural effusion at the right costophrenic angle, lung nodule at the
 /// left mid lung zone`, or `present: none`.
 pub fn findings_prompt(present: &[f32]) -> String {
-    let mut named: Vec<(f32, String)> = candidates().iter().zip(present).filter(|(_, p)| **p >= PROMPT_THRESHOLD).map(|(c, &p)| (p, c.sentence())).collect();
+    let mut named: Vec<(f32, String)> = candidates().iter().zip(present).filter(|(_, p)| **p >= PRESENT_THRESHOLD).map(|(c, &p)| (p, c.sentence())).collect();
     // Most probable first, and a bounded length whatever the image.
     named.sort_by(|a, b| b.0.total_cmp(&a.0));
     named.truncate(PROMPT_MAX_FINDINGS);
