@@ -96,12 +96,13 @@ pub fn batch(records: &[&Record], step: usize, size: usize, tokenizer: &TextToke
     })
 }
 
-/// Decoder inputs behind the findings prompt: `[CLS] prompt [SEP] text [SEP]` for each text (the text cut
+/// Decoder inputs behind the findings prompts (their ids, without special tokens): `[CLS] prompt [SEP] text
+/// [SEP]` for each text (the text cut
 /// to `max_len` tokens, and the whole to the decoder's `max_positions`), with the weights of the LM loss: 1
 /// on the text's tokens, 0 on the prompt's (the decoder is given them, not asked for them) and on padding.
 pub fn prompted(
     texts: &[String],
-    prompts: &[String],
+    prompts: &[Vec<u32>],
     tokenizer: &TextTokenizer,
     max_len: usize,
     max_positions: usize,
@@ -110,12 +111,11 @@ pub fn prompted(
     let mut sequences = Vec::with_capacity(texts.len());
     let mut starts = Vec::with_capacity(texts.len());
     for (text, prompt) in texts.iter().zip(prompts) {
-        let prompt = tokenizer.encode_plain(prompt).map_err(|e| e.to_string())?;
         // The text's own [CLS] gives way to the prompt's [CLS] … [SEP].
         let room = (max_positions + 1).checked_sub(prompt.len() + 2).filter(|&room| room >= 2);
         let room = room.ok_or_else(|| format!("a findings prompt of {} tokens leaves no room for text in {max_positions} positions", prompt.len()))?;
         let text = tokenizer.encode(text, max_len.min(room)).map_err(|e| e.to_string())?;
-        let (ids, start) = prompted_ids(&prompt, &text);
+        let (ids, start) = prompted_ids(prompt, &text);
         sequences.push(ids);
         starts.push(start);
     }
@@ -148,14 +148,14 @@ mod tests {
         let device = Device::flex();
         let tokenizer = TextTokenizer::from_bytes(include_bytes!("../../../models/tokenizer.json")).unwrap();
         let texts = ["findings: no effusion".to_string(), "question: is there an effusion? answer: no".to_string()];
-        let prompts = ["present: none".to_string(), "present: pleural effusion at the right costophrenic angle".to_string()];
+        let prompts = ["present: none", "present: pleural effusion at the right costophrenic angle"].map(|p| tokenizer.encode_plain(p).unwrap());
         let (batch, weights) = prompted(&texts, &prompts, &tokenizer, 96, 512, &device).unwrap();
         let ids = batch.ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
         let mask = batch.mask.into_data().try_to_vec::<f32>().unwrap();
         let weights = weights.into_data().try_to_vec::<f32>().unwrap();
         let width = ids.len() / 2;
         for (row, (text, prompt)) in texts.iter().zip(&prompts).enumerate() {
-            let (expected, start) = prompted_ids(&tokenizer.encode_plain(prompt).unwrap(), &tokenizer.encode(text, 96).unwrap());
+            let (expected, start) = prompted_ids(prompt, &tokenizer.encode(text, 96).unwrap());
             let row_ids: Vec<u32> = ids[row * width..][..expected.len()].iter().map(|&i| i as u32).collect();
             assert_eq!(row_ids, expected);
             for i in 0..width {

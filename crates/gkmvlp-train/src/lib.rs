@@ -344,7 +344,8 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
             // With the findings prompt, each text follows what ECLS calls present now, as at inference.
             let prompts = if config.findings_prompt {
                 let present = encoding.present.clone().into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("read-back failed: {e:?}"))?;
-                Some(present.chunks(present.len() / records.len()).map(findings_prompt).collect::<Vec<_>>())
+                let prompts = present.chunks(present.len() / records.len()).map(|p| tokenizer.encode_plain(&findings_prompt(p)));
+                Some(prompts.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?)
             } else {
                 None
             };
