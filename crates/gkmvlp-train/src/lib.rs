@@ -59,6 +59,8 @@ pub struct TrainSettings {
     /// over such reports and ITM draws its negatives from the others. Off, every other report is a
     /// negative, so a normal study's hardest negative can be another normal report, labelled "no match".
     pub findings_match: bool,
+    /// ECLS weight of a present triplet against an absent one ([`losses::entity_existence`]).
+    pub ecls_positive_weight: f32,
 }
 
 impl Default for TrainSettings {
@@ -81,6 +83,7 @@ impl Default for TrainSettings {
             itm_images: 0,
             lm_both_texts: false,
             findings_match: false,
+            ecls_positive_weight: 1.0,
         }
     }
 }
@@ -220,6 +223,9 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         Some(path) => serde_json::from_slice(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?,
         None => TrainSettings::default(),
     };
+    if !(settings.ecls_positive_weight.is_finite() && settings.ecls_positive_weight > 0.0) {
+        return Err(format!("ecls_positive_weight is {}; it must be a positive number", settings.ecls_positive_weight));
+    }
     let tokenizer_json = read(&args.tokenizer)?;
     let tokenizer = TextTokenizer::from_bytes(&tokenizer_json).map_err(|e| e.to_string())?;
     let records = gkmvlp_sim::read_dataset(&args.data).map_err(|e| e.to_string())?;
@@ -303,7 +309,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         };
         let encoding = model.encode_image(batch.images, &knowledge, Some(batch.boxes.clone()));
         let box_loss = losses::boxes(encoding.boxes.clone(), batch.boxes, batch.box_valid);
-        let ecls_loss = losses::binary_cross_entropy(encoding.present.clone(), batch.exist, batch.exist_valid);
+        let ecls_loss = losses::entity_existence(encoding.present.clone(), batch.exist, batch.exist_valid, settings.ecls_positive_weight);
 
         // A text-side objective whose weight is 0 is not computed at all: an image-only stage (boxes and ECLS)
         // skips the whole text side and runs several times faster.

@@ -13,6 +13,14 @@ pub fn binary_cross_entropy<const D: usize>(p: Tensor<D>, targets: Tensor<D>, we
     (loss * weights.clone()).sum().div(weights.sum().clamp_min(1.0))
 }
 
+/// ECLS: binary cross-entropy over the labelled candidate triplets (`valid` 1), a present triplet weighing
+/// `positive_weight` absent ones. About 1 candidate in 27 is present, so at weight 1 a finding seen in few
+/// places moves the mean loss little.
+pub fn entity_existence(p: Tensor<2>, present: Tensor<2>, valid: Tensor<2>, positive_weight: f32) -> Tensor<1> {
+    let weights = valid * present.clone().mul_scalar(positive_weight - 1.0).add_scalar(1.0);
+    binary_cross_entropy(p, present, weights)
+}
+
 /// Symmetric InfoNCE over a batch. `logits`: `[batch, batch]`; `matches`: `[batch, batch]`, symmetric, 1
 /// where image `i` and text `j` belong together (the diagonal at least). Each row's target spreads
 /// evenly over its matches.
@@ -72,6 +80,19 @@ mod tests {
     fn boxes_of(values: Vec<f32>) -> Tensor<3> {
         let n = values.len() / 4;
         Tensor::from_data(TensorData::new(values, [1, n, 4]), &Device::flex())
+    }
+
+    #[test]
+    fn a_positive_weight_counts_present_triplets_that_many_times() {
+        let device = Device::flex();
+        let row = |values: Vec<f32>| Tensor::<2>::from_data(TensorData::new(values, [1, 3]), &device);
+        let (p, present) = (row(vec![0.5, 0.2, 0.9]), row(vec![1.0, 0.0, 0.0]));
+        let valid = row(vec![1.0, 1.0, 0.0]);
+        let loss = |weight| entity_existence(p.clone(), present.clone(), valid.clone(), weight).into_scalar::<f32>();
+        // The unlabelled third candidate is ignored; the present one counts three times at weight 3.
+        let (present_term, absent_term) = (-(0.5f32.ln()), -(0.8f32.ln()));
+        assert!((loss(1.0) - (present_term + absent_term) / 2.0).abs() < 1e-5);
+        assert!((loss(3.0) - (3.0 * present_term + absent_term) / 4.0).abs() < 1e-5);
     }
 
     #[test]
