@@ -13,8 +13,8 @@
 #      unweighted again here: the weight inflates its probabilities, and the prompt names what ECLS puts
 #      at 0.5 or more.
 # Every stage resumes exactly: stop the script with Ctrl-C (a checkpoint is saved) and rerun it to continue.
-# Usage: scripts/train-demo.sh [RUN_FOLDER]   (default runs/; a folder of the earlier two-stage recipe holds
-# its joint stage in demo/, which this script would take for a finished report stage: use a new folder)
+# Usage: scripts/train-demo.sh [RUN_FOLDER]   (default runs/; a finished stage is not trained again, so a
+# folder of an earlier recipe would give that recipe's model: use a new folder)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
