@@ -10,7 +10,6 @@ use gkmvlp::vocab::Region;
 use gkmvlp_imaging::Radiograph;
 use image::{Rgb, RgbImage};
 
-
 const ANATOMY: [(Region, [u8; 3]); 5] = [
     (Region::RightLung, [60, 220, 60]),
     (Region::LeftLung, [60, 220, 60]),

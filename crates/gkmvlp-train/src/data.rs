@@ -97,9 +97,9 @@ pub fn batch(records: &[&Record], step: usize, size: usize, tokenizer: &TextToke
 }
 
 /// Decoder inputs behind the findings prompts (their ids, without special tokens): `[CLS] prompt [SEP] text
-/// [SEP]` for each text (the text cut
-/// to `max_len` tokens, and the whole to the decoder's `max_positions`), with the weights of the LM loss: 1
-/// on the text's tokens, 0 on the prompt's (the decoder is given them, not asked for them) and on padding.
+/// [SEP]` for each text (the text cut to `max_len` tokens, and the whole to the decoder's `max_positions`),
+/// with the weights of the LM loss: 1 on the text's tokens, 0 on the prompt's (the decoder is given them,
+/// not asked for them) and on padding.
 pub fn prompted(
     texts: &[String],
     prompts: &[Vec<u32>],
