@@ -164,7 +164,8 @@ function renderFindings(findings: GroundedFinding[]): void {
     const item = document.createElement("li");
     const button = document.createElement("button");
     button.type = "button";
-    button.className = "finding";
+    button.className = f.present ? "finding present" : "finding";
+    if (f.present) button.title = "called present: at or above this finding's calibrated threshold";
     const name = document.createElement("span");
     name.textContent = `${f.entity} — ${f.position}`;
     const score = document.createElement("span");

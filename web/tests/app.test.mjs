@@ -115,6 +115,10 @@ describe("WebGPU", () => {
     assert.match(await page.textContent("#image-info"), /DICOM/);
     assert.equal(await page.getAttribute("#canvas", "data-regions"), "29");
     assert.ok((await page.locator("#findings li").count()) > 10);
+    // The shipped model calls effusions on RG1 (models/README.md): the calls are marked, and only they.
+    const marked = await page.$$eval("#findings li button.present", (buttons) => buttons.map((b) => b.children[0]?.textContent ?? ""));
+    assert.ok(marked.some((name) => name.startsWith("pleural effusion")), marked.join(" | "));
+    assert.ok(marked.length < (await page.locator("#findings li").count()), "not every candidate is called present");
     assert.equal(await page.locator("#zero-shot li").count(), 14);
     // Hover names a region.
     const box = await page.locator("#canvas").boundingBox();

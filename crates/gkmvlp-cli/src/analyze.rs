@@ -168,9 +168,9 @@ fn print_text(out: &Report, radiograph: &Radiograph, top: usize) {
         let [x0, y0, x1, y1] = r.bbox;
         println!("   {:2} {:<24} {:6.0} {:6.0} {:6.0} {:6.0}", r.index, r.name, x0 * w, y0 * h, x1 * w, y1 * h);
     }
-    println!("\n2. Grounded findings (ECLS probability present; top {top} of {})", out.analysis.findings.len());
+    println!("\n2. Grounded findings (ECLS probability present, * = called present; top {top} of {})", out.analysis.findings.len());
     for f in out.analysis.findings.iter().take(top) {
-        println!("   {:5.3}  {} at the {}", f.probability, f.entity, f.position);
+        println!("   {:5.3}{} {} at the {}", f.probability, if f.present { "*" } else { " " }, f.entity, f.position);
     }
     println!("\n3. Zero-shot scores (ITC, 'there is X' vs 'no X')");
     for s in &out.zero_shot {

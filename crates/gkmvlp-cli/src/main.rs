@@ -26,6 +26,8 @@ enum Command {
     Train(gkmvlp_train::TrainArgs),
     /// Evaluate weights on a held-out split: boxes, ECLS, grounding, zero-shot, reports, VQA.
     Eval(gkmvlp_train::eval::EvalArgs),
+    /// Fit the per-finding present thresholds of trained weights on a validation split (into their manifest).
+    Calibrate(gkmvlp_train::calibrate::CalibrateArgs),
     /// Re-package trained weights (a checkpoint) for shipping: int8 or f32, with their metrics.
     Package(package::ShipArgs),
     /// Write an untrained model in the weights format (for the browser before trained weights exist).
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::PackageUntrained(args) => package::run(&args),
         Command::Package(args) => package::ship(&args),
         Command::Eval(args) => gkmvlp_train::eval::run(&args).map(|_| ()),
+        Command::Calibrate(args) => gkmvlp_train::calibrate::run(&args).map(|_| ()),
         // An interrupted run fails, so a script that chains stages stops there too.
         Command::Train(args) => gkmvlp_train::run(&args).and_then(|step| match args.until.unwrap_or(args.steps).min(args.steps) {
             end if step < end => Err(format!("training was interrupted at step {step} of {end}")),

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use gkmvlp::ecls_head::PRESENT_THRESHOLD;
 use gkmvlp::pipeline::Analysis;
 use gkmvlp::vocab::Region;
 use gkmvlp_imaging::Radiograph;
@@ -46,7 +45,7 @@ pub fn write(path: &Path, radiograph: &Radiograph, analysis: &Analysis) -> Resul
     for (region, colour) in ANATOMY {
         outline(&mut image, analysis.regions[region.index()].bbox, colour, thickness);
     }
-    for finding in analysis.findings.iter().filter(|f| f.probability >= PRESENT_THRESHOLD) {
+    for finding in analysis.findings.iter().filter(|f| f.present) {
         outline(&mut image, analysis.regions[finding.region_index].bbox, [230, 40, 40], thickness * 2);
     }
     image.save(path).map_err(|e| format!("{}: {e}", path.display()))

@@ -35,7 +35,7 @@ pub fn run(args: &PackageArgs) -> Result<(), String> {
     device.seed(args.seed);
     let model = config.init(&device).map_err(|e| e.to_string())?;
     let training = serde_json::json!({ "untrained": true, "seed": args.seed });
-    let files = weights::package(&model, &config, &tokenizer, training, if args.int8 { Storage::Int8(Precision::default()) } else { Storage::F32 }).map_err(|e| e.to_string())?;
+    let files = weights::package(&model, &config, &tokenizer, training, if args.int8 { Storage::Int8(Precision::default()) } else { Storage::F32 }, None).map_err(|e| e.to_string())?;
     files.write_dir(&args.out).map_err(|e| e.to_string())?;
     eprintln!("wrote untrained `{}` weights ({} bytes) to {}", args.config, files.model.len(), args.out.display());
     Ok(())
@@ -87,7 +87,7 @@ pub fn ship(args: &ShipArgs) -> Result<(), String> {
     if let Some(metrics) = &args.metrics {
         training["metrics"] = read_json(metrics)?.get("metrics").cloned().ok_or_else(|| format!("{}: no `metrics`", metrics.display()))?;
     }
-    let files = weights::package(&model, &config, &tokenizer, training, storage(args)).map_err(|e| e.to_string())?;
+    let files = weights::package(&model, &config, &tokenizer, training, storage(args), manifest.present_thresholds.clone()).map_err(|e| e.to_string())?;
     files.write_dir(&args.out).map_err(|e| e.to_string())?;
     eprintln!("wrote {} weights ({} bytes) to {}", if args.int8 { "int8" } else { "f32" }, files.model.len(), args.out.display());
     Ok(())

@@ -59,6 +59,10 @@ pub struct Metrics {
     /// positives or negatives.
     #[serde(default)]
     pub ecls_auc_per_entity: Vec<(String, Option<f64>)>,
+    /// Micro F1 over (study, entity) pairs of what ECLS calls present at the weights' thresholds
+    /// (`PresentThresholds`): the ceiling of a decoder that writes exactly what its findings prompt names.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub ecls_f1: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub grounding_accuracy: f64,
     #[serde(deserialize_with = "nan_if_null")]
@@ -77,6 +81,10 @@ pub struct Metrics {
     pub vqa_closed_accuracy: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub vqa_open_accuracy: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// serde_json writes NaN (a metric with nothing to measure) as null; it reads back as NaN.
@@ -102,7 +110,7 @@ pub fn load_pipeline(dir: &Path) -> Result<Pipeline, String> {
 }
 
 /// Per-entity presence: any candidate of the entity present.
-fn entities_present(exist: &[i8]) -> [bool; 14] {
+pub(crate) fn entities_present(exist: &[i8]) -> [bool; 14] {
     let mut present = [false; 14];
     for (candidate, &e) in candidates().iter().zip(exist) {
         present[candidate.entity] |= e == 1;
@@ -124,6 +132,8 @@ struct Tally {
     references: Vec<Vec<String>>,
     rouge: Vec<f64>,
     mentioned: Vec<[bool; 14]>,
+    /// What ECLS calls present at the pipeline's thresholds, per record.
+    called: Vec<[bool; 14]>,
     truth: Vec<[bool; 14]>,
     closed: (usize, usize),
     open: (usize, usize),
@@ -173,8 +183,14 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
             tally.ecls[candidate.entity].push((p, e == 1));
         }
     }
+    let mut called = [false; 14];
+    for (candidate, &p) in candidates.iter().zip(&present) {
+        called[candidate.entity] |= pipeline.thresholds.is_present(candidate, p);
+    }
+    tally.called.push(called);
     // Grounding: for each present entity, is its most probable position a true one?
     let truth = entities_present(&record.exist);
+    tally.truth.push(truth);
     for (entity, _) in truth.iter().enumerate().filter(|(_, present)| **present) {
         let best = (0..candidates.len())
             .filter(|&k| candidates[k].entity == entity)
@@ -199,7 +215,6 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
     tally.generated.push(generated);
     tally.references.push(reference);
     tally.mentioned.push(metrics::mentioned_findings(&report));
-    tally.truth.push(truth);
 
     for qa in &record.qa {
         let answer = pipeline.answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?;
@@ -211,17 +226,26 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
     Ok(present)
 }
 
+/// The records of `split` in the dataset folder `data` (at most `limit` of them unless 0), each checked to
+/// fit this vocabulary.
+pub fn split_records(data: &Path, split: &str, limit: usize) -> Result<Vec<Record>, String> {
+    let mut records: Vec<Record> = gkmvlp_sim::read_dataset(data).map_err(|e| e.to_string())?.into_iter().filter(|r| r.split == split).collect();
+    if limit > 0 {
+        records.truncate(limit);
+    }
+    if records.is_empty() {
+        return Err(format!("{}: no `{split}` records", data.display()));
+    }
+    match records.iter().find(|r| r.exist.len() != candidates().len()) {
+        Some(record) => Err(format!("record {}: {} labels do not fit this vocabulary", record.id, record.exist.len())),
+        None => Ok(records),
+    }
+}
+
 /// Evaluates; prints the metrics and returns them.
 pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
     let pipeline = load_pipeline(&args.weights)?;
-    let records = gkmvlp_sim::read_dataset(&args.data).map_err(|e| e.to_string())?;
-    let mut records: Vec<&Record> = records.iter().filter(|r| r.split == args.split).collect();
-    if args.limit > 0 {
-        records.truncate(args.limit);
-    }
-    if records.is_empty() {
-        return Err(format!("{}: no `{}` records", args.data.display(), args.split));
-    }
+    let records = split_records(&args.data, &args.split, args.limit)?;
     let mut tally = Tally {
         iou_sum: vec![0.0; NUM_REGIONS],
         iou_count: vec![0; NUM_REGIONS],
@@ -231,9 +255,6 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
     };
     let mut present = Vec::with_capacity(records.len());
     for (i, record) in records.iter().enumerate() {
-        if record.exist.len() != candidates().len() {
-            return Err(format!("record {}: {} labels do not fit this vocabulary", record.id, record.exist.len()));
-        }
         present.push((record.id.clone(), pollster::block_on(evaluate_record(&pipeline, record, args, &mut tally))?));
         eprint!("\revaluated {}/{}", i + 1, records.len());
     }
@@ -244,12 +265,14 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         .map(|r| (r.name().to_string(), tally.iou_sum[r.index()] / tally.iou_count[r.index()].max(1) as f64))
         .collect();
     let (precision, recall, f1) = metrics::clinical_f1(&tally.mentioned, &tally.truth);
+    let (_, _, ecls_f1) = metrics::clinical_f1(&tally.called, &tally.truth);
     let mut metrics = Metrics {
         records: records.len(),
         box_iou: tally.iou_sum.iter().sum::<f64>() / tally.iou_count.iter().sum::<usize>().max(1) as f64,
         box_iou_per_region: per_region,
         ecls_macro_auc: macro_auc(&tally.ecls),
         ecls_auc_per_entity: ENTITIES.iter().map(|e| e.name.to_string()).zip(aucs(&tally.ecls)).collect(),
+        ecls_f1,
         grounding_accuracy: ratio(tally.grounding),
         zero_shot_macro_auc: macro_auc(&tally.zero_shot),
         bleu4: metrics::bleu4(&tally.generated, &tally.references),
@@ -280,10 +303,11 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
     Ok(metrics)
 }
 
-fn headline(m: &Metrics) -> [(&'static str, f64); 11] {
+fn headline(m: &Metrics) -> [(&'static str, f64); 12] {
     [
         ("box IoU (29 regions)", m.box_iou),
         ("ECLS macro AUC", m.ecls_macro_auc),
+        ("ECLS F1 at thresholds", m.ecls_f1),
         ("grounding accuracy", m.grounding_accuracy),
         ("zero-shot ITC macro AUC", m.zero_shot_macro_auc),
         ("report BLEU-4", m.bleu4),

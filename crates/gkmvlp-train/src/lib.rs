@@ -2,6 +2,7 @@
 //! `question: … answer: …`), ECLS — plus region-box localisation, on the simulator's data or the real
 //! MIMIC-CXR + Chest ImaGenome layout. The text encoder and decoder start from all-MiniLM-L6-v2.
 
+pub mod calibrate;
 pub mod data;
 pub mod eval;
 pub mod losses;
@@ -18,6 +19,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
+use gkmvlp::ecls_head::PresentThresholds;
 use gkmvlp::knowledge::Knowledge;
 use gkmvlp::report_decoder::findings_prompt;
 use gkmvlp::text_transformer::TextTransformer;
@@ -61,6 +63,12 @@ pub struct TrainSettings {
     pub findings_match: bool,
     /// ECLS weight of a present triplet against an absent one ([`losses::entity_existence`]).
     pub ecls_positive_weight: f32,
+    /// With the findings prompt, the decoder trains behind a prompt naming the study's true findings
+    /// instead of what ECLS calls present: it learns to write what it is told, so that at inference, when
+    /// ECLS writes the prompt, the report states ECLS's calls. Behind ECLS's own calls on training images,
+    /// it learns instead to leave out a named finding the report does not have, and so it also leaves out
+    /// calls that are right.
+    pub prompt_from_truth: bool,
 }
 
 impl Default for TrainSettings {
@@ -84,6 +92,7 @@ impl Default for TrainSettings {
             lm_both_texts: false,
             findings_match: false,
             ecls_positive_weight: 1.0,
+            prompt_from_truth: false,
         }
     }
 }
@@ -177,7 +186,7 @@ fn permutation(n: usize, seed: u64) -> Vec<usize> {
 
 fn save(model: &gkmvlp::GkMvlp, optimizer: &ModuleOptimizer, config: &GkMvlpConfig, tokenizer_json: &[u8], dir: &Path, state: &TrainState) -> Result<(), String> {
     let training = serde_json::to_value(state).map_err(|e| e.to_string())?;
-    let files = weights::package(&model.clone().valid(), config, tokenizer_json, training, weights::Storage::F32).map_err(|e| e.to_string())?;
+    let files = weights::package(&model.clone().valid(), config, tokenizer_json, training, weights::Storage::F32, None).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // The optimizer's state first, the weights' manifest last (each file through a temporary name), so a
     // checkpoint whose manifest names a step has every file of that step.
@@ -347,10 +356,15 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
                 (false, 0) => vec![(&batch.reports, &batch.report_texts)],
                 (false, _) => vec![(&batch.questions, &batch.question_texts)],
             };
-            // With the findings prompt, each text follows what ECLS calls present now, as at inference.
+            // With the findings prompt, each text follows the true findings or what ECLS calls present now, as
+            // at inference (at 0.5: the per-entity thresholds are fitted after training, by `gkmvlp calibrate`).
             let prompts = if config.findings_prompt {
-                let present = encoding.present.clone().into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("read-back failed: {e:?}"))?;
-                let prompts = present.chunks(present.len() / records.len()).map(|p| tokenizer.encode_plain(&findings_prompt(p)));
+                let present = if settings.prompt_from_truth {
+                    records.iter().flat_map(|r| r.exist.iter().map(|&e| if e == 1 { 1.0 } else { 0.0 })).collect()
+                } else {
+                    encoding.present.clone().into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("read-back failed: {e:?}"))?
+                };
+                let prompts = present.chunks(present.len() / records.len()).map(|p| tokenizer.encode_plain(&findings_prompt(p, &PresentThresholds::default())));
                 Some(prompts.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?)
             } else {
                 None

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use gkmvlp::weights::{MANIFEST_FILE, MODEL_FILE, Manifest, WeightFiles};
+use gkmvlp_train::calibrate::CalibrateArgs;
 use gkmvlp_train::eval::EvalArgs;
 use gkmvlp_train::{TrainArgs, run};
 
@@ -115,6 +116,17 @@ fn tiny_trains_checkpoints_and_resumes() {
     let present = written["present"].as_array().expect("every record's ECLS probabilities");
     assert_eq!(present.len(), 3);
     assert!(present.iter().all(|p| p[1].as_array().is_some_and(|ps| ps.len() == gkmvlp::vocab::candidates().len())));
+
+    // `gkmvlp calibrate` writes per-entity thresholds into the manifest, and the weights load with them.
+    let calibrate = |split: &str| gkmvlp_train::calibrate::run(&CalibrateArgs { weights: checkpoint.clone(), data: work.join("data"), split: split.into() });
+    let refused = calibrate("test").unwrap_err();
+    assert!(refused.contains("test split"), "{refused}");
+    let thresholds = calibrate("train").expect("calibrate runs");
+    let manifest = Manifest::parse(&std::fs::read(checkpoint.join(MANIFEST_FILE)).unwrap()).unwrap();
+    assert_eq!(manifest.present_thresholds.as_ref(), Some(&thresholds));
+    assert_eq!(manifest.training["calibration"]["split"], "train");
+    let pipeline = gkmvlp::pipeline::Pipeline::from_weights(WeightFiles::read_dir(&checkpoint).unwrap(), burn::tensor::Device::flex()).expect("calibrated weights load");
+    assert_eq!(pipeline.thresholds, thresholds);
     std::fs::remove_dir_all(&work).ok();
 }
 
@@ -150,11 +162,21 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
     let after = weights(&work.join("joint/checkpoint"));
     assert!(after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b), "the joint stage trains the decoder");
 
-    // A stage may add the findings prompt to weights trained without it; its weights then say so.
-    let prompted = TrainArgs { init: Some(work.join("image-2/checkpoint")), findings_prompt: true, until: Some(2), ..tiny_args(&work, "prompted") };
+    // A stage may add the findings prompt to weights trained without it; its weights then say so. Here
+    // the prompt names the true findings.
+    let truth_settings = work.join("truth.json");
+    std::fs::write(&truth_settings, r#"{"prompt_from_truth": true}"#).unwrap();
+    let prompted = TrainArgs {
+        init: Some(work.join("image-2/checkpoint")),
+        findings_prompt: true,
+        until: Some(2),
+        settings: Some(truth_settings),
+        ..tiny_args(&work, "prompted")
+    };
     assert_eq!(run(&prompted).unwrap(), 2);
     let manifest = Manifest::parse(&std::fs::read(work.join("prompted/checkpoint").join(MANIFEST_FILE)).unwrap()).unwrap();
     assert!(manifest.model_config().unwrap().findings_prompt);
+    assert_eq!(manifest.training["settings"]["prompt_from_truth"], true);
     let after = weights(&work.join("prompted/checkpoint"));
     assert!(after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b), "the prompted stage trains the decoder");
     std::fs::remove_dir_all(&work).ok();

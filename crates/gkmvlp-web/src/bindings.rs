@@ -59,6 +59,8 @@ export interface GroundedFinding {
   position: string;
   region_index: number;
   probability: number;
+  /** Whether the probability reaches the finding's calibrated present threshold. */
+  present: boolean;
   /** Attention of the knowledge token over the 29 regions. */
   region_attention: number[];
 }

@@ -70,12 +70,12 @@ fn weights_folder_loads_and_corruption_is_named() {
     flex.seed(UNTRAINED_SEED);
     let config = GkMvlpConfig::tiny();
     let model = config.init(&flex).expect("tiny initialises");
-    let files = weights::package(&model, &config, TOKENIZER, serde_json::json!({}), weights::Storage::F32).unwrap();
+    let files = weights::package(&model, &config, TOKENIZER, serde_json::json!({}), weights::Storage::F32, None).unwrap();
     let (manifest, bytes) = (files.manifest_json.clone(), files.model.clone());
     session::verify_file(&manifest, MODEL_FILE, &bytes).unwrap();
     let s = Session::from_weights(files.clone(), Device::flex()).unwrap();
     assert!(s.model_info().trained);
-    let flagged = weights::package(&model, &config, TOKENIZER, serde_json::json!({"untrained": true}), weights::Storage::F32).unwrap();
+    let flagged = weights::package(&model, &config, TOKENIZER, serde_json::json!({"untrained": true}), weights::Storage::F32, None).unwrap();
     let s = Session::from_weights(flagged, Device::flex()).unwrap();
     assert!(!s.model_info().trained, "a manifest that says untrained is shown as untrained");
 

@@ -12,6 +12,7 @@ use gkmvlp_vocab::{NUM_REGIONS, Region};
 use serde::Serialize;
 
 use crate::config::GkMvlpConfig;
+use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
 use crate::knowledge::Knowledge;
 use crate::model::{GkMvlp, ImageEncoding};
@@ -47,6 +48,8 @@ pub struct GroundedFinding {
     pub region_index: usize,
     /// ECLS probability that the finding is present at this position.
     pub probability: f32,
+    /// Whether `probability` reaches its entity's present threshold ([`PresentThresholds`]).
+    pub present: bool,
     /// The knowledge token's attention over the 29 regions (the [CLS] share left out), summing to ≤ 1.
     pub region_attention: Vec<f32>,
 }
@@ -77,6 +80,8 @@ pub struct Pipeline {
     pub config: GkMvlpConfig,
     pub tokenizer: TextTokenizer,
     pub knowledge: Knowledge,
+    /// From the weights' manifest when calibrated there, else 0.5 for every entity.
+    pub thresholds: PresentThresholds,
     pub device: Device,
     pub origin: WeightsOrigin,
 }
@@ -91,7 +96,7 @@ impl Pipeline {
     /// Encodes the knowledge candidates with the model's text encoder; weights folders carry them ready.
     pub fn new(model: GkMvlp, config: GkMvlpConfig, tokenizer: TextTokenizer, device: Device, origin: WeightsOrigin) -> Result<Self> {
         let knowledge = Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device)?;
-        Ok(Pipeline { model, config, tokenizer, knowledge, device, origin })
+        Ok(Pipeline { model, config, tokenizer, knowledge, thresholds: PresentThresholds::default(), device, origin })
     }
 
     /// Loads trained weights: the manifest, then each file checked against it.
@@ -102,10 +107,12 @@ impl Pipeline {
     /// A pipeline over weights already loaded onto `device`.
     pub fn from_loaded(loaded: LoadedWeights, device: Device) -> Result<Self> {
         let origin = WeightsOrigin::Trained { manifest_sha256: loaded.manifest_sha256 };
-        match loaded.knowledge {
-            Some(knowledge) => Ok(Pipeline { model: loaded.model, config: loaded.config, tokenizer: loaded.tokenizer, knowledge, device, origin }),
-            None => Self::new(loaded.model, loaded.config, loaded.tokenizer, device, origin),
-        }
+        let knowledge = match loaded.knowledge {
+            Some(knowledge) => knowledge,
+            None => Knowledge::encode(&loaded.model.text_encoder, &loaded.tokenizer, loaded.config.text.max_positions, &device)?,
+        };
+        let thresholds = loaded.manifest.present_thresholds.unwrap_or_default();
+        Ok(Pipeline { model: loaded.model, config: loaded.config, tokenizer: loaded.tokenizer, knowledge, thresholds, device, origin })
     }
 
     /// An untrained model of `config`: random weights, with the text encoder and decoder initialised from
@@ -166,6 +173,7 @@ impl Pipeline {
                 position: c.position.name(),
                 region_index: c.position.index(),
                 probability: present[k],
+                present: self.thresholds.is_present(c, present[k]),
                 region_attention: attention[k * keys + 1..(k + 1) * keys].to_vec(),
             })
             .collect();
@@ -206,7 +214,7 @@ impl Pipeline {
             return Ok([vec![CLS_ID], text].concat());
         }
         let present = read_f32(encoding.present.clone().narrow(0, 0, 1)).await?;
-        let prompt = self.tokenizer.encode_plain(&findings_prompt(&present))?;
+        let prompt = self.tokenizer.encode_plain(&findings_prompt(&present, &self.thresholds))?;
         Ok(prompted_ids(&prompt, &text).0)
     }
 

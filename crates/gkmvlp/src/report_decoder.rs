@@ -13,7 +13,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::gelu};
 
 use crate::config::TextConfig;
-use crate::ecls_head::PRESENT_THRESHOLD;
+use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
 use crate::text_transformer::{TextMode, TextTransformer};
 use crate::tokenizer::{CLS_ID, PAD_ID, SEP_ID, UNK_ID};
@@ -25,8 +25,9 @@ pub const PROMPT_MAX_FINDINGS: usize = 10;
 /// The findings prompt ([`crate::GkMvlpConfig::findings_prompt`]) for one image's ECLS probabilities (in
 /// [`candidates`] order): `present: pleural effusion at the right costophrenic angle, lung nodule at the
 /// left mid lung zone`, or `present: none`.
-pub fn findings_prompt(present: &[f32]) -> String {
-    let mut named: Vec<(f32, String)> = candidates().iter().zip(present).filter(|(_, p)| **p >= PRESENT_THRESHOLD).map(|(c, &p)| (p, c.sentence())).collect();
+pub fn findings_prompt(present: &[f32], thresholds: &PresentThresholds) -> String {
+    let mut named: Vec<(f32, String)> =
+        candidates().iter().zip(present).filter(|(c, p)| thresholds.is_present(c, **p)).map(|(c, &p)| (p, c.sentence())).collect();
     // Most probable first, and a bounded length whatever the image.
     named.sort_by(|a, b| b.0.total_cmp(&a.0));
     named.truncate(PROMPT_MAX_FINDINGS);
@@ -226,13 +227,22 @@ mod tests {
     #[test]
     fn findings_prompt_names_the_present_findings_most_probable_first() {
         let count = candidates().len();
-        assert_eq!(findings_prompt(&vec![0.2; count]), "present: none");
+        let uniform = PresentThresholds::default();
+        assert_eq!(findings_prompt(&vec![0.2; count], &uniform), "present: none");
         let mut present = vec![0.1; count];
         present[0] = 0.6;
         present[count - 1] = 0.9;
         let sentences: Vec<String> = candidates().iter().map(|c| c.sentence()).collect();
-        assert_eq!(findings_prompt(&present), format!("present: {}, {}", sentences[count - 1], sentences[0]));
-        assert_eq!(findings_prompt(&vec![1.0; count]).matches(", ").count(), PROMPT_MAX_FINDINGS - 1, "bounded");
+        assert_eq!(findings_prompt(&present, &uniform), format!("present: {}, {}", sentences[count - 1], sentences[0]));
+        assert_eq!(findings_prompt(&vec![1.0; count], &uniform).matches(", ").count(), PROMPT_MAX_FINDINGS - 1, "bounded");
+
+        // Each entity at its own threshold: the first candidate's entity from 0.25, the last's from 0.95.
+        let (first, last) = (candidates()[0].entity, candidates()[count - 1].entity);
+        let mut per_entity = vec![0.5; crate::vocab::ENTITIES.len()];
+        (per_entity[first], per_entity[last]) = (0.25, 0.95);
+        let calibrated = PresentThresholds::try_from(per_entity).unwrap();
+        present[0] = 0.3;
+        assert_eq!(findings_prompt(&present, &calibrated), format!("present: {}", sentences[0]));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::GkMvlpConfig;
+use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
 use crate::int8;
 use crate::knowledge::Knowledge;
@@ -56,6 +57,9 @@ pub struct Manifest {
     pub finer_modules: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finer_bits: Option<u32>,
+    /// Per-entity ECLS thresholds fitted by `gkmvlp calibrate`; without them, 0.5 for every entity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present_thresholds: Option<PresentThresholds>,
     /// Every file of the model, by name.
     pub files: BTreeMap<String, FileEntry>,
     /// Free-form facts about training (data seeds, steps, metrics).
@@ -170,7 +174,15 @@ pub enum Storage {
 }
 
 /// Serialises `model`, encodes the knowledge candidates with its text encoder and writes the manifest.
-pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], training: serde_json::Value, storage: Storage) -> Result<WeightFiles> {
+/// `present_thresholds` are a calibration to carry over (see [`PresentThresholds`]), if any.
+pub fn package(
+    model: &GkMvlp,
+    config: &GkMvlpConfig,
+    tokenizer_json: &[u8],
+    training: serde_json::Value,
+    storage: Storage,
+    present_thresholds: Option<PresentThresholds>,
+) -> Result<WeightFiles> {
     let model_bytes = match &storage {
         Storage::F32 => model_bytes(model)?,
         Storage::Int8(precision) => int8::quantize(&model_bytes(model)?, MODEL_FILE, precision)?,
@@ -201,6 +213,7 @@ pub fn package(model: &GkMvlp, config: &GkMvlpConfig, tokenizer_json: &[u8], tra
         f32_modules: precision.keep_f32,
         finer_bits: (!precision.finer.is_empty()).then_some(precision.finer_bits),
         finer_modules: precision.finer,
+        present_thresholds,
         files,
         training,
     };

@@ -7,9 +7,10 @@ use std::ops::ControlFlow;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use gkmvlp::GkMvlpConfig;
+use gkmvlp::ecls_head::PresentThresholds;
 use gkmvlp::knowledge::Knowledge;
 use gkmvlp::reference_run::{self, synthetic_radiograph};
-use gkmvlp::vocab::{NUM_REGIONS, candidates};
+use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, candidates};
 use gkmvlp::pipeline::Pipeline;
 use gkmvlp::weights::{self, KNOWLEDGE_FILE, MODEL_FILE, Manifest, TOKENIZER_FILE, WeightFiles};
 
@@ -71,7 +72,7 @@ fn findings_prompt_pipeline_writes_and_answers_and_older_manifests_lack_it() {
     pollster::block_on(pipeline.generate_report(&encoding, |_| ControlFlow::Continue(()))).unwrap();
     pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?")).unwrap();
 
-    let files = weights::package(&common::tiny_model(9), &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
+    let files = weights::package(&common::tiny_model(9), &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap();
     let mut manifest = Manifest::parse(&files.manifest_json).unwrap();
     assert!(manifest.model_config().unwrap().findings_prompt);
     manifest.config.as_object_mut().unwrap().remove("findings_prompt");
@@ -79,10 +80,39 @@ fn findings_prompt_pipeline_writes_and_answers_and_older_manifests_lack_it() {
 }
 
 #[test]
+fn calibrated_thresholds_travel_in_the_manifest_and_decide_what_is_present() {
+    let device = Device::flex();
+    let model = common::tiny_model(5);
+    let image = synthetic_radiograph(64);
+    let uncalibrated = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap();
+    let pipeline = Pipeline::from_loaded(weights::load(uncalibrated.clone(), &device).unwrap(), device.clone()).unwrap();
+    assert_eq!(pipeline.thresholds, PresentThresholds::default());
+
+    // Thresholds just above and then just below each entity's highest probability on this image: no
+    // entity, then every entity, is called present.
+    let analysis = pollster::block_on(pipeline.analysis(&pipeline.encode(pipeline.image_tensor(&image).unwrap()))).unwrap();
+    let highest = |entity: &str| analysis.findings.iter().filter(|f| f.entity == entity).map(|f| f.probability).fold(0.0f32, f32::max);
+    for (offset, called) in [(1e-4f32, 0), (-1e-4, ENTITIES.len())] {
+        let thresholds = PresentThresholds::try_from(ENTITIES.iter().map(|e| (highest(e.name) + offset).clamp(1e-3, 0.999)).collect::<Vec<_>>()).unwrap();
+        let files = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, Some(thresholds.clone())).unwrap();
+        let pipeline = Pipeline::from_loaded(weights::load(files, &device).unwrap(), device.clone()).unwrap();
+        assert_eq!(pipeline.thresholds, thresholds);
+        let analysis = pollster::block_on(pipeline.analysis(&pipeline.encode(pipeline.image_tensor(&image).unwrap()))).unwrap();
+        let entities: std::collections::HashSet<&str> = analysis.findings.iter().filter(|f| f.present).map(|f| f.entity).collect();
+        assert_eq!(entities.len(), called);
+    }
+
+    let mut manifest: serde_json::Value = serde_json::from_slice(&uncalibrated.manifest_json).unwrap();
+    manifest["present_thresholds"] = serde_json::json!([0.5, 0.5]);
+    let error = Manifest::parse(&serde_json::to_vec(&manifest).unwrap()).unwrap_err().to_string();
+    assert!(error.contains("manifest.json") && error.contains("2 present thresholds for 14 entities"), "{error}");
+}
+
+#[test]
 fn weights_round_trip_reproduces_outputs() {
     let device = Device::flex();
     let model = common::tiny_model(3);
-    let files = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
+    let files = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap();
     let before = pollster::block_on(reference_run::run(&common::pipeline(model, device.clone()), 4)).unwrap();
 
     // The knowledge encodings come from the folder's file, not from running the text encoder again.
@@ -98,7 +128,7 @@ fn weights_round_trip_reproduces_outputs() {
 #[test]
 fn knowledge_file_is_checked() {
     let device = Device::flex();
-    let files = weights::package(&common::tiny_model(7), &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
+    let files = weights::package(&common::tiny_model(7), &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap();
     let error = |files: WeightFiles| weights::load(files, &device).err().expect("refused").to_string();
 
     let mut tampered = files.clone();
@@ -130,8 +160,8 @@ fn int8_weights_are_smaller_and_give_nearly_the_same_outputs() {
     let device = Device::flex();
     let model = common::tiny_model(6);
     let config = GkMvlpConfig::tiny();
-    let f32_bytes = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap().model;
-    let int8 = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::Int8(Default::default())).unwrap();
+    let f32_bytes = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap().model;
+    let int8 = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::Int8(Default::default()), None).unwrap();
     let (manifest, int8_bytes) = (Manifest::parse(&int8.manifest_json).unwrap(), int8.model);
     assert_eq!(manifest.dtype, "int8");
     assert!(int8_bytes.len() * 3 < f32_bytes.len(), "{} vs {}", int8_bytes.len(), f32_bytes.len());
@@ -146,7 +176,7 @@ fn int8_weights_are_smaller_and_give_nearly_the_same_outputs() {
 fn bad_weights_give_clear_errors() {
     let device = Device::flex();
     let model = common::tiny_model(4);
-    let files = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32).unwrap();
+    let files = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap();
     let (manifest, bytes) = (Manifest::parse(&files.manifest_json).unwrap(), files.model);
 
     let truncated = bytes[..bytes.len() / 2].to_vec();
