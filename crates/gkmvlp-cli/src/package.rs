@@ -52,8 +52,8 @@ pub struct ShipArgs {
     /// With --int8: modules to keep in f32 (module paths, comma-separated, e.g. `gk_module,ecls_head`).
     #[arg(long, value_delimiter = ',', requires = "int8")]
     keep_f32: Vec<String>,
-    /// With --int8: modules to store in --finer-bits bits (each bit past 8 adds an eighth of their int8
-    /// bytes and halves their rounding error).
+    /// With --int8: modules to store in --finer-bits bits, or `MODULE:BITS` in a width of their own (each
+    /// bit past 8 adds an eighth of their int8 bytes and halves their rounding error).
     #[arg(long, value_delimiter = ',', requires = "int8")]
     finer: Vec<String>,
     /// Width of the --finer modules' integers, 9 to 16 (`int8::FINER_BITS`).

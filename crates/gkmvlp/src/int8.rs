@@ -27,9 +27,29 @@ pub const FINER_BITS: std::ops::RangeInclusive<u32> = 9..=16;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Precision {
     pub keep_f32: Vec<String>,
-    /// Modules stored in `finer_bits`-bit integers.
+    /// Modules stored in finer integers: `module` in `finer_bits` bits, `module:bits` in a width of its own
+    /// (the region head, whose boxes every pooled region feature depends on, may need more bits than the ViT).
     pub finer: Vec<String>,
     pub finer_bits: u32,
+}
+
+impl Precision {
+    /// Each [`Precision::finer`] module with its width, checked.
+    fn finer_widths(&self) -> Result<Vec<(String, u32)>> {
+        self.finer
+            .iter()
+            .map(|entry| {
+                let (module, bits) = match entry.rsplit_once(':') {
+                    Some((module, bits)) => (module, bits.parse::<u32>().map_err(|_| GkError::Config(format!("`{entry}`: the width after `:` is not a whole number")))?),
+                    None => (entry.as_str(), self.finer_bits),
+                };
+                if !FINER_BITS.contains(&bits) {
+                    return Err(GkError::Config(format!("finer storage takes {} to {} bits, not {bits} (`{entry}`)", FINER_BITS.start(), FINER_BITS.end())));
+                }
+                Ok((module.to_string(), bits))
+            })
+            .collect()
+    }
 }
 
 impl Default for Precision {
@@ -94,18 +114,17 @@ fn overlap(a: &str, b: &str) -> bool {
 
 /// Quantises an f32 safetensors file: int8, except the modules `precision` names.
 pub fn quantize(f32_bytes: &[u8], file: &str, precision: &Precision) -> Result<Vec<u8>> {
-    let bits = precision.finer_bits;
-    if !FINER_BITS.contains(&bits) {
-        return Err(GkError::Config(format!("finer storage takes {} to {} bits, not {bits}", FINER_BITS.start(), FINER_BITS.end())));
-    }
-    if let Some((a, b)) = precision.keep_f32.iter().find_map(|a| precision.finer.iter().find(|b| overlap(a, b)).map(|b| (a, b))) {
-        return Err(GkError::Config(format!("module `{a}` (to keep in f32) and `{b}` (to store in {bits} bits) overlap: name each once")));
+    let finer = precision.finer_widths()?;
+    let named: Vec<(&str, String)> =
+        precision.keep_f32.iter().map(|m| (m.as_str(), "to keep in f32".to_string())).chain(finer.iter().map(|(m, bits)| (m.as_str(), format!("to store in {bits} bits")))).collect();
+    for (i, (a, what_a)) in named.iter().enumerate() {
+        if let Some((b, what_b)) = named[i + 1..].iter().find(|(b, _)| overlap(a, b)) {
+            return Err(GkError::Config(format!("module `{a}` ({what_a}) and `{b}` ({what_b}) overlap: name each once")));
+        }
     }
     let source = parse(f32_bytes, file)?;
-    for (modules, what) in [(&precision.keep_f32, "to keep in f32".to_string()), (&precision.finer, format!("to store in {bits} bits"))] {
-        if let Some(unknown) = modules.iter().find(|m| !source.names().iter().any(|name| inside(name, std::slice::from_ref(m)))) {
-            return Err(GkError::weights(file, format!("no tensor lies in module `{unknown}` ({what})")));
-        }
+    if let Some((unknown, what)) = named.iter().find(|(m, _)| !source.names().iter().any(|name| inside(name, &[m.to_string()]))) {
+        return Err(GkError::weights(file, format!("no tensor lies in module `{unknown}` ({what})")));
     }
     let mut out = Vec::new();
     for (name, view) in source.tensors() {
@@ -114,7 +133,7 @@ pub fn quantize(f32_bytes: &[u8], file: &str, precision: &Precision) -> Result<V
             out.push((name, view.dtype(), shape, view.data().to_vec()));
             continue;
         }
-        let low_bits = if inside(&name, &precision.finer) { bits - 8 } else { 0 };
+        let low_bits = finer.iter().find(|(module, _)| inside(&name, std::slice::from_ref(module))).map_or(0, |(_, bits)| bits - 8);
         let levels = ((1i32 << (7 + low_bits)) - 1) as f32;
         let values = f32s(view.data());
         let mut quantized = Vec::with_capacity(values.len());
@@ -270,6 +289,15 @@ mod tests {
     }
 
     #[test]
+    fn a_module_may_take_its_own_width() {
+        let matrix: Vec<f32> = (0..128).map(|i| ((i * 31 % 89) as f32 - 44.0) / 9.0).collect();
+        let f32_file = write(vec![("image.weight".into(), Dtype::F32, vec![2, 64], le_bytes(&matrix)), ("boxes.weight".into(), Dtype::F32, vec![2, 64], le_bytes(&matrix))], "t").unwrap();
+        let stored = quantize(&f32_file, "t", &Precision { finer: vec!["image".into(), "boxes:14".into()], finer_bits: 11, ..Default::default() }).unwrap();
+        let stored = SafeTensors::deserialize(&stored).unwrap();
+        assert!(stored.tensor("image.weight.low3").is_ok() && stored.tensor("boxes.weight.low6").is_ok(), "{:?}", stored.names());
+    }
+
+    #[test]
     fn ten_bit_files_of_the_earlier_layout_still_load() {
         let matrix: Vec<f32> = (0..130).map(|i| ((i * 29 % 97) as f32 - 48.0) / 7.0).collect();
         let f32_file = write(vec![("image.weight".into(), Dtype::F32, vec![2, 65], le_bytes(&matrix))], "t").unwrap();
@@ -291,6 +319,12 @@ mod tests {
         assert!(err.contains("17"), "{err}");
         let err = refused(Precision { keep_f32: vec!["gk_module.layers.0".into()], finer: vec!["gk_module".into()], finer_bits: 10 });
         assert!(err.contains("overlap"), "{err}");
+        let err = refused(Precision { finer: vec!["gk_module".into(), "gk_module.layers.0:16".into()], ..Default::default() });
+        assert!(err.contains("overlap") && err.contains("16 bits"), "{err}");
+        let err = refused(Precision { finer: vec!["gk_module:17".into()], ..Default::default() });
+        assert!(err.contains("not 17") && err.contains("gk_module:17"), "{err}");
+        let err = refused(Precision { finer: vec!["gk_module:x".into()], ..Default::default() });
+        assert!(err.contains("gk_module:x"), "{err}");
     }
 
     #[test]

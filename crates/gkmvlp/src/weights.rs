@@ -52,7 +52,7 @@ pub struct Manifest {
     /// With `int8`: the modules kept in f32 all the same.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub f32_modules: Vec<String>,
-    /// With `int8`: the modules stored in `finer_bits`-bit integers.
+    /// With `int8`: the modules stored in `finer_bits`-bit integers (`module:bits`: in a width of its own).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub finer_modules: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
