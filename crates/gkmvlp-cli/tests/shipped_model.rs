@@ -17,14 +17,17 @@ fn analyze(image: &str) -> Value {
     serde_json::from_slice(&output.stdout).expect("analyze --json prints JSON")
 }
 
-fn probability(analysis: &Value, entity: &str, position: &str) -> f64 {
+fn finding<'a>(analysis: &'a Value, entity: &str, position: &str) -> &'a Value {
     analysis["analysis"]["findings"]
         .as_array()
         .expect("findings")
         .iter()
         .find(|f| f["entity"] == entity && f["position"] == position)
-        .and_then(|f| f["probability"].as_f64())
         .unwrap_or_else(|| panic!("no candidate {entity} at the {position}"))
+}
+
+fn probability(analysis: &Value, entity: &str, position: &str) -> f64 {
+    finding(analysis, entity, position)["probability"].as_f64().expect("a probability")
 }
 
 #[test]
@@ -34,6 +37,7 @@ fn right_effusion_is_grounded_at_the_right_costophrenic_angle() {
     let right = probability(&out, "pleural effusion", "right costophrenic angle");
     let left = probability(&out, "pleural effusion", "left costophrenic angle");
     assert!(right > 0.5 && right > left + 0.3, "right {right:.3}, left {left:.3}");
+    assert_eq!(finding(&out, "pleural effusion", "right costophrenic angle")["present"], true, "called present at its calibrated threshold");
 }
 
 #[test]
