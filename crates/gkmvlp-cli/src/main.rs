@@ -46,7 +46,10 @@ fn main() -> ExitCode {
         // An interrupted run fails, so a script that chains stages stops there too.
         Command::Train(args) => gkmvlp_train::run(&args).and_then(|step| match args.until.unwrap_or(args.steps).min(args.steps) {
             end if step < end => Err(format!("training was interrupted at step {step} of {end}")),
-            _ => Ok(eprintln!("stopped at step {step}")),
+            _ => {
+                eprintln!("stopped at step {step}");
+                Ok(())
+            }
         }),
     };
     match result {
