@@ -115,15 +115,15 @@ fn overlap(a: &str, b: &str) -> bool {
 /// Quantises an f32 safetensors file: int8, except the modules `precision` names.
 pub fn quantize(f32_bytes: &[u8], file: &str, precision: &Precision) -> Result<Vec<u8>> {
     let finer = precision.finer_widths()?;
-    let named: Vec<(&str, String)> =
-        precision.keep_f32.iter().map(|m| (m.as_str(), "to keep in f32".to_string())).chain(finer.iter().map(|(m, bits)| (m.as_str(), format!("to store in {bits} bits")))).collect();
+    let named: Vec<(&String, String)> =
+        precision.keep_f32.iter().map(|m| (m, "to keep in f32".to_string())).chain(finer.iter().map(|(m, bits)| (m, format!("to store in {bits} bits")))).collect();
     for (i, (a, what_a)) in named.iter().enumerate() {
         if let Some((b, what_b)) = named[i + 1..].iter().find(|(b, _)| overlap(a, b)) {
             return Err(GkError::Config(format!("module `{a}` ({what_a}) and `{b}` ({what_b}) overlap: name each once")));
         }
     }
     let source = parse(f32_bytes, file)?;
-    if let Some((unknown, what)) = named.iter().find(|(m, _)| !source.names().iter().any(|name| inside(name, &[m.to_string()]))) {
+    if let Some((unknown, what)) = named.iter().find(|(m, _)| !source.names().iter().any(|name| inside(name, std::slice::from_ref(*m)))) {
         return Err(GkError::weights(file, format!("no tensor lies in module `{unknown}` ({what})")));
     }
     let mut out = Vec::new();
