@@ -12,9 +12,7 @@ use gkmvlp::weights::{MANIFEST_FILE, Manifest};
 
 use crate::data::load_image;
 use crate::eval::{entities_present, load_pipeline, split_records};
-use crate::metrics;
-
-const ENTITY_COUNT: usize = ENTITIES.len();
+use crate::metrics::{self, ENTITY_COUNT};
 
 /// Thresholds tried, 0.05 to 0.95.
 const GRID: [f32; 19] = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];

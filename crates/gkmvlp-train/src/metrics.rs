@@ -9,7 +9,7 @@ use gkmvlp::vocab::ENTITIES;
 
 /// Number of findings a report is parsed into, tied to the vocabulary so that a new entity fails to compile
 /// until it has its cues.
-const ENTITY_COUNT: usize = ENTITIES.len();
+pub(crate) const ENTITY_COUNT: usize = ENTITIES.len();
 
 /// Intersection over union of two `(x0, y0, x1, y1)` boxes; 0 when they do not overlap or are degenerate,
 /// so that a collapsed prediction never scores.
