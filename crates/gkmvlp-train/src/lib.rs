@@ -287,6 +287,9 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         (config, model, adamw(&settings), 0)
     };
     let config = if args.findings_prompt { config.with_findings_prompt(true) } else { config };
+    if settings.prompt_from_truth && !config.findings_prompt {
+        return Err("prompt_from_truth is set, but this model reads no findings prompt: add --findings-prompt, or start from weights trained with it".into());
+    }
 
     catch_interrupt()?;
     if !settings.train_text_encoder {

@@ -173,6 +173,9 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
         settings: Some(truth_settings),
         ..tiny_args(&work, "prompted")
     };
+    let unprompted = TrainArgs { init: Some(work.join("image-2/checkpoint")), settings: Some(work.join("truth.json")), ..tiny_args(&work, "unprompted") };
+    let unprompted = run(&unprompted).unwrap_err();
+    assert!(unprompted.contains("prompt_from_truth") && unprompted.contains("--findings-prompt"), "{unprompted}");
     assert_eq!(run(&prompted).unwrap(), 2);
     let manifest = Manifest::parse(&std::fs::read(work.join("prompted/checkpoint").join(MANIFEST_FILE)).unwrap()).unwrap();
     assert!(manifest.model_config().unwrap().findings_prompt);
