@@ -98,6 +98,17 @@ struct EvalOutput {
     metrics: Metrics,
     /// Record id and its ECLS probability for every candidate.
     present: Vec<(String, Vec<f32>)>,
+    /// What was generated for each record (none with `--image-only`), to read what the metrics count.
+    #[serde(default)]
+    generated: Vec<Generated>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Generated {
+    id: String,
+    report: String,
+    /// Each question with the model's answer.
+    answers: Vec<(String, String)>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
@@ -129,6 +140,7 @@ struct Tally {
     zero_shot: Vec<Vec<(f32, bool)>>,
     grounding: (usize, usize),
     generated: Vec<Vec<String>>,
+    texts: Vec<Generated>,
     references: Vec<Vec<String>>,
     rouge: Vec<f64>,
     mentioned: Vec<[bool; 14]>,
@@ -216,13 +228,16 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
     tally.references.push(reference);
     tally.mentioned.push(metrics::mentioned_findings(&report));
 
+    let mut answers = Vec::with_capacity(record.qa.len());
     for qa in &record.qa {
         let answer = pipeline.answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?;
         let hit = usize::from(metrics::answers_match(&answer, &qa.answer));
         let slot = if matches!(qa.answer.as_str(), "yes" | "no") { &mut tally.closed } else { &mut tally.open };
         slot.0 += hit;
         slot.1 += 1;
+        answers.push((qa.question.clone(), answer));
     }
+    tally.texts.push(Generated { id: record.id.clone(), report, answers });
     Ok(present)
 }
 
@@ -292,7 +307,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
     }
     print_metrics(&metrics);
 
-    let output = EvalOutput { weights: args.weights.display().to_string(), metrics: metrics.clone(), present };
+    let output = EvalOutput { weights: args.weights.display().to_string(), metrics: metrics.clone(), present, generated: tally.texts };
     if let Some(baseline) = &args.baseline {
         compare(&output, baseline)?;
     }
