@@ -41,6 +41,11 @@ impl KeyValues {
     pub fn append(self, next: KeyValues) -> KeyValues {
         KeyValues { keys: Tensor::cat(vec![self.keys, next.keys], 2), values: Tensor::cat(vec![self.values, next.values], 2) }
     }
+
+    /// The keys and values of the first `count` tokens.
+    pub fn first(self, count: usize) -> KeyValues {
+        KeyValues { keys: self.keys.narrow(2, 0, count), values: self.values.narrow(2, 0, count) }
+    }
 }
 
 impl Attention {

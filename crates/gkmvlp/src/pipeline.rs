@@ -16,12 +16,14 @@ use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
 use crate::knowledge::Knowledge;
 use crate::model::{GkMvlp, ImageEncoding};
-use crate::report_decoder::{findings_prompt, prompted_ids};
+use crate::report_decoder::{RepeatedSentences, findings_prompt, prompted_ids};
 use crate::tokenizer::{CLS_ID, SEP_ID, TextTokenizer, pad_batch};
 use crate::weights::{self, LoadedWeights, WeightFiles};
 
 /// What every training report starts with (`gkmvlp-train`'s `report_text`).
 pub const REPORT_CUE: &str = "findings:";
+/// Opens a report's second section, which restates the first's findings.
+pub const IMPRESSION_CUE: &str = "impression:";
 
 /// Where the weights came from, so every output can say whether to trust it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -205,7 +207,7 @@ impl Pipeline {
     /// returning [`ControlFlow::Break`]; the text so far is then the result.
     pub async fn generate_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
         let prefix = self.decoder_prefix(encoding, self.tokenizer.encode_plain(REPORT_CUE)?).await?;
-        self.continue_text(encoding, prefix, on_text).await
+        self.continue_text(encoding, prefix, Some(IMPRESSION_CUE), on_text).await
     }
 
     /// `[CLS]` and `text` (ids without special tokens), behind the findings prompt when the model reads one.
@@ -230,20 +232,27 @@ impl Pipeline {
             return Err(GkError::Input(format!("the question is too long ({} tokens, at most {limit})", question.len())));
         }
         let prefix = self.decoder_prefix(encoding, question).await?;
-        self.continue_text(encoding, prefix, |_| ControlFlow::Continue(())).await
+        self.continue_text(encoding, prefix, None, |_| ControlFlow::Continue(())).await
     }
 
-    async fn continue_text(&self, encoding: &ImageEncoding, prefix: Vec<u32>, mut on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
+    /// Greedy text after `prefix`, in which a repeated sentence moves the text on to `next_section` (or ends
+    /// it, after that section or without one).
+    async fn continue_text(
+        &self,
+        encoding: &ImageEncoding,
+        prefix: Vec<u32>,
+        next_section: Option<&str>,
+        mut on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<String> {
         let memory = encoding.visual_memory.clone().narrow(0, 0, 1);
-        let mut generated = Vec::new();
+        let repeats = self.repeated_sentences(next_section)?;
         let tokenizer = &self.tokenizer;
         let mut decode_error = None;
         let ids = self
             .model
             .text_decoder
-            .generate(&memory, &prefix, self.config.max_generated_tokens, self.config.text.max_positions, Some(SEP_ID), |id| {
-                generated.push(id);
-                match tokenizer.decode(&generated) {
+            .generate(&memory, &prefix, self.config.max_generated_tokens, self.config.text.max_positions, Some(SEP_ID), Some(&repeats), |generated| {
+                match tokenizer.decode(generated) {
                     Ok(text) => on_text(&text),
                     Err(e) => {
                         decode_error = Some(e);
@@ -256,6 +265,20 @@ impl Pipeline {
             return Err(e);
         }
         self.tokenizer.decode(&ids)
+    }
+
+    /// The tokenizer's ids for [`RepeatedSentences`].
+    fn repeated_sentences(&self, next_section: Option<&str>) -> Result<RepeatedSentences> {
+        let single = |text: &str| match self.tokenizer.encode_plain(text)?[..] {
+            [id] => Ok(id),
+            ref ids => Err(GkError::Tokenizer(format!("{text:?} is {} tokens, not one", ids.len()))),
+        };
+        Ok(RepeatedSentences {
+            sentence_end: single(".")?,
+            // Impressions number their items from 1; a study has far fewer than 20 findings.
+            list_numbers: (1..=20).map(|n| single(&n.to_string())).collect::<Result<_>>()?,
+            next_section: next_section.map(|cue| self.tokenizer.encode_plain(cue)).transpose()?.unwrap_or_default(),
+        })
     }
 
     /// ITM score of each sentence of a report against the image; low scores mark unsupported sentences.

@@ -47,6 +47,73 @@ pub fn prompted_ids(prompt: &[u32], text: &[u32]) -> (Vec<u32>, usize) {
     (ids, start)
 }
 
+/// How greedy decoding leaves a loop. Greedy decoding that has written a sentence twice will often go on
+/// writing it ("moderate pulmonary edema. moderate pulmonary edema. moderate pulmonary edema."): the
+/// second copy is taken back, and the text moves on to its next section, or ends when it has none left.
+/// Sentences are compared within a section only, since an impression restates the findings by design, and
+/// without their list numbers (`2. x` repeats `1. x`). Tokenizer ids throughout.
+#[derive(Debug, Clone)]
+pub struct RepeatedSentences {
+    /// The id that ends a sentence (`.`).
+    pub sentence_end: u32,
+    /// Ids of list numbers: `2 .` numbers an item rather than ending a sentence.
+    pub list_numbers: Vec<u32>,
+    /// The ids that open the next section (`impression :`), written in place of a repeat before them;
+    /// empty when the text has one section.
+    pub next_section: Vec<u32>,
+}
+
+impl RepeatedSentences {
+    /// When `text` has just ended a sentence that repeats an earlier one of its section: where the repeat
+    /// begins (its list number included).
+    pub fn repeat_start(&self, text: &[u32]) -> Option<usize> {
+        let sentences = self.sentences(text, self.section_start(text));
+        let (last, earlier) = sentences.split_last()?;
+        if last.end != text.len() {
+            return None;
+        }
+        let content = |range: &std::ops::Range<usize>| &text[range.start + self.list_number_len(&text[range.clone()])..range.end];
+        let repeated = earlier.iter().any(|sentence| content(sentence) == content(last));
+        (repeated && content(last).len() > 1).then_some(last.start)
+    }
+
+    /// The next section's opening, unless `text` has already opened it.
+    pub fn next_section_after(&self, text: &[u32]) -> Option<&[u32]> {
+        (!self.next_section.is_empty() && self.section_start(text) == 0).then_some(self.next_section.as_slice())
+    }
+
+    /// Where the text's current section begins: after the last opening of a next section.
+    fn section_start(&self, text: &[u32]) -> usize {
+        let cue = self.next_section.len();
+        if cue == 0 || text.len() < cue {
+            return 0;
+        }
+        (0..=text.len() - cue).rev().find(|&i| text[i..i + cue] == self.next_section[..]).map_or(0, |i| i + cue)
+    }
+
+    /// The sentences of `text` from `start`, each ending with its `.`; an unfinished last one is left out.
+    fn sentences(&self, text: &[u32], start: usize) -> Vec<std::ops::Range<usize>> {
+        let mut sentences = Vec::new();
+        let mut begin = start;
+        for end in start..text.len() {
+            let numbers_an_item = end == begin + 1 && self.list_numbers.contains(&text[begin]);
+            if text[end] == self.sentence_end && !numbers_an_item {
+                sentences.push(begin..end + 1);
+                begin = end + 1;
+            }
+        }
+        sentences
+    }
+
+    /// Length of a leading list number (`2 .`) in `sentence`, or 0.
+    fn list_number_len(&self, sentence: &[u32]) -> usize {
+        match sentence {
+            [number, end, ..] if self.list_numbers.contains(number) && *end == self.sentence_end => 2,
+            _ => 0,
+        }
+    }
+}
+
 /// BERT's prediction head: a transform, then the word embeddings (tied) and a bias.
 #[derive(Module, Debug)]
 pub struct LmHead {
@@ -176,9 +243,11 @@ impl ReportDecoder {
     }
 
     /// Greedy decoding for one image (`memory` `[1, m, width]`) from `prefix` (starting with `[CLS]`),
-    /// until `stop` (normally `[SEP]`), `max_new_tokens` or `max_positions`. `on_token` sees each new id as
-    /// soon as it is known, and ends decoding early by returning [`ControlFlow::Break`]. Each step feeds only
-    /// the newest token: earlier tokens' keys and values stay in a [`DecoderCache`].
+    /// until `stop` (normally `[SEP]`), `max_new_tokens` or `max_positions`. With `repeats`, a sentence that
+    /// repeats one of its section is taken back (see [`RepeatedSentences`]). `on_token` sees the tokens
+    /// so far after each step, and ends decoding early by returning [`ControlFlow::Break`]. Each step feeds
+    /// only the newest tokens: earlier tokens' keys and values stay in a [`DecoderCache`].
+    #[allow(clippy::too_many_arguments)]
     pub async fn generate(
         &self,
         memory: &Tensor<3>,
@@ -186,7 +255,8 @@ impl ReportDecoder {
         max_new_tokens: usize,
         max_positions: usize,
         stop: Option<u32>,
-        mut on_token: impl FnMut(u32) -> ControlFlow<()>,
+        repeats: Option<&RepeatedSentences>,
+        mut on_token: impl FnMut(&[u32]) -> ControlFlow<()>,
     ) -> Result<Vec<u32>> {
         let device = memory.device();
         let mut cache = self.bert.start_decoding(memory);
@@ -210,10 +280,21 @@ impl ReportDecoder {
                 break;
             }
             generated.push(token);
-            if on_token(token).is_break() {
+            input = vec![next];
+            if let Some(repeats) = repeats
+                && let Some(start) = repeats.repeat_start(&generated)
+            {
+                // Every token but the newest is in the cache: forget the repeated sentence there too, so that
+                // what follows reads as if it had never been written.
+                generated.truncate(start);
+                cache.truncate(prefix.len() + start);
+                let Some(next_section) = repeats.next_section_after(&generated) else { break };
+                generated.extend_from_slice(next_section);
+                input = next_section.iter().map(|&id| self.vocabulary.decoder_id(id)).collect::<Result<Vec<_>>>()?;
+            }
+            if on_token(&generated).is_break() {
                 break;
             }
-            input = vec![next];
         }
         Ok(generated)
     }
@@ -222,6 +303,7 @@ impl ReportDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text_transformer::DecoderCache;
     use burn::tensor::Distribution;
 
     #[test]
@@ -293,16 +375,66 @@ mod tests {
     }
 
     #[test]
+    fn a_truncated_cache_continues_as_if_the_dropped_tokens_were_never_fed() {
+        let device = Device::flex();
+        let decoder = small_decoder(&device);
+        let memory = Tensor::<3>::random([1, 5, 8], Distribution::Normal(0.0, 1.0), &device);
+        let step = |cache: &mut DecoderCache, ids: &[i64]| {
+            decoder.logits(decoder.bert.decode_step(Tensor::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device), cache))
+        };
+        let mut taken_back = decoder.bert.start_decoding(&memory);
+        step(&mut taken_back, &[1, 7, 19]);
+        step(&mut taken_back, &[3]);
+        step(&mut taken_back, &[25]);
+        taken_back.truncate(3);
+        assert_eq!(taken_back.len(), 3);
+        let after = step(&mut taken_back, &[11]).into_data().try_to_vec::<f32>().unwrap();
+        let mut straight = decoder.bert.start_decoding(&memory);
+        step(&mut straight, &[1, 7, 19]);
+        let expected = step(&mut straight, &[11]).into_data().try_to_vec::<f32>().unwrap();
+        let worst = after.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "logits after truncation differ by {worst}");
+    }
+
+    /// `.` is 0, list numbers 1 and 2, `impression :` is 8 9; other ids are words.
+    fn repeats(next_section: &[u32]) -> RepeatedSentences {
+        RepeatedSentences { sentence_end: 0, list_numbers: vec![1, 2], next_section: next_section.to_vec() }
+    }
+
+    #[test]
+    fn a_sentence_repeated_within_its_section_is_found_where_it_begins() {
+        let guard = repeats(&[8, 9]);
+        assert_eq!(guard.repeat_start(&[20, 21, 0, 22, 0, 20, 21, 0]), Some(5));
+        assert_eq!(guard.repeat_start(&[20, 21, 0, 22, 0, 20, 21]), None, "the sentence is not finished");
+        assert_eq!(guard.repeat_start(&[20, 21, 0, 20, 22, 0]), None, "a different sentence");
+        // An impression restates the findings: a repeat across sections is no loop.
+        assert_eq!(guard.repeat_start(&[20, 21, 0, 8, 9, 20, 21, 0]), None);
+        assert_eq!(guard.repeat_start(&[20, 21, 0, 8, 9, 20, 21, 0, 20, 21, 0]), Some(8));
+        // List numbers: `1 . x . 2 . x .` repeats x, and the repeat begins at its number.
+        assert_eq!(guard.repeat_start(&[8, 9, 1, 0, 20, 21, 0, 2, 0, 20, 21, 0]), Some(7));
+        assert_eq!(guard.repeat_start(&[8, 9, 1, 0, 20, 21, 0, 2, 0, 22, 0]), None);
+        assert_eq!(guard.repeat_start(&[0, 0]), None, "empty sentences");
+    }
+
+    #[test]
+    fn a_repeat_moves_the_text_to_its_next_section_once() {
+        let guard = repeats(&[8, 9]);
+        assert_eq!(guard.next_section_after(&[20, 21, 0]), Some(&[8u32, 9][..]));
+        assert_eq!(guard.next_section_after(&[20, 21, 0, 8, 9, 22, 0]), None, "already in the last section");
+        assert_eq!(repeats(&[]).next_section_after(&[20, 0]), None, "a text of one section");
+    }
+
+    #[test]
     fn generation_with_the_cache_writes_the_uncached_tokens_and_stops_when_asked() {
         let device = Device::flex();
         let decoder = small_decoder(&device);
         let memory = Tensor::<3>::random([1, 5, 8], Distribution::Normal(0.0, 1.0), &device);
         let prefix = [2u32, 9];
         let expected = greedy_without_cache(&decoder, &memory, &prefix, 8);
-        let cached = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, |_| ControlFlow::Continue(()))).unwrap();
+        let cached = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, None, |_| ControlFlow::Continue(()))).unwrap();
         assert_eq!(cached, expected);
         let mut seen = 0;
-        let stopped = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, |_| {
+        let stopped = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, None, |_| {
             seen += 1;
             if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         }))

@@ -254,4 +254,15 @@ impl DecoderCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Forgets every token after the first `len`, as if decoding had stopped there.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        for layer in &mut self.layers {
+            layer.past = if len == 0 { None } else { layer.past.take().map(|past| past.first(len)) };
+        }
+        self.len = len;
+    }
 }
