@@ -300,13 +300,20 @@ impl Pipeline {
     }
 }
 
+/// Section names a report's sentences may start with, in any case (the decoder writes `impression :`).
+const SECTION_HEADERS: [&str; 6] = ["findings", "impression", "indication", "comparison", "technique", "history"];
+
 /// Splits report text into sentences at `.`, `!`, `?` and line breaks; section headers such as
-/// `FINDINGS:` are dropped.
+/// `FINDINGS:` or `impression :` are dropped.
 pub fn split_sentences(text: &str) -> Vec<String> {
+    let is_header = |head: &str| {
+        let head = head.trim();
+        head.chars().all(|c| c.is_ascii_uppercase() || c == ' ') || SECTION_HEADERS.iter().any(|h| head.eq_ignore_ascii_case(h))
+    };
     text.split(['.', '!', '?', '\n'])
         .map(|s| s.trim())
         .map(|s| match s.split_once(':') {
-            Some((head, rest)) if head.chars().all(|c| c.is_ascii_uppercase() || c == ' ') => rest.trim(),
+            Some((head, rest)) if is_header(head) => rest.trim(),
             _ => s,
         })
         .filter(|s| s.chars().any(char::is_alphanumeric))
@@ -322,6 +329,9 @@ mod tests {
     fn sentences_split_and_headers_dropped() {
         let s = split_sentences("FINDINGS: Small right effusion. No pneumothorax!\nIMPRESSION: Effusion?  ");
         assert_eq!(s, vec!["Small right effusion", "No pneumothorax", "Effusion"]);
+        let generated = split_sentences("moderate right pleural effusion. impression : moderate right pleural effusion.");
+        assert_eq!(generated, vec!["moderate right pleural effusion"; 2]);
+        assert_eq!(split_sentences("Tip: 4 cm above the carina."), vec!["Tip: 4 cm above the carina"], "not a section");
         assert!(split_sentences(" .. \n ").is_empty());
     }
 }
