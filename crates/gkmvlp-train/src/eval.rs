@@ -63,6 +63,13 @@ pub struct Metrics {
     /// (`PresentThresholds`): the ceiling of a decoder that writes exactly what its findings prompt names.
     #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub ecls_f1: f64,
+    /// What ECLS calls present, per entity at its threshold: where the calls' recall is lost.
+    #[serde(default)]
+    pub ecls_calls_per_entity: Vec<EntityCalls>,
+    /// Share of the simulator's findings of each severity (mild, moderate, severe) that ECLS calls present,
+    /// with their count; empty for data without finding records (the MIMIC-CXR layout).
+    #[serde(default)]
+    pub ecls_recall_per_severity: Vec<(String, Option<f64>, usize)>,
     #[serde(deserialize_with = "nan_if_null")]
     pub grounding_accuracy: f64,
     #[serde(deserialize_with = "nan_if_null")]
@@ -81,6 +88,17 @@ pub struct Metrics {
     pub vqa_closed_accuracy: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub vqa_open_accuracy: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EntityCalls {
+    pub name: String,
+    /// Studies with the entity present.
+    pub positives: usize,
+    /// None where nothing was called.
+    pub precision: Option<f64>,
+    /// None without positives.
+    pub recall: Option<f64>,
 }
 
 fn nan() -> f64 {
@@ -146,6 +164,8 @@ struct Tally {
     mentioned: Vec<[bool; 14]>,
     /// What ECLS calls present at the pipeline's thresholds, per record.
     called: Vec<[bool; 14]>,
+    /// Per severity (mild, moderate, severe): (findings called present, findings).
+    severity_calls: [(usize, usize); 3],
     truth: Vec<[bool; 14]>,
     closed: (usize, usize),
     open: (usize, usize),
@@ -200,6 +220,11 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
         called[candidate.entity] |= pipeline.thresholds.is_present(candidate, p);
     }
     tally.called.push(called);
+    for finding in &record.findings {
+        let slot = &mut tally.severity_calls[finding.severity as usize];
+        slot.0 += usize::from(called.get(finding.entity).copied().unwrap_or(false));
+        slot.1 += 1;
+    }
     // Grounding: for each present entity, is its most probable position a true one?
     let truth = entities_present(&record.exist);
     tally.truth.push(truth);
@@ -281,6 +306,23 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         .collect();
     let (precision, recall, f1) = metrics::clinical_f1(&tally.mentioned, &tally.truth);
     let (_, _, ecls_f1) = metrics::clinical_f1(&tally.called, &tally.truth);
+    let share = |hits: usize, total: usize| (total > 0).then(|| hits as f64 / total as f64);
+    let ecls_calls_per_entity = ENTITIES
+        .iter()
+        .enumerate()
+        .map(|(entity, e)| {
+            let pairs = tally.called.iter().zip(&tally.truth).map(|(c, t)| (c[entity], t[entity]));
+            let (called, positives, hits) = pairs.fold((0, 0, 0), |(c, p, h), (called, truth)| {
+                (c + usize::from(called), p + usize::from(truth), h + usize::from(called && truth))
+            });
+            EntityCalls { name: e.name.to_string(), positives, precision: share(hits, called), recall: share(hits, positives) }
+        })
+        .collect();
+    let ecls_recall_per_severity = if tally.severity_calls.iter().all(|&(_, n)| n == 0) {
+        Vec::new()
+    } else {
+        ["mild", "moderate", "severe"].iter().zip(tally.severity_calls).map(|(name, (hits, n))| (name.to_string(), share(hits, n), n)).collect()
+    };
     let mut metrics = Metrics {
         records: records.len(),
         box_iou: tally.iou_sum.iter().sum::<f64>() / tally.iou_count.iter().sum::<usize>().max(1) as f64,
@@ -288,6 +330,8 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         ecls_macro_auc: macro_auc(&tally.ecls),
         ecls_auc_per_entity: ENTITIES.iter().map(|e| e.name.to_string()).zip(aucs(&tally.ecls)).collect(),
         ecls_f1,
+        ecls_calls_per_entity,
+        ecls_recall_per_severity,
         grounding_accuracy: ratio(tally.grounding),
         zero_shot_macro_auc: macro_auc(&tally.zero_shot),
         bleu4: metrics::bleu4(&tally.generated, &tally.references),
@@ -347,6 +391,17 @@ fn print_metrics(m: &Metrics) {
     println!("ECLS AUC per finding:");
     for (name, auc) in &m.ecls_auc_per_entity {
         println!("  {name:<32} {}", auc.map_or("n/a (one class only)".to_string(), |auc| format!("{auc:.3}")));
+    }
+    let or_na = |x: Option<f64>| x.map_or("  n/a".to_string(), |x| format!("{x:.3}"));
+    println!("ECLS calls per finding, at the thresholds: precision, recall (studies with it):");
+    for c in &m.ecls_calls_per_entity {
+        println!("  {:<32} {}  {}  ({})", c.name, or_na(c.precision), or_na(c.recall), c.positives);
+    }
+    if !m.ecls_recall_per_severity.is_empty() {
+        println!("ECLS calls' recall by severity (findings):");
+        for (name, recall, count) in &m.ecls_recall_per_severity {
+            println!("  {name:<32} {}  ({count})", or_na(*recall));
+        }
     }
 }
 

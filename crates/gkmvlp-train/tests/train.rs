@@ -116,6 +116,19 @@ fn tiny_trains_checkpoints_and_resumes() {
     let present = written["present"].as_array().expect("every record's ECLS probabilities");
     assert_eq!(present.len(), 3);
     assert!(present.iter().all(|p| p[1].as_array().is_some_and(|ps| ps.len() == gkmvlp::vocab::candidates().len())));
+    let generated = written["generated"].as_array().expect("every record's generated texts");
+    assert_eq!(generated.len(), 3);
+    assert!(generated.iter().all(|g| g["report"].is_string() && g["answers"].as_array().is_some_and(|a| !a.is_empty())));
+    // Per-entity calls count each study once; the simulator's findings are tallied by severity.
+    let records = gkmvlp_train::eval::split_records(&work.join("data"), "train", 3).unwrap();
+    let studies_with = |entity: usize| records.iter().filter(|r| r.findings.iter().any(|f| f.entity == entity)).count();
+    assert_eq!(metrics.ecls_calls_per_entity.len(), gkmvlp::vocab::ENTITIES.len());
+    for (entity, calls) in metrics.ecls_calls_per_entity.iter().enumerate() {
+        assert_eq!(calls.positives, studies_with(entity), "{}", calls.name);
+        assert_eq!(calls.recall.is_some(), calls.positives > 0, "{}", calls.name);
+    }
+    let findings: usize = records.iter().map(|r| r.findings.len()).sum();
+    assert_eq!(metrics.ecls_recall_per_severity.iter().map(|(_, _, n)| n).sum::<usize>(), findings);
 
     // `gkmvlp calibrate` writes per-entity thresholds into the manifest, and the weights load with them.
     let calibrate = |split: &str| gkmvlp_train::calibrate::run(&CalibrateArgs { weights: checkpoint.clone(), data: work.join("data"), split: split.into() });
