@@ -99,10 +99,13 @@ pub fn batch(records: &[&Record], step: usize, size: usize, tokenizer: &TextToke
 /// Decoder inputs behind the findings prompts (their ids, without special tokens): `[CLS] prompt [SEP] text
 /// [SEP]` for each text (the text cut to `max_len` tokens, and the whole to the decoder's `max_positions`),
 /// with the weights of the LM loss: 1 on the text's tokens, 0 on the prompt's (the decoder is given them,
-/// not asked for them) and on padding.
+/// not asked for them) and on padding. With `targets_from` (a cue's ids), only the tokens after the cue's
+/// last occurrence in a text are targets (none where it was cut off): a question is given, its answer
+/// asked for.
 pub fn prompted(
     texts: &[String],
     prompts: &[Vec<u32>],
+    targets_from: Option<&[u32]>,
     tokenizer: &TextTokenizer,
     max_len: usize,
     max_positions: usize,
@@ -116,6 +119,11 @@ pub fn prompted(
         let room = room.ok_or_else(|| format!("a findings prompt of {} tokens leaves no room for text in {max_positions} positions", prompt.len()))?;
         let text = tokenizer.encode(text, max_len.min(room)).map_err(|e| e.to_string())?;
         let (ids, start) = prompted_ids(prompt, &text);
+        let start = match targets_from {
+            // A pair cut before its answer has nothing to learn from.
+            Some(cue) => after_last(&ids[start..], cue).map_or(ids.len(), |at| start + at),
+            None => start,
+        };
         sequences.push(ids);
         starts.push(start);
     }
@@ -123,6 +131,11 @@ pub fn prompted(
     let width = batch.ids.dims()[1];
     let weights = sequences.iter().zip(&starts).flat_map(|(ids, &start)| (0..width).map(move |i| f32::from(u8::from(i >= start && i < ids.len())))).collect();
     Ok((batch, float(weights, [texts.len(), width], device)))
+}
+
+/// Index just past the last occurrence of `cue` in `ids`.
+fn after_last(ids: &[u32], cue: &[u32]) -> Option<usize> {
+    (cue.len()..=ids.len()).rev().find(|&end| ids[end - cue.len()..end] == *cue)
 }
 
 fn float<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
@@ -142,6 +155,7 @@ pub fn hard_negatives(similarity: Tensor<2>, matches: Tensor<2>) -> (Tensor<1, I
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gkmvlp::pipeline::ANSWER_CUE;
 
     #[test]
     fn prompted_texts_weigh_only_their_own_tokens() {
@@ -149,7 +163,7 @@ mod tests {
         let tokenizer = TextTokenizer::from_bytes(include_bytes!("../../../models/tokenizer.json")).unwrap();
         let texts = ["findings: no effusion".to_string(), "question: is there an effusion? answer: no".to_string()];
         let prompts = ["present: none", "present: pleural effusion at the right costophrenic angle"].map(|p| tokenizer.encode_plain(p).unwrap());
-        let (batch, weights) = prompted(&texts, &prompts, &tokenizer, 96, 512, &device).unwrap();
+        let (batch, weights) = prompted(&texts, &prompts, None, &tokenizer, 96, 512, &device).unwrap();
         let ids = batch.ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
         let mask = batch.mask.into_data().try_to_vec::<f32>().unwrap();
         let weights = weights.into_data().try_to_vec::<f32>().unwrap();
@@ -165,9 +179,29 @@ mod tests {
             }
         }
         // The whole stays within the decoder's positions: the text is cut, or refused if nothing fits.
-        let (batch, _) = prompted(&texts, &prompts, &tokenizer, 96, 24, &device).unwrap();
+        let (batch, _) = prompted(&texts, &prompts, None, &tokenizer, 96, 24, &device).unwrap();
         assert_eq!(batch.ids.dims()[1], 24);
-        assert!(prompted(&texts, &prompts, &tokenizer, 96, 17, &device).unwrap_err().contains("no room"));
+        assert!(prompted(&texts, &prompts, None, &tokenizer, 96, 17, &device).unwrap_err().contains("no room"));
+    }
+
+    #[test]
+    fn answers_only_weighs_the_tokens_after_the_answer_cue() {
+        let device = Device::flex();
+        let tokenizer = TextTokenizer::from_bytes(include_bytes!("../../../models/tokenizer.json")).unwrap();
+        let texts = ["question: is there an effusion? answer: no".to_string(), "question: which side is the effusion on? answer: left".to_string()];
+        let prompts = ["present: none", "present: pleural effusion at the left costophrenic angle"].map(|p| tokenizer.encode_plain(p).unwrap());
+        let cue = tokenizer.encode_plain(ANSWER_CUE).unwrap();
+        let (batch, weights) = prompted(&texts, &prompts, Some(&cue), &tokenizer, 96, 512, &device).unwrap();
+        let ids = batch.ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let weights = weights.into_data().try_to_vec::<f32>().unwrap();
+        let width = ids.len() / 2;
+        for (row, answer) in ["no", "left"].iter().enumerate() {
+            let targets: Vec<u32> = (0..width).filter(|&i| weights[row * width + i] == 1.0).map(|i| ids[row * width + i] as u32).collect();
+            assert_eq!(targets, [tokenizer.encode_plain(answer).unwrap(), vec![SEP_ID]].concat(), "row {row}");
+        }
+        // A question cut before its answer is left with nothing to learn.
+        let (_, weights) = prompted(&texts[..1], &prompts[..1], Some(&cue), &tokenizer, 5, 512, &device).unwrap();
+        assert!(weights.into_data().try_to_vec::<f32>().unwrap().iter().all(|&w| w == 0.0));
     }
 
     #[test]

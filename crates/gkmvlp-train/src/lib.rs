@@ -69,6 +69,10 @@ pub struct TrainSettings {
     /// it learns instead to leave out a named finding the report does not have, and so it also leaves out
     /// calls that are right.
     pub prompt_from_truth: bool,
+    /// With the findings prompt, a question–answer pair is learnt from its answer alone: the question is
+    /// given, as it is at inference. Off, every token of `question: … answer: …` is a target, and a
+    /// one-word answer ("yes") is about a fifteenth of the pair's loss.
+    pub answers_only: bool,
 }
 
 impl Default for TrainSettings {
@@ -93,6 +97,7 @@ impl Default for TrainSettings {
             findings_match: false,
             ecls_positive_weight: 1.0,
             prompt_from_truth: false,
+            answers_only: false,
         }
     }
 }
@@ -287,9 +292,12 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         (config, model, adamw(&settings), 0)
     };
     let config = if args.findings_prompt { config.with_findings_prompt(true) } else { config };
-    if settings.prompt_from_truth && !config.findings_prompt {
-        return Err("prompt_from_truth is set, but this model reads no findings prompt: add --findings-prompt, or start from weights trained with it".into());
+    for (name, set) in [("prompt_from_truth", settings.prompt_from_truth), ("answers_only", settings.answers_only)] {
+        if set && !config.findings_prompt {
+            return Err(format!("{name} is set, but this model reads no findings prompt: add --findings-prompt, or start from weights trained with it"));
+        }
     }
+    let answer_cue = tokenizer.encode_plain(gkmvlp::pipeline::ANSWER_CUE).map_err(|e| e.to_string())?;
 
     catch_interrupt()?;
     if !settings.train_text_encoder {
@@ -353,11 +361,13 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
             }
         }
         if settings.lm_weight > 0.0 {
-            // The decoder's texts: the report and a VQA pair, both or taking turns.
+            // The decoder's texts: the report and a VQA pair, both or taking turns; a pair's targets begin
+            // after its answer cue with `answers_only`.
+            let answers_from = settings.answers_only.then_some(answer_cue.as_slice());
             let texts = match (settings.lm_both_texts, step % 2) {
-                (true, _) => vec![(&batch.reports, &batch.report_texts), (&batch.questions, &batch.question_texts)],
-                (false, 0) => vec![(&batch.reports, &batch.report_texts)],
-                (false, _) => vec![(&batch.questions, &batch.question_texts)],
+                (true, _) => vec![(&batch.reports, &batch.report_texts, None), (&batch.questions, &batch.question_texts, answers_from)],
+                (false, 0) => vec![(&batch.reports, &batch.report_texts, None)],
+                (false, _) => vec![(&batch.questions, &batch.question_texts, answers_from)],
             };
             // With the findings prompt, each text follows the true findings or what ECLS calls present now, as
             // at inference (at 0.5: the per-entity thresholds are fitted after training, by `gkmvlp calibrate`).
@@ -373,9 +383,9 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
                 None
             };
             let mut lm_losses = Vec::with_capacity(texts.len());
-            for (tokens, strings) in &texts {
+            for (tokens, strings, targets_from) in &texts {
                 let (tokens, weights) = match &prompts {
-                    Some(prompts) => data::prompted(strings, prompts, &tokenizer, settings.max_text_tokens, config.text.max_positions, &device)?,
+                    Some(prompts) => data::prompted(strings, prompts, *targets_from, &tokenizer, settings.max_text_tokens, config.text.max_positions, &device)?,
                     None => ((*tokens).clone(), tokens.mask.clone()),
                 };
                 let logits = model.text_decoder.forward(tokens.ids.clone(), tokens.mask, &encoding.visual_memory);

@@ -176,9 +176,9 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
     assert!(after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b), "the joint stage trains the decoder");
 
     // A stage may add the findings prompt to weights trained without it; its weights then say so. Here
-    // the prompt names the true findings.
+    // the prompt names the true findings, and question–answer pairs are learnt from their answers.
     let truth_settings = work.join("truth.json");
-    std::fs::write(&truth_settings, r#"{"prompt_from_truth": true}"#).unwrap();
+    std::fs::write(&truth_settings, r#"{"prompt_from_truth": true, "answers_only": true}"#).unwrap();
     let prompted = TrainArgs {
         init: Some(work.join("image-2/checkpoint")),
         findings_prompt: true,
@@ -189,10 +189,15 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
     let unprompted = TrainArgs { init: Some(work.join("image-2/checkpoint")), settings: Some(work.join("truth.json")), ..tiny_args(&work, "unprompted") };
     let unprompted = run(&unprompted).unwrap_err();
     assert!(unprompted.contains("prompt_from_truth") && unprompted.contains("--findings-prompt"), "{unprompted}");
+    std::fs::write(work.join("answers.json"), r#"{"answers_only": true}"#).unwrap();
+    let answers = TrainArgs { init: Some(work.join("image-2/checkpoint")), settings: Some(work.join("answers.json")), ..tiny_args(&work, "answers") };
+    let answers = run(&answers).unwrap_err();
+    assert!(answers.contains("answers_only") && answers.contains("--findings-prompt"), "{answers}");
     assert_eq!(run(&prompted).unwrap(), 2);
     let manifest = Manifest::parse(&std::fs::read(work.join("prompted/checkpoint").join(MANIFEST_FILE)).unwrap()).unwrap();
     assert!(manifest.model_config().unwrap().findings_prompt);
     assert_eq!(manifest.training["settings"]["prompt_from_truth"], true);
+    assert_eq!(manifest.training["settings"]["answers_only"], true);
     let after = weights(&work.join("prompted/checkpoint"));
     assert!(after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b), "the prompted stage trains the decoder");
     std::fs::remove_dir_all(&work).ok();

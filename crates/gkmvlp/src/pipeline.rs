@@ -22,6 +22,8 @@ use crate::weights::{self, LoadedWeights, WeightFiles};
 
 /// What every training report starts with (`gkmvlp-train`'s `report_text`).
 pub const REPORT_CUE: &str = "findings:";
+/// Ends a question in the decoder's texts (`question: … answer: …`); the answer follows it.
+pub const ANSWER_CUE: &str = "answer:";
 /// Opens a report's second section, which restates the first's findings.
 pub const IMPRESSION_CUE: &str = "impression:";
 
@@ -226,7 +228,7 @@ impl Pipeline {
         if question.is_empty() {
             return Err(GkError::Input("the question is empty".into()));
         }
-        let question = self.tokenizer.encode_plain(&format!("question: {question} answer:"))?;
+        let question = self.tokenizer.encode_plain(&format!("question: {question} {ANSWER_CUE}"))?;
         let limit = self.config.text.max_positions / 2;
         if question.len() > limit {
             return Err(GkError::Input(format!("the question is too long ({} tokens, at most {limit})", question.len())));
