@@ -157,17 +157,28 @@ mod tests {
     use super::*;
     use gkmvlp::pipeline::ANSWER_CUE;
 
+    fn tokenizer() -> TextTokenizer {
+        TextTokenizer::from_bytes(include_bytes!("../../../models/tokenizer.json")).unwrap()
+    }
+
+    /// [`prompted`] for two texts, read back: ids, attention mask and loss weights (row-major), and the width.
+    fn prompted_pair(texts: &[String; 2], prompts: [&str; 2], targets_from: Option<&[u32]>) -> (Vec<i64>, Vec<f32>, Vec<f32>, usize) {
+        let tokenizer = tokenizer();
+        let prompts = prompts.map(|p| tokenizer.encode_plain(p).unwrap());
+        let (batch, weights) = prompted(texts, &prompts, targets_from, &tokenizer, 96, 512, &Device::flex()).unwrap();
+        let ids = batch.ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let width = ids.len() / 2;
+        (ids, batch.mask.into_data().try_to_vec::<f32>().unwrap(), weights.into_data().try_to_vec::<f32>().unwrap(), width)
+    }
+
     #[test]
     fn prompted_texts_weigh_only_their_own_tokens() {
         let device = Device::flex();
-        let tokenizer = TextTokenizer::from_bytes(include_bytes!("../../../models/tokenizer.json")).unwrap();
+        let tokenizer = tokenizer();
         let texts = ["findings: no effusion".to_string(), "question: is there an effusion? answer: no".to_string()];
-        let prompts = ["present: none", "present: pleural effusion at the right costophrenic angle"].map(|p| tokenizer.encode_plain(p).unwrap());
-        let (batch, weights) = prompted(&texts, &prompts, None, &tokenizer, 96, 512, &device).unwrap();
-        let ids = batch.ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
-        let mask = batch.mask.into_data().try_to_vec::<f32>().unwrap();
-        let weights = weights.into_data().try_to_vec::<f32>().unwrap();
-        let width = ids.len() / 2;
+        let prompt_texts = ["present: none", "present: pleural effusion at the right costophrenic angle"];
+        let prompts = prompt_texts.map(|p| tokenizer.encode_plain(p).unwrap());
+        let (ids, mask, weights, width) = prompted_pair(&texts, prompt_texts, None);
         for (row, (text, prompt)) in texts.iter().zip(&prompts).enumerate() {
             let (expected, start) = prompted_ids(prompt, &tokenizer.encode(text, 96).unwrap());
             let row_ids: Vec<u32> = ids[row * width..][..expected.len()].iter().map(|&i| i as u32).collect();
@@ -186,21 +197,18 @@ mod tests {
 
     #[test]
     fn answers_only_weighs_the_tokens_after_the_answer_cue() {
-        let device = Device::flex();
-        let tokenizer = TextTokenizer::from_bytes(include_bytes!("../../../models/tokenizer.json")).unwrap();
+        let tokenizer = tokenizer();
         let texts = ["question: is there an effusion? answer: no".to_string(), "question: which side is the effusion on? answer: left".to_string()];
-        let prompts = ["present: none", "present: pleural effusion at the left costophrenic angle"].map(|p| tokenizer.encode_plain(p).unwrap());
+        let prompt_texts = ["present: none", "present: pleural effusion at the left costophrenic angle"];
         let cue = tokenizer.encode_plain(ANSWER_CUE).unwrap();
-        let (batch, weights) = prompted(&texts, &prompts, Some(&cue), &tokenizer, 96, 512, &device).unwrap();
-        let ids = batch.ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
-        let weights = weights.into_data().try_to_vec::<f32>().unwrap();
-        let width = ids.len() / 2;
+        let (ids, _, weights, width) = prompted_pair(&texts, prompt_texts, Some(&cue));
         for (row, answer) in ["no", "left"].iter().enumerate() {
             let targets: Vec<u32> = (0..width).filter(|&i| weights[row * width + i] == 1.0).map(|i| ids[row * width + i] as u32).collect();
             assert_eq!(targets, [tokenizer.encode_plain(answer).unwrap(), vec![SEP_ID]].concat(), "row {row}");
         }
         // A question cut before its answer is left with nothing to learn.
-        let (_, weights) = prompted(&texts[..1], &prompts[..1], Some(&cue), &tokenizer, 5, 512, &device).unwrap();
+        let prompt = [tokenizer.encode_plain(prompt_texts[0]).unwrap()];
+        let (_, weights) = prompted(&texts[..1], &prompt, Some(&cue), &tokenizer, 5, 512, &Device::flex()).unwrap();
         assert!(weights.into_data().try_to_vec::<f32>().unwrap().iter().all(|&w| w == 0.0));
     }
 
