@@ -288,7 +288,11 @@ impl ReportDecoder {
                 // what follows reads as if it had never been written.
                 generated.truncate(start);
                 cache.truncate(prefix.len() + start);
-                let Some(next_section) = repeats.next_section_after(&generated) else { break };
+                let Some(next_section) = repeats.next_section_after(&generated) else {
+                    // The text ends here; its reader sees it without the repeat, whatever it answers.
+                    let _ = on_token(&generated);
+                    break;
+                };
                 generated.extend_from_slice(next_section);
                 input = next_section.iter().map(|&id| self.vocabulary.decoder_id(id)).collect::<Result<Vec<_>>>()?;
             }
