@@ -4,7 +4,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use gkmvlp::pipeline::REPORT_CUE;
-use gkmvlp::report_decoder::prompted_ids;
+use gkmvlp::report_decoder::{after_last, prompted_ids};
 use gkmvlp::tokenizer::{CLS_ID, PAD_ID, SEP_ID, TextTokenizer, TokenBatch, UNK_ID, pad_batch};
 use gkmvlp::vocab::NUM_REGIONS;
 use gkmvlp_sim::Record;
@@ -131,11 +131,6 @@ pub fn prompted(
     let width = batch.ids.dims()[1];
     let weights = sequences.iter().zip(&starts).flat_map(|(ids, &start)| (0..width).map(move |i| f32::from(u8::from(i >= start && i < ids.len())))).collect();
     Ok((batch, float(weights, [texts.len(), width], device)))
-}
-
-/// Index just past the last occurrence of `cue` in `ids`.
-fn after_last(ids: &[u32], cue: &[u32]) -> Option<usize> {
-    (cue.len()..=ids.len()).rev().find(|&end| ids[end - cue.len()..end] == *cue)
 }
 
 fn float<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {

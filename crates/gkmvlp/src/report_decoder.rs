@@ -47,6 +47,11 @@ pub fn prompted_ids(prompt: &[u32], text: &[u32]) -> (Vec<u32>, usize) {
     (ids, start)
 }
 
+/// Index just past the last occurrence of `cue` in `ids`: where what follows a cue begins.
+pub fn after_last(ids: &[u32], cue: &[u32]) -> Option<usize> {
+    (cue.len()..=ids.len()).rev().find(|&end| ids[end - cue.len()..end] == *cue)
+}
+
 /// How greedy decoding leaves a loop. Greedy decoding that has written a sentence twice will often go on
 /// writing it ("moderate pulmonary edema. moderate pulmonary edema. moderate pulmonary edema."): the
 /// second copy is taken back, and the text moves on to its next section, or ends when it has none left.
@@ -67,6 +72,10 @@ impl RepeatedSentences {
     /// When `text` has just ended a sentence that repeats an earlier one of its section: where the repeat
     /// begins (its list number included).
     pub fn repeat_start(&self, text: &[u32]) -> Option<usize> {
+        // Only a sentence's end can complete a repeat: most steps stop here.
+        if text.last() != Some(&self.sentence_end) {
+            return None;
+        }
         let sentences = self.sentences(text, self.section_start(text));
         let (last, earlier) = sentences.split_last()?;
         if last.end != text.len() {
@@ -84,11 +93,10 @@ impl RepeatedSentences {
 
     /// Where the text's current section begins: after the last opening of a next section.
     fn section_start(&self, text: &[u32]) -> usize {
-        let cue = self.next_section.len();
-        if cue == 0 || text.len() < cue {
+        if self.next_section.is_empty() {
             return 0;
         }
-        (0..=text.len() - cue).rev().find(|&i| text[i..i + cue] == self.next_section[..]).map_or(0, |i| i + cue)
+        after_last(text, &self.next_section).unwrap_or(0)
     }
 
     /// The sentences of `text` from `start`, each ending with its `.`; an unfinished last one is left out.
