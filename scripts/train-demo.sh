@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Reproduces the shipped models/demo from scratch on a CPU: simulate the data, pre-train in stages, fit the
 # per-finding present thresholds on the validation split, evaluate the f32 checkpoint, package it as int8,
-# evaluate the int8 weights against the f32 ones. About 2 h 55 min on 2 cores (simulation ~15 min, image
-# stage ~35 + 7 min, joint stage ~20 min, two rounds of the report stage ~12 min each, then twice a further
-# image round ~18 min followed by a report round behind the true findings ~11 min, evaluations ~10 min).
+# evaluate the int8 weights against the f32 ones. About 2 h 45 min on 2 cores (simulation ~15 min, image
+# stage ~35 + 7 min, joint stage ~16 min, two rounds of the report stage ~10 min each, then twice a further
+# image round ~18 min followed by a report round behind the true findings ~11 min, evaluations ~5 min).
 #   1. image stage: boxes and ECLS only (configs/demo-image-stage.json); the text side is not computed,
 #      so a step costs a quarter of a joint one and the image encoder sees many more radiographs; then a
 #      second round (fresh warm-up and cosine) in which a present triplet weighs 4 absent ones in ECLS
