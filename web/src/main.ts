@@ -392,7 +392,15 @@ $("qa-form").addEventListener("submit", (e) => {
   item.append(q, a);
   request({ type: "answer", question })
     .then((answer) => {
-      a.textContent = `A: ${answer || "(empty answer)"}`;
+      a.textContent = `A: ${answer.text || "(empty answer)"}`;
+      const source = document.createElement("div");
+      source.className = "source";
+      const f = answer.finding;
+      source.textContent = f
+        ? `from the findings: ${f.entity}${f.position ? ` at the ${f.position}` : ""} ${f.probability.toFixed(3)}, ` +
+          `called present from ${f.threshold.toFixed(2)}`
+        : "written by the report decoder";
+      item.append(source);
       item.dataset.state = "done";
     })
     .catch((err: Error) => {

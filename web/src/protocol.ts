@@ -5,10 +5,10 @@
 // `stopReport` skip the queue.
 
 import type {
-  BackendInfo, GroundedFinding, ImageAnalysis, ModelInfo, RegionBox, SentenceCheck, ZeroShotScore,
+  Answer, BackendInfo, GroundedFinding, ImageAnalysis, ModelInfo, RegionBox, SentenceCheck, ZeroShotScore,
 } from "../pkg/gkmvlp_web.js";
 
-export type { BackendInfo, GroundedFinding, ImageAnalysis, ModelInfo, RegionBox, SentenceCheck, ZeroShotScore };
+export type { Answer, BackendInfo, GroundedFinding, ImageAnalysis, ModelInfo, RegionBox, SentenceCheck, ZeroShotScore };
 
 export type BackendChoice = "webgpu" | "flex";
 
@@ -40,7 +40,7 @@ export interface Results {
   report: { text: string; stopped: boolean };
   /** Whether there was a report to stop. */
   stopReport: boolean;
-  answer: string;
+  answer: Answer;
   checkReport: SentenceCheck[];
   window: { rgba: ArrayBuffer };
 }

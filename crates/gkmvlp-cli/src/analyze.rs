@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
-use gkmvlp::pipeline::{Analysis, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore};
+use gkmvlp::pipeline::{Analysis, Answer, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore};
 use gkmvlp::weights::{MANIFEST_FILE, TOKENIZER_FILE, WeightFiles};
 use gkmvlp::GkMvlpConfig;
 use gkmvlp_imaging::Radiograph;
@@ -62,7 +62,7 @@ struct Report {
     zero_shot: Vec<ZeroShotScore>,
     report: String,
     question: String,
-    answer: String,
+    answer: Answer,
     report_check: Vec<SentenceCheck>,
 }
 
@@ -177,7 +177,17 @@ fn print_text(out: &Report, radiograph: &Radiograph, top: usize) {
         println!("   {:5.3}  {}", s.probability, s.finding);
     }
     println!("\n4. Generated report\n   {}", if out.report.is_empty() { "(empty)" } else { &out.report });
-    println!("\n5. Question: {}\n   Answer: {}", out.question, if out.answer.is_empty() { "(empty)" } else { &out.answer });
+    println!("\n5. Question: {}\n   Answer: {}", out.question, if out.answer.text.is_empty() { "(empty)" } else { &out.answer.text });
+    match &out.answer.finding {
+        Some(f) => println!(
+            "   (from the findings: {}{} at {:.3}, threshold {:.2})",
+            f.entity,
+            f.position.map(|p| format!(" at the {p}")).unwrap_or_default(),
+            f.probability,
+            f.threshold
+        ),
+        None => println!("   (written by the report decoder)"),
+    }
     println!("\n6. Report check (ITM probability that the image supports each sentence)");
     if out.report_check.is_empty() {
         println!("   (no sentences to check)");

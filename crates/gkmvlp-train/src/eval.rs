@@ -84,8 +84,13 @@ pub struct Metrics {
     pub clinical_recall: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub clinical_f1: f64,
+    /// Yes/no questions, answered as the pipeline answers them: those asking only whether a finding is
+    /// present from its ECLS probability (`ClosedQuestion`), the rest by the decoder.
     #[serde(deserialize_with = "nan_if_null")]
     pub vqa_closed_accuracy: f64,
+    /// The same questions, every one answered by the decoder.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub vqa_closed_decoder_accuracy: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub vqa_open_accuracy: f64,
 }
@@ -168,6 +173,7 @@ struct Tally {
     severity_calls: [(usize, usize); 3],
     truth: Vec<[bool; 14]>,
     closed: (usize, usize),
+    closed_decoder: (usize, usize),
     open: (usize, usize),
 }
 
@@ -255,11 +261,18 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
 
     let mut answers = Vec::with_capacity(record.qa.len());
     for qa in &record.qa {
-        let answer = pipeline.answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?;
+        let answer = pipeline.answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?.text;
         let hit = usize::from(metrics::answers_match(&answer, &qa.answer));
-        let slot = if matches!(qa.answer.as_str(), "yes" | "no") { &mut tally.closed } else { &mut tally.open };
-        slot.0 += hit;
-        slot.1 += 1;
+        if matches!(qa.answer.as_str(), "yes" | "no") {
+            tally.closed.0 += hit;
+            tally.closed.1 += 1;
+            let decoder = pipeline.generate_answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?;
+            tally.closed_decoder.0 += usize::from(metrics::answers_match(&decoder, &qa.answer));
+            tally.closed_decoder.1 += 1;
+        } else {
+            tally.open.0 += hit;
+            tally.open.1 += 1;
+        }
         answers.push((qa.question.clone(), answer));
     }
     tally.texts.push(Generated { id: record.id.clone(), report, answers });
@@ -340,12 +353,13 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         clinical_recall: recall,
         clinical_f1: f1,
         vqa_closed_accuracy: ratio(tally.closed),
+        vqa_closed_decoder_accuracy: ratio(tally.closed_decoder),
         vqa_open_accuracy: ratio(tally.open),
     };
     if args.image_only {
         let m = &mut metrics;
         let text = [&mut m.zero_shot_macro_auc, &mut m.bleu4, &mut m.rouge_l, &mut m.clinical_precision, &mut m.clinical_recall, &mut m.clinical_f1];
-        for metric in text.into_iter().chain([&mut m.vqa_closed_accuracy, &mut m.vqa_open_accuracy]) {
+        for metric in text.into_iter().chain([&mut m.vqa_closed_accuracy, &mut m.vqa_closed_decoder_accuracy, &mut m.vqa_open_accuracy]) {
             *metric = f64::NAN;
         }
     }
@@ -362,7 +376,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
     Ok(metrics)
 }
 
-fn headline(m: &Metrics) -> [(&'static str, f64); 12] {
+fn headline(m: &Metrics) -> [(&'static str, f64); 13] {
     [
         ("box IoU (29 regions)", m.box_iou),
         ("ECLS macro AUC", m.ecls_macro_auc),
@@ -375,6 +389,7 @@ fn headline(m: &Metrics) -> [(&'static str, f64); 12] {
         ("clinical recall", m.clinical_recall),
         ("clinical F1", m.clinical_f1),
         ("VQA closed accuracy", m.vqa_closed_accuracy),
+        ("  the decoder's answers", m.vqa_closed_decoder_accuracy),
         ("VQA open accuracy", m.vqa_open_accuracy),
     ]
 }

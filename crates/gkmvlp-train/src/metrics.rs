@@ -6,6 +6,8 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use gkmvlp::vocab::ENTITIES;
+pub use gkmvlp::vocab::mentions::words;
+use gkmvlp::vocab::mentions::{Cue, ENTITY_CUES, occurrences};
 
 /// Number of findings a report is parsed into, tied to the vocabulary so that a new entity fails to compile
 /// until it has its cues.
@@ -51,12 +53,6 @@ pub fn roc_auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
 /// misleading 0.
 pub fn mean(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-}
-
-/// Lower-cased alphanumeric words (digits kept, punctuation dropped): the one normalisation every text
-/// metric here shares, so that case and punctuation never count as errors.
-pub fn words(text: &str) -> Vec<String> {
-    text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
 /// How often each n-gram of `tokens` occurs.
@@ -120,38 +116,6 @@ pub fn rouge_l(candidate: &[String], reference: &[String]) -> f64 {
     2.0 * precision * recall / (precision + recall)
 }
 
-/// How a report names one entity: any of `terms` (word sequences); when `qualifiers` is not empty, one of
-/// them must be in the same clause too, because a "hilum" is only a finding when it is "enlarged".
-struct Cue {
-    terms: &'static [&'static str],
-    qualifiers: &'static [&'static str],
-}
-
-const fn unqualified(terms: &'static [&'static str]) -> Cue {
-    Cue { terms, qualifiers: &[] }
-}
-
-const ENLARGED: &[&str] = &["enlarged", "enlargement", "enlarging", "prominent", "prominence"];
-
-/// The cues of each entity, in `ENTITIES` order: what the simulator writes (`gkmvlp_sim::report`) plus
-/// common synonyms, so that model reports phrased a little differently still count.
-const CUES: [&[Cue]; ENTITY_COUNT] = [
-    &[unqualified(&["effusion", "effusions"])],
-    &[unqualified(&["consolidation", "consolidations", "consolidative", "pneumonia"])],
-    &[unqualified(&["atelectasis", "atelectatic"])],
-    &[unqualified(&["nodule", "nodules"])],
-    &[unqualified(&["mass", "masses"])],
-    &[unqualified(&["pneumothorax", "pneumothoraces"])],
-    &[unqualified(&["cardiomegaly"]), Cue { terms: &["cardiac silhouette", "heart"], qualifiers: ENLARGED }],
-    &[unqualified(&["edema", "oedema"])],
-    &[Cue { terms: &["hilum", "hila", "hilar"], qualifiers: ENLARGED }],
-    &[Cue { terms: &["mediastinum", "mediastinal"], qualifiers: &["widened", "widening", "wide"] }],
-    &[Cue { terms: &["hemidiaphragm", "hemidiaphragms", "diaphragm"], qualifiers: &["elevated", "elevation", "raised"] }],
-    &[unqualified(&["hyperaeration", "hyperaerated", "hyperinflation", "hyperinflated", "hyperexpansion", "hyperexpanded"])],
-    &[unqualified(&["endotracheal", "et tube", "ett"])],
-    &[unqualified(&["central venous", "central line", "central catheter", "cvc", "picc"])],
-];
-
 /// Cues that negate a mention they precede ("No pleural effusion", "the hemidiaphragm is not elevated").
 const NEGATIONS_BEFORE: &[&str] = &["no", "not", "without", "negative for", "free of", "resolved", "resolution of"];
 
@@ -161,20 +125,6 @@ const NEGATIONS_AFTER: &[&str] = &["not", "resolved", "absent", "excluded"];
 
 /// Words that end a negation's scope within a sentence ("No effusion, but a small pneumothorax").
 const SCOPE_BREAKS: &[&str] = &["but", "however", "although", "though", "except"];
-
-/// Start indices of every occurrence of any of `phrases` (space-separated words) in `tokens`.
-fn occurrences(tokens: &[String], phrases: &[&str]) -> Vec<usize> {
-    let mut starts = Vec::new();
-    for phrase in phrases {
-        let phrase: Vec<&str> = phrase.split(' ').collect();
-        for (start, window) in tokens.windows(phrase.len()).enumerate() {
-            if window.iter().zip(&phrase).all(|(token, word)| token == word) {
-                starts.push(start);
-            }
-        }
-    }
-    starts
-}
 
 /// Clauses as word lists: sentences end at `.` followed by a space (not in "4.2 cm"; a numbered
 /// impression's "1." becomes a clause of its own), `!`, `?`, `;`, `:` or a line break, and at scope breaks.
@@ -224,7 +174,7 @@ fn affirmed(clause: &[String], cue: &Cue) -> bool {
 /// count), clause by clause with negation cues: the report side of clinical-efficacy scoring.
 pub fn mentioned_findings(report: &str) -> [bool; ENTITY_COUNT] {
     let clauses = clauses(report);
-    CUES.map(|cues| clauses.iter().any(|clause| cues.iter().any(|cue| affirmed(clause, cue))))
+    ENTITY_CUES.map(|cues| clauses.iter().any(|clause| cues.iter().any(|cue| affirmed(clause, cue))))
 }
 
 /// Micro-averaged (precision, recall, F1) over every (study, entity) pair, the usual clinical-efficacy

@@ -5,6 +5,8 @@
 //! Bump [`VOCAB_VERSION`] whenever an order or a name changes: weight manifests record it, and loading
 //! weights trained on another vocabulary fails instead of silently mislabelling.
 
+pub mod mentions;
+
 /// Version of these tables, stored in every weight manifest.
 pub const VOCAB_VERSION: u32 = 1;
 

@@ -66,6 +66,12 @@ export interface GroundedFinding {
 }
 export interface ZeroShotScore { finding: string; probability: number; }
 export interface SentenceCheck { sentence: string; match_probability: number; }
+/** `finding` is set when the question asked only whether a finding is present (at a region): the answer is
+ * then its ECLS probability against its threshold, as in the findings list; null when the decoder wrote it. */
+export interface Answer {
+  text: string;
+  finding: { entity: string; position: string | null; probability: number; threshold: number } | null;
+}
 export interface ImageAnalysis {
   image: ImageInfo;
   regions: RegionBox[];
@@ -247,12 +253,12 @@ impl GkMvlpApp {
     }
 
     /// Answers a free-text question about the open image.
-    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<Answer>")]
     pub fn answer(&self, question: String) -> Promise {
         let (session, image) = (self.session.clone(), self.image.clone());
         future_to_promise(async move {
             let (session, image) = (loaded(&session)?, opened(&image)?);
-            Ok(JsValue::from_str(&session.answer(&image, &question).await.map_err(js_error)?))
+            to_js(&session.answer(&image, &question).await.map_err(js_error)?)
         })
     }
 

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Bool, Device, Int, Tensor};
-use gkmvlp::pipeline::{Analysis, GroundedFinding, Pipeline, RegionBox, SentenceCheck, WeightsOrigin, ZeroShotScore};
+use gkmvlp::pipeline::{Analysis, Answer, GroundedFinding, Pipeline, RegionBox, SentenceCheck, WeightsOrigin, ZeroShotScore};
 use gkmvlp::reference_run::synthetic_radiograph;
 use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp::weights::{self, Manifest, WeightFiles};
@@ -176,7 +176,7 @@ impl Session {
         Ok(self.pipeline.generate_report(&image.encoding, on_text).await?)
     }
 
-    pub async fn answer(&self, image: &OpenImage, question: &str) -> Result<String> {
+    pub async fn answer(&self, image: &OpenImage, question: &str) -> Result<Answer> {
         Ok(self.pipeline.answer(&image.encoding, question).await?)
     }
 

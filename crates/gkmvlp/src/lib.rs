@@ -3,6 +3,7 @@
 //! Each box of the paper's figure is one file, named after it.
 
 pub mod attention;
+pub mod closed_question;
 pub mod config;
 pub mod contrastive;
 pub mod decoder_block;

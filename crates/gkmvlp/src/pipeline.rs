@@ -8,9 +8,10 @@
 use std::ops::ControlFlow;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use gkmvlp_vocab::{NUM_REGIONS, Region};
+use gkmvlp_vocab::{ENTITIES, NUM_REGIONS, Region};
 use serde::Serialize;
 
+use crate::closed_question::ClosedQuestion;
 use crate::config::GkMvlpConfig;
 use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
@@ -70,6 +71,25 @@ pub struct ZeroShotScore {
     pub finding: String,
     /// ITC preference of `there is <finding>` over `no <finding>`, in [0, 1].
     pub probability: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub text: String,
+    /// For a question that asks only whether one finding is present (at one region): the ECLS probability
+    /// the answer comes from. `None` when the decoder wrote the answer.
+    pub finding: Option<AnswerFinding>,
+}
+
+/// The grounded finding behind a yes/no answer: `yes` when `probability` reaches `threshold`, exactly as the
+/// findings list decides.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerFinding {
+    pub entity: &'static str,
+    /// The region asked about; `None` for anywhere, and then `probability` is the entity's highest.
+    pub position: Option<&'static str>,
+    pub probability: f32,
+    pub threshold: f32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -222,18 +242,50 @@ impl Pipeline {
         Ok(prompted_ids(&prompt, &text).0)
     }
 
-    /// Answer to a free-text question, generated after `question: … answer:`.
-    pub async fn answer(&self, encoding: &ImageEncoding, question: &str) -> Result<String> {
+    /// Answer to a free-text question. One that asks only whether a finding is present (see
+    /// [`ClosedQuestion`]) is answered from its ECLS probability and threshold, like the findings list; any
+    /// other by the decoder ([`Pipeline::generate_answer`]).
+    pub async fn answer(&self, encoding: &ImageEncoding, question: &str) -> Result<Answer> {
+        let prompt = self.question_prompt(question)?;
+        let Some(asked) = ClosedQuestion::read(question) else {
+            return Ok(Answer { text: self.continue_question(encoding, prompt).await?, finding: None });
+        };
+        let present = read_f32(encoding.present.clone().narrow(0, 0, 1)).await?;
+        let probability = self
+            .knowledge
+            .candidates
+            .iter()
+            .zip(present)
+            .filter(|(c, _)| c.entity == asked.entity && asked.position.is_none_or(|region| c.position == region))
+            .map(|(_, p)| p)
+            .fold(0.0, f32::max);
+        let threshold = self.thresholds.of(asked.entity);
+        let finding = AnswerFinding { entity: ENTITIES[asked.entity].name, position: asked.position.map(Region::name), probability, threshold };
+        Ok(Answer { text: if probability >= threshold { "yes" } else { "no" }.into(), finding: Some(finding) })
+    }
+
+    /// The decoder's answer to a free-text question, generated after `question: … answer:`, whatever it asks.
+    pub async fn generate_answer(&self, encoding: &ImageEncoding, question: &str) -> Result<String> {
+        let prompt = self.question_prompt(question)?;
+        self.continue_question(encoding, prompt).await
+    }
+
+    /// `question: … answer:` as ids, or why the question cannot be asked.
+    fn question_prompt(&self, question: &str) -> Result<Vec<u32>> {
         let question = question.trim();
         if question.is_empty() {
             return Err(GkError::Input("the question is empty".into()));
         }
-        let question = self.tokenizer.encode_plain(&format!("question: {question} {ANSWER_CUE}"))?;
+        let ids = self.tokenizer.encode_plain(&format!("question: {question} {ANSWER_CUE}"))?;
         let limit = self.config.text.max_positions / 2;
-        if question.len() > limit {
-            return Err(GkError::Input(format!("the question is too long ({} tokens, at most {limit})", question.len())));
+        if ids.len() > limit {
+            return Err(GkError::Input(format!("the question is too long ({} tokens, at most {limit})", ids.len())));
         }
-        let prefix = self.decoder_prefix(encoding, question).await?;
+        Ok(ids)
+    }
+
+    async fn continue_question(&self, encoding: &ImageEncoding, prompt: Vec<u32>) -> Result<String> {
+        let prefix = self.decoder_prefix(encoding, prompt).await?;
         self.continue_text(encoding, prefix, None, |_| ControlFlow::Continue(())).await
     }
 

@@ -208,7 +208,7 @@ fn bad_weights_give_clear_errors() {
 #[test]
 fn zero_shot_answer_and_report_check_run() {
     let device = Device::flex();
-    let pipeline = common::pipeline(common::tiny_model(5), device);
+    let mut pipeline = common::pipeline(common::tiny_model(5), device);
     let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());
     let scores = pollster::block_on(pipeline.zero_shot(&encoding, &["pleural effusion".into(), "pneumothorax".into()])).unwrap();
     assert_eq!(scores.len(), 2);
@@ -232,8 +232,24 @@ fn zero_shot_answer_and_report_check_run() {
     assert_eq!(tokens, streamed.len().min(2));
     assert_eq!(stopped, streamed.get(tokens.max(1) - 1).cloned().unwrap_or_default());
 
-    let answer = pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?"));
-    assert!(answer.is_ok());
+    // A presence question is answered from the finding's ECLS probability, as the findings list calls it.
+    let analysis = pollster::block_on(pipeline.analysis(&encoding)).unwrap();
+    let effusion = |position: Option<&str>| {
+        let mut at = analysis.findings.iter().filter(|f| f.entity == "pleural effusion" && position.is_none_or(|p| f.position == p));
+        at.next().unwrap().probability // most probable first
+    };
+    let answer = pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?")).unwrap();
+    assert_eq!(answer.text, if effusion(None) >= 0.5 { "yes" } else { "no" });
+    assert_eq!(answer.finding.as_ref().map(|f| (f.probability, f.threshold, f.position)), Some((effusion(None), 0.5, None)));
+    let at_angle = pollster::block_on(pipeline.answer(&encoding, "Is there pleural effusion in the left costophrenic angle?")).unwrap();
+    assert_eq!(at_angle.finding.map(|f| f.probability), Some(effusion(Some("left costophrenic angle"))));
+    for (threshold, expected) in [(effusion(None), "yes"), (effusion(None) + 1e-3, "no")] {
+        pipeline.thresholds = PresentThresholds::try_from(vec![threshold; ENTITIES.len()]).unwrap();
+        assert_eq!(pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?")).unwrap().text, expected);
+    }
+    // Any other question is the decoder's, and so is every question asked of `generate_answer`.
+    assert!(pollster::block_on(pipeline.answer(&encoding, "which side is the effusion on?")).unwrap().finding.is_none());
+    pollster::block_on(pipeline.generate_answer(&encoding, "is there a pleural effusion?")).unwrap();
     assert!(pollster::block_on(pipeline.answer(&encoding, "   ")).is_err());
     let long = "why ".repeat(200);
     let err = pollster::block_on(pipeline.answer(&encoding, &long)).unwrap_err().to_string();
