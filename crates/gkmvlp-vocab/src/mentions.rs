@@ -1,5 +1,6 @@
-//! How texts name the findings: the word-level cues that both the clinical-efficacy metric (which findings
-//! a report states) and the pipeline's question reader (which finding a yes/no question asks about) use.
+//! How texts name the findings: the word-level cues with which the clinical-efficacy metric reads which
+//! findings a report states, and the pipeline checks that a report states those its prompt names and reads
+//! which finding a yes/no question asks about.
 
 use std::ops::Range;
 
@@ -61,3 +62,65 @@ pub const ENTITY_CUES: [&[Cue]; ENTITIES.len()] = [
     &[unqualified(&["endotracheal", "et tube", "ett"])],
     &[unqualified(&["central venous", "central line", "central catheter", "cvc", "picc"])],
 ];
+
+/// Cues that negate a mention they precede ("No pleural effusion", "the hemidiaphragm is not elevated").
+const NEGATIONS_BEFORE: &[&str] = &["no", "not", "without", "negative for", "free of", "resolved", "resolution of"];
+
+/// Cues that negate a mention they follow ("pneumothorax is not seen", "the effusion has resolved").
+/// "without" is not one: "A small pneumothorax is present, without lung markings beyond the pleural line."
+const NEGATIONS_AFTER: &[&str] = &["not", "resolved", "absent", "excluded"];
+
+/// Words that end a negation's scope within a sentence ("No effusion, but a small pneumothorax").
+const SCOPE_BREAKS: &[&str] = &["but", "however", "although", "though", "except"];
+
+/// Clauses as word lists: sentences end at `.` followed by a space (not in "4.2 cm"; a numbered
+/// impression's "1." becomes a clause of its own), `!`, `?`, `;`, `:` or a line break, and at scope breaks.
+fn clauses(report: &str) -> Vec<Vec<String>> {
+    let mut sentences = Vec::new();
+    let mut start = 0;
+    let mut chars = report.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let ends_sentence = match c {
+            '.' => chars.peek().is_none_or(|(_, next)| next.is_whitespace()),
+            '!' | '?' | ';' | ':' | '\n' => true,
+            _ => false,
+        };
+        if ends_sentence {
+            sentences.push(&report[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    sentences.push(&report[start..]);
+    sentences
+        .into_iter()
+        .flat_map(|sentence| {
+            let tokens = words(sentence);
+            tokens.split(|t| SCOPE_BREAKS.contains(&t.as_str())).map(<[String]>::to_vec).collect::<Vec<_>>()
+        })
+        .filter(|clause| !clause.is_empty())
+        .collect()
+}
+
+/// Whether `clause` mentions the cue's entity without negating it.
+fn affirmed(clause: &[String], cue: &Cue) -> bool {
+    let qualifiers = occurrences(clause, cue.qualifiers);
+    if !cue.qualifiers.is_empty() && qualifiers.is_empty() {
+        return false;
+    }
+    let negations_before = occurrences(clause, NEGATIONS_BEFORE);
+    let negations_after = occurrences(clause, NEGATIONS_AFTER);
+    occurrences(clause, cue.terms).into_iter().any(|term| {
+        // The mention ends at the later of term and qualifier, so that "not" between them ("the
+        // hemidiaphragm is not elevated") negates it.
+        let end = qualifiers.first().map_or(term, |&q| term.max(q));
+        !negations_before.iter().any(|&n| n < end) && !negations_after.iter().any(|&n| n > end)
+    })
+}
+
+/// Which of the `ENTITIES` a report states as present (hedged mentions such as "possible consolidation"
+/// count), clause by clause with negation cues: the report side of clinical-efficacy scoring, and what the
+/// report decoder checks before it ends a report.
+pub fn mentioned_findings(report: &str) -> [bool; ENTITIES.len()] {
+    let clauses = clauses(report);
+    ENTITY_CUES.map(|cues| clauses.iter().any(|clause| cues.iter().any(|cue| affirmed(clause, cue))))
+}

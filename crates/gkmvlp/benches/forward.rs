@@ -38,7 +38,7 @@ fn bench(name: &str, pipeline: &Pipeline) {
         (0..3)
             .map(|_| {
                 let start = Instant::now();
-                pollster::block_on(decoder.generate(&encoding.visual_memory, &[CLS_ID], TOKENS, max_positions, None, None, |_| ControlFlow::Continue(()))).unwrap();
+                pollster::block_on(decoder.generate(&encoding.visual_memory, &[CLS_ID], TOKENS, max_positions, None, None, None, |_| ControlFlow::Continue(()))).unwrap();
                 start.elapsed().as_secs_f64() * 1e3 / TOKENS as f64
             })
             .collect(),

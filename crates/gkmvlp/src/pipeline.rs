@@ -8,7 +8,8 @@
 use std::ops::ControlFlow;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use gkmvlp_vocab::{ENTITIES, NUM_REGIONS, Region};
+use gkmvlp_vocab::mentions::mentioned_findings;
+use gkmvlp_vocab::{Candidate, ENTITIES, NUM_REGIONS, Region};
 use serde::Serialize;
 
 use crate::closed_question::ClosedQuestion;
@@ -17,7 +18,7 @@ use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
 use crate::knowledge::Knowledge;
 use crate::model::{GkMvlp, ImageEncoding};
-use crate::report_decoder::{RepeatedSentences, findings_prompt, prompted_ids};
+use crate::report_decoder::{RepeatedSentences, findings_prompt, prompt_candidates, prompted_ids};
 use crate::tokenizer::{CLS_ID, SEP_ID, TextTokenizer, pad_batch};
 use crate::weights::{self, LoadedWeights, WeightFiles};
 
@@ -224,22 +225,33 @@ impl Pipeline {
     }
 
     /// Greedy report, continued from `findings:` (reports are trained as `findings: … impression: …`;
-    /// from `[CLS]` alone the decoder may as well start a `question: … answer: …` pair). `on_text` receives
-    /// the text so far after each token (the `findings:` cue is not part of it) and stops the report there by
-    /// returning [`ControlFlow::Break`]; the text so far is then the result.
+    /// from `[CLS]` alone the decoder may as well start a `question: … answer: …` pair). It does not end
+    /// before it states every finding its prompt names (as [`mentioned_findings`] reads it), or reaches
+    /// its length limit. `on_text` receives the text so far after each token (the `findings:` cue is not
+    /// part of it) and stops the report there by returning [`ControlFlow::Break`]; the text so far is then
+    /// the result.
     pub async fn generate_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
-        let prefix = self.decoder_prefix(encoding, self.tokenizer.encode_plain(REPORT_CUE)?).await?;
-        self.continue_text(encoding, prefix, Some(IMPRESSION_CUE), on_text).await
+        let (prefix, named) = self.decoder_prefix(encoding, self.tokenizer.encode_plain(REPORT_CUE)?).await?;
+        let tokenizer = &self.tokenizer;
+        // A text that cannot be decoded is left to end: the decoding step reports the error.
+        let unfinished = |generated: &[u32]| {
+            tokenizer.decode(generated).is_ok_and(|text| {
+                let stated = mentioned_findings(&text);
+                named.iter().any(|c| !stated[c.entity])
+            })
+        };
+        self.continue_text(encoding, prefix, Some(IMPRESSION_CUE), Some(&unfinished), on_text).await
     }
 
-    /// `[CLS]` and `text` (ids without special tokens), behind the findings prompt when the model reads one.
-    async fn decoder_prefix(&self, encoding: &ImageEncoding, text: Vec<u32>) -> Result<Vec<u32>> {
+    /// `[CLS]` and `text` (ids without special tokens), behind the findings prompt when the model reads one;
+    /// with the candidates the prompt names.
+    async fn decoder_prefix(&self, encoding: &ImageEncoding, text: Vec<u32>) -> Result<(Vec<u32>, Vec<Candidate>)> {
         if !self.config.findings_prompt {
-            return Ok([vec![CLS_ID], text].concat());
+            return Ok(([vec![CLS_ID], text].concat(), Vec::new()));
         }
         let present = read_f32(encoding.present.clone().narrow(0, 0, 1)).await?;
         let prompt = self.tokenizer.encode_plain(&findings_prompt(&present, &self.thresholds))?;
-        Ok(prompted_ids(&prompt, &text).0)
+        Ok((prompted_ids(&prompt, &text).0, prompt_candidates(&present, &self.thresholds)))
     }
 
     /// Answer to a free-text question. One that asks only whether a finding is present (see
@@ -285,17 +297,18 @@ impl Pipeline {
     }
 
     async fn continue_question(&self, encoding: &ImageEncoding, prompt: Vec<u32>) -> Result<String> {
-        let prefix = self.decoder_prefix(encoding, prompt).await?;
-        self.continue_text(encoding, prefix, None, |_| ControlFlow::Continue(())).await
+        let (prefix, _) = self.decoder_prefix(encoding, prompt).await?;
+        self.continue_text(encoding, prefix, None, None, |_| ControlFlow::Continue(())).await
     }
 
     /// Greedy text after `prefix`, in which a repeated sentence moves the text on to `next_section` (or ends
-    /// it, after that section or without one).
+    /// it, after that section or without one), and which does not end while `unfinished` says so.
     async fn continue_text(
         &self,
         encoding: &ImageEncoding,
         prefix: Vec<u32>,
         next_section: Option<&str>,
+        unfinished: Option<&dyn Fn(&[u32]) -> bool>,
         mut on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> Result<String> {
         let memory = encoding.visual_memory.clone().narrow(0, 0, 1);
@@ -305,7 +318,7 @@ impl Pipeline {
         let ids = self
             .model
             .text_decoder
-            .generate(&memory, &prefix, self.config.max_generated_tokens, self.config.text.max_positions, Some(SEP_ID), Some(&repeats), |generated| {
+            .generate(&memory, &prefix, self.config.max_generated_tokens, self.config.text.max_positions, Some(SEP_ID), Some(&repeats), unfinished, |generated| {
                 match tokenizer.decode(generated) {
                     Ok(text) => on_text(&text),
                     Err(e) => {

@@ -54,7 +54,7 @@ pub async fn run(pipeline: &Pipeline, tokens: usize) -> Result<ReferenceOutputs>
     let generated = pipeline
         .model
         .text_decoder
-        .generate(&encoding.visual_memory, &[CLS_ID], tokens, pipeline.config.text.max_positions, None, None, |_| ControlFlow::Continue(()))
+        .generate(&encoding.visual_memory, &[CLS_ID], tokens, pipeline.config.text.max_positions, None, None, None, |_| ControlFlow::Continue(()))
         .await?;
     Ok(ReferenceOutputs {
         boxes: read_f32(encoding.boxes).await?,

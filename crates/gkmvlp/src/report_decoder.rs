@@ -17,7 +17,11 @@ use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
 use crate::text_transformer::{TextMode, TextTransformer};
 use crate::tokenizer::{CLS_ID, PAD_ID, SEP_ID, UNK_ID};
-use crate::vocab::candidates;
+use crate::vocab::{Candidate, candidates};
+
+/// Most times an unfinished text goes on where it would have ended (see [`ReportDecoder::generate`]):
+/// each time the decoder writes a sentence it did not choose to, and a longer run of them drifts.
+const MAX_OVERRIDES: usize = 2;
 
 /// Most findings a prompt names.
 pub const PROMPT_MAX_FINDINGS: usize = 10;
@@ -26,13 +30,17 @@ pub const PROMPT_MAX_FINDINGS: usize = 10;
 /// [`candidates`] order): `present: pleural effusion at the right costophrenic angle, lung nodule at the
 /// left mid lung zone`, or `present: none`.
 pub fn findings_prompt(present: &[f32], thresholds: &PresentThresholds) -> String {
-    let mut named: Vec<(f32, String)> =
-        candidates().iter().zip(present).filter(|(c, p)| thresholds.is_present(c, **p)).map(|(c, &p)| (p, c.sentence())).collect();
+    let named: Vec<String> = prompt_candidates(present, thresholds).iter().map(Candidate::sentence).collect();
+    format!("present: {}", if named.is_empty() { "none".to_string() } else { named.join(", ") })
+}
+
+/// The candidates [`findings_prompt`] names, in its order.
+pub fn prompt_candidates(present: &[f32], thresholds: &PresentThresholds) -> Vec<Candidate> {
+    let mut named: Vec<(f32, Candidate)> = candidates().into_iter().zip(present).filter(|(c, p)| thresholds.is_present(c, **p)).map(|(c, &p)| (p, c)).collect();
     // Most probable first, and a bounded length whatever the image.
     named.sort_by(|a, b| b.0.total_cmp(&a.0));
     named.truncate(PROMPT_MAX_FINDINGS);
-    let named: Vec<String> = named.into_iter().map(|(_, sentence)| sentence).collect();
-    format!("present: {}", if named.is_empty() { "none".to_string() } else { named.join(", ") })
+    named.into_iter().map(|(_, candidate)| candidate).collect()
 }
 
 /// `[CLS] prompt [SEP]` followed by `text`'s ids without its `[CLS]`: how a decoder text reads with the
@@ -114,7 +122,7 @@ impl RepeatedSentences {
     }
 
     /// Length of a leading list number (`2 .`) in `sentence`, or 0.
-    fn list_number_len(&self, sentence: &[u32]) -> usize {
+    pub fn list_number_len(&self, sentence: &[u32]) -> usize {
         match sentence {
             [number, end, ..] if self.list_numbers.contains(number) && *end == self.sentence_end => 2,
             _ => 0,
@@ -252,9 +260,12 @@ impl ReportDecoder {
 
     /// Greedy decoding for one image (`memory` `[1, m, width]`) from `prefix` (starting with `[CLS]`),
     /// until `stop` (normally `[SEP]`), `max_new_tokens` or `max_positions`. With `repeats`, a sentence that
-    /// repeats one of its section is taken back (see [`RepeatedSentences`]). `on_token` sees the tokens
-    /// so far after each step, and ends decoding early by returning [`ControlFlow::Break`]. Each step feeds
-    /// only the newest tokens: earlier tokens' keys and values stay in a [`DecoderCache`].
+    /// repeats one of its section is taken back (see [`RepeatedSentences`]). While `unfinished` says so
+    /// of the tokens so far, the text goes on (up to [`MAX_OVERRIDES`] times): `stop` is passed over for
+    /// the most probable other token, and a repeat in the last section is written again, barred from
+    /// beginning with the same word. `on_token` sees the
+    /// tokens so far after each step, and ends decoding early by returning [`ControlFlow::Break`]. Each
+    /// step feeds only the newest tokens: earlier tokens' keys and values stay in a [`DecoderCache`].
     #[allow(clippy::too_many_arguments)]
     pub async fn generate(
         &self,
@@ -264,6 +275,7 @@ impl ReportDecoder {
         max_positions: usize,
         stop: Option<u32>,
         repeats: Option<&RepeatedSentences>,
+        unfinished: Option<&dyn Fn(&[u32]) -> bool>,
         mut on_token: impl FnMut(&[u32]) -> ControlFlow<()>,
     ) -> Result<Vec<u32>> {
         let device = memory.device();
@@ -271,18 +283,35 @@ impl ReportDecoder {
         // Decoder ids of the tokens not yet fed: the prefix, then each new token.
         let mut input = prefix.iter().map(|&id| self.vocabulary.decoder_id(id)).collect::<Result<Vec<_>>>()?;
         let mut generated = Vec::new();
+        // (position in the text, decoder id) pairs that may not be written there.
+        let mut barred: Vec<(usize, i64)> = Vec::new();
+        // Times the text went on where it would have ended.
+        let mut overrides = 0;
         while generated.len() < max_new_tokens && cache.len() + input.len() < max_positions {
             let ids = Tensor::<2, Int>::from_data(TensorData::new(input.clone(), [1, input.len()]), &device);
             let hidden = self.bert.decode_step(ids, &mut cache);
-            let last = hidden.narrow(1, input.len() - 1, 1);
-            let next = self.logits(last).argmax(2).into_data_async().await.map_err(|e| GkError::Device(format!("{e:?}")))?;
-            let next = next
+            let logits = self.logits(hidden.narrow(1, input.len() - 1, 1));
+            let next = logits.clone().argmax(2).into_data_async().await.map_err(|e| GkError::Device(format!("{e:?}")))?;
+            let mut next = next
                 .convert::<i64>()
                 .try_to_vec::<i64>()
                 .map_err(|e| GkError::Device(format!("{e:?}")))?
                 .first()
                 .copied()
                 .ok_or_else(|| GkError::Device("empty read-back of the next token".into()))?;
+            let goes_on = |generated: &[u32], overrides: usize| overrides < MAX_OVERRIDES && unfinished.is_some_and(|f| f(generated));
+            let stops_unfinished = stop == Some(self.vocabulary.tokenizer_id(next as u32)) && goes_on(&generated, overrides);
+            if stops_unfinished || barred.contains(&(generated.len(), next)) {
+                let mut bars: Vec<i64> = barred.iter().filter(|(at, _)| *at == generated.len()).map(|(_, id)| *id).collect();
+                if stops_unfinished {
+                    overrides += 1;
+                    bars.extend(stop.map(|stop| self.vocabulary.decoder_id(stop)).transpose()?);
+                }
+                let row = logits.into_data_async().await.map_err(|e| GkError::Device(format!("{e:?}")))?;
+                let row = row.convert::<f32>().try_to_vec::<f32>().map_err(|e| GkError::Device(format!("{e:?}")))?;
+                let allowed = row.iter().enumerate().filter(|&(id, _)| !bars.contains(&(id as i64)));
+                next = allowed.max_by(|a, b| a.1.total_cmp(b.1)).map(|(id, _)| id as i64).ok_or_else(|| GkError::Device("every token barred".into()))?;
+            }
             let token = self.vocabulary.tokenizer_id(next as u32);
             if Some(token) == stop {
                 break;
@@ -292,17 +321,27 @@ impl ReportDecoder {
             if let Some(repeats) = repeats
                 && let Some(start) = repeats.repeat_start(&generated)
             {
-                // Every token but the newest is in the cache: forget the repeated sentence there too, so that
-                // what follows reads as if it had never been written.
-                generated.truncate(start);
-                cache.truncate(prefix.len() + start);
-                let Some(next_section) = repeats.next_section_after(&generated) else {
+                let repeated = generated.split_off(start);
+                if let Some(next_section) = repeats.next_section_after(&generated) {
+                    // Every token but the newest is in the cache: forget the repeated sentence there too, so
+                    // that what follows reads as if it had never been written.
+                    cache.truncate(prefix.len() + start);
+                    generated.extend_from_slice(next_section);
+                    input = next_section.iter().map(|&id| self.vocabulary.decoder_id(id)).collect::<Result<Vec<_>>>()?;
+                } else if goes_on(&generated, overrides) && start > 0 {
+                    // Still unfinished: the sentence is written again from its list number, barred from
+                    // beginning as the repeat did. The step before it is fed again for its logits.
+                    overrides += 1;
+                    let content = start + repeats.list_number_len(&repeated);
+                    generated.extend_from_slice(&repeated[..content - start]);
+                    barred.push((content, self.vocabulary.decoder_id(repeated[content - start])?));
+                    cache.truncate(prefix.len() + content - 1);
+                    input = vec![self.vocabulary.decoder_id(generated[content - 1])?];
+                } else {
                     // The text ends here; its reader sees it without the repeat, whatever it answers.
                     let _ = on_token(&generated);
                     break;
-                };
-                generated.extend_from_slice(next_section);
-                input = next_section.iter().map(|&id| self.vocabulary.decoder_id(id)).collect::<Result<Vec<_>>>()?;
+                }
             }
             if on_token(&generated).is_break() {
                 break;
@@ -443,15 +482,35 @@ mod tests {
         let memory = Tensor::<3>::random([1, 5, 8], Distribution::Normal(0.0, 1.0), &device);
         let prefix = [2u32, 9];
         let expected = greedy_without_cache(&decoder, &memory, &prefix, 8);
-        let cached = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, None, |_| ControlFlow::Continue(()))).unwrap();
+        let cached = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, None, None, |_| ControlFlow::Continue(()))).unwrap();
         assert_eq!(cached, expected);
         let mut seen = 0;
-        let stopped = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, None, |_| {
+        let stopped = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, None, None, |_| {
             seen += 1;
             if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         }))
         .unwrap();
         assert_eq!(stopped, expected[..3]);
+    }
+
+    #[test]
+    fn an_unfinished_text_passes_over_its_stop_token() {
+        let device = Device::flex();
+        let decoder = small_decoder(&device);
+        let memory = Tensor::<3>::random([1, 5, 8], Distribution::Normal(0.0, 1.0), &device);
+        let prefix = [2u32, 9];
+        let expected = greedy_without_cache(&decoder, &memory, &prefix, 8);
+        // The greedy text's third token made the stop token: it ends where that token first comes.
+        let stop = expected[2];
+        let first = expected.iter().position(|&t| t == stop).unwrap();
+        let generate = |unfinished: Option<&dyn Fn(&[u32]) -> bool>| {
+            pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, Some(stop), None, unfinished, |_| ControlFlow::Continue(()))).unwrap()
+        };
+        assert_eq!(generate(None), expected[..first]);
+        let short = |text: &[u32]| text.len() < 6;
+        let unfinished = generate(Some(&short));
+        assert_eq!(unfinished[..first], expected[..first], "the same text up to the stop");
+        assert!(unfinished.len() >= 6 && !unfinished.contains(&stop), "{unfinished:?} with stop {stop}");
     }
 
     #[test]
