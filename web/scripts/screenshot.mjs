@@ -1,6 +1,6 @@
 // Screenshot of the built page (web/dist) running the shipped weights on burn's Flex backend in headless
 // Chromium (no WebGPU flag, so the page falls back to the CPU backend), with a bundled sample opened, the
-// report written and one question answered. Usage: node web/scripts/screenshot.mjs OUT.png [SAMPLE.png]
+// report written and two questions answered. Usage: node web/scripts/screenshot.mjs OUT.png [SAMPLE.png]
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,9 +20,12 @@ try {
   await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: TIMEOUT });
   await page.setInputFiles("#file", { name: "sample.png", mimeType: "image/png", buffer: readFileSync(sample) });
   await page.waitForFunction(() => document.querySelector("#report")?.dataset.state === "done", null, { timeout: TIMEOUT });
-  await page.fill("#qa-input", "Which side is the pleural effusion on?");
-  await page.click("#qa-form button");
-  await page.locator("#answers li[data-state]").first().waitFor({ timeout: TIMEOUT });
+  // One question the findings answer, one the decoder does.
+  for (const [n, question] of ["Is there a pleural effusion?", "Which side is the pleural effusion on?"].entries()) {
+    await page.fill("#qa-input", question);
+    await page.click("#qa-form button");
+    await page.locator("#answers li[data-state]").nth(n).waitFor({ timeout: TIMEOUT });
+  }
   await page.screenshot({ path: out, fullPage: true });
   console.log(`wrote ${out}`);
 } finally {

@@ -180,7 +180,7 @@ fn print_text(out: &Report, radiograph: &Radiograph, top: usize) {
     println!("\n5. Question: {}\n   Answer: {}", out.question, if out.answer.text.is_empty() { "(empty)" } else { &out.answer.text });
     match &out.answer.finding {
         Some(f) => println!(
-            "   (from the findings: {}{} at {:.3}, threshold {:.2})",
+            "   (from the findings: {}{}, probability {:.3}, called present from {:.2})",
             f.entity,
             f.position.map(|p| format!(" at the {p}")).unwrap_or_default(),
             f.probability,
