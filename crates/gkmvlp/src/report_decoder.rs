@@ -475,13 +475,19 @@ mod tests {
         assert_eq!(repeats(&[]).next_section_after(&[20, 0]), None, "a text of one section");
     }
 
-    #[test]
-    fn generation_with_the_cache_writes_the_uncached_tokens_and_stops_when_asked() {
+    /// A random decoder and memory, a prefix, and the 8 tokens greedy decoding writes after it.
+    fn greedy_text() -> (ReportDecoder, Tensor<3>, [u32; 2], Vec<u32>) {
         let device = Device::flex();
         let decoder = small_decoder(&device);
         let memory = Tensor::<3>::random([1, 5, 8], Distribution::Normal(0.0, 1.0), &device);
         let prefix = [2u32, 9];
         let expected = greedy_without_cache(&decoder, &memory, &prefix, 8);
+        (decoder, memory, prefix, expected)
+    }
+
+    #[test]
+    fn generation_with_the_cache_writes_the_uncached_tokens_and_stops_when_asked() {
+        let (decoder, memory, prefix, expected) = greedy_text();
         let cached = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, None, None, |_| ControlFlow::Continue(()))).unwrap();
         assert_eq!(cached, expected);
         let mut seen = 0;
@@ -495,11 +501,7 @@ mod tests {
 
     #[test]
     fn an_unfinished_text_passes_over_its_stop_token() {
-        let device = Device::flex();
-        let decoder = small_decoder(&device);
-        let memory = Tensor::<3>::random([1, 5, 8], Distribution::Normal(0.0, 1.0), &device);
-        let prefix = [2u32, 9];
-        let expected = greedy_without_cache(&decoder, &memory, &prefix, 8);
+        let (decoder, memory, prefix, expected) = greedy_text();
         // The greedy text's third token made the stop token: it ends where that token first comes.
         let stop = expected[2];
         let first = expected.iter().position(|&t| t == stop).unwrap();
