@@ -82,7 +82,8 @@ async function main(): Promise<void> {
   }
   const answers: number[] = [];
   for (let i = 0; i <= reps; i++) {
-    const [ms] = await timed(() => c.call({ type: "answer", question: "is there a pleural effusion?" }));
+    // A question the decoder answers: a yes/no one about a finding would be read off the findings.
+    const [ms] = await timed(() => c.call({ type: "answer", question: "which side is the pleural effusion on?" }));
     answers.push(ms);
     log(`answer ${i}: ${Math.round(ms)} ms`);
   }
