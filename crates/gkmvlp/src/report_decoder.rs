@@ -509,10 +509,13 @@ mod tests {
             pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, Some(stop), None, unfinished, |_| ControlFlow::Continue(()))).unwrap()
         };
         assert_eq!(generate(None), expected[..first]);
-        let short = |text: &[u32]| text.len() < 6;
-        let unfinished = generate(Some(&short));
+        // Never finished: the text passes over the stop token up to MAX_OVERRIDES times, then ends at it.
+        let never = |_: &[u32]| true;
+        let unfinished = generate(Some(&never));
         assert_eq!(unfinished[..first], expected[..first], "the same text up to the stop");
-        assert!(unfinished.len() >= 6 && !unfinished.contains(&stop), "{unfinished:?} with stop {stop}");
+        assert!(unfinished.len() > first && !unfinished.contains(&stop), "{unfinished:?} with stop {stop}");
+        let finished = |_: &[u32]| false;
+        assert_eq!(generate(Some(&finished)), expected[..first], "a finished text ends at its stop");
     }
 
     #[test]
