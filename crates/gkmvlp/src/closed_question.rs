@@ -89,6 +89,7 @@ mod tests {
         assert_eq!(ClosedQuestion::read("Is lung nodule present?"), asked("lung nodule", None));
         assert_eq!(ClosedQuestion::read("Does the image show cardiomegaly?"), asked("enlarged cardiac silhouette", None));
         assert_eq!(ClosedQuestion::read("Is there an endotracheal tube?"), asked("endotracheal tube", None));
+        assert_eq!(ClosedQuestion::read("is the heart enlarged?"), asked("enlarged cardiac silhouette", None));
         assert_eq!(ClosedQuestion::read("Is there any mediastinal widening?"), asked("mediastinal widening", None));
         assert_eq!(ClosedQuestion::read("Is there lung mass in the left lung?"), asked("lung mass", Some(Region::LeftLung)));
         assert_eq!(
