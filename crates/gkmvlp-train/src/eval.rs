@@ -261,19 +261,23 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
 
     let mut answers = Vec::with_capacity(record.qa.len());
     for qa in &record.qa {
-        let answer = pipeline.answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?.text;
-        let hit = usize::from(metrics::answers_match(&answer, &qa.answer));
+        let answer = pipeline.answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?;
+        let hit = usize::from(metrics::answers_match(&answer.text, &qa.answer));
         if matches!(qa.answer.as_str(), "yes" | "no") {
             tally.closed.0 += hit;
             tally.closed.1 += 1;
-            let decoder = pipeline.generate_answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?;
+            // The decoder's own answer, unless it already wrote this one.
+            let decoder = match answer.finding {
+                Some(_) => pipeline.generate_answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?,
+                None => answer.text.clone(),
+            };
             tally.closed_decoder.0 += usize::from(metrics::answers_match(&decoder, &qa.answer));
             tally.closed_decoder.1 += 1;
         } else {
             tally.open.0 += hit;
             tally.open.1 += 1;
         }
-        answers.push((qa.question.clone(), answer));
+        answers.push((qa.question.clone(), answer.text));
     }
     tally.texts.push(Generated { id: record.id.clone(), report, answers });
     Ok(present)

@@ -263,9 +263,9 @@ impl ReportDecoder {
     /// repeats one of its section is taken back (see [`RepeatedSentences`]). While `unfinished` says so
     /// of the tokens so far, the text goes on (up to [`MAX_OVERRIDES`] times): `stop` is passed over for
     /// the most probable other token, and a repeat in the last section is written again, barred from
-    /// beginning with the same word. `on_token` sees the
-    /// tokens so far after each step, and ends decoding early by returning [`ControlFlow::Break`]. Each
-    /// step feeds only the newest tokens: earlier tokens' keys and values stay in a [`DecoderCache`].
+    /// beginning with the same word. `on_token` sees the tokens so far after each step, and ends decoding
+    /// early by returning [`ControlFlow::Break`]. Each step feeds only the newest tokens: earlier tokens'
+    /// keys and values stay in a [`DecoderCache`].
     #[allow(clippy::too_many_arguments)]
     pub async fn generate(
         &self,
