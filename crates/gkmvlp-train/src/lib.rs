@@ -148,6 +148,10 @@ pub struct TrainArgs {
     /// with `--init`, the weights gain it from this run on.
     #[arg(long, conflicts_with = "resume")]
     pub findings_prompt: bool,
+    /// Knowledge tokens also read the image patches inside their region (`GkMvlpConfig::region_patches`);
+    /// it adds no parameters, so with `--init` the weights gain it from this run on.
+    #[arg(long, conflicts_with = "resume")]
+    pub region_patches: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -292,6 +296,8 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         (config, model, adamw(&settings), 0)
     };
     let config = if args.findings_prompt { config.with_findings_prompt(true) } else { config };
+    let config = if args.region_patches { config.with_region_patches(true) } else { config };
+    model.gk_module.region_patches = config.region_patches;
     for (name, set) in [("prompt_from_truth", settings.prompt_from_truth), ("answers_only", settings.answers_only)] {
         if set && !config.findings_prompt {
             return Err(format!("{name} is set, but this model reads no findings prompt: add --findings-prompt, or start from weights trained with it"));

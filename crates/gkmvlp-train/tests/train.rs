@@ -45,6 +45,7 @@ fn tiny_args(work: &std::path::Path, run: &str) -> TrainArgs {
         seed: 3,
         no_grounding: false,
         findings_prompt: false,
+        region_patches: false,
         device: "flex".into(),
     }
 }

@@ -89,6 +89,11 @@ pub struct GkMvlpConfig {
     /// Grounding mask of the GK module.
     #[config(default = "Grounding::Grounded")]
     pub grounding: Grounding,
+    /// Let each knowledge token read, besides its region's token, the image patches inside its region's box
+    /// (not in the paper). A region token is an average over its box, in which a nodule a few patches
+    /// wide, or a mass's round edge, is diluted; the patches keep them. Adds no parameters.
+    #[config(default = false)]
+    pub region_patches: bool,
     /// Start every decoder text with the findings ECLS calls present (`[CLS] present: … [SEP]`), a
     /// diagnosis-driven prompt as in PromptMRG (not in the paper): the decoder copies words it is shown far
     /// sooner than it learns to read them from the visual memory.
@@ -136,9 +141,15 @@ impl GkMvlpConfig {
         )
     }
 
-    /// The preset this network's shape is, whatever its decoder's vocabulary, grounding and prompt switches.
+    /// The preset this network's shape is, whatever its decoder's vocabulary, grounding, patch and prompt
+    /// switches.
     pub fn preset_name(&self) -> Option<&'static str> {
-        let shape = self.clone().with_decoder_vocabulary(Vec::new()).with_grounding(Grounding::Grounded).with_findings_prompt(false);
+        let shape = self
+            .clone()
+            .with_decoder_vocabulary(Vec::new())
+            .with_grounding(Grounding::Grounded)
+            .with_region_patches(false)
+            .with_findings_prompt(false);
         ["tiny", "demo", "base"].into_iter().find(|name| Self::preset(name).as_ref() == Some(&shape))
     }
 

@@ -1,15 +1,19 @@
 //! The grounded knowledge-enhanced (GK) module: a transformer decoder whose queries are the knowledge
 //! tokens and whose keys and values are the global [CLS] token and the 29 region tokens. The grounding mask
 //! lets each knowledge token read only the region its triplet names (and [CLS]), which is what aligns
-//! knowledge with anatomical region-level features instead of the whole, redundant image.
+//! knowledge with anatomical region-level features instead of the whole, redundant image. With
+//! `region_patches` a knowledge token also reads the image patches inside its own region's box.
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use gkmvlp_vocab::NUM_REGIONS;
 
 use crate::config::Grounding;
 use crate::decoder_block::DecoderBlock;
 use crate::knowledge::grounding_mask;
+use crate::region_tokens::patches_outside;
 
 #[derive(Module, Debug)]
 pub struct GkModule {
@@ -21,6 +25,17 @@ pub struct GkModule {
     pub final_norm: LayerNorm,
     #[module(skip)]
     pub grounding: Grounding,
+    /// Whether the memory holds the image patches after the region tokens (`GkMvlpConfig::region_patches`).
+    #[module(skip)]
+    pub region_patches: bool,
+}
+
+/// The image patches `[batch, grid², width]` on their `grid` and the region boxes `[batch, 29, 4]` that say
+/// which patches each region holds.
+pub struct PatchGrid {
+    pub patches: Tensor<3>,
+    pub grid: usize,
+    pub boxes: Tensor<3>,
 }
 
 /// Grounded knowledge tokens and where they looked.
@@ -33,19 +48,21 @@ pub struct GkOutput {
 }
 
 impl GkModule {
-    pub fn new(text_width: usize, width: usize, heads: usize, layers: usize, grounding: Grounding, device: &Device) -> Self {
+    pub fn new(text_width: usize, width: usize, heads: usize, layers: usize, grounding: Grounding, region_patches: bool, device: &Device) -> Self {
         GkModule {
             knowledge_proj: LinearConfig::new(text_width, width).init(device),
             position_embedding: EmbeddingConfig::new(gkmvlp_vocab::NUM_REGIONS, width).init(device),
             layers: (0..layers).map(|_| DecoderBlock::new(width, heads, device)).collect(),
             final_norm: LayerNormConfig::new(width).init(device),
             grounding,
+            region_patches,
         }
     }
 
     /// `sentence_features`: `[candidates, text_width]`; `positions`: region index of each candidate;
-    /// `cls`: `[batch, width]`; `region_tokens`: `[batch, 29, width]`.
-    pub fn forward(&self, sentence_features: Tensor<2>, positions: &[usize], cls: Tensor<2>, region_tokens: Tensor<3>) -> GkOutput {
+    /// `cls`: `[batch, width]`; `region_tokens`: `[batch, 29, width]`; `patches` is read only with
+    /// `region_patches`.
+    pub fn forward(&self, sentence_features: Tensor<2>, positions: &[usize], cls: Tensor<2>, region_tokens: Tensor<3>, patches: PatchGrid) -> GkOutput {
         let [batch, width] = cls.dims();
         let candidates = positions.len();
         let device = cls.device();
@@ -56,11 +73,16 @@ impl GkModule {
         let queries = self.knowledge_proj.forward(sentence_features.unsqueeze_dim::<3>(0))
             + self.position_embedding.forward(position_ids);
         let mut x = queries.expand([batch, candidates, width]);
-        let memory = Tensor::cat(vec![cls.unsqueeze_dim::<3>(1), region_tokens], 1);
-        let mask = match self.grounding {
-            Grounding::Grounded => Some(grounding_mask(positions, &device)),
+        let mut memory = vec![cls.unsqueeze_dim::<3>(1), region_tokens];
+        let mut mask = match self.grounding {
+            Grounding::Grounded => Some(grounding_mask(positions, &device).expand([batch, 1, candidates, 1 + NUM_REGIONS])),
             Grounding::Ungrounded => None,
         };
+        if self.region_patches {
+            mask = mask.map(|regions| Tensor::cat(vec![regions, patches_of_other_regions(&patches, positions)], 3));
+            memory.push(patches.patches);
+        }
+        let memory = Tensor::cat(memory, 1);
 
         let mut region_attention = None;
         for layer in &self.layers {
@@ -68,11 +90,56 @@ impl GkModule {
             x = next;
             region_attention = Some(weights);
         }
-        let keys = memory.dims()[1];
+        // [CLS] and the regions only: the share a token gave the patches is left out.
+        let keys = 1 + NUM_REGIONS;
         let region_attention = match region_attention {
-            Some(weights) => weights.mean_dim(1).reshape([batch, candidates, keys]),
+            Some(weights) => weights.narrow(3, 0, keys).mean_dim(1).reshape([batch, candidates, keys]),
             None => Tensor::zeros([batch, candidates, keys], &device),
         };
         GkOutput { tokens: self.final_norm.forward(x), region_attention }
+    }
+}
+
+/// `[batch, 1, candidates, grid²]`, `true` on the patches outside each candidate's own region box.
+fn patches_of_other_regions(patches: &PatchGrid, positions: &[usize]) -> Tensor<4, Bool> {
+    let [batch, _, _] = patches.boxes.dims();
+    let device = patches.boxes.device();
+    let ids = Tensor::<1, Int>::from_data(TensorData::new(positions.iter().map(|&p| p as i64).collect::<Vec<_>>(), [positions.len()]), &device);
+    let outside = patches_outside(patches.boxes.clone(), patches.grid).int().select(1, ids); // [b, candidates, g²]
+    outside.reshape([batch, 1, positions.len(), patches.grid * patches.grid]).bool()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    /// The output of one knowledge token about region `position`, whose box covers the top-left 2 × 2
+    /// patches of a 4 × 4 grid, reading `patches`.
+    fn token(module: &GkModule, position: usize, patches: Tensor<3>) -> Vec<f32> {
+        let device = Device::flex();
+        let mut corners = vec![0.0f32; NUM_REGIONS * 4];
+        corners[position * 4..position * 4 + 4].copy_from_slice(&[0.0, 0.0, 0.5, 0.5]);
+        let boxes = Tensor::<3>::from_data(TensorData::new(corners, [1, NUM_REGIONS, 4]), &device);
+        let sentence = Tensor::<2>::ones([1, 8], &device);
+        let cls = Tensor::<2>::ones([1, 8], &device);
+        let regions = Tensor::<3>::ones([1, NUM_REGIONS, 8], &device);
+        let grid = PatchGrid { patches, grid: 4, boxes };
+        module.forward(sentence, &[position], cls, regions, grid).tokens.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn a_grounded_token_reads_the_patches_of_its_own_region_only() {
+        let device = Device::flex();
+        let module = GkModule::new(8, 8, 2, 1, Grounding::Grounded, true, &device);
+        let patches = Tensor::<3>::random([1, 16, 8], Distribution::Default, &device);
+        let before = token(&module, 5, patches.clone());
+        // Patch 10 (row 2, column 2) lies outside the box; patch 5 (row 1, column 1) inside.
+        let changed = |index: usize| patches.clone().slice_assign([0..1, index..index + 1, 0..8], Tensor::ones([1, 1, 8], &device).mul_scalar(3.0));
+        assert_eq!(token(&module, 5, changed(10)), before, "a patch outside the region is not read");
+        assert_ne!(token(&module, 5, changed(5)), before, "a patch inside the region is read");
+
+        let without = GkModule { region_patches: false, ..module };
+        assert_eq!(token(&without, 5, changed(5)), token(&without, 5, patches), "without region_patches no patch is read");
     }
 }

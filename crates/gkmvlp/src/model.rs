@@ -11,7 +11,7 @@ use burn::tensor::{Device, Int, Tensor};
 use crate::config::GkMvlpConfig;
 use crate::contrastive::Contrastive;
 use crate::ecls_head::EclsHead;
-use crate::gk_module::GkModule;
+use crate::gk_module::{GkModule, PatchGrid};
 use crate::image_encoder::{ImageEncoder, ImageTokens};
 use crate::itm_head::ItmHead;
 use crate::knowledge::Knowledge;
@@ -62,7 +62,7 @@ impl GkMvlpConfig {
             region_head: RegionHead::new(v.width, v.heads, self.region_head_layers, device),
             region_tokens: RegionTokens::new(v.width, self.roi_samples, device),
             text_encoder: t.init(t.layers, v.width, device),
-            gk_module: GkModule::new(t.width, v.width, v.heads, self.gk_layers, self.grounding, device),
+            gk_module: GkModule::new(t.width, v.width, v.heads, self.gk_layers, self.grounding, self.region_patches, device),
             ecls_head: EclsHead::new(v.width, device),
             itm_head: ItmHead::new(t.width, device),
             text_decoder: ReportDecoder::new(t, self.decoder_layers, v.width, vocabulary, device),
@@ -79,8 +79,9 @@ impl GkMvlp {
         let patches = image.patches();
         let boxes = self.region_head.forward(patches.clone());
         let pooling_boxes = true_boxes.unwrap_or_else(|| boxes.clone());
-        let regions = self.region_tokens.forward(patches, image.grid, pooling_boxes);
-        let grounded = self.gk_module.forward(knowledge.sentence_features.clone(), &knowledge.positions(), image.cls(), regions);
+        let regions = self.region_tokens.forward(patches.clone(), image.grid, pooling_boxes.clone());
+        let patch_grid = PatchGrid { patches, grid: image.grid, boxes: pooling_boxes };
+        let grounded = self.gk_module.forward(knowledge.sentence_features.clone(), &knowledge.positions(), image.cls(), regions, patch_grid);
         let present = self.ecls_head.present_probability(grounded.tokens.clone());
         let visual_memory = Tensor::cat(vec![image.tokens.clone(), grounded.tokens], 1);
         let image_embedding = self.contrastive.image_embedding(image.cls());

@@ -9,7 +9,7 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::{Device, Int, Tensor, activation::relu};
+use burn::tensor::{Bool, Device, Int, Tensor, activation::relu};
 use gkmvlp_vocab::NUM_REGIONS;
 
 #[derive(Module, Debug)]
@@ -72,6 +72,31 @@ pub fn roi_align_weights(boxes: Tensor<3>, grid: usize, samples: usize) -> Tenso
     (wy * wx).reshape([batch, regions, grid * grid])
 }
 
+/// The patches each box does NOT overlap: `[batch, regions, grid²]`, `true` outside. Patch `j` spans
+/// `[j / grid, (j + 1) / grid]` on each axis; it overlaps a box when both spans meet, so a box thinner than a
+/// patch still covers the patches it lies on.
+pub fn patches_outside(boxes: Tensor<3>, grid: usize) -> Tensor<3, Bool> {
+    let [batch, regions, _] = boxes.dims();
+    let device = boxes.device();
+    let centres = Tensor::<1, Int>::arange(0..grid as i64, &device)
+        .float()
+        .add_scalar(0.5)
+        .div_scalar(grid as f32)
+        .reshape([1, 1, grid])
+        .expand([batch, regions, grid]);
+    let half_patch = 0.5 / grid as f32;
+    // 1 where patch j's span meets [start, end] along one axis: `[batch, regions, grid]`.
+    let overlaps = |start: Tensor<3>, end: Tensor<3>| {
+        let after_start = centres.clone().greater(start.sub_scalar(half_patch).expand([batch, regions, grid]));
+        let before_end = centres.clone().lower(end.add_scalar(half_patch).expand([batch, regions, grid]));
+        after_start.bool_and(before_end).float()
+    };
+    let column = |i: usize| boxes.clone().narrow(2, i, 1);
+    let along_x = overlaps(column(0), column(2)).unsqueeze_dim::<4>(2); // [b, r, 1, g]
+    let along_y = overlaps(column(1), column(3)).unsqueeze_dim::<4>(3); // [b, r, g, 1]
+    (along_y * along_x).reshape([batch, regions, grid * grid]).lower_elem(0.5)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +123,20 @@ mod tests {
         let best = spread.iter().cloned().fold(0.0f32, f32::max);
         assert_eq!(spread[2 * 4 + 1], best);
         assert!((spread.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn patches_outside_a_box_are_those_it_does_not_overlap() {
+        let outside = |corners: [f32; 4]| {
+            let boxes = Tensor::<3>::from_data(TensorData::new(corners.to_vec(), [1, 1, 4]), &Device::flex());
+            patches_outside(boxes, 4).into_data().try_to_vec::<bool>().unwrap()
+        };
+        // x in [0.3, 0.6] meets columns 1 and 2; y in [0, 0.2] meets row 0 only.
+        let inside: Vec<usize> = (0..16).filter(|&j| !outside([0.3, 0.0, 0.6, 0.2])[j]).collect();
+        assert_eq!(inside, vec![1, 2]);
+        // A box thinner than a patch still covers the patch it lies on.
+        let inside: Vec<usize> = (0..16).filter(|&j| !outside([0.8, 0.55, 0.82, 0.6])[j]).collect();
+        assert_eq!(inside, vec![2 * 4 + 3]);
+        assert!(outside([0.0, 0.0, 1.0, 1.0]).iter().all(|&o| !o), "the whole image covers every patch");
     }
 }

@@ -99,9 +99,11 @@ impl Manifest {
 
     pub fn model_config(&self) -> Result<GkMvlpConfig> {
         let mut config = self.config.clone();
-        // Weights written before the findings prompt existed were trained without it.
+        // Weights written before the findings prompt or the region patches existed were trained without them.
         if let Some(fields) = config.as_object_mut() {
-            fields.entry("findings_prompt").or_insert(serde_json::Value::Bool(false));
+            for switch in ["findings_prompt", "region_patches"] {
+                fields.entry(switch).or_insert(serde_json::Value::Bool(false));
+            }
         }
         serde_json::from_value(config)
             .map_err(|e| GkError::weights(MANIFEST_FILE, format!("config does not describe a GK-MVLP model: {e}")))
