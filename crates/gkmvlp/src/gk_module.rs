@@ -51,7 +51,7 @@ impl GkModule {
     pub fn new(text_width: usize, width: usize, heads: usize, layers: usize, grounding: Grounding, region_patches: bool, device: &Device) -> Self {
         GkModule {
             knowledge_proj: LinearConfig::new(text_width, width).init(device),
-            position_embedding: EmbeddingConfig::new(gkmvlp_vocab::NUM_REGIONS, width).init(device),
+            position_embedding: EmbeddingConfig::new(NUM_REGIONS, width).init(device),
             layers: (0..layers).map(|_| DecoderBlock::new(width, heads, device)).collect(),
             final_norm: LayerNormConfig::new(width).init(device),
             grounding,
@@ -71,7 +71,7 @@ impl GkModule {
             &device,
         );
         let queries = self.knowledge_proj.forward(sentence_features.unsqueeze_dim::<3>(0))
-            + self.position_embedding.forward(position_ids);
+            + self.position_embedding.forward(position_ids.clone());
         let mut x = queries.expand([batch, candidates, width]);
         let mut memory = vec![cls.unsqueeze_dim::<3>(1), region_tokens];
         let mut mask = match self.grounding {
@@ -79,7 +79,7 @@ impl GkModule {
             Grounding::Ungrounded => None,
         };
         if self.region_patches {
-            mask = mask.map(|regions| Tensor::cat(vec![regions, patches_of_other_regions(&patches, positions)], 3));
+            mask = mask.map(|regions| Tensor::cat(vec![regions, patches_of_other_regions(&patches, position_ids.reshape([candidates]))], 3));
             memory.push(patches.patches);
         }
         let memory = Tensor::cat(memory, 1);
@@ -100,13 +100,13 @@ impl GkModule {
     }
 }
 
-/// `[batch, 1, candidates, grid²]`, `true` on the patches outside each candidate's own region box.
-fn patches_of_other_regions(patches: &PatchGrid, positions: &[usize]) -> Tensor<4, Bool> {
+/// `[batch, 1, candidates, grid²]`, `true` on the patches outside each candidate's own region box;
+/// `position_ids`: the region index of each candidate.
+fn patches_of_other_regions(patches: &PatchGrid, position_ids: Tensor<1, Int>) -> Tensor<4, Bool> {
     let [batch, _, _] = patches.boxes.dims();
-    let device = patches.boxes.device();
-    let ids = Tensor::<1, Int>::from_data(TensorData::new(positions.iter().map(|&p| p as i64).collect::<Vec<_>>(), [positions.len()]), &device);
-    let outside = patches_outside(patches.boxes.clone(), patches.grid).int().select(1, ids); // [b, candidates, g²]
-    outside.reshape([batch, 1, positions.len(), patches.grid * patches.grid]).bool()
+    let [candidates] = position_ids.dims();
+    let outside = patches_outside(patches.boxes.clone(), patches.grid).int().select(1, position_ids); // [b, candidates, g²]
+    outside.reshape([batch, 1, candidates, patches.grid * patches.grid]).bool()
 }
 
 #[cfg(test)]
