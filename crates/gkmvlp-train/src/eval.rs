@@ -59,6 +59,13 @@ pub struct Metrics {
     /// positives or negatives.
     #[serde(default)]
     pub ecls_auc_per_entity: Vec<(String, Option<f64>)>,
+    /// ECLS AUC per study: a study's score for an entity is its highest probability over the entity's
+    /// positions, its label whether the entity is present anywhere. This is what a reader of the page sees;
+    /// the per-candidate AUC above also rewards ranking a study's positions against each other.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub ecls_study_macro_auc: f64,
+    #[serde(default)]
+    pub ecls_study_auc_per_entity: Vec<(String, Option<f64>)>,
     /// Micro F1 over (study, entity) pairs of what ECLS calls present at the weights' thresholds
     /// (`PresentThresholds`): the ceiling of a decoder that writes exactly what its findings prompt names.
     #[serde(default = "nan", deserialize_with = "nan_if_null")]
@@ -152,6 +159,17 @@ pub(crate) fn entities_present(exist: &[i8]) -> [bool; 14] {
     present
 }
 
+/// Per entity, a study's score: its highest ECLS probability over the entity's labelled candidates (none
+/// where every one is unlabelled).
+fn study_scores(present: &[f32], exist: &[i8]) -> [Option<f32>; 14] {
+    let mut scores = [None; 14];
+    for ((candidate, &p), _) in candidates().iter().zip(present).zip(exist).filter(|(_, e)| **e >= 0) {
+        let score: &mut Option<f32> = &mut scores[candidate.entity];
+        *score = Some(score.map_or(p, |s| s.max(p)));
+    }
+    scores
+}
+
 /// What is gathered per record before the corpus-level metrics.
 #[derive(Default)]
 struct Tally {
@@ -159,6 +177,8 @@ struct Tally {
     iou_count: Vec<usize>,
     /// Per entity: (ECLS probability, label) of each of its candidates in each record.
     ecls: Vec<Vec<(f32, bool)>>,
+    /// Per entity: (highest ECLS probability over its positions, entity present) per record.
+    ecls_study: Vec<Vec<(f32, bool)>>,
     /// Per entity: (zero-shot probability, entity present) per record.
     zero_shot: Vec<Vec<(f32, bool)>>,
     grounding: (usize, usize),
@@ -234,6 +254,11 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
     // Grounding: for each present entity, is its most probable position a true one?
     let truth = entities_present(&record.exist);
     tally.truth.push(truth);
+    for (entity, score) in study_scores(&present, &record.exist).into_iter().enumerate() {
+        if let Some(score) = score {
+            tally.ecls_study[entity].push((score, truth[entity]));
+        }
+    }
     for (entity, _) in truth.iter().enumerate().filter(|(_, present)| **present) {
         let best = (0..candidates.len())
             .filter(|&k| candidates[k].entity == entity)
@@ -307,6 +332,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         iou_sum: vec![0.0; NUM_REGIONS],
         iou_count: vec![0; NUM_REGIONS],
         ecls: vec![Vec::new(); ENTITIES.len()],
+        ecls_study: vec![Vec::new(); ENTITIES.len()],
         zero_shot: vec![Vec::new(); ENTITIES.len()],
         ..Tally::default()
     };
@@ -346,6 +372,8 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         box_iou_per_region: per_region,
         ecls_macro_auc: macro_auc(&tally.ecls),
         ecls_auc_per_entity: ENTITIES.iter().map(|e| e.name.to_string()).zip(aucs(&tally.ecls)).collect(),
+        ecls_study_macro_auc: macro_auc(&tally.ecls_study),
+        ecls_study_auc_per_entity: ENTITIES.iter().map(|e| e.name.to_string()).zip(aucs(&tally.ecls_study)).collect(),
         ecls_f1,
         ecls_calls_per_entity,
         ecls_recall_per_severity,
@@ -380,10 +408,11 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
     Ok(metrics)
 }
 
-fn headline(m: &Metrics) -> [(&'static str, f64); 13] {
+fn headline(m: &Metrics) -> [(&'static str, f64); 14] {
     [
         ("box IoU (29 regions)", m.box_iou),
         ("ECLS macro AUC", m.ecls_macro_auc),
+        ("  per study", m.ecls_study_macro_auc),
         ("ECLS F1 at thresholds", m.ecls_f1),
         ("grounding accuracy", m.grounding_accuracy),
         ("zero-shot ITC macro AUC", m.zero_shot_macro_auc),
@@ -407,11 +436,13 @@ fn print_metrics(m: &Metrics) {
     for (name, iou) in &m.box_iou_per_region {
         println!("  {name:<32} {iou:.3}");
     }
-    println!("ECLS AUC per finding:");
-    for (name, auc) in &m.ecls_auc_per_entity {
-        println!("  {name:<32} {}", auc.map_or("n/a (one class only)".to_string(), |auc| format!("{auc:.3}")));
-    }
     let or_na = |x: Option<f64>| x.map_or("  n/a".to_string(), |x| format!("{x:.3}"));
+    // Older `--out` files have no per-study AUCs.
+    let per_study = m.ecls_study_auc_per_entity.iter().map(|(_, auc)| *auc).chain(std::iter::repeat(None));
+    println!("ECLS AUC per finding, over its candidates and over studies (n/a: one class only):");
+    for ((name, auc), study) in m.ecls_auc_per_entity.iter().zip(per_study) {
+        println!("  {name:<32} {}  {}", or_na(*auc), or_na(study));
+    }
     println!("ECLS calls per finding, at the thresholds: precision, recall (studies with it):");
     for c in &m.ecls_calls_per_entity {
         println!("  {:<32} {}  {}  ({})", c.name, or_na(c.precision), or_na(c.recall), c.positives);
@@ -442,4 +473,29 @@ fn compare(output: &EvalOutput, baseline: &Path) -> Result<(), String> {
         println!("  {name:<26} {before:.3} -> {now:.3} ({:+.3})", now - before);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_study_scores_an_entity_by_its_most_probable_labelled_position() {
+        let candidates = candidates();
+        let mut present = vec![0.1; candidates.len()];
+        let mut exist = vec![0i8; candidates.len()];
+        let of_first: Vec<usize> = (0..candidates.len()).filter(|&k| candidates[k].entity == 0).collect();
+        let of_second: Vec<usize> = (0..candidates.len()).filter(|&k| candidates[k].entity == 1).collect();
+        assert!(of_first.len() >= 2 && !of_second.is_empty(), "the test needs two positions of entity 0");
+        present[of_first[1]] = 0.7;
+        // An unlabelled position does not count, however probable.
+        present[of_first[0]] = 0.9;
+        exist[of_first[0]] = -1;
+        for &k in &of_second {
+            exist[k] = -1;
+        }
+        let scores = study_scores(&present, &exist);
+        assert_eq!(scores[0], Some(0.7));
+        assert_eq!(scores[1], None, "an entity without labelled positions has no study score");
+    }
 }
