@@ -352,3 +352,31 @@ fn ap_view_magnifies_the_heart() {
     }
     assert!(ap > pa * 1.02, "cardiothoracic ratio AP {:.3} vs PA {:.3}", ap / 4.0, pa / 4.0);
 }
+
+/// Pixel noise of a study: the RMS of each pixel less the mean of its 3x3 neighbourhood, over the right lung.
+fn noise_sd(st: &Study) -> f64 {
+    let n = st.width;
+    let lung = st.anatomy.normalized()[Region::RightLung.index()];
+    let [x0, y0, x1, y1] = lung.map(|v| ((v * n as f32) as usize).clamp(1, n - 2));
+    let px = |x: usize, y: usize| st.pixels[y * n + x] as f64 / 65535.0;
+    let residuals: Vec<f64> = (y0..y1)
+        .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+        .map(|(x, y)| px(x, y) - (0..9).map(|k| px(x + k % 3 - 1, y + k / 3 - 1)).sum::<f64>() / 9.0)
+        .collect();
+    (residuals.iter().map(|r| r * r).sum::<f64>() / residuals.len().max(1) as f64).sqrt()
+}
+
+#[test]
+fn a_nodule_stands_out_of_the_pixel_noise() {
+    // The same seed with and without the nodule: pose, exposure and noise are drawn from their own streams,
+    // so the difference is the nodule alone.
+    let at_256 = |reqs| StudyConfig { size: 256, render_size: 224, findings: FindingConfig { forced: Some(reqs), ..FindingConfig::default() }, ..StudyConfig::default() };
+    for seed in 400..403u64 {
+        let with = sim().study(seed, &at_256(vec![req(Kind::LungNodule, None, Some(Severity::Moderate))])).expect("study");
+        let without = sim().study(seed, &at_256(vec![])).expect("study");
+        let peak = with.pixels.iter().zip(&without.pixels).map(|(a, b)| (*a as f64 - *b as f64).abs() / 65535.0).fold(0.0, f64::max);
+        let noise = noise_sd(&without);
+        let size = with.findings[0].size_mm.expect("a nodule has a size");
+        assert!(peak > 3.0 * noise, "seed {seed}: a {size} mm nodule changes a pixel by {peak:.3} at most, against noise {noise:.4}");
+    }
+}
