@@ -105,6 +105,7 @@ fn tiny_trains_checkpoints_and_resumes() {
     let metrics = gkmvlp_train::eval::run(&eval(false, "eval.json")).expect("eval runs");
     assert_eq!(metrics.records, 3);
     assert_eq!(metrics.ecls_auc_per_entity.len(), gkmvlp::vocab::ENTITIES.len());
+    assert_eq!(metrics.ecls_study_auc_per_entity.len(), gkmvlp::vocab::ENTITIES.len());
     for (name, value) in
         [("box IoU", metrics.box_iou), ("grounding", metrics.grounding_accuracy), ("ROUGE-L", metrics.rouge_l), ("VQA closed", metrics.vqa_closed_accuracy)]
     {
