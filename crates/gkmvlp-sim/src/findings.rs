@@ -495,10 +495,9 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
     plan
 }
 
-/// Zone of a point (projection px) within a side's lung: apical (if above the apical box's bottom), and
-/// upper / mid / lower thirds of the lung box.
-fn zones_of_point(an: &Anatomy, si: usize, x: f32, y: f32) -> Vec<Region> {
-    let _ = x;
+/// Zone of a point's height `y` (projection px) within a side's lung: apical (if above the apical box's
+/// bottom), and upper / mid / lower thirds of the lung box.
+fn zones_of_point(an: &Anatomy, si: usize, y: f32) -> Vec<Region> {
     let r = |a: Region, b: Region| if si == 0 { a } else { b };
     let lung = an.get(r(Region::RightLung, Region::LeftLung));
     let h = (lung[3] - lung[1]).max(1.0);
@@ -536,9 +535,9 @@ pub fn locate(plan: &Plan, proj: &Projection, an: &Anatomy, project: impl Fn([f3
             Kind::LungNodule | Kind::LungMass => {
                 // The lesion lies in the lung it was placed in; its zone is where its centre projects.
                 for (c, side) in &p.centres {
-                    let [u, v] = project(*c);
+                    let [_, v] = project(*c);
                     regions.push(if *side == 0 { Region::RightLung } else { Region::LeftLung });
-                    regions.extend(zones_of_point(an, *side, u as f32, v as f32));
+                    regions.extend(zones_of_point(an, *side, v as f32));
                 }
             }
             Kind::Consolidation | Kind::Atelectasis => {

@@ -101,12 +101,10 @@ fn inv3(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
 impl Geometry {
     pub fn new(ph: &Phantom, pose: &Pose, size: usize) -> Geometry {
         let lb = &ph.lung_box;
-        // Isocentre: mid-lungs across and craniocaudally, heart centre in depth.
+        // Isocentre: mid-lungs across, heart centre in depth; craniocaudally the frame's top edge sits 6 % of
+        // the field above the lung apices.
         let cx = 0.5 * (lb[0][0].min(lb[1][0]) + lb[0][3].max(lb[1][3])) as f64;
-        let z_lo = lb[0][2].min(lb[1][2]) as f64;
         let z_hi = lb[0][5].max(lb[1][5]) as f64;
-        // Frame: the top edge sits 6 % of the field above the lung apices.
-        let _ = z_lo;
         let cz = z_hi + 0.06 * pose.field_mm as f64 - 0.5 * pose.field_mm as f64;
         let cy = ph.heart_center[1] as f64;
         let center = [cx, cy, cz];
