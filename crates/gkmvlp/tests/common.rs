@@ -20,6 +20,10 @@ pub fn tiny_model(seed: u64) -> GkMvlp {
 }
 
 pub fn pipeline(model: GkMvlp, device: Device) -> Pipeline {
-    Pipeline::new(model, GkMvlpConfig::tiny(), tokenizer(), device, WeightsOrigin::Untrained { text_encoder_from_minilm: false })
-        .expect("pipeline builds")
+    pipeline_with(model, GkMvlpConfig::tiny(), device)
+}
+
+/// A pipeline for `model` built from `config` (a variant of the tiny one).
+pub fn pipeline_with(model: GkMvlp, config: GkMvlpConfig, device: Device) -> Pipeline {
+    Pipeline::new(model, config, tokenizer(), device, WeightsOrigin::Untrained { text_encoder_from_minilm: false }).expect("pipeline builds")
 }
