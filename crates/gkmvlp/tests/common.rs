@@ -14,9 +14,14 @@ pub fn tokenizer() -> TextTokenizer {
 
 /// The tiny model with seeded random weights, built on Flex.
 pub fn tiny_model(seed: u64) -> GkMvlp {
+    model(&GkMvlpConfig::tiny(), seed)
+}
+
+/// The model of `config` (a variant of the tiny one) with seeded random weights, built on Flex.
+pub fn model(config: &GkMvlpConfig, seed: u64) -> GkMvlp {
     let device = Device::flex();
     device.seed(seed);
-    GkMvlpConfig::tiny().init(&device).expect("tiny initialises")
+    config.init(&device).expect("the model initialises")
 }
 
 pub fn pipeline(model: GkMvlp, device: Device) -> Pipeline {

@@ -24,8 +24,7 @@ fn wgpu() -> Device {
 
 fn assert_wgpu_equals_flex(config: GkMvlpConfig) {
     let wgpu = wgpu();
-    let mut model = common::tiny_model(7);
-    model.gk_module.region_patches = config.region_patches;
+    let model = common::model(&config, 7);
     let flex = pollster::block_on(reference_run::run(&common::pipeline_with(model.clone(), config.clone(), Device::flex()), 8)).unwrap();
     let gpu = pollster::block_on(reference_run::run(&common::pipeline_with(model.to_device(&wgpu), config, wgpu), 8)).unwrap();
 
