@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Reproduces the shipped models/demo from scratch on a CPU: simulate the data, pre-train in stages, fit the
 # per-finding present thresholds on 2,000 validation studies, evaluate the f32 checkpoint, package it as
-# int8, evaluate the int8 weights against the f32 ones. About 2 h 50 min on 2 cores (simulation ~15 min and
-# ~1 min for the calibration studies, image stage ~35 + 7 min, joint stage ~16 min, two rounds of the report
-# stage ~10 min each, then twice a further image round ~18 min followed by a report round behind the true
-# findings ~11 min, calibration 1 min, evaluations ~6 min each).
-#   1. image stage: boxes and ECLS only (configs/demo-image-stage.json); the text side is not computed,
+# int8, evaluate the int8 weights against the f32 ones. On 2 cores: about 3 h 50 min on the day the shipped
+# weights were made, when this machine trained the image stage at 10 to 11 samples/s (simulation ~15 min
+# and ~1 min for the calibration studies, image stage ~60 + 11 min, joint stage ~20 min, two rounds of the
+# report stage ~14 min each, then twice a further image round ~23-28 min followed by a report round behind
+# the true findings ~14-16 min, calibration 1 min, evaluations ~6 min each); about 3 h where it runs at
+# 13 to 15 samples/s, as it did for the previous recipe (models/README.md, "How it was trained").
+#   1. image stage: boxes and ECLS only (configs/demo-image-stage.json), with --region-patches (each
+#      knowledge token also reads the image patches inside its region's box; later stages inherit it
+#      through --init); the text side is not computed,
 #      so a step costs a quarter of a joint one and the image encoder sees many more radiographs; then a
 #      second round (fresh warm-up and cosine) in which a present triplet weighs 4 absent ones in ECLS
 #      (configs/demo-image-stage-2.json), as it does in the joint stage;
@@ -53,9 +57,10 @@ stage() {
     $gkmvlp train --data "$runs/data" --out "$out" --steps "$steps" --settings "$settings" "$@"
   fi
 }
-stage "$runs/image-stage" $image_steps configs/demo-image-stage.json --config demo
-# The second image round: 800 steps with the weighted ECLS gave macro AUC 0.882, the same 800 steps
-# unweighted 0.877, from 0.870 after the first round (test split, image side only).
+stage "$runs/image-stage" $image_steps configs/demo-image-stage.json --config demo --region-patches
+# The second image round, measured before --region-patches: 800 steps with the weighted ECLS gave macro
+# AUC 0.882, the same 800 steps unweighted 0.877, from 0.870 after the first round (test split, image side
+# only); with --region-patches, 0.905 from 0.895.
 stage "$runs/image-stage-2" $image_round_steps configs/demo-image-stage-2.json --init "$runs/image-stage/checkpoint"
 stage "$runs/joint-stage" $joint_steps configs/demo.json --init "$runs/image-stage-2/checkpoint"
 stage "$runs/report-stage" $report_steps configs/demo-report-stage.json --init "$runs/joint-stage/checkpoint" --findings-prompt
