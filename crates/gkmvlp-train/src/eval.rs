@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use gkmvlp::pipeline::{Pipeline, REPORT_CUE, read_f32};
+use gkmvlp::report_findings::agree_with_findings;
 use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, Region, candidates};
 use gkmvlp::weights::WeightFiles;
 use gkmvlp_sim::Record;
@@ -91,6 +92,10 @@ pub struct Metrics {
     pub clinical_recall: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub clinical_f1: f64,
+    /// Clinical F1 of the decoder's own text, before it is made to agree with its findings prompt
+    /// (`agree_with_findings`).
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub clinical_decoder_f1: f64,
     /// Yes/no questions, answered as the pipeline answers them: those asking only whether a finding is
     /// present from its ECLS probability (`ClosedQuestion`), the rest by the decoder.
     #[serde(deserialize_with = "nan_if_null")]
@@ -137,6 +142,9 @@ struct EvalOutput {
 struct Generated {
     id: String,
     report: String,
+    /// The decoder's own text, where `report` differs from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    decoder_report: Option<String>,
     /// Each question with the model's answer.
     answers: Vec<(String, String)>,
 }
@@ -187,6 +195,8 @@ struct Tally {
     references: Vec<Vec<String>>,
     rouge: Vec<f64>,
     mentioned: Vec<[bool; 14]>,
+    /// What the decoder's own text states, per record.
+    decoder_mentioned: Vec<[bool; 14]>,
     /// What ECLS calls present at the pipeline's thresholds, per record.
     called: Vec<[bool; 14]>,
     /// Per severity (mild, moderate, severe): (findings called present, findings).
@@ -276,7 +286,10 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
         tally.zero_shot[entity].push((score.probability, truth[entity]));
     }
 
-    let report = pipeline.generate_report(&encoding, |_| ControlFlow::Continue(())).await.map_err(|e| e.to_string())?;
+    // As `Pipeline::generate_report` writes it, keeping the decoder's own text for its own score.
+    let (decoder_report, named) = pipeline.decoder_report(&encoding, |_| ControlFlow::Continue(())).await.map_err(|e| e.to_string())?;
+    tally.decoder_mentioned.push(metrics::mentioned_findings(&decoder_report));
+    let report = agree_with_findings(&decoder_report, &named);
     // The generated report continues the `findings:` cue; the reference starts with it.
     let (generated, reference) = (metrics::words(&format!("{REPORT_CUE} {report}")), metrics::words(&report_text(record)));
     tally.rouge.push(metrics::rouge_l(&generated, &reference));
@@ -304,7 +317,8 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
         }
         answers.push((qa.question.clone(), answer.text));
     }
-    tally.texts.push(Generated { id: record.id.clone(), report, answers });
+    let decoder_report = (decoder_report != report).then_some(decoder_report);
+    tally.texts.push(Generated { id: record.id.clone(), report, decoder_report, answers });
     Ok(present)
 }
 
@@ -349,6 +363,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         .collect();
     let (precision, recall, f1) = metrics::clinical_f1(&tally.mentioned, &tally.truth);
     let (_, _, ecls_f1) = metrics::clinical_f1(&tally.called, &tally.truth);
+    let (_, _, clinical_decoder_f1) = metrics::clinical_f1(&tally.decoder_mentioned, &tally.truth);
     let share = |hits: usize, total: usize| (total > 0).then(|| hits as f64 / total as f64);
     let ecls_calls_per_entity = ENTITIES
         .iter()
@@ -384,13 +399,14 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         clinical_precision: precision,
         clinical_recall: recall,
         clinical_f1: f1,
+        clinical_decoder_f1,
         vqa_closed_accuracy: ratio(tally.closed),
         vqa_closed_decoder_accuracy: ratio(tally.closed_decoder),
         vqa_open_accuracy: ratio(tally.open),
     };
     if args.image_only {
         let m = &mut metrics;
-        let text = [&mut m.zero_shot_macro_auc, &mut m.bleu4, &mut m.rouge_l, &mut m.clinical_precision, &mut m.clinical_recall, &mut m.clinical_f1];
+        let text = [&mut m.zero_shot_macro_auc, &mut m.bleu4, &mut m.rouge_l, &mut m.clinical_precision, &mut m.clinical_recall, &mut m.clinical_f1, &mut m.clinical_decoder_f1];
         for metric in text.into_iter().chain([&mut m.vqa_closed_accuracy, &mut m.vqa_closed_decoder_accuracy, &mut m.vqa_open_accuracy]) {
             *metric = f64::NAN;
         }
@@ -408,7 +424,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
     Ok(metrics)
 }
 
-fn headline(m: &Metrics) -> [(&'static str, f64); 14] {
+fn headline(m: &Metrics) -> [(&'static str, f64); 15] {
     [
         ("box IoU (29 regions)", m.box_iou),
         ("ECLS macro AUC", m.ecls_macro_auc),
@@ -421,6 +437,7 @@ fn headline(m: &Metrics) -> [(&'static str, f64); 14] {
         ("clinical precision", m.clinical_precision),
         ("clinical recall", m.clinical_recall),
         ("clinical F1", m.clinical_f1),
+        ("  the decoder's text alone", m.clinical_decoder_f1),
         ("VQA closed accuracy", m.vqa_closed_accuracy),
         ("  the decoder's answers", m.vqa_closed_decoder_accuracy),
         ("VQA open accuracy", m.vqa_open_accuracy),

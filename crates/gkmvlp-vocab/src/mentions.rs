@@ -124,3 +124,10 @@ pub fn mentioned_findings(report: &str) -> [bool; ENTITIES.len()] {
     let clauses = clauses(report);
     ENTITY_CUES.map(|cues| clauses.iter().any(|clause| cues.iter().any(|cue| affirmed(clause, cue))))
 }
+
+/// Which of the `ENTITIES` a report names without stating them present ("no pleural effusion", "the
+/// mediastinal and hilar contours are normal"): the sentences a statement of the finding would contradict.
+pub fn mentioned_as_absent(report: &str) -> [bool; ENTITIES.len()] {
+    let clauses = clauses(report);
+    ENTITY_CUES.map(|cues| clauses.iter().any(|clause| cues.iter().any(|cue| !occurrences(clause, cue.terms).is_empty() && !affirmed(clause, cue))))
+}

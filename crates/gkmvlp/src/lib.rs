@@ -18,6 +18,7 @@ pub mod model;
 pub mod region_head;
 pub mod region_tokens;
 pub mod report_decoder;
+pub mod report_findings;
 pub mod text_transformer;
 pub mod tokenizer;
 

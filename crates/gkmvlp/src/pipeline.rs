@@ -19,6 +19,7 @@ use crate::error::{GkError, Result};
 use crate::knowledge::Knowledge;
 use crate::model::{GkMvlp, ImageEncoding};
 use crate::report_decoder::{RepeatedSentences, findings_prompt, prompt_candidates, prompted_ids};
+use crate::report_findings::agree_with_findings;
 use crate::tokenizer::{CLS_ID, SEP_ID, TextTokenizer, pad_batch};
 use crate::weights::{self, LoadedWeights, WeightFiles};
 
@@ -225,12 +226,34 @@ impl Pipeline {
     }
 
     /// Greedy report, continued from `findings:` (reports are trained as `findings: … impression: …`;
-    /// from `[CLS]` alone the decoder may as well start a `question: … answer: …` pair). It does not end
-    /// before it states every finding its prompt names (as [`mentioned_findings`] reads it), or reaches
-    /// its length limit. `on_text` receives the text so far after each token (the `findings:` cue is not
-    /// part of it) and stops the report there by returning [`ControlFlow::Break`]; the text so far is then
-    /// the result.
-    pub async fn generate_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
+    /// from `[CLS]` alone the decoder may as well start a `question: … answer: …` pair), made to agree with
+    /// the findings its prompt names: [`Pipeline::decoder_report`], then [`agree_with_findings`]. `on_text`
+    /// receives the text so far after each token and once more the report that agrees, where it differs
+    /// (the `findings:` cue is not part of either), and stops the report there by returning
+    /// [`ControlFlow::Break`]; the text so far is then the result, as the decoder left it.
+    pub async fn generate_report(&self, encoding: &ImageEncoding, mut on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
+        let mut stopped = false;
+        let (report, named) = self
+            .decoder_report(encoding, |text| {
+                let flow = on_text(text);
+                stopped |= flow.is_break();
+                flow
+            })
+            .await?;
+        if stopped {
+            return Ok(report);
+        }
+        let agreed = agree_with_findings(&report, &named);
+        if agreed != report {
+            let _ = on_text(&agreed);
+        }
+        Ok(agreed)
+    }
+
+    /// The decoder's own report, and the candidates its findings prompt names. It does not end before it
+    /// states every one of them (as [`mentioned_findings`] reads it), up to a bounded number of
+    /// continuations, or reaches its length limit. `on_text` is as for [`Pipeline::generate_report`].
+    pub async fn decoder_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<(String, Vec<Candidate>)> {
         let (prefix, named) = self.decoder_prefix(encoding, self.tokenizer.encode_plain(REPORT_CUE)?).await?;
         let tokenizer = &self.tokenizer;
         // A text that cannot be decoded is left to end: the decoding step reports the error.
@@ -240,7 +263,8 @@ impl Pipeline {
                 named.iter().any(|c| !stated[c.entity])
             })
         };
-        self.continue_text(encoding, prefix, Some(IMPRESSION_CUE), Some(&unfinished), on_text).await
+        let report = self.continue_text(encoding, prefix, Some(IMPRESSION_CUE), Some(&unfinished), on_text).await?;
+        Ok((report, named))
     }
 
     /// `[CLS]` and `text` (ids without special tokens), behind the findings prompt when the model reads one;
