@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use gkmvlp::pipeline::{Pipeline, REPORT_CUE, read_f32};
-use gkmvlp::report_findings::agree_with_findings;
 use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, Region, candidates};
 use gkmvlp::weights::WeightFiles;
 use gkmvlp_sim::Record;
@@ -287,9 +286,9 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
     }
 
     // As `Pipeline::generate_report` writes it, keeping the decoder's own text for its own score.
-    let (decoder_report, named) = pipeline.decoder_report(&encoding, |_| ControlFlow::Continue(())).await.map_err(|e| e.to_string())?;
-    tally.decoder_mentioned.push(metrics::mentioned_findings(&decoder_report));
-    let report = agree_with_findings(&decoder_report, &named);
+    let decoder_report = pipeline.decoder_report(&encoding, |_| ControlFlow::Continue(())).await.map_err(|e| e.to_string())?;
+    tally.decoder_mentioned.push(metrics::mentioned_findings(&decoder_report.text));
+    let report = decoder_report.agreed();
     // The generated report continues the `findings:` cue; the reference starts with it.
     let (generated, reference) = (metrics::words(&format!("{REPORT_CUE} {report}")), metrics::words(&report_text(record)));
     tally.rouge.push(metrics::rouge_l(&generated, &reference));
@@ -317,7 +316,7 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
         }
         answers.push((qa.question.clone(), answer.text));
     }
-    let decoder_report = (decoder_report != report).then_some(decoder_report);
+    let decoder_report = (decoder_report.text != report).then_some(decoder_report.text);
     tally.texts.push(Generated { id: record.id.clone(), report, decoder_report, answers });
     Ok(present)
 }

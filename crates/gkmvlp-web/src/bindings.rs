@@ -231,9 +231,10 @@ impl GkMvlpApp {
         })
     }
 
-    /// Generates the report of the open image; `on_text` receives the whole text so far after each token
-    /// (and the finished report, if it adds findings the decoder left out), and stops the report there by
-    /// returning `false` (the promise then resolves to the text so far).
+    /// Generates the report of the open image; `on_text` receives the decoder's whole text so far after
+    /// each token, and stops the report there by returning `false` (the promise then resolves to the text
+    /// so far). Otherwise the promise resolves to the report made to agree with the findings list, which
+    /// may differ from the last text streamed.
     #[wasm_bindgen(js_name = generateReport, unchecked_return_type = "Promise<string>")]
     pub fn generate_report(
         &self,

@@ -30,6 +30,22 @@ pub const ANSWER_CUE: &str = "answer:";
 /// Opens a report's second section, which restates the first's findings.
 pub const IMPRESSION_CUE: &str = "impression:";
 
+/// A report as the decoder wrote it, behind its findings prompt.
+#[derive(Debug, Clone)]
+pub struct DecoderReport {
+    pub text: String,
+    /// The candidates the findings prompt named; `None` for a model that reads no prompt.
+    pub named: Option<Vec<Candidate>>,
+}
+
+impl DecoderReport {
+    /// The report made to agree with the findings its prompt named ([`agree_with_findings`]); as written
+    /// for a model without a prompt, which has no findings list to agree with.
+    pub fn agreed(&self) -> String {
+        self.named.as_ref().map_or_else(|| self.text.clone(), |named| agree_with_findings(&self.text, named))
+    }
+}
+
 /// Where the weights came from, so every output can say whether to trust it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
@@ -226,56 +242,49 @@ impl Pipeline {
     }
 
     /// Greedy report, continued from `findings:` (reports are trained as `findings: … impression: …`;
-    /// from `[CLS]` alone the decoder may as well start a `question: … answer: …` pair), made to agree with
-    /// the findings its prompt names: [`Pipeline::decoder_report`], then [`agree_with_findings`]. `on_text`
-    /// receives the text so far after each token and once more the report that agrees, where it differs
-    /// (the `findings:` cue is not part of either), and stops the report there by returning
-    /// [`ControlFlow::Break`]; the text so far is then the result, as the decoder left it.
+    /// from `[CLS]` alone the decoder may as well start a `question: … answer: …` pair): the decoder's text
+    /// ([`Pipeline::decoder_report`]) made to agree with its findings prompt ([`DecoderReport::agreed`]).
+    /// `on_text` receives the decoder's text so far after each token (the `findings:` cue is not part of
+    /// it), and stops the report there by returning [`ControlFlow::Break`]; the text so far is then the
+    /// result, as the decoder left it.
     pub async fn generate_report(&self, encoding: &ImageEncoding, mut on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
         let mut stopped = false;
-        let (report, named) = self
+        let report = self
             .decoder_report(encoding, |text| {
                 let flow = on_text(text);
                 stopped |= flow.is_break();
                 flow
             })
             .await?;
-        if stopped {
-            return Ok(report);
-        }
-        let agreed = agree_with_findings(&report, &named);
-        if agreed != report {
-            let _ = on_text(&agreed);
-        }
-        Ok(agreed)
+        Ok(if stopped { report.text } else { report.agreed() })
     }
 
-    /// The decoder's own report, and the candidates its findings prompt names. It does not end before it
-    /// states every one of them (as [`mentioned_findings`] reads it), up to a bounded number of
-    /// continuations, or reaches its length limit. `on_text` is as for [`Pipeline::generate_report`].
-    pub async fn decoder_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<(String, Vec<Candidate>)> {
+    /// The decoder's own report. It does not end before it states every finding its prompt names (as
+    /// [`mentioned_findings`] reads it), up to a bounded number of continuations, or reaches its length
+    /// limit. `on_text` is as for [`Pipeline::generate_report`].
+    pub async fn decoder_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<DecoderReport> {
         let (prefix, named) = self.decoder_prefix(encoding, self.tokenizer.encode_plain(REPORT_CUE)?).await?;
         let tokenizer = &self.tokenizer;
         // A text that cannot be decoded is left to end: the decoding step reports the error.
         let unfinished = |generated: &[u32]| {
             tokenizer.decode(generated).is_ok_and(|text| {
                 let stated = mentioned_findings(&text);
-                named.iter().any(|c| !stated[c.entity])
+                named.iter().flatten().any(|c| !stated[c.entity])
             })
         };
-        let report = self.continue_text(encoding, prefix, Some(IMPRESSION_CUE), Some(&unfinished), on_text).await?;
-        Ok((report, named))
+        let text = self.continue_text(encoding, prefix, Some(IMPRESSION_CUE), Some(&unfinished), on_text).await?;
+        Ok(DecoderReport { text, named })
     }
 
     /// `[CLS]` and `text` (ids without special tokens), behind the findings prompt when the model reads one;
-    /// with the candidates the prompt names.
-    async fn decoder_prefix(&self, encoding: &ImageEncoding, text: Vec<u32>) -> Result<(Vec<u32>, Vec<Candidate>)> {
+    /// with the candidates the prompt names (none without a prompt).
+    async fn decoder_prefix(&self, encoding: &ImageEncoding, text: Vec<u32>) -> Result<(Vec<u32>, Option<Vec<Candidate>>)> {
         if !self.config.findings_prompt {
-            return Ok(([vec![CLS_ID], text].concat(), Vec::new()));
+            return Ok(([vec![CLS_ID], text].concat(), None));
         }
         let present = read_f32(encoding.present.clone().narrow(0, 0, 1)).await?;
         let prompt = self.tokenizer.encode_plain(&findings_prompt(&present, &self.thresholds))?;
-        Ok((prompted_ids(&prompt, &text).0, prompt_candidates(&present, &self.thresholds)))
+        Ok((prompted_ids(&prompt, &text).0, Some(prompt_candidates(&present, &self.thresholds))))
     }
 
     /// Answer to a free-text question. One that asks only whether a finding is present (see
@@ -414,7 +423,7 @@ pub fn split_sentences(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_sentences;
+    use super::{DecoderReport, split_sentences};
 
     #[test]
     fn sentences_split_and_headers_dropped() {
@@ -424,5 +433,12 @@ mod tests {
         assert_eq!(generated, vec!["moderate right pleural effusion"; 2]);
         assert_eq!(split_sentences("Tip: 4 cm above the carina."), vec!["Tip: 4 cm above the carina"], "not a section");
         assert!(split_sentences(" .. \n ").is_empty());
+    }
+
+    #[test]
+    fn only_a_prompted_report_is_made_to_agree() {
+        let text = "small left pneumothorax. impression : pneumothorax.".to_string();
+        assert_eq!(DecoderReport { text: text.clone(), named: None }.agreed(), text, "no findings list to agree with");
+        assert_eq!(DecoderReport { text, named: Some(Vec::new()) }.agreed(), "", "nothing called: the pneumothorax goes");
     }
 }
