@@ -121,6 +121,7 @@ function load(): void {
         ? `${model.trained ? "trained" : "UNTRAINED"} ${model.preset} weights from models/demo (manifest ${model.manifest_sha256?.slice(0, 12)}…)${fetched}`
         : `untrained ${model.preset} network`;
       $("untrained").hidden = model.trained;
+      $("report-rule").hidden = !model.findings_prompt;
       $("untrained-why").textContent = source.kind === "demo"
         ? "The manifest in models/demo/ says these weights were never trained."
         : "No trained weights were found in models/demo/, so the page runs a random tiny network to show the machinery.";

@@ -106,6 +106,7 @@ describe("WebGPU", () => {
     assert.match(await page.textContent("#backend"), /^WebGPU/);
     const trained = await page.evaluate(() => document.body.dataset.trained);
     assert.equal(await page.isVisible("#untrained"), trained === "false", "the untrained banner shows exactly when weights are untrained");
+    assert.equal(await page.isVisible("#report-rule"), trained === "true", "the report rule is told exactly for the trained weights, which read a findings prompt");
     assert.ok(await page.isVisible("#clinical"), "the not-for-clinical-use notice is always there");
   });
 

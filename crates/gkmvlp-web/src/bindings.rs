@@ -37,6 +37,7 @@ export interface ModelInfo {
   candidates: number;
   parameters: number;
   max_generated_tokens: number;
+  findings_prompt: boolean;
 }
 export interface WindowInfo { center: number; width: number; }
 export interface ImageInfo {

@@ -34,6 +34,8 @@ pub struct ModelInfo {
     pub candidates: usize,
     pub parameters: usize,
     pub max_generated_tokens: usize,
+    /// Whether reports are written behind a findings prompt and made to agree with the findings list.
+    pub findings_prompt: bool,
 }
 
 /// A decoded radiograph as the page sees it.
@@ -125,6 +127,7 @@ impl Session {
             candidates: self.pipeline.knowledge.candidates.len(),
             parameters: self.pipeline.model.num_params(),
             max_generated_tokens: config.max_generated_tokens,
+            findings_prompt: config.findings_prompt,
         }
     }
 
