@@ -42,7 +42,13 @@ pub fn agree_with_findings(report: &str, named: &[Candidate]) -> String {
     let before = count(&sections);
     sections.iter_mut().for_each(|section| section.retain(|s| !states_unnamed(s)));
     let stated = mentioned_findings(&join(&sections, ""));
-    let missing: Vec<usize> = (0..ENTITIES.len()).filter(|&entity| named_entity(entity) && !stated[entity]).collect();
+    // In the prompt's order, most probable first.
+    let mut missing: Vec<usize> = Vec::new();
+    for candidate in named {
+        if !stated[candidate.entity] && !missing.contains(&candidate.entity) {
+            missing.push(candidate.entity);
+        }
+    }
     let contradicts = |s: &Sentence| {
         let absent = mentioned_as_absent(&s.text);
         let text = words(&s.text);
@@ -153,6 +159,12 @@ mod tests {
             agree_with_findings(report, &named),
             "ap view of the chest. no pulmonary edema. pleural effusion at the right costophrenic angle and the left costophrenic angle. \
              impression : 1. small left pneumothorax. 2. cardiomegaly. 3. pleural effusion at the right costophrenic angle and the left costophrenic angle."
+        );
+        // Several are added in the prompt's order (most probable first), each entity once.
+        let hilum = Candidate { entity: 8, position: Region::RightHilarStructures };
+        assert_eq!(
+            agree_with_findings("normal chest radiograph.", &[named[1], hilum, named[0]]),
+            "normal chest radiograph. pneumothorax at the left lung. enlarged hilum at the right hilar structures. pleural effusion at the right costophrenic angle."
         );
         // Without an impression, the findings end with it; an unnumbered impression gets it unnumbered.
         assert_eq!(agree_with_findings("no pleural effusion. left pneumothorax.", &named[..2]), "left pneumothorax. pleural effusion at the right costophrenic angle.");
