@@ -18,7 +18,7 @@ use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
 use crate::knowledge::Knowledge;
 use crate::model::{GkMvlp, ImageEncoding};
-use crate::report_decoder::{RepeatedSentences, findings_prompt, prompt_candidates, prompted_ids};
+use crate::report_decoder::{RepeatedSentences, Unfinished, findings_prompt, prompt_candidates, prompted_ids};
 use crate::report_findings::agree_with_findings;
 use crate::tokenizer::{CLS_ID, SEP_ID, TextTokenizer, pad_batch};
 use crate::weights::{self, LoadedWeights, WeightFiles};
@@ -341,7 +341,7 @@ impl Pipeline {
         encoding: &ImageEncoding,
         prefix: Vec<u32>,
         next_section: Option<&str>,
-        unfinished: Option<&dyn Fn(&[u32]) -> bool>,
+        unfinished: Option<Unfinished<'_>>,
         mut on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> Result<String> {
         let memory = encoding.visual_memory.clone().narrow(0, 0, 1);

@@ -23,6 +23,9 @@ use crate::vocab::{Candidate, candidates};
 /// each time the decoder writes a sentence it did not choose to, and a longer run of them drifts.
 const MAX_OVERRIDES: usize = 2;
 
+/// Says of the tokens written so far whether the text may not end yet ([`ReportDecoder::generate`]).
+pub type Unfinished<'a> = &'a dyn Fn(&[u32]) -> bool;
+
 /// Most findings a prompt names.
 pub const PROMPT_MAX_FINDINGS: usize = 10;
 
@@ -275,7 +278,7 @@ impl ReportDecoder {
         max_positions: usize,
         stop: Option<u32>,
         repeats: Option<&RepeatedSentences>,
-        unfinished: Option<&dyn Fn(&[u32]) -> bool>,
+        unfinished: Option<Unfinished<'_>>,
         mut on_token: impl FnMut(&[u32]) -> ControlFlow<()>,
     ) -> Result<Vec<u32>> {
         let device = memory.device();
@@ -505,7 +508,7 @@ mod tests {
         // The greedy text's third token made the stop token: it ends where that token first comes.
         let stop = expected[2];
         let first = expected.iter().position(|&t| t == stop).unwrap();
-        let generate = |unfinished: Option<&dyn Fn(&[u32]) -> bool>| {
+        let generate = |unfinished: Option<Unfinished>| {
             pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, Some(stop), None, unfinished, |_| ControlFlow::Continue(()))).unwrap()
         };
         assert_eq!(generate(None), expected[..first]);
