@@ -121,6 +121,10 @@ fn tiny_trains_checkpoints_and_resumes() {
     let generated = written["generated"].as_array().expect("every record's generated texts");
     assert_eq!(generated.len(), 3);
     assert!(generated.iter().all(|g| g["report"].is_string() && g["answers"].as_array().is_some_and(|a| !a.is_empty())));
+    // Without a findings prompt there is no findings list to agree with: the report is the decoder's own.
+    assert!(generated.iter().all(|g| g.get("decoder_report").is_none()));
+    let (agreed, own) = (metrics.clinical_f1, metrics.clinical_decoder_f1);
+    assert!(agreed == own || (agreed.is_nan() && own.is_nan()), "clinical F1 {agreed} against the decoder's own {own}");
     // Per-entity calls count each study once; the simulator's findings are tallied by severity.
     let records = gkmvlp_train::eval::split_records(&work.join("data"), "train", 3).unwrap();
     let studies_with = |entity: usize| records.iter().filter(|r| r.findings.iter().any(|f| f.entity == entity)).count();
