@@ -61,6 +61,8 @@ struct Report {
     analysis: Analysis,
     zero_shot: Vec<ZeroShotScore>,
     report: String,
+    /// Whether the report was written behind the findings called present and made to agree with them.
+    report_follows_findings: bool,
     question: String,
     answer: Answer,
     report_check: Vec<SentenceCheck>,
@@ -130,6 +132,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
         analysis,
         zero_shot,
         report,
+        report_follows_findings: pipeline.config.findings_prompt,
         question: args.question.clone(),
         answer,
         report_check,
@@ -177,6 +180,9 @@ fn print_text(out: &Report, radiograph: &Radiograph, top: usize) {
         println!("   {:5.3}  {}", s.probability, s.finding);
     }
     println!("\n4. Generated report\n   {}", if out.report.is_empty() { "(empty)" } else { &out.report });
+    if out.report_follows_findings {
+        println!("   (written by the report decoder behind the findings called present, then made to agree with them)");
+    }
     println!("\n5. Question: {}\n   Answer: {}", out.question, if out.answer.text.is_empty() { "(empty)" } else { &out.answer.text });
     match &out.answer.finding {
         Some(f) => println!(
