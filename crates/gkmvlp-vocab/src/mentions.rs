@@ -121,13 +121,17 @@ fn affirmed(clause: &[String], cue: &Cue) -> bool {
 /// count), clause by clause with negation cues: the report side of clinical-efficacy scoring, and what the
 /// report decoder checks before it ends a report.
 pub fn mentioned_findings(report: &str) -> [bool; ENTITIES.len()] {
-    let clauses = clauses(report);
-    ENTITY_CUES.map(|cues| clauses.iter().any(|clause| cues.iter().any(|cue| affirmed(clause, cue))))
+    any_clause(report, affirmed)
 }
 
 /// Which of the `ENTITIES` a report names without stating them present ("no pleural effusion", "the
 /// mediastinal and hilar contours are normal"): the sentences a statement of the finding would contradict.
 pub fn mentioned_as_absent(report: &str) -> [bool; ENTITIES.len()] {
+    any_clause(report, |clause, cue| !occurrences(clause, cue.terms).is_empty() && !affirmed(clause, cue))
+}
+
+/// Per entity, whether `test` holds for one of its cues in one of the report's clauses.
+fn any_clause(report: &str, test: impl Fn(&[String], &Cue) -> bool) -> [bool; ENTITIES.len()] {
     let clauses = clauses(report);
-    ENTITY_CUES.map(|cues| clauses.iter().any(|clause| cues.iter().any(|cue| !occurrences(clause, cue.terms).is_empty() && !affirmed(clause, cue))))
+    ENTITY_CUES.map(|cues| clauses.iter().any(|clause| cues.iter().any(|cue| test(clause, cue))))
 }

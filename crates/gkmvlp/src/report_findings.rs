@@ -4,22 +4,39 @@
 //! better measured of the two (`gkmvlp eval` prints both), so the report follows it.
 
 use gkmvlp_vocab::mentions::{mentioned_as_absent, mentioned_findings, spans, words};
-use gkmvlp_vocab::{Candidate, ENTITIES};
+use gkmvlp_vocab::{Candidate, ENTITIES, entity_index};
 
-/// Sentences that call a whole group of findings absent without naming them (as the simulator's normal
-/// reports do), and the entities of that group, in `ENTITIES` order.
-const ABSENT_TOGETHER: [(&str, &[usize]); 3] = [
-    // consolidation, atelectasis, lung nodule, lung mass, pulmonary edema
-    ("lungs are clear", &[1, 2, 3, 4, 7]),
-    ("lungs are well expanded and clear", &[1, 2, 3, 4, 7]),
-    // every finding
-    ("no acute cardiopulmonary", &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]),
+use crate::pipeline::IMPRESSION_CUE;
+
+/// Phrases that call a whole group of findings absent without naming them (as the simulator's normal
+/// reports do), and the findings of that group; `None`: every finding.
+const ABSENT_TOGETHER: [(&[&str], Option<&[&str]>); 2] = [
+    (
+        &["lungs are clear", "lungs are well expanded and clear"],
+        Some(&["consolidation", "atelectasis", "lung nodule", "lung mass", "pulmonary edema"]),
+    ),
+    (&["no acute cardiopulmonary"], None),
 ];
 
-/// One sentence of a report section, and whether a list number opens it (`2. cardiomegaly.`).
+/// One sentence of a report section, whether a list number opens it (`2. cardiomegaly.`), and the
+/// findings it states.
 struct Sentence {
     numbered: bool,
     text: String,
+    states: [bool; ENTITIES.len()],
+}
+
+impl Sentence {
+    fn new(numbered: bool, text: String) -> Self {
+        Sentence { numbered, states: mentioned_findings(&text), text }
+    }
+
+    /// Whether it calls `entity` absent, by name or with its group.
+    fn calls_absent(&self, entity: usize) -> bool {
+        let words = words(&self.text);
+        let in_group = |group: &Option<&[&str]>| group.is_none_or(|names| names.iter().any(|&name| entity_index(name) == Some(entity)));
+        mentioned_as_absent(&self.text)[entity] || ABSENT_TOGETHER.iter().any(|(phrases, group)| in_group(group) && !spans(&words, phrases).is_empty())
+    }
 }
 
 /// `report` (as the decoder writes it: `… impression : …`) without an unfinished last sentence (the
@@ -37,11 +54,11 @@ pub fn agree_with_findings(report: &str, named: &[Candidate]) -> String {
     let unfinished = last.pop_if(|s| !s.text.ends_with('.')).is_some();
 
     let named_entity = |entity: usize| named.iter().any(|c| c.entity == entity);
-    let states_unnamed = |s: &Sentence| mentioned_findings(&s.text).iter().enumerate().any(|(entity, &stated)| stated && !named_entity(entity));
+    let states_unnamed = |s: &Sentence| s.states.iter().enumerate().any(|(entity, &stated)| stated && !named_entity(entity));
     let count = |sections: &[Vec<Sentence>]| sections.iter().map(Vec::len).sum::<usize>();
     let before = count(&sections);
     sections.iter_mut().for_each(|section| section.retain(|s| !states_unnamed(s)));
-    let stated = mentioned_findings(&join(&sections, ""));
+    let stated: [bool; ENTITIES.len()] = std::array::from_fn(|entity| sections.iter().flatten().any(|s| s.states[entity]));
     // In the prompt's order, most probable first.
     let mut missing: Vec<usize> = Vec::new();
     for candidate in named {
@@ -49,13 +66,7 @@ pub fn agree_with_findings(report: &str, named: &[Candidate]) -> String {
             missing.push(candidate.entity);
         }
     }
-    let contradicts = |s: &Sentence| {
-        let absent = mentioned_as_absent(&s.text);
-        let text = words(&s.text);
-        let absent_together = |entity: usize| ABSENT_TOGETHER.iter().any(|(phrase, group)| group.contains(&entity) && !spans(&text, &[phrase]).is_empty());
-        missing.iter().any(|&entity| absent[entity] || absent_together(entity))
-    };
-    sections.iter_mut().for_each(|section| section.retain(|s| !contradicts(s)));
+    sections.iter_mut().for_each(|section| section.retain(|s| !missing.iter().any(|&entity| s.calls_absent(entity))));
     if !unfinished && missing.is_empty() && count(&sections) == before {
         return report.to_string();
     }
@@ -65,18 +76,19 @@ pub fn agree_with_findings(report: &str, named: &[Candidate]) -> String {
         let text = format!("{} at the {}.", ENTITIES[entity].name, positions.join(" and the "));
         for section in &mut sections {
             let numbered = section.iter().any(|s| s.numbered);
-            section.push(Sentence { numbered, text: text.clone() });
+            section.push(Sentence::new(numbered, text.clone()));
         }
     }
     join(&sections, cue)
 }
 
-/// Where the impression's cue (`impression :`) is, as the decoder writes it.
+/// Where the impression's cue ([`IMPRESSION_CUE`]) is, as the decoder writes it (`impression :`).
 fn impression_cue(report: &str) -> Option<std::ops::Range<usize>> {
-    let start = report.rfind("impression")?;
-    let after = &report[start + "impression".len()..];
+    let word = IMPRESSION_CUE.trim_end_matches(':');
+    let start = report.rfind(word)?;
+    let after = &report[start + word.len()..];
     let colon = after.find(|c: char| !c.is_whitespace()).filter(|&at| after[at..].starts_with(':'))?;
-    Some(start..start + "impression".len() + colon + 1)
+    Some(start..start + word.len() + colon + 1)
 }
 
 /// The sentences of a section, each with its `.`; an unfinished last one without. A `.` ends a sentence
@@ -97,14 +109,14 @@ fn sentences(section: &str) -> Vec<Sentence> {
         if text[..text.len() - 1].chars().all(|c| c.is_ascii_digit()) && text.len() > 1 {
             numbered = true;
         } else if !text.is_empty() && text != "." {
-            found.push(Sentence { numbered, text: text.to_string() });
+            found.push(Sentence::new(numbered, text.to_string()));
             numbered = false;
         }
         start = at + 1;
     }
     let rest = section[start..].trim();
     if !rest.is_empty() {
-        found.push(Sentence { numbered, text: rest.to_string() });
+        found.push(Sentence::new(numbered, rest.to_string()));
     }
     found
 }
