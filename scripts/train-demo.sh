@@ -48,14 +48,16 @@ gkmvlp=target/release/gkmvlp
   $gkmvlp simulate --n 2000 --seed 0 --split val --size 256 --scene-graphs false --out "$runs/calibration"
 
 # A stage continues its own checkpoint if it has one; `train` returns at once when a stage is complete.
+# Each stage's wall time is appended to $runs/stage-times.txt.
 stage() {
-  local out="$1" steps="$2" settings="$3"
+  local out="$1" steps="$2" settings="$3" started=$SECONDS
   shift 3
   if [ -f "$out/checkpoint/manifest.json" ]; then
     $gkmvlp train --data "$runs/data" --out "$out" --steps "$steps" --resume
   else
     $gkmvlp train --data "$runs/data" --out "$out" --steps "$steps" --settings "$settings" "$@"
   fi
+  echo "$(date -u +%FT%TZ) $out: $((SECONDS - started)) s" | tee -a "$runs/stage-times.txt"
 }
 stage "$runs/image-stage" $image_steps configs/demo-image-stage.json --config demo --region-patches
 # The second image round, measured before --region-patches: 800 steps with the weighted ECLS gave macro

@@ -7,6 +7,7 @@ pub mod data;
 pub mod eval;
 pub mod losses;
 pub mod metrics;
+mod objectives;
 mod optimizer_state;
 
 use std::path::{Path, PathBuf};
@@ -14,17 +15,16 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor};
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::ecls_head::PresentThresholds;
 use gkmvlp::knowledge::Knowledge;
-use gkmvlp::report_decoder::findings_prompt;
 use gkmvlp::text_transformer::TextTransformer;
 use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, Manifest};
+use gkmvlp_sim::Record;
 use serde::{Deserialize, Serialize};
 
 /// Loss weights, schedule and batch: the contents of `--settings FILE` (JSON), every field optional.
@@ -73,6 +73,12 @@ pub struct TrainSettings {
     /// given, as it is at inference. Off, every token of `question: … answer: …` is a target, and a
     /// one-word answer ("yes") is about a fifteenth of the pair's loss.
     pub answers_only: bool,
+    /// Each batch is split into this many shards, whose forwards and backwards run on threads of their
+    /// own and whose gradients are summed, each shard's losses weighing its share of the batch. On a
+    /// CPU, burn's element-wise kernels use one core while matrix products use all: two shards keep two
+    /// cores busy. A shard's losses are means over the shard, so the gradient equals the whole batch's
+    /// up to how ECLS, boxes and LM normalise. ITC and ITM contrast within the batch: they cannot be split.
+    pub batch_shards: usize,
 }
 
 impl Default for TrainSettings {
@@ -98,6 +104,7 @@ impl Default for TrainSettings {
             ecls_positive_weight: 1.0,
             prompt_from_truth: false,
             answers_only: false,
+            batch_shards: 1,
         }
     }
 }
@@ -235,6 +242,68 @@ fn freeze_all_but_cross_attention(mut encoder: TextTransformer) -> TextTransform
     encoder
 }
 
+/// Draws every lazily initialised parameter now, in the order of the network's fields. Drawn at first
+/// use, the order would follow the first step's computation, which differs with `batch_shards` (each
+/// shard's fork reads all parameters in field order), and so would the initial weights.
+fn draw_initial_weights(model: &gkmvlp::GkMvlp) {
+    struct Draw;
+    impl ModuleVisitor for Draw {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            param.val();
+        }
+    }
+    model.visit(&mut Draw);
+}
+
+/// A step's losses as numbers, for the progress line.
+struct StepLosses {
+    total: f32,
+    parts: Vec<(&'static str, f32)>,
+}
+
+/// The gradients of one step on `records`, and its losses. With several shards, each runs on its own
+/// thread on a fork of `model` (the same parameters under autodiff nodes of its own, so the graphs stay
+/// apart) and its losses are scaled by its share of the batch, so the summed gradients are those of the
+/// shards' weighted mean.
+fn gradients(model: &gkmvlp::GkMvlp, records: &[&Record], step: usize, inputs: &objectives::StepInputs, shards: usize) -> Result<(GradientsParams, StepLosses), String> {
+    let shard = |model: &gkmvlp::GkMvlp, records: &[&Record], share: f32| -> Result<(GradientsParams, StepLosses), String> {
+        let objectives = objectives::objectives(model, records, step, inputs)?;
+        let total = objectives.iter().map(|(_, loss, weight)| loss.clone().mul_scalar(*weight)).reduce(|a, b| a + b).expect("ECLS and boxes are always there");
+        let grads = GradientsParams::from_grads(total.clone().mul_scalar(share).backward(), model);
+        let parts = objectives.into_iter().map(|(name, loss, _)| (name, loss.into_scalar::<f32>() * share)).collect();
+        Ok((grads, StepLosses { total: total.into_scalar::<f32>() * share, parts }))
+    };
+    if shards <= 1 {
+        return shard(model, records, 1.0);
+    }
+    let size = records.len().div_ceil(shards);
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let device = inputs.device;
+        let workers: Vec<_> = records
+            .chunks(size)
+            .map(|part| {
+                let replica = model.clone().fork(device);
+                let share = part.len() as f32 / records.len() as f32;
+                scope.spawn(move || shard(&replica, part, share))
+            })
+            .collect();
+        workers.into_iter().map(|worker| worker.join().unwrap_or_else(|_| Err("a batch shard's thread panicked".into()))).collect()
+    });
+    let mut accumulator = GradientsAccumulator::<gkmvlp::GkMvlp>::new();
+    let mut losses = StepLosses { total: 0.0, parts: Vec::new() };
+    for result in results {
+        let (grads, part) = result?;
+        accumulator.accumulate(model, grads);
+        losses.total += part.total;
+        if losses.parts.is_empty() {
+            losses.parts = part.parts;
+        } else {
+            losses.parts.iter_mut().zip(part.parts).for_each(|(sum, (_, loss))| sum.1 += loss);
+        }
+    }
+    Ok((accumulator.grads(), losses))
+}
+
 /// Trains; returns the last step reached.
 pub fn run(args: &TrainArgs) -> Result<usize, String> {
     let mut settings = match &args.settings {
@@ -243,6 +312,12 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     };
     if !(settings.ecls_positive_weight.is_finite() && settings.ecls_positive_weight > 0.0) {
         return Err(format!("ecls_positive_weight is {}; it must be a positive number", settings.ecls_positive_weight));
+    }
+    if settings.batch_shards == 0 || settings.batch_shards > settings.batch_size {
+        return Err(format!("batch_shards is {}; it must be from 1 to the batch size ({})", settings.batch_shards, settings.batch_size));
+    }
+    if settings.batch_shards > 1 && (settings.itc_weight > 0.0 || settings.itm_weight > 0.0) {
+        return Err(format!("batch_shards is {}, but ITC and ITM contrast within the whole batch: set it to 1 where their weights are not 0", settings.batch_shards));
     }
     let tokenizer_json = read(&args.tokenizer)?;
     let tokenizer = TextTokenizer::from_bytes(&tokenizer_json).map_err(|e| e.to_string())?;
@@ -288,6 +363,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
             eprintln!("decoder vocabulary: {} of {} tokens (those the training corpus uses)", config.decoder_vocabulary.len(), config.text.vocab_size);
         }
         let mut model = config.init(&device).map_err(|e| e.to_string())?;
+        draw_initial_weights(&model);
         if config.text == gkmvlp::config::minilm_text() {
             let bytes = read(&args.minilm)?;
             gkmvlp::minilm::load_text_encoder(&mut model.text_encoder, bytes.clone(), &args.minilm.display().to_string()).map_err(|e| e.to_string())?;
@@ -315,7 +391,14 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         Some(Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device).map_err(|e| e.to_string())?)
     };
 
-    let size = config.vision.image_size;
+    let inputs = objectives::StepInputs {
+        settings: &settings,
+        config: &config,
+        tokenizer: &tokenizer,
+        frozen_knowledge: frozen_knowledge.as_ref(),
+        answer_cue: &answer_cue,
+        device: &device,
+    };
     let batch_size = settings.batch_size.min(train.len());
     let batches_per_epoch = train.len() / batch_size;
     let started = Instant::now();
@@ -327,89 +410,13 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         let order = permutation(train.len(), args.seed ^ epoch as u64);
         let offset = (step % batches_per_epoch) * batch_size;
         let records: Vec<_> = order[offset..offset + batch_size].iter().map(|&i| train[i]).collect();
-        let batch = data::batch(&records, step, size, &tokenizer, settings.max_text_tokens, &device)?;
-
-        let knowledge = match &frozen_knowledge {
-            Some(knowledge) => knowledge.clone(),
-            None => Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device).map_err(|e| e.to_string())?,
-        };
-        let encoding = model.encode_image(batch.images, &knowledge, Some(batch.boxes.clone()));
-        let box_loss = losses::boxes(encoding.boxes.clone(), batch.boxes, batch.box_valid);
-        let ecls_loss = losses::entity_existence(encoding.present.clone(), batch.exist, batch.exist_valid, settings.ecls_positive_weight);
-
-        // A text-side objective whose weight is 0 is not computed at all: an image-only stage (boxes and ECLS)
-        // skips the whole text side and runs several times faster.
-        let mut objectives = Vec::new();
-        if settings.itc_weight > 0.0 || settings.itm_weight > 0.0 {
-            let texts = model.text_embedding(batch.reports.ids.clone(), batch.reports.mask.clone());
-            let similarity = model.contrastive.logits(encoding.image_embedding.clone(), texts);
-            let matches = if settings.findings_match { batch.same_findings.clone() } else { Tensor::eye(records.len(), &device) };
-            if settings.itc_weight > 0.0 {
-                objectives.push(("itc", losses::contrastive(similarity.clone(), matches.clone()), settings.itc_weight));
-            }
-            if settings.itm_weight > 0.0 {
-                // ITM in one pass: each of the first `n` images with its own report, then with its hardest negative.
-                let n = match settings.itm_images {
-                    0 => records.len(),
-                    n => n.min(records.len()),
-                };
-                let (negatives, has_negative) = data::hard_negatives(similarity, matches);
-                let negatives = negatives.narrow(0, 0, n);
-                let ids = Tensor::cat(vec![batch.reports.ids.clone().narrow(0, 0, n), batch.reports.ids.clone().select(0, negatives.clone())], 0);
-                let mask = Tensor::cat(vec![batch.reports.mask.clone().narrow(0, 0, n), batch.reports.mask.clone().select(0, negatives)], 0);
-                let memory = encoding.visual_memory.clone().narrow(0, 0, n);
-                let memory = Tensor::cat(vec![memory.clone(), memory], 0);
-                let labels = Tensor::<1>::from_data(TensorData::new([vec![1.0f32; n], vec![0.0; n]].concat(), [2 * n]), &device);
-                // An image whose batch holds no non-matching report gets no negative pair.
-                let weights = Tensor::cat(vec![Tensor::ones([n], &device), has_negative.narrow(0, 0, n)], 0);
-                let itm_loss = losses::binary_cross_entropy(model.match_probability(&memory, ids, mask), labels, weights);
-                objectives.push(("itm", itm_loss, settings.itm_weight));
-            }
-        }
-        if settings.lm_weight > 0.0 {
-            // The decoder's texts: the report and a VQA pair, both or taking turns; a pair's targets begin
-            // after its answer cue with `answers_only`.
-            let answers_from = settings.answers_only.then_some(answer_cue.as_slice());
-            let texts = match (settings.lm_both_texts, step % 2) {
-                (true, _) => vec![(&batch.reports, &batch.report_texts, None), (&batch.questions, &batch.question_texts, answers_from)],
-                (false, 0) => vec![(&batch.reports, &batch.report_texts, None)],
-                (false, _) => vec![(&batch.questions, &batch.question_texts, answers_from)],
-            };
-            // With the findings prompt, each text follows the true findings or what ECLS calls present now, as
-            // at inference (at 0.5: the per-entity thresholds are fitted after training, by `gkmvlp calibrate`).
-            let prompts = if config.findings_prompt {
-                let present = if settings.prompt_from_truth {
-                    records.iter().flat_map(|r| r.exist.iter().map(|&e| if e == 1 { 1.0 } else { 0.0 })).collect()
-                } else {
-                    encoding.present.clone().into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("read-back failed: {e:?}"))?
-                };
-                let prompts = present.chunks(present.len() / records.len()).map(|p| tokenizer.encode_plain(&findings_prompt(p, &PresentThresholds::default())));
-                Some(prompts.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?)
-            } else {
-                None
-            };
-            let mut lm_losses = Vec::with_capacity(texts.len());
-            for (tokens, strings, targets_from) in &texts {
-                let (tokens, weights) = match &prompts {
-                    Some(prompts) => data::prompted(strings, prompts, *targets_from, &tokenizer, settings.max_text_tokens, config.text.max_positions, &device)?,
-                    None => ((*tokens).clone(), tokens.mask.clone()),
-                };
-                let logits = model.text_decoder.forward(tokens.ids.clone(), tokens.mask, &encoding.visual_memory);
-                let targets = model.text_decoder.vocabulary.decoder_ids(tokens.ids);
-                lm_losses.push(losses::language_model(logits, targets, weights, settings.label_smoothing));
-            }
-            let lm_loss = lm_losses.into_iter().reduce(|a, b| a + b).expect("at least one text").div_scalar(texts.len() as f32);
-            objectives.push(("lm", lm_loss, settings.lm_weight));
-        }
-        objectives.extend([("ecls", ecls_loss, settings.ecls_weight), ("box", box_loss, settings.box_weight)]);
-        let total = objectives.iter().map(|(_, loss, weight)| loss.clone().mul_scalar(*weight)).reduce(|a, b| a + b).expect("ECLS and boxes are always there");
-        let grads = GradientsParams::from_grads(total.clone().backward(), &model);
+        let (grads, losses) = gradients(&model, &records, step, &inputs, settings.batch_shards)?;
         model = optimizer.step(learning_rate(&settings, step, args.steps), model, grads);
         step += 1;
 
         let rate = (step - start) as f64 * batch_size as f64 / started.elapsed().as_secs_f64();
-        let parts: String = objectives.into_iter().map(|(name, loss, _)| format!("  {name} {:.3}", loss.into_scalar::<f32>())).collect();
-        eprintln!("step {step:>6}/{}  total {:.3}{parts}  {rate:.2} samples/s", args.steps, total.into_scalar::<f32>());
+        let parts: String = losses.parts.iter().map(|(name, loss)| format!("  {name} {loss:.3}")).collect();
+        eprintln!("step {step:>6}/{}  total {:.3}{parts}  {rate:.2} samples/s", args.steps, losses.total);
         let stop = INTERRUPTED.swap(false, Ordering::SeqCst);
         if step % settings.checkpoint_every == 0 || step == until || stop {
             let state = TrainState { step, total_steps: args.steps, seed: args.seed, settings: settings.clone(), started_from: started_from.clone() };

@@ -19,12 +19,18 @@ static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A fresh folder with 12 simulated studies at 96 pixels.
 fn simulated(name: &str) -> PathBuf {
+    simulated_with(name, |_| {})
+}
+
+/// [`simulated`], with the simulator's arguments changed by `adjust`.
+fn simulated_with(name: &str, adjust: impl FnOnce(&mut gkmvlp_sim::SimulateArgs)) -> PathBuf {
     let ct = repo("assets/ct");
     assert!(ct.join("cxr.nii.gz").exists(), "{}: missing; run scripts/fetch-assets.sh --with-ct", ct.display());
     let work = std::env::temp_dir().join(format!("gkmvlp-{name}-{}", std::process::id()));
     let mut sim = gkmvlp_sim::SimulateArgs::new(work.join("data"), 12, 5);
     sim.size = 96;
     sim.ct = ct;
+    adjust(&mut sim);
     gkmvlp_sim::run(&sim).expect("simulate");
     work
 }
@@ -48,6 +54,20 @@ fn tiny_args(work: &std::path::Path, run: &str) -> TrainArgs {
         region_patches: false,
         device: "flex".into(),
     }
+}
+
+/// The largest difference between two checkpoints' values, relative to the largest value.
+fn largest_difference(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let (mut difference, mut scale) = (0.0f32, 0.0f32);
+    for ((name_a, a), (name_b, b)) in a.iter().zip(b) {
+        assert_eq!(name_a, name_b);
+        for (x, y) in a.iter().zip(b) {
+            difference = difference.max((x - y).abs());
+            scale = scale.max(x.abs());
+        }
+    }
+    difference / scale
 }
 
 /// A checkpoint's tensors as f32 values, sorted by name.
@@ -206,5 +226,48 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
     assert_eq!(manifest.training["settings"]["answers_only"], true);
     let after = weights(&work.join("prompted/checkpoint"));
     assert!(after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b), "the prompted stage trains the decoder");
+    std::fs::remove_dir_all(&work).ok();
+}
+
+#[test]
+fn a_batch_split_into_shards_trains_the_weights_the_whole_batch_does() {
+    let _turn = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // PA views without hedged sentences: every study has its 29 boxes and every label, so each shard's
+    // ECLS and box means weigh its studies as the whole batch's means do.
+    let work = simulated_with("shards-test", |sim| {
+        sim.view = gkmvlp_sim::dataset::ViewArg::Pa;
+        sim.hedge_share = 0.0;
+    });
+    let sharded = |name: &str, settings: &str| {
+        let path = work.join(format!("{name}.json"));
+        std::fs::write(&path, settings).unwrap();
+        TrainArgs { settings: Some(path), until: Some(2), ..tiny_args(&work, name) }
+    };
+    // Two steps from a fresh start: the initial weights do not depend on the split either.
+    let image_only = |shards| sharded(&format!("image-{shards}"), &format!(r#"{{"itc_weight": 0, "itm_weight": 0, "lm_weight": 0, "batch_size": 4, "batch_shards": {shards}, "learning_rate": 0.001, "warmup_steps": 1}}"#));
+    for shards in [1, 2, 4] {
+        assert_eq!(run(&image_only(shards)).unwrap(), 2);
+    }
+    let whole = weights(&work.join("image-1/checkpoint"));
+    for shards in [2, 4] {
+        let difference = largest_difference(&whole, &weights(&work.join(format!("image-{shards}/checkpoint"))));
+        assert!(difference < 1e-5, "{shards} shards: the weights differ by {difference} of the largest");
+    }
+
+    // The decoder trains in shards too (its means are per shard's tokens, so not equal to the whole's).
+    let report = sharded("report", r#"{"itc_weight": 0, "itm_weight": 0, "batch_size": 4, "batch_shards": 2}"#);
+    assert_eq!(run(&report).unwrap(), 2);
+    let moved = |prefix: &str| weights(&work.join("report/checkpoint")).iter().zip(&whole).any(|((name, a), (_, b))| name.starts_with(prefix) && a != b);
+    assert!(moved("text_decoder"), "the sharded report stage did not train the decoder");
+
+    // ITC and ITM need the whole batch; a split into none or more shards than studies means nothing.
+    for (name, settings, says) in [
+        ("contrastive", r#"{"batch_shards": 2}"#, "ITC and ITM"),
+        ("none", r#"{"itc_weight": 0, "itm_weight": 0, "batch_shards": 0}"#, "from 1 to the batch size"),
+        ("too-many", r#"{"itc_weight": 0, "itm_weight": 0, "batch_size": 4, "batch_shards": 5}"#, "from 1 to the batch size"),
+    ] {
+        let error = run(&sharded(name, settings)).unwrap_err();
+        assert!(error.contains("batch_shards") && error.contains(says), "{name}: {error}");
+    }
     std::fs::remove_dir_all(&work).ok();
 }
