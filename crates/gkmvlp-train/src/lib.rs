@@ -292,11 +292,12 @@ fn gradients(model: &gkmvlp::GkMvlp, records: &[&Record], step: usize, inputs: &
     if shards <= 1 {
         return shard(model, records, 1.0);
     }
-    let size = records.len().div_ceil(shards);
+    // Exactly `shards` parts (at most one per study), their sizes differing by one at most.
+    let parts = shards.min(records.len());
     let results: Vec<_> = std::thread::scope(|scope| {
-        let workers: Vec<_> = records
-            .chunks(size)
-            .map(|part| {
+        let workers: Vec<_> = (0..parts)
+            .map(|i| {
+                let part = &records[i * records.len() / parts..(i + 1) * records.len() / parts];
                 let replica = replica(model);
                 let share = part.len() as f32 / records.len() as f32;
                 scope.spawn(move || shard(&replica, part, share))
