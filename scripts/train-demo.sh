@@ -47,17 +47,20 @@ gkmvlp=target/release/gkmvlp
 [ -f "$runs/calibration/manifest.json" ] ||
   $gkmvlp simulate --n 2000 --seed 0 --split val --size 256 --scene-graphs false --out "$runs/calibration"
 
-# A stage continues its own checkpoint if it has one; `train` returns at once when a stage is complete.
-# Each stage's wall time is appended to $runs/stage-times.txt.
+# A stage continues its own checkpoint if it has one. A finished stage leaves its wall time in
+# $out/stage-time.txt (also appended to $runs/stage-times.txt) and is skipped on a rerun.
 stage() {
   local out="$1" steps="$2" settings="$3" started=$SECONDS
   shift 3
+  [ -f "$out/stage-time.txt" ] && return
   if [ -f "$out/checkpoint/manifest.json" ]; then
     $gkmvlp train --data "$runs/data" --out "$out" --steps "$steps" --resume
   else
     $gkmvlp train --data "$runs/data" --out "$out" --steps "$steps" --settings "$settings" "$@"
   fi
-  echo "$(date -u +%FT%TZ) $out: $((SECONDS - started)) s" | tee -a "$runs/stage-times.txt"
+  local took="$(date -u +%FT%TZ) $out: $((SECONDS - started)) s"
+  echo "$took" > "$out/stage-time.txt"
+  echo "$took" | tee -a "$runs/stage-times.txt"
 }
 stage "$runs/image-stage" $image_steps configs/demo-image-stage.json --config demo --region-patches
 # The second image round, measured before --region-patches: 800 steps with the weighted ECLS gave macro
@@ -86,4 +89,5 @@ $gkmvlp package --weights "$runs/demo/checkpoint" --int8 --finer $image_side --f
 $gkmvlp eval --weights "$runs/demo/int8" --data "$runs/data" --out "$runs/demo/eval-int8.json" --baseline "$runs/demo/eval-f32.json"
 # Quantisation is deterministic: packaging again gives the same int8 values, now with their metrics.
 $gkmvlp package --weights "$runs/demo/checkpoint" --int8 --finer $image_side --finer-bits 11 --data "$runs/data" --metrics "$runs/demo/eval-int8.json" --out "$runs/demo/int8"
+echo "$(date -u +%FT%TZ) this run of the script: $SECONDS s" | tee -a "$runs/stage-times.txt"
 echo "shipped form in $runs/demo/int8; copy it to models/demo to use it by default"
