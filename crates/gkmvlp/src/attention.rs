@@ -8,7 +8,17 @@ use burn::tensor::{Bool, Device, Tensor, activation::softmax};
 
 /// Added to the score of a masked key: large enough that its softmax weight is exactly 0 in f32, finite so
 /// that a row never turns into NaN.
-const MASKED: f32 = -1.0e9;
+pub const MASKED: f32 = -1.0e9;
+
+/// Which keys a query reads, broadcastable to `[batch, heads, queries, keys]`.
+#[derive(Debug, Clone)]
+pub enum KeyMask {
+    /// `true` where a query may NOT see a key.
+    Hidden(Tensor<4, Bool>),
+    /// Added to the scores: the log of the share of each key a query reads (0 reads it whole, [`MASKED`]
+    /// not at all), so that a key can fade out instead of vanishing at once.
+    Bias(Tensor<4>),
+}
 
 #[derive(Module, Debug)]
 pub struct Attention {
@@ -59,9 +69,9 @@ impl Attention {
         }
     }
 
-    /// `x`: `[batch, queries, width]`, `memory`: `[batch, keys, memory_width]`, `mask`: `true` where a
-    /// query may NOT see a key, broadcastable to `[batch, heads, queries, keys]`.
-    pub fn forward(&self, x: Tensor<3>, memory: Tensor<3>, mask: Option<Tensor<4, Bool>>) -> AttentionOutput {
+    /// `x`: `[batch, queries, width]`, `memory`: `[batch, keys, memory_width]`, `mask`: which keys each
+    /// query reads.
+    pub fn forward(&self, x: Tensor<3>, memory: Tensor<3>, mask: Option<KeyMask>) -> AttentionOutput {
         self.attend(x, &self.key_values(memory), mask)
     }
 
@@ -71,13 +81,15 @@ impl Attention {
     }
 
     /// [`Attention::forward`] over keys and values already projected.
-    pub fn attend(&self, x: Tensor<3>, memory: &KeyValues, mask: Option<Tensor<4, Bool>>) -> AttentionOutput {
+    pub fn attend(&self, x: Tensor<3>, memory: &KeyValues, mask: Option<KeyMask>) -> AttentionOutput {
         let [batch, queries, width] = x.dims();
         let [_, heads, keys, head_width] = memory.keys.dims();
         let q = self.split_heads(self.query.forward(x));
         let mut scores = q.matmul(memory.keys.clone().swap_dims(2, 3)).div_scalar((head_width as f32).sqrt());
-        if let Some(mask) = mask {
-            scores = scores.mask_fill(mask.expand([batch, heads, queries, keys]), MASKED);
+        match mask {
+            Some(KeyMask::Hidden(hidden)) => scores = scores.mask_fill(hidden.expand([batch, heads, queries, keys]), MASKED),
+            Some(KeyMask::Bias(bias)) => scores = scores + bias.expand([batch, heads, queries, keys]),
+            None => {}
         }
         let weights = softmax(scores, 3);
         let context = weights.clone().matmul(memory.values.clone()).swap_dims(1, 2).reshape([batch, queries, width]);
@@ -114,7 +126,7 @@ mod tests {
         let device = Device::flex();
         let attention = Attention::new(8, 8, 2, &device);
         let x = Tensor::<3>::random([2, 4, 8], burn::tensor::Distribution::Default, &device);
-        let out = attention.forward(x.clone(), x, Some(causal_mask(4, 0, &device)));
+        let out = attention.forward(x.clone(), x, Some(KeyMask::Hidden(causal_mask(4, 0, &device))));
         let w = out.weights.into_data().try_to_vec::<f32>().unwrap();
         for b in 0..2 * 2 {
             for q in 0..4 {

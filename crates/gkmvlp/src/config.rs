@@ -91,7 +91,8 @@ pub struct GkMvlpConfig {
     pub grounding: Grounding,
     /// Let each knowledge token read, besides its region's token, the image patches inside its region's box
     /// (not in the paper). A region token is an average over its box, in which a nodule a few patches
-    /// wide, or a mass's round edge, is diluted; the patches keep them. Adds no parameters.
+    /// wide, or a mass's round edge, is diluted; the patches keep them. A patch the box grazes is read in
+    /// proportion to the share it holds (`region_tokens::patch_shares`). Adds no parameters.
     #[config(default = false)]
     pub region_patches: bool,
     /// Start every decoder text with the findings ECLS calls present (`[CLS] present: … [SEP]`), a

@@ -3,9 +3,9 @@
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::{Device, Tensor};
 
-use crate::attention::Attention;
+use crate::attention::{Attention, KeyMask};
 use crate::image_encoder::FeedForward;
 
 #[derive(Module, Debug)]
@@ -36,9 +36,9 @@ impl DecoderBlock {
         }
     }
 
-    /// `queries`: `[batch, q, width]`, `memory`: `[batch, m, width]`, `mask`: `true` where a query may not
-    /// read a memory token. Returns the new queries and the cross-attention weights `[batch, heads, q, m]`.
-    pub fn forward(&self, queries: Tensor<3>, memory: Tensor<3>, mask: Option<Tensor<4, Bool>>) -> (Tensor<3>, Tensor<4>) {
+    /// `queries`: `[batch, q, width]`, `memory`: `[batch, m, width]`, `mask`: which memory tokens each query
+    /// reads. Returns the new queries and the cross-attention weights `[batch, heads, q, m]`.
+    pub fn forward(&self, queries: Tensor<3>, memory: Tensor<3>, mask: Option<KeyMask>) -> (Tensor<3>, Tensor<4>) {
         let normed = self.self_attention_norm.forward(queries.clone());
         let attended = self.self_attention.forward(normed.clone(), normed, None).context;
         let x = queries + self.self_attention_output.forward(attended);

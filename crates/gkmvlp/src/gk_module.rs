@@ -2,18 +2,20 @@
 //! tokens and whose keys and values are the global [CLS] token and the 29 region tokens. The grounding mask
 //! lets each knowledge token read only the region its triplet names (and [CLS]), which is what aligns
 //! knowledge with anatomical region-level features instead of the whole, redundant image. With
-//! `region_patches` a knowledge token also reads the image patches inside its own region's box.
+//! `region_patches` a knowledge token also reads the image patches inside its own region's box, each in
+//! the share the box holds of it (`patch_shares`).
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use gkmvlp_vocab::NUM_REGIONS;
 
+use crate::attention::{KeyMask, MASKED};
 use crate::config::Grounding;
 use crate::decoder_block::DecoderBlock;
 use crate::knowledge::grounding_mask;
-use crate::region_tokens::patches_outside;
+use crate::region_tokens::patch_shares;
 
 #[derive(Module, Debug)]
 pub struct GkModule {
@@ -75,18 +77,18 @@ impl GkModule {
         let mut x = queries.expand([batch, candidates, width]);
         let mut memory = vec![cls.unsqueeze_dim::<3>(1), region_tokens];
         let mut mask = match self.grounding {
-            Grounding::Grounded => Some(grounding_mask(positions, &device).expand([batch, 1, candidates, 1 + NUM_REGIONS])),
+            Grounding::Grounded => Some(grounding_mask(positions, &device).expand([batch, 1, candidates, 1 + NUM_REGIONS]).float().mul_scalar(MASKED)),
             Grounding::Ungrounded => None,
         };
         if self.region_patches {
-            mask = mask.map(|regions| Tensor::cat(vec![regions, patches_of_other_regions(&patches, position_ids.reshape([candidates]))], 3));
+            mask = mask.map(|regions| Tensor::cat(vec![regions, own_patch_bias(&patches, position_ids.reshape([candidates]))], 3));
             memory.push(patches.patches);
         }
         let memory = Tensor::cat(memory, 1);
 
         let mut region_attention = None;
         for layer in &self.layers {
-            let (next, weights) = layer.forward(x, memory.clone(), mask.clone());
+            let (next, weights) = layer.forward(x, memory.clone(), mask.clone().map(KeyMask::Bias));
             x = next;
             region_attention = Some(weights);
         }
@@ -100,13 +102,15 @@ impl GkModule {
     }
 }
 
-/// `[batch, 1, candidates, grid²]`, `true` on the patches outside each candidate's own region box;
-/// `position_ids`: the region index of each candidate.
-fn patches_of_other_regions(patches: &PatchGrid, position_ids: Tensor<1, Int>) -> Tensor<4, Bool> {
+/// `[batch, 1, candidates, grid²]`: the attention bias of each candidate's patches, the log of the share of
+/// each patch its own region's box holds ([`MASKED`] outside it); `position_ids`: the region index of each
+/// candidate. The boxes are read, not trained, here: the box objectives alone place them.
+fn own_patch_bias(patches: &PatchGrid, position_ids: Tensor<1, Int>) -> Tensor<4> {
     let [batch, _, _] = patches.boxes.dims();
     let [candidates] = position_ids.dims();
-    let outside = patches_outside(patches.boxes.clone(), patches.grid).int().select(1, position_ids); // [b, candidates, g²]
-    outside.reshape([batch, 1, candidates, patches.grid * patches.grid]).bool()
+    let shares = patch_shares(patches.boxes.clone().detach(), patches.grid).select(1, position_ids); // [b, candidates, g²]
+    let bias = shares.clone().clamp_min(f32::MIN_POSITIVE).log().mask_fill(shares.equal_elem(0.0), MASKED);
+    bias.reshape([batch, 1, candidates, patches.grid * patches.grid])
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::{Bool, Device, Int, Tensor, activation::relu};
+use burn::tensor::{Device, Int, Tensor, activation::relu};
 use gkmvlp_vocab::NUM_REGIONS;
 
 #[derive(Module, Debug)]
@@ -72,29 +72,34 @@ pub fn roi_align_weights(boxes: Tensor<3>, grid: usize, samples: usize) -> Tenso
     (wy * wx).reshape([batch, regions, grid * grid])
 }
 
-/// The patches each box does NOT overlap: `[batch, regions, grid²]`, `true` outside. Patch `j` spans
-/// `[j / grid, (j + 1) / grid]` on each axis; it overlaps a box when both spans meet, so a box thinner than a
-/// patch still covers the patches it lies on.
-pub fn patches_outside(boxes: Tensor<3>, grid: usize) -> Tensor<3, Bool> {
+/// How far a box overlaps a patch's span, as a share of the patch, before the patch counts whole: below it
+/// the patch fades out with the overlap, so a box that moves by a hair moves what its region reads by a
+/// hair (with all-or-nothing membership, 1e-4 of the image width across a patch edge moved an ECLS
+/// probability from 0.22 to 0.01).
+const FULL_OVERLAP: f32 = 0.25;
+
+/// How much of each patch each box holds, in [0, 1]: `[batch, regions, grid²]`. Patch `j` spans
+/// `[j / grid, (j + 1) / grid]` on each axis; along an axis a patch counts whole once the box covers
+/// [`FULL_OVERLAP`] of its span (or the whole box lies on it, so that a thin box still covers its patch),
+/// and in proportion below that; the share is the product of the two axes'. 0 only where the box does
+/// not meet the patch.
+pub fn patch_shares(boxes: Tensor<3>, grid: usize) -> Tensor<3> {
     let [batch, regions, _] = boxes.dims();
     let device = boxes.device();
-    let centres = Tensor::<1, Int>::arange(0..grid as i64, &device)
-        .float()
-        .add_scalar(0.5)
-        .div_scalar(grid as f32)
-        .reshape([1, 1, grid])
-        .expand([batch, regions, grid]);
-    let half_patch = 0.5 / grid as f32;
-    // 1 where patch j's span meets [start, end] along one axis: `[batch, regions, grid]`.
-    let overlaps = |start: Tensor<3>, end: Tensor<3>| {
-        let after_start = centres.clone().greater(start.sub_scalar(half_patch).expand([batch, regions, grid]));
-        let before_end = centres.clone().lower(end.add_scalar(half_patch).expand([batch, regions, grid]));
-        after_start.bool_and(before_end).float()
+    let patch = 1.0 / grid as f32;
+    let starts = Tensor::<1, Int>::arange(0..grid as i64, &device).float().mul_scalar(patch).reshape([1, 1, grid]).expand([batch, regions, grid]);
+    // `[batch, regions, grid]` along one axis.
+    let shares = |start: Tensor<3>, end: Tensor<3>| {
+        let overlap = (end.clone().expand([batch, regions, grid]).min_pair(starts.clone().add_scalar(patch))
+            - start.clone().expand([batch, regions, grid]).max_pair(starts.clone()))
+        .clamp_min(0.0);
+        let full = (end - start).clamp(f32::MIN_POSITIVE, FULL_OVERLAP * patch).expand([batch, regions, grid]);
+        (overlap / full).clamp_max(1.0)
     };
     let column = |i: usize| boxes.clone().narrow(2, i, 1);
-    let along_x = overlaps(column(0), column(2)).unsqueeze_dim::<4>(2); // [b, r, 1, g]
-    let along_y = overlaps(column(1), column(3)).unsqueeze_dim::<4>(3); // [b, r, g, 1]
-    (along_y * along_x).reshape([batch, regions, grid * grid]).lower_elem(0.5)
+    let along_x = shares(column(0), column(2)).unsqueeze_dim::<4>(2); // [b, r, 1, g]
+    let along_y = shares(column(1), column(3)).unsqueeze_dim::<4>(3); // [b, r, g, 1]
+    (along_y * along_x).reshape([batch, regions, grid * grid])
 }
 
 #[cfg(test)]
@@ -126,17 +131,25 @@ mod tests {
     }
 
     #[test]
-    fn patches_outside_a_box_are_those_it_does_not_overlap() {
-        let outside = |corners: [f32; 4]| {
+    fn a_box_holds_the_patches_it_overlaps_and_fades_out_of_those_it_grazes() {
+        let shares = |corners: [f32; 4]| {
             let boxes = Tensor::<3>::from_data(TensorData::new(corners.to_vec(), [1, 1, 4]), &Device::flex());
-            patches_outside(boxes, 4).into_data().try_to_vec::<bool>().unwrap()
+            patch_shares(boxes, 4).into_data().try_to_vec::<f32>().unwrap()
         };
-        // x in [0.3, 0.6] meets columns 1 and 2; y in [0, 0.2] meets row 0 only.
-        let inside: Vec<usize> = (0..16).filter(|&j| !outside([0.3, 0.0, 0.6, 0.2])[j]).collect();
-        assert_eq!(inside, vec![1, 2]);
+        let held = |shares: &[f32]| (0..16).filter(|&j| shares[j] > 0.0).collect::<Vec<_>>();
+        // x in [0.3, 0.6] meets columns 1 and 2, each by at least a quarter; y in [0, 0.2] meets row 0 only.
+        let box_shares = shares([0.3, 0.0, 0.6, 0.2]);
+        assert_eq!(held(&box_shares), vec![1, 2]);
+        assert!(box_shares[1] == 1.0 && box_shares[2] == 1.0, "{box_shares:?}");
         // A box thinner than a patch still covers the patch it lies on.
-        let inside: Vec<usize> = (0..16).filter(|&j| !outside([0.8, 0.55, 0.82, 0.6])[j]).collect();
-        assert_eq!(inside, vec![2 * 4 + 3]);
-        assert!(outside([0.0, 0.0, 1.0, 1.0]).iter().all(|&o| !o), "the whole image covers every patch");
+        let thin = shares([0.8, 0.55, 0.82, 0.6]);
+        assert_eq!(held(&thin), vec![2 * 4 + 3]);
+        assert_eq!(thin[2 * 4 + 3], 1.0);
+        assert!(shares([0.0, 0.0, 1.0, 1.0]).iter().all(|&s| s == 1.0), "the whole image covers every patch");
+        // Grazing column 0 by a 100th of a patch: a 25th of it; by a hair more or less: nearly the same.
+        let graze = |x0: f32| shares([x0, 0.0, 0.5, 0.25])[0];
+        assert!((graze(0.2475) - 0.04).abs() < 1e-4, "{}", graze(0.2475));
+        assert!((graze(0.2499) - graze(0.2501)).abs() < 0.01);
+        assert_eq!(graze(0.2501), 0.0);
     }
 }

@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Int, Tensor, activation::gelu};
 
-use crate::attention::{Attention, KeyValues, causal_mask, padding_mask};
+use crate::attention::{Attention, KeyMask, KeyValues, causal_mask, padding_mask};
 use crate::config::TextConfig;
 
 #[derive(Module, Debug)]
@@ -75,7 +75,7 @@ impl AttentionSublayer {
 
     /// Returns the new hidden states and the attention weights `[batch, heads, seq, keys]`.
     fn forward(&self, x: Tensor<3>, memory: &KeyValues, mask: Option<Tensor<4, Bool>>) -> (Tensor<3>, Tensor<4>) {
-        let attended = self.self_attn.attend(x.clone(), memory, mask);
+        let attended = self.self_attn.attend(x.clone(), memory, mask.map(KeyMask::Hidden));
         (self.output.forward(attended.context, x), attended.weights)
     }
 }
