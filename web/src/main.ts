@@ -282,6 +282,8 @@ async function openImage(bytes: ArrayBuffer, name: string): Promise<void> {
     document.body.dataset.lastError = err.name;
   } finally {
     document.body.dataset.analyzing = "false";
+    // Files tried, read or refused: tells a watcher that this file's outcome is on the page.
+    document.body.dataset.opened = String(Number(document.body.dataset.opened ?? 0) + 1);
   }
 }
 

@@ -55,8 +55,10 @@ async function openFile(page, name, buffer, mimeType, count) {
 
 async function expectBadFile(page, name, buffer, pattern) {
   const before = Number(await page.evaluate(() => document.body.dataset.analyzed ?? 0));
+  const opened = Number(await page.evaluate(() => document.body.dataset.opened ?? 0));
   await page.setInputFiles("#file", { name, mimeType: "image/png", buffer });
-  await page.waitForFunction(() => !document.querySelector("#message")?.hidden && document.body.dataset.analyzing === "false", null, { timeout: STEP_TIMEOUT });
+  // Wait for this file's outcome: the previous bad file's message is still shown until it is read.
+  await page.waitForFunction((n) => Number(document.body.dataset.opened ?? 0) > n, opened, { timeout: STEP_TIMEOUT });
   const message = await page.textContent("#message");
   assert.match(message, pattern, `message for ${name}`);
   assert.equal(Number(await page.evaluate(() => document.body.dataset.analyzed ?? 0)), before, "a bad file must not replace the open image");
