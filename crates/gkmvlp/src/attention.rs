@@ -143,6 +143,24 @@ mod tests {
     }
 
     #[test]
+    fn a_key_biased_by_the_log_of_a_share_is_read_in_that_share() {
+        let device = Device::flex();
+        let attention = Attention::new(8, 8, 2, &device);
+        let x = Tensor::<3>::random([1, 3, 8], burn::tensor::Distribution::Default, &device);
+        let weights = |bias: Option<KeyMask>| attention.forward(x.clone(), x.clone(), bias).weights.into_data().try_to_vec::<f32>().unwrap();
+        let share = 0.25f32;
+        let bias = Tensor::<4>::from_data(TensorData::new(vec![0.0, share.ln(), MASKED], [1, 1, 1, 3]), &device);
+        let (plain, biased) = (weights(None), weights(Some(KeyMask::Bias(bias))));
+        for row in 0..2 * 3 {
+            let (p, b) = (&plain[row * 3..row * 3 + 3], &biased[row * 3..row * 3 + 3]);
+            // Relative to key 0, key 1 keeps a quarter of its weight; key 2 none.
+            assert!(((b[1] / b[0]) / (p[1] / p[0]) - share).abs() < 1e-4, "{p:?} {b:?}");
+            assert_eq!(b[2], 0.0);
+            assert!((b.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+    }
+
+    #[test]
     fn causal_mask_after_past_tokens_hides_only_later_keys() {
         let mask = causal_mask(2, 3, &Device::flex()).into_data().try_to_vec::<bool>().unwrap();
         #[rustfmt::skip]
