@@ -7,7 +7,10 @@ use gkmvlp::pipeline::REPORT_CUE;
 use gkmvlp::report_decoder::{after_last, prompted_ids};
 use gkmvlp::tokenizer::{CLS_ID, PAD_ID, SEP_ID, TextTokenizer, TokenBatch, UNK_ID, pad_batch};
 use gkmvlp::vocab::NUM_REGIONS;
+use gkmvlp_imaging::Radiograph;
 use gkmvlp_sim::Record;
+
+use crate::augment::{self, Augmentation};
 
 pub struct Batch {
     /// `[batch, 1, size, size]`
@@ -49,26 +52,31 @@ pub fn decoder_vocabulary(records: &[&Record], tokenizer: &TextTokenizer) -> Res
     Ok(used.into_iter().collect())
 }
 
-/// Decodes and resizes one image to `size` × `size` grey in [0, 1].
-pub fn load_image(record: &Record, size: u32) -> Result<Vec<f32>, String> {
+fn decode_image(record: &Record) -> Result<Radiograph, String> {
     let bytes = std::fs::read(&record.image).map_err(|e| format!("{}: {e}", record.image.display()))?;
-    let radiograph = gkmvlp_imaging::decode(&bytes).map_err(|e| format!("{}: {e}", record.image.display()))?;
-    Ok(radiograph.resize_square(size).pixels)
+    gkmvlp_imaging::decode(&bytes).map_err(|e| format!("{}: {e}", record.image.display()))
 }
 
-/// Builds a batch; `step` picks which question of each record is used.
-pub fn batch(records: &[&Record], step: usize, size: usize, tokenizer: &TextTokenizer, max_len: usize, device: &Device) -> Result<Batch, String> {
+/// Decodes and resizes one image to `size` × `size` grey in [0, 1].
+pub fn load_image(record: &Record, size: u32) -> Result<Vec<f32>, String> {
+    Ok(decode_image(record)?.resize_square(size).pixels)
+}
+
+/// Builds a batch; `step` picks which question of each record is used, and with `augmentation`, how
+/// each image is framed (its boxes moved with it).
+pub fn batch(records: &[&Record], step: usize, size: usize, augmentation: &Augmentation, tokenizer: &TextTokenizer, max_len: usize, device: &Device) -> Result<Batch, String> {
     let n = records.len();
     let candidates = records.first().map(|r| r.exist.len()).unwrap_or(0);
     let mut pixels = Vec::with_capacity(n * size * size);
     let (mut boxes, mut box_valid, mut exist, mut exist_valid) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut reports, mut questions) = (Vec::new(), Vec::new());
     for record in records {
-        pixels.extend(load_image(record, size as u32)?);
         if record.boxes.len() != NUM_REGIONS || record.exist.len() != candidates {
             return Err(format!("record {}: {} boxes and {} labels do not fit this vocabulary", record.id, record.boxes.len(), record.exist.len()));
         }
-        for b in &record.boxes {
+        let (image, record_boxes) = augmentation.apply(&decode_image(record)?, &record.boxes, size as u32, augment::seed(&record.id, step));
+        pixels.extend(image);
+        for b in &record_boxes {
             boxes.extend(b.unwrap_or([0.0; 4]));
             box_valid.push(if b.is_some() { 1.0f32 } else { 0.0 });
         }

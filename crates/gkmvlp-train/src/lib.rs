@@ -2,6 +2,7 @@
 //! `question: … answer: …`), ECLS — plus region-box localisation, on the simulator's data or the real
 //! MIMIC-CXR + Chest ImaGenome layout. The text encoder and decoder start from all-MiniLM-L6-v2.
 
+pub mod augment;
 pub mod calibrate;
 pub mod data;
 pub mod eval;
@@ -79,6 +80,8 @@ pub struct TrainSettings {
     /// cores busy. A shard's losses are means over the shard, so the gradient equals the whole batch's
     /// up to how ECLS, boxes and LM normalise. ITC and ITM contrast within the batch: they cannot be split.
     pub batch_shards: usize,
+    /// Shift, zoom and gamma of each training image ([`augment::Augmentation`]); none by default.
+    pub augmentation: augment::Augmentation,
 }
 
 impl Default for TrainSettings {
@@ -105,6 +108,7 @@ impl Default for TrainSettings {
             prompt_from_truth: false,
             answers_only: false,
             batch_shards: 1,
+            augmentation: augment::Augmentation::default(),
         }
     }
 }
@@ -329,6 +333,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     if !(settings.ecls_positive_weight.is_finite() && settings.ecls_positive_weight > 0.0) {
         return Err(format!("ecls_positive_weight is {}; it must be a positive number", settings.ecls_positive_weight));
     }
+    settings.augmentation.validate()?;
     if settings.batch_shards == 0 || settings.batch_shards > settings.batch_size {
         return Err(format!("batch_shards is {}; it must be from 1 to the batch size ({})", settings.batch_shards, settings.batch_size));
     }

@@ -31,7 +31,7 @@ pub(crate) type Objective = (&'static str, Tensor<1>, f32);
 /// The objectives of `model` on `records` at `step`; ECLS and boxes are always there, last.
 pub(crate) fn objectives(model: &GkMvlp, records: &[&Record], step: usize, inputs: &StepInputs) -> Result<Vec<Objective>, String> {
     let StepInputs { settings, config, tokenizer, frozen_knowledge, answer_cue, device } = *inputs;
-    let batch = data::batch(records, step, config.vision.image_size, tokenizer, settings.max_text_tokens, device)?;
+    let batch = data::batch(records, step, config.vision.image_size, &settings.augmentation, tokenizer, settings.max_text_tokens, device)?;
 
     let knowledge = match frozen_knowledge {
         Some(knowledge) => knowledge.clone(),
