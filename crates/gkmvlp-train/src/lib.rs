@@ -29,8 +29,9 @@ use gkmvlp_sim::Record;
 use serde::{Deserialize, Serialize};
 
 /// Loss weights, schedule and batch: the contents of `--settings FILE` (JSON), every field optional.
+/// An unknown field is refused, not ignored: a misspelt setting would otherwise train without it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainSettings {
     pub batch_size: usize,
     pub learning_rate: f64,
@@ -450,4 +451,26 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         }
     }
     Ok(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_settings_file_reads_and_a_misspelt_field_is_refused() {
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut read_any = false;
+        for entry in std::fs::read_dir(&configs).unwrap() {
+            let path = entry.unwrap().path();
+            let settings: Result<TrainSettings, _> = serde_json::from_slice(&std::fs::read(&path).unwrap());
+            assert!(settings.is_ok(), "{}: {:?}", path.display(), settings.err());
+            read_any = true;
+        }
+        assert!(read_any);
+        let error = serde_json::from_str::<TrainSettings>(r#"{"augmentaton": {"shift": 0.04}}"#).unwrap_err();
+        assert!(error.to_string().contains("augmentaton"), "{error}");
+        let settings: TrainSettings = serde_json::from_str(r#"{"augmentation": {"shift": 0.04}}"#).unwrap();
+        assert_eq!(settings.augmentation.shift, 0.04);
+    }
 }
