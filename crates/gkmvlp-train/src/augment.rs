@@ -8,6 +8,7 @@
 //! that a finding stays in the frame.
 
 use gkmvlp_imaging::Radiograph;
+use gkmvlp_sim::rng::Rng;
 use serde::{Deserialize, Serialize};
 
 /// How far each study may be moved, zoomed and re-exposed; every field 0 (the default) is no augmentation.
@@ -41,22 +42,22 @@ impl Augmentation {
         in_range("gamma", self.gamma, 1.0)
     }
 
-    /// `image` resized to `size` × `size` through a window drawn from `seed`, and `boxes` (normalised
-    /// x0, y0, x1, y1 of the source) in the window's coordinates: clipped to it, None where a box falls
-    /// wholly outside.
-    pub fn apply(&self, image: &Radiograph, boxes: &[Option<[f32; 4]>], size: u32, seed: u64) -> (Vec<f32>, Vec<Option<[f32; 4]>>) {
+    /// `image` resized to `size` × `size` through a window drawn from `rng` (see [`draws`]), and `boxes`
+    /// (normalised x0, y0, x1, y1 of the source) in the window's coordinates: clipped to it, None where a
+    /// box falls wholly outside.
+    pub fn apply(&self, image: &Radiograph, boxes: &[Option<[f32; 4]>], size: u32, rng: &mut Rng) -> (Vec<f32>, Vec<Option<[f32; 4]>>) {
         if self.is_none() {
             return (image.resize_square(size).pixels, boxes.to_vec());
         }
-        let mut draw = Draws(seed);
-        let zoom = 1.0 + self.zoom * draw.symmetric();
+        let mut symmetric = || rng.uniform(-1.0, 1.0) as f32;
+        let zoom = 1.0 + self.zoom * symmetric();
         let (width, height) = (image.width as f32, image.height as f32);
         // The window in source pixels: its side shrinks as the zoom grows.
         let window_width = ((width / zoom).round() as u32).max(1);
         let window_height = ((height / zoom).round() as u32).max(1);
-        let left = ((width - window_width as f32) / 2.0 + self.shift * width * draw.symmetric()).round() as i64;
-        let top = ((height - window_height as f32) / 2.0 + self.shift * height * draw.symmetric()).round() as i64;
-        let gamma = (self.gamma * draw.symmetric()).exp();
+        let left = ((width - window_width as f32) / 2.0 + self.shift * width * symmetric()).round() as i64;
+        let top = ((height - window_height as f32) / 2.0 + self.shift * height * symmetric()).round() as i64;
+        let gamma = (self.gamma * symmetric()).exp();
 
         // Outside the source, the nearest edge pixel: a border, not a black frame the network never sees
         // at inference.
@@ -86,25 +87,11 @@ impl Augmentation {
     }
 }
 
-/// A stream of numbers in [-1, 1) from a seed (splitmix64): a study's augmentation at a step is the same
-/// on every run, so `--resume` replays it.
-struct Draws(u64);
-
-impl Draws {
-    fn symmetric(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
-
-/// The seed of a study's augmentation at a step: its id hashed (FNV-1a) with the step.
-pub fn seed(study_id: &str, step: usize) -> u64 {
+/// The draws of a study's augmentation at a step: the simulator's generator, seeded by the study's id
+/// (hashed, FNV-1a) on a stream of the step, so every run, and `--resume`, draws the same window.
+pub fn draws(study_id: &str, step: usize) -> Rng {
     let hash = study_id.bytes().fold(0xCBF2_9CE4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3));
-    hash ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    Rng::derive(hash, step as u64)
 }
 
 #[cfg(test)]
@@ -132,7 +119,7 @@ mod tests {
         let augmentation = Augmentation { shift: 0.08, zoom: 0.1, gamma: 0.0 };
         let mut moved_at_all = 0;
         for step in 0..20 {
-            let (pixels, boxes) = augmentation.apply(&image, &[Some(rectangle)], 224, seed("sim-train-000001", step));
+            let (pixels, boxes) = augmentation.apply(&image, &[Some(rectangle)], 224, &mut draws("sim-train-000001", step));
             let moved = boxes[0].unwrap();
             let seen = bright_box(&pixels, 224);
             for (m, s) in moved.iter().zip(seen) {
@@ -146,7 +133,7 @@ mod tests {
     #[test]
     fn no_augmentation_is_the_plain_resize() {
         let (image, rectangle) = image_with_rectangle(256, [60, 100, 140, 180]);
-        let (pixels, boxes) = Augmentation::default().apply(&image, &[Some(rectangle), None], 224, 7);
+        let (pixels, boxes) = Augmentation::default().apply(&image, &[Some(rectangle), None], 224, &mut Rng::new(7));
         assert_eq!(pixels, image.resize_square(224).pixels);
         assert_eq!(boxes, vec![Some(rectangle), None]);
     }
@@ -160,12 +147,12 @@ mod tests {
         // A seed whose window moves right by more than the thin box's width.
         let seed = (0..)
             .find(|&s| {
-                let mut draws = Draws(s);
-                draws.symmetric(); // the zoom's
-                draws.symmetric() > 0.5
+                let mut rng = Rng::new(s);
+                rng.f64(); // the zoom's
+                rng.uniform(-1.0, 1.0) > 0.5
             })
             .unwrap();
-        let (_, boxes) = shift.apply(&image, &[Some(at_edge), Some(across)], 50, seed);
+        let (_, boxes) = shift.apply(&image, &[Some(at_edge), Some(across)], 50, &mut Rng::new(seed));
         assert_eq!(boxes[0], None);
         let clipped = boxes[1].unwrap();
         assert_eq!(clipped[0], 0.0);
@@ -176,10 +163,10 @@ mod tests {
     fn gamma_bends_grey_but_keeps_black_and_white() {
         let image = Radiograph { width: 3, height: 1, pixels: vec![0.0, 0.5, 1.0], format: SourceFormat::Png, bits_stored: 8, modality_values: None, window: None, invert: false };
         let augmentation = Augmentation { shift: 0.0, zoom: 0.0, gamma: 0.5 };
-        let greys: Vec<f32> = (0..10).map(|s| augmentation.apply(&image, &[], 3, s).0[1]).collect();
+        let greys: Vec<f32> = (0..10).map(|s| augmentation.apply(&image, &[], 3, &mut Rng::new(s)).0[1]).collect();
         assert!(greys.iter().all(|&g| (0.5f32.powf(0.5f32.exp())..=0.5f32.powf((-0.5f32).exp())).contains(&g)));
         assert!(greys.iter().any(|&g| (g - 0.5).abs() > 0.05), "{greys:?}");
-        let (ends, _) = augmentation.apply(&image, &[], 3, 3);
+        let (ends, _) = augmentation.apply(&image, &[], 3, &mut Rng::new(3));
         assert_eq!((ends[0], ends[2]), (0.0, 1.0));
     }
 

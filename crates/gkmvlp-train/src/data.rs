@@ -74,7 +74,7 @@ pub fn batch(records: &[&Record], step: usize, size: usize, augmentation: &Augme
         if record.boxes.len() != NUM_REGIONS || record.exist.len() != candidates {
             return Err(format!("record {}: {} boxes and {} labels do not fit this vocabulary", record.id, record.boxes.len(), record.exist.len()));
         }
-        let (image, record_boxes) = augmentation.apply(&decode_image(record)?, &record.boxes, size as u32, augment::seed(&record.id, step));
+        let (image, record_boxes) = augmentation.apply(&decode_image(record)?, &record.boxes, size as u32, &mut augment::draws(&record.id, step));
         pixels.extend(image);
         for b in &record_boxes {
             boxes.extend(b.unwrap_or([0.0; 4]));
