@@ -58,6 +58,11 @@ pub struct SimulateArgs {
     /// Scale all finding prevalences (1 = defaults).
     #[arg(long, default_value_t = 1.0)]
     pub prevalence_scale: f64,
+    /// One finding's probability among abnormal studies, replacing its scaled default; repeatable
+    /// (`--prevalence "lung nodule=0.4"`). Meant for training sets; keep test sets at the defaults.
+    #[arg(long = "prevalence", value_parser = parse_prevalence)]
+    #[serde(default)]
+    pub prevalence: Vec<(Kind, f64)>,
     /// Maximum findings per study.
     #[arg(long, default_value_t = 4)]
     pub max_findings: usize,
@@ -99,6 +104,7 @@ impl SimulateArgs {
             ap_share: 0.3,
             normal_share: 0.3,
             prevalence_scale: 1.0,
+            prevalence: Vec::new(),
             max_findings: 4,
             hedge_share: 0.1,
             variation: 1.0,
@@ -116,6 +122,9 @@ impl SimulateArgs {
         let mut f = FindingConfig { normal_share: self.normal_share, max_findings: self.max_findings, ..FindingConfig::default() };
         for p in &mut f.prevalence {
             *p = (*p * self.prevalence_scale).clamp(0.0, 1.0);
+        }
+        for &(kind, p) in &self.prevalence {
+            f.prevalence[kind as usize] = p;
         }
         StudyConfig {
             size: self.size,
@@ -144,11 +153,25 @@ impl SimulateArgs {
                 return bad(format!("{name} must be within [0, 1], not {v}"));
             }
         }
+        if let Some((kind, p)) = self.prevalence.iter().find(|(_, p)| !(0.0..=1.0).contains(p)) {
+            return bad(format!("--prevalence of {} must be within [0, 1], not {p}", kind.name()));
+        }
         if self.val_share + self.test_share > 1.0 {
             return bad("--val-share + --test-share exceed 1".into());
         }
         Ok(())
     }
+}
+
+/// `NAME=P`, NAME a finding's vocabulary name (`lung nodule=0.4`).
+fn parse_prevalence(arg: &str) -> Result<(Kind, f64), String> {
+    let (name, p) = arg.rsplit_once('=').ok_or_else(|| format!("expected NAME=P, as in \"lung nodule=0.4\", not {arg:?}"))?;
+    let kind = Kind::ALL.into_iter().find(|k| k.name() == name.trim()).ok_or_else(|| {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown finding {:?}; one of: {}", name.trim(), names.join(", "))
+    })?;
+    let p: f64 = p.trim().parse().map_err(|_| format!("{:?} is not a probability", p.trim()))?;
+    Ok((kind, p))
 }
 
 /// What `run` did.
@@ -596,4 +619,24 @@ pub fn read_imagenome(root: &Path) -> Result<Vec<Record>, SimError> {
         return Err(SimError::Dataset { path: root.to_path_buf(), msg: "no manifest.json (simulated) and no *_SceneGraph.json (Chest ImaGenome) found".into() });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prevalence_override_replaces_one_findings_default_and_bad_ones_are_refused() {
+        let mut args = SimulateArgs::new("unused", 1, 0);
+        args.prevalence_scale = 0.5;
+        args.prevalence = vec![parse_prevalence("lung nodule = 0.4").unwrap()];
+        let prevalence = args.study_config().findings.prevalence;
+        assert_eq!(prevalence[Kind::LungNodule as usize], 0.4);
+        assert_eq!(prevalence[Kind::LungMass as usize], 0.5 * crate::findings::DEFAULT_PREVALENCE[Kind::LungMass as usize]);
+        assert!(parse_prevalence("lung nodules=0.4").unwrap_err().contains("one of: pleural effusion"));
+        assert!(parse_prevalence("lung nodule").is_err());
+        assert!(parse_prevalence("lung nodule=often").is_err());
+        args.prevalence = vec![(Kind::LungNodule, 1.5)];
+        assert!(args.validate().unwrap_err().to_string().contains("--prevalence of lung nodule"));
+    }
 }
