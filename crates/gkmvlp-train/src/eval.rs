@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
+use gkmvlp::RegionPooling;
 use gkmvlp::pipeline::{Pipeline, REPORT_CUE, read_f32};
 use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, Region, candidates};
 use gkmvlp::weights::WeightFiles;
@@ -230,7 +231,7 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
     let encoding = if args.true_boxes {
         let boxes = record.boxes.iter().map(|b| b.ok_or_else(|| format!("record {}: --true-boxes needs every region's box", record.id))).collect::<Result<Vec<_>, _>>()?;
         let boxes = Tensor::from_data(TensorData::new(boxes.concat(), [1, NUM_REGIONS, 4]), &pipeline.device);
-        pipeline.model.encode_image(image, &pipeline.knowledge, Some(boxes))
+        pipeline.model.encode_image(image, &pipeline.knowledge, RegionPooling::Given(boxes))
     } else {
         pipeline.encode(image)
     };

@@ -81,6 +81,11 @@ pub struct TrainSettings {
     /// cores busy. A shard's losses are means over the shard, so the gradient equals the whole batch's
     /// up to how ECLS, boxes and LM normalise. ITC and ITM contrast within the batch: they cannot be split.
     pub batch_shards: usize,
+    /// Pool the region tokens from the region head's own boxes, as inference does, instead of the true
+    /// boxes. On the true boxes, ECLS learns to trust them: a finding told by a region's size or place
+    /// (an enlarged heart, a raised hemidiaphragm) is then misjudged whenever the predicted box is off.
+    /// For rounds that start from trained boxes: early on the predicted boxes are noise.
+    pub pool_predicted_boxes: bool,
     /// Shift, zoom and gamma of each training image ([`augment::Augmentation`]); none by default.
     pub augmentation: augment::Augmentation,
 }
@@ -109,6 +114,7 @@ impl Default for TrainSettings {
             prompt_from_truth: false,
             answers_only: false,
             batch_shards: 1,
+            pool_predicted_boxes: false,
             augmentation: augment::Augmentation::default(),
         }
     }

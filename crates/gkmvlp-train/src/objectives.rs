@@ -2,8 +2,7 @@
 //! knowledge, and each objective whose weight is not 0 computed, as `(name, loss, weight)`.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use gkmvlp::GkMvlp;
-use gkmvlp::GkMvlpConfig;
+use gkmvlp::{GkMvlp, GkMvlpConfig, RegionPooling};
 use gkmvlp::ecls_head::PresentThresholds;
 use gkmvlp::knowledge::Knowledge;
 use gkmvlp::report_decoder::findings_prompt;
@@ -37,7 +36,8 @@ pub(crate) fn objectives(model: &GkMvlp, records: &[&Record], step: usize, input
         Some(knowledge) => knowledge.clone(),
         None => Knowledge::encode(&model.text_encoder, tokenizer, config.text.max_positions, device).map_err(|e| e.to_string())?,
     };
-    let encoding = model.encode_image(batch.images, &knowledge, Some(batch.boxes.clone()));
+    let pooling = if settings.pool_predicted_boxes { RegionPooling::Predicted } else { RegionPooling::Given(batch.boxes.clone()) };
+    let encoding = model.encode_image(batch.images, &knowledge, pooling);
     let box_loss = losses::boxes(encoding.boxes.clone(), batch.boxes, batch.box_valid);
     let ecls_loss = losses::entity_existence(encoding.present.clone(), batch.exist, batch.exist_valid, settings.ecls_positive_weight);
 

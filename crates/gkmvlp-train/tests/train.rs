@@ -230,6 +230,26 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
 }
 
 #[test]
+fn pooling_from_predicted_boxes_trains_ecls_on_them_and_leaves_the_boxes_to_the_box_loss() {
+    let _turn = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let work = simulated("pooling-test");
+    // Boxes weigh nothing here, so only ECLS could move the region head, and only through the pooled boxes.
+    let stage = |name: &str, pooled: bool| {
+        let settings = work.join(format!("{name}.json"));
+        let json = format!(r#"{{"itc_weight": 0, "itm_weight": 0, "lm_weight": 0, "box_weight": 0, "weight_decay": 0, "pool_predicted_boxes": {pooled}}}"#);
+        std::fs::write(&settings, json).unwrap();
+        run(&TrainArgs { until: Some(2), settings: Some(settings), ..tiny_args(&work, name) }).unwrap();
+        weights(&work.join(name).join("checkpoint"))
+    };
+    let (on_true, on_predicted) = (stage("true-boxes", false), stage("predicted-boxes", true));
+    let part = |all: &[(String, Vec<f32>)], prefix: &str| all.iter().filter(|(name, _)| name.starts_with(prefix)).cloned().collect::<Vec<_>>();
+    assert!(!part(&on_true, "region_head").is_empty());
+    assert_eq!(part(&on_true, "region_head"), part(&on_predicted, "region_head"), "no ECLS gradient may reach the region head through the boxes");
+    assert!(largest_difference(&part(&on_true, "ecls_head"), &part(&on_predicted, "ecls_head")) > 1e-6, "ECLS read the same regions from both boxes");
+    std::fs::remove_dir_all(&work).ok();
+}
+
+#[test]
 fn a_batch_split_into_shards_trains_the_weights_the_whole_batch_does() {
     let _turn = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     // PA views without hedged sentences: every study has its 29 boxes and every label, so each shard's

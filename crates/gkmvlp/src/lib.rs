@@ -24,7 +24,7 @@ pub mod tokenizer;
 
 pub use config::{GkMvlpConfig, Grounding};
 pub use error::{GkError, Result};
-pub use model::{GkMvlp, ImageEncoding};
+pub use model::{GkMvlp, ImageEncoding, RegionPooling};
 pub use gkmvlp_vocab as vocab;
 pub mod minilm;
 pub mod pipeline;

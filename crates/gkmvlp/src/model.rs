@@ -71,14 +71,27 @@ impl GkMvlpConfig {
     }
 }
 
+/// The boxes the region tokens are pooled from.
+pub enum RegionPooling {
+    /// The region head's own boxes, as at inference. No gradient flows back through them: the box loss
+    /// alone moves the boxes, and ECLS learns to read the regions as the region head finds them.
+    Predicted,
+    /// Given boxes `[batch, regions, 4]`: the true ones (training on them, or the eval diagnostic that
+    /// measures what box errors cost).
+    Given(Tensor<3>),
+}
+
 impl GkMvlp {
-    /// Runs the image side of the model. `images`: `[batch, 1, size, size]` grey in [0, 1]. With
-    /// `true_boxes` (training) the region tokens are pooled from the true boxes; otherwise from the predicted ones.
-    pub fn encode_image(&self, images: Tensor<4>, knowledge: &Knowledge, true_boxes: Option<Tensor<3>>) -> ImageEncoding {
+    /// Runs the image side of the model. `images`: `[batch, 1, size, size]` grey in [0, 1]; `pooling` says
+    /// which boxes the region tokens are pooled from.
+    pub fn encode_image(&self, images: Tensor<4>, knowledge: &Knowledge, pooling: RegionPooling) -> ImageEncoding {
         let image = self.vision_model.forward(images);
         let patches = image.patches();
         let boxes = self.region_head.forward(patches.clone());
-        let pooling_boxes = true_boxes.unwrap_or_else(|| boxes.clone());
+        let pooling_boxes = match pooling {
+            RegionPooling::Predicted => boxes.clone().detach(),
+            RegionPooling::Given(given) => given,
+        };
         let regions = self.region_tokens.forward(patches.clone(), image.grid, pooling_boxes.clone());
         let patch_grid = PatchGrid { patches, grid: image.grid, boxes: pooling_boxes };
         let grounded = self.gk_module.forward(knowledge.sentence_features.clone(), &knowledge.positions(), image.cls(), regions, patch_grid);

@@ -17,7 +17,7 @@ use crate::config::GkMvlpConfig;
 use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
 use crate::knowledge::Knowledge;
-use crate::model::{GkMvlp, ImageEncoding};
+use crate::model::{GkMvlp, ImageEncoding, RegionPooling};
 use crate::report_decoder::{RepeatedSentences, Unfinished, findings_prompt, prompt_candidates, prompted_ids};
 use crate::report_findings::agree_with_findings;
 use crate::tokenizer::{CLS_ID, SEP_ID, TextTokenizer, pad_batch};
@@ -189,7 +189,7 @@ impl Pipeline {
 
     /// Runs the image side once; keep the result for every later question about the image.
     pub fn encode(&self, image: Tensor<4>) -> ImageEncoding {
-        self.model.encode_image(image, &self.knowledge, None)
+        self.model.encode_image(image, &self.knowledge, RegionPooling::Predicted)
     }
 
     /// Region boxes and grounded findings of an encoded image (batch 1).

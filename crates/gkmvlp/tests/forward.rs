@@ -6,7 +6,7 @@ mod common;
 use std::ops::ControlFlow;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use gkmvlp::GkMvlpConfig;
+use gkmvlp::{GkMvlpConfig, RegionPooling};
 use gkmvlp::ecls_head::PresentThresholds;
 use gkmvlp::knowledge::Knowledge;
 use gkmvlp::reference_run::{self, synthetic_radiograph};
@@ -51,8 +51,8 @@ fn batch_of_two_equals_two_batches_of_one() {
     let first = synthetic_radiograph(64);
     let second: Vec<f32> = first.iter().map(|p| 1.0 - p).collect();
     let image = |pixels: Vec<f32>, n| Tensor::<4>::from_data(TensorData::new(pixels, [n, 1, 64, 64]), &device);
-    let both = model.encode_image(image([first.clone(), second.clone()].concat(), 2), &knowledge, None);
-    let single = model.encode_image(image(second, 1), &knowledge, None);
+    let both = model.encode_image(image([first.clone(), second.clone()].concat(), 2), &knowledge, RegionPooling::Predicted);
+    let single = model.encode_image(image(second, 1), &knowledge, RegionPooling::Predicted);
     let [_, candidates] = both.present.dims();
     let both_present = read(both.present.clone());
     let single_present = read(single.present);
