@@ -163,10 +163,10 @@ impl SimulateArgs {
     }
 }
 
-/// `NAME=P`, NAME a finding's vocabulary name (`lung nodule=0.4`).
+/// `NAME=P`, NAME a finding's vocabulary name, any case (`lung nodule=0.4`).
 fn parse_prevalence(arg: &str) -> Result<(Kind, f64), String> {
     let (name, p) = arg.rsplit_once('=').ok_or_else(|| format!("expected NAME=P, as in \"lung nodule=0.4\", not {arg:?}"))?;
-    let kind = Kind::ALL.into_iter().find(|k| k.name() == name.trim()).ok_or_else(|| {
+    let kind = gkmvlp_vocab::entity_index(name).and_then(Kind::from_entity).ok_or_else(|| {
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
         format!("unknown finding {:?}; one of: {}", name.trim(), names.join(", "))
     })?;
