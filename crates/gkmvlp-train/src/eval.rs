@@ -34,7 +34,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Only the image side (boxes, ECLS, grounding): seconds instead of minutes, to compare weight sets.
-    /// The text metrics are left out (NaN).
+    /// The text metrics are left out (printed n/a, written null).
     #[arg(long)]
     pub image_only: bool,
     /// Diagnostic: pool the region features from the true boxes instead of the predicted ones, to measure
@@ -446,8 +446,9 @@ fn headline(m: &Metrics) -> [(&'static str, f64); 15] {
 
 fn print_metrics(m: &Metrics) {
     println!("{} records", m.records);
+    // NaN: nothing to measure (a text metric with `--image-only`, an AUC over one class).
     for (name, value) in headline(m) {
-        println!("{name:<26} {value:.3}");
+        if value.is_nan() { println!("{name:<26} n/a") } else { println!("{name:<26} {value:.3}") }
     }
     println!("box IoU per region:");
     for (name, iou) in &m.box_iou_per_region {
