@@ -71,6 +71,9 @@ pub struct Metrics {
     /// (`PresentThresholds`): the ceiling of a decoder that writes exactly what its findings prompt names.
     #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub ecls_f1: f64,
+    /// 95 % bootstrap interval of `ecls_f1` over studies (`metrics::clinical_f1_interval`).
+    #[serde(default)]
+    pub ecls_f1_interval: Option<(f64, f64)>,
     /// What ECLS calls present, per entity at its threshold: where the calls' recall is lost.
     #[serde(default)]
     pub ecls_calls_per_entity: Vec<EntityCalls>,
@@ -92,6 +95,10 @@ pub struct Metrics {
     pub clinical_recall: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub clinical_f1: f64,
+    /// 95 % bootstrap interval of `clinical_f1` over studies: how far another sample of as many studies
+    /// would likely put it (none with `--image-only`).
+    #[serde(default)]
+    pub clinical_f1_interval: Option<(f64, f64)>,
     /// Clinical F1 of the decoder's own text, before it is made to agree with its findings prompt
     /// (`agree_with_findings`).
     #[serde(default = "nan", deserialize_with = "nan_if_null")]
@@ -390,6 +397,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         ecls_study_macro_auc: macro_auc(&tally.ecls_study),
         ecls_study_auc_per_entity: ENTITIES.iter().map(|e| e.name.to_string()).zip(aucs(&tally.ecls_study)).collect(),
         ecls_f1,
+        ecls_f1_interval: metrics::clinical_f1_interval(&tally.called, &tally.truth),
         ecls_calls_per_entity,
         ecls_recall_per_severity,
         grounding_accuracy: ratio(tally.grounding),
@@ -399,6 +407,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         clinical_precision: precision,
         clinical_recall: recall,
         clinical_f1: f1,
+        clinical_f1_interval: (!args.image_only).then(|| metrics::clinical_f1_interval(&tally.mentioned, &tally.truth)).flatten(),
         clinical_decoder_f1,
         vqa_closed_accuracy: ratio(tally.closed),
         vqa_closed_decoder_accuracy: ratio(tally.closed_decoder),
@@ -450,6 +459,12 @@ fn print_metrics(m: &Metrics) {
     for (name, value) in headline(m) {
         if value.is_nan() { println!("{name:<26} n/a") } else { println!("{name:<26} {value:.3}") }
     }
+    let interval = |i: Option<(f64, f64)>| i.map_or("n/a".to_string(), |(low, high)| format!("{low:.3} to {high:.3}"));
+    println!(
+        "95 % bootstrap intervals over the studies: ECLS F1 {}, clinical F1 {}",
+        interval(m.ecls_f1_interval),
+        interval(m.clinical_f1_interval)
+    );
     println!("box IoU per region:");
     for (name, iou) in &m.box_iou_per_region {
         println!("  {name:<32} {iou:.3}");

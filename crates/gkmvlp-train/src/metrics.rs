@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use gkmvlp::vocab::ENTITIES;
 pub use gkmvlp::vocab::mentions::{mentioned_findings, words};
+use gkmvlp_sim::rng::Rng;
 
 /// Number of findings a report is parsed into, tied to the vocabulary so that a new entity fails to compile
 /// until it has its cues.
@@ -118,15 +119,45 @@ pub fn rouge_l(candidate: &[String], reference: &[String]) -> f64 {
 /// Micro-averaged (precision, recall, F1) over every (study, entity) pair, the usual clinical-efficacy
 /// summary; each is 0 where its denominator is, and studies beyond the shorter slice are ignored.
 pub fn clinical_f1(predicted: &[[bool; ENTITY_COUNT]], truth: &[[bool; ENTITY_COUNT]]) -> (f64, f64, f64) {
-    let (mut true_positives, mut false_positives, mut false_negatives) = (0usize, 0usize, 0usize);
-    for (p, t) in predicted.iter().flatten().zip(truth.iter().flatten()) {
-        match (p, t) {
-            (true, true) => true_positives += 1,
-            (true, false) => false_positives += 1,
-            (false, true) => false_negatives += 1,
-            (false, false) => {}
-        }
+    let total = study_counts(predicted, truth).fold([0; 3], add_counts);
+    scores_from_counts(total)
+}
+
+/// Resamples behind [`clinical_f1_interval`]: enough for the 2.5th and 97.5th percentiles to settle.
+const BOOTSTRAP_RESAMPLES: usize = 1000;
+
+/// The 95 % percentile-bootstrap interval of [`clinical_f1`]'s F1, resampling whole studies with
+/// replacement: how far another sample of as many studies would likely put it. Seeded, so the same calls
+/// always give the same interval; none without studies.
+pub fn clinical_f1_interval(predicted: &[[bool; ENTITY_COUNT]], truth: &[[bool; ENTITY_COUNT]]) -> Option<(f64, f64)> {
+    let studies: Vec<[usize; 3]> = study_counts(predicted, truth).collect();
+    if studies.is_empty() {
+        return None;
     }
+    let mut rng = Rng::new(0);
+    let mut f1s: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| {
+            let total = (0..studies.len()).map(|_| studies[rng.below(studies.len())]).fold([0; 3], add_counts);
+            scores_from_counts(total).2
+        })
+        .collect();
+    f1s.sort_by(f64::total_cmp);
+    let percentile = |p: usize| f1s[(BOOTSTRAP_RESAMPLES * p / 1000).min(BOOTSTRAP_RESAMPLES - 1)];
+    Some((percentile(25), percentile(975)))
+}
+
+/// Each study's (true positives, false positives, false negatives) over its entities.
+fn study_counts<'a>(predicted: &'a [[bool; ENTITY_COUNT]], truth: &'a [[bool; ENTITY_COUNT]]) -> impl Iterator<Item = [usize; 3]> + 'a {
+    predicted.iter().zip(truth).map(|(p, t)| {
+        p.iter().zip(t).fold([0; 3], |[tp, fp, fn_], (&p, &t)| [tp + usize::from(p && t), fp + usize::from(p && !t), fn_ + usize::from(!p && t)])
+    })
+}
+
+fn add_counts(a: [usize; 3], b: [usize; 3]) -> [usize; 3] {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+}
+
+fn scores_from_counts([true_positives, false_positives, false_negatives]: [usize; 3]) -> (f64, f64, f64) {
     let ratio = |num: usize, den: usize| if den == 0 { 0.0 } else { num as f64 / den as f64 };
     let precision = ratio(true_positives, true_positives + false_positives);
     let recall = ratio(true_positives, true_positives + false_negatives);
@@ -143,7 +174,6 @@ pub fn answers_match(predicted: &str, truth: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gkmvlp_sim::rng::Rng;
     use gkmvlp_sim::{Finding, Kind, Severity, Side};
 
     fn close(a: f64, b: f64) -> bool {
@@ -352,6 +382,32 @@ mod tests {
         assert!(close(precision, 2.0 / 3.0) && close(recall, 2.0 / 3.0) && close(f1, 2.0 / 3.0));
         assert_eq!(clinical_f1(&[], &[]), (0.0, 0.0, 0.0));
         assert_eq!(clinical_f1(&[[false; ENTITY_COUNT]], &[[false; ENTITY_COUNT]]), (0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn clinical_f1_interval_holds_the_f1_and_narrows_with_more_studies() {
+        // Studies cycling through a hit, a miss, a false call and a normal study: F1 2/3 at any multiple of 4.
+        let studies = |n: usize| {
+            let (mut predicted, mut truth) = (vec![[false; ENTITY_COUNT]; n], vec![[false; ENTITY_COUNT]; n]);
+            for i in 0..n {
+                (predicted[i][0], truth[i][0]) = [(true, true), (false, true), (true, false), (false, false)][i % 4];
+            }
+            (predicted, truth)
+        };
+        let width = |n: usize| {
+            let (predicted, truth) = studies(n);
+            let f1 = clinical_f1(&predicted, &truth).2;
+            let (low, high) = clinical_f1_interval(&predicted, &truth).unwrap();
+            assert!(low < f1 && f1 < high, "{low} < {f1} < {high} over {n} studies");
+            high - low
+        };
+        let (few, many) = (width(100), width(2500));
+        // The interval shrinks as 1/sqrt(studies): 25 times the studies, a fifth of the width.
+        assert!(many < few / 3.0 && many > few / 8.0, "{few} over 100 studies, {many} over 2,500");
+
+        let same = [[true; ENTITY_COUNT]; 10];
+        assert_eq!(clinical_f1_interval(&same, &same), Some((1.0, 1.0)), "identical studies leave nothing to vary");
+        assert_eq!(clinical_f1_interval(&[], &[]), None);
     }
 
     #[test]
