@@ -407,7 +407,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         clinical_precision: precision,
         clinical_recall: recall,
         clinical_f1: f1,
-        clinical_f1_interval: (!args.image_only).then(|| metrics::clinical_f1_interval(&tally.mentioned, &tally.truth)).flatten(),
+        clinical_f1_interval: metrics::clinical_f1_interval(&tally.mentioned, &tally.truth),
         clinical_decoder_f1,
         vqa_closed_accuracy: ratio(tally.closed),
         vqa_closed_decoder_accuracy: ratio(tally.closed_decoder),
@@ -419,6 +419,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         for metric in text.into_iter().chain([&mut m.vqa_closed_accuracy, &mut m.vqa_closed_decoder_accuracy, &mut m.vqa_open_accuracy]) {
             *metric = f64::NAN;
         }
+        m.clinical_f1_interval = None;
     }
     print_metrics(&metrics);
 
