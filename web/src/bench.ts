@@ -82,8 +82,8 @@ async function main(): Promise<void> {
   }
   const answers: number[] = [];
   for (let i = 0; i <= reps; i++) {
-    // A question the decoder answers: a yes/no one about a finding would be read off the findings.
-    const [ms] = await timed(() => c.call({ type: "answer", question: "which side is the pleural effusion on?" }));
+    // A question the decoder answers: a yes/no or side one about a finding would be read off the findings.
+    const [ms] = await timed(() => c.call({ type: "answer", question: "how large is the pleural effusion?" }));
     answers.push(ms);
     log(`answer ${i}: ${Math.round(ms)} ms`);
   }

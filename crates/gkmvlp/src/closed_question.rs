@@ -1,8 +1,8 @@
 //! Yes/no questions about one finding ("Is there a pleural effusion?", "Is there lung mass in the left
-//! lung?"), read out of free text so that the pipeline answers them from the grounded ECLS probabilities,
-//! the ones the findings list shows, and never contradicts that list (the decoder can). Whatever else a
-//! question holds (a second finding, a negation, a size, a side without a region) leaves it unread, for
-//! the decoder to answer.
+//! lung?") and side questions about one finding ("Which side is the pleural effusion on?"), read out of
+//! free text so that the pipeline answers them from the grounded ECLS probabilities, the ones the findings
+//! list shows, and never contradicts that list (the decoder can). Whatever else a question holds (a second
+//! finding, a negation, a size, a side without a region) leaves it unread, for the decoder to answer.
 
 use gkmvlp_vocab::mentions::{ENTITY_CUES, spans, words};
 use gkmvlp_vocab::{ENTITIES, Region, candidate_index};
@@ -16,6 +16,9 @@ const FILLERS: [&str; 30] = [
     "image", "radiograph", "film", "show", "shows", "see", "seen", "visible", "evidence", "sign", "signs", "of",
     "in", "at", "on",
 ];
+
+/// Words a side question may hold besides its opening and its finding.
+const SIDE_FILLERS: [&str; 9] = ["is", "are", "the", "a", "an", "on", "of", "in", "located"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClosedQuestion {
@@ -32,22 +35,8 @@ impl ClosedQuestion {
         if !OPENERS.contains(&tokens.first()?.as_str()) {
             return None;
         }
-        let mut explained = vec![false; tokens.len()];
+        let (entity, mut explained) = named_finding(&tokens)?;
         let mut mark = |spans: &[std::ops::Range<usize>]| spans.iter().flat_map(Clone::clone).for_each(|i| explained[i] = true);
-
-        let mut named = Vec::new();
-        for (entity, cues) in ENTITY_CUES.iter().enumerate() {
-            for cue in cues.iter() {
-                let (terms, qualifiers) = (spans(&tokens, cue.terms), spans(&tokens, cue.qualifiers));
-                if !terms.is_empty() && (cue.qualifiers.is_empty() || !qualifiers.is_empty()) {
-                    mark(&terms);
-                    mark(&qualifiers);
-                    named.push(entity);
-                }
-            }
-        }
-        named.dedup();
-        let [entity] = named[..] else { return None };
 
         // A region whose name lies inside another one's ("mediastinum" in "upper mediastinum") is that one.
         let regions: Vec<_> = Region::ALL.iter().flat_map(|&r| spans(&tokens, &[r.name()]).into_iter().map(move |s| (r, s))).collect();
@@ -68,10 +57,45 @@ impl ClosedQuestion {
             return None;
         }
 
-        let name = words(ENTITIES[entity].name);
-        let understood = |(i, word): (usize, &String)| explained[i] || FILLERS.contains(&word.as_str()) || name.contains(word);
-        tokens.iter().enumerate().all(understood).then_some(ClosedQuestion { entity, position })
+        all_understood(&tokens, &explained, entity, &FILLERS).then_some(ClosedQuestion { entity, position })
     }
+
+    /// The finding whose side `question` asks ("which side is the pleural effusion on?"), if that is all it
+    /// asks; a question that also names a region is left to the decoder.
+    pub fn read_side(question: &str) -> Option<usize> {
+        let tokens = words(question);
+        if !matches!(tokens.first()?.as_str(), "which" | "what") || tokens.get(1)? != "side" {
+            return None;
+        }
+        let (entity, mut explained) = named_finding(&tokens)?;
+        explained[..2].fill(true);
+        all_understood(&tokens, &explained, entity, &SIDE_FILLERS).then_some(entity)
+    }
+}
+
+/// The one finding `tokens` name, with the tokens its cues explain; `None` for none or several.
+fn named_finding(tokens: &[String]) -> Option<(usize, Vec<bool>)> {
+    let mut explained = vec![false; tokens.len()];
+    let mut named = Vec::new();
+    for (entity, cues) in ENTITY_CUES.iter().enumerate() {
+        for cue in cues.iter() {
+            let (terms, qualifiers) = (spans(tokens, cue.terms), spans(tokens, cue.qualifiers));
+            if !terms.is_empty() && (cue.qualifiers.is_empty() || !qualifiers.is_empty()) {
+                terms.iter().chain(&qualifiers).flat_map(Clone::clone).for_each(|i| explained[i] = true);
+                named.push(entity);
+            }
+        }
+    }
+    named.dedup();
+    let [entity] = named[..] else { return None };
+    Some((entity, explained))
+}
+
+/// Whether every token is explained, a filler or a word of the finding's name: anything else (a negation,
+/// a size, a second question) changes what is asked.
+fn all_understood(tokens: &[String], explained: &[bool], entity: usize, fillers: &[&str]) -> bool {
+    let name = words(ENTITIES[entity].name);
+    tokens.iter().enumerate().all(|(i, word)| explained[i] || fillers.contains(&word.as_str()) || name.contains(word))
 }
 
 #[cfg(test)]
@@ -106,6 +130,27 @@ mod tests {
             ClosedQuestion::read("Is there mediastinal widening in the upper mediastinum?"),
             asked("mediastinal widening", Some(Region::UpperMediastinum))
         );
+    }
+
+    #[test]
+    fn reads_the_side_questions_of_the_simulator() {
+        let side = |entity: &str| entity_index(entity);
+        assert_eq!(ClosedQuestion::read_side("Which side is the pleural effusion on?"), side("pleural effusion"));
+        assert_eq!(ClosedQuestion::read_side("which side is the effusion on?"), side("pleural effusion"));
+        assert_eq!(ClosedQuestion::read_side("What side is the pneumothorax on?"), side("pneumothorax"));
+        assert_eq!(ClosedQuestion::read_side("Which side is the pulmonary edema on?"), side("pulmonary edema"));
+        for question in [
+            "Which side is the pleural effusion or the pneumothorax on?",
+            "Which side is the effusion in the right lung on?",
+            "Which side is larger?",
+            "Which side?",
+            "Which side is the effusion not on?",
+            "Where is the consolidation?",
+            "Is there a pleural effusion?",
+            "",
+        ] {
+            assert_eq!(ClosedQuestion::read_side(question), None, "{question}");
+        }
     }
 
     #[test]

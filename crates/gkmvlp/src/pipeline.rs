@@ -94,13 +94,13 @@ pub struct ZeroShotScore {
 #[derive(Debug, Clone, Serialize)]
 pub struct Answer {
     pub text: String,
-    /// For a question that asks only whether one finding is present (at one region): the ECLS probability
-    /// the answer comes from. `None` when the decoder wrote the answer.
+    /// For a question that asks only whether one finding is present (at one region), or only which side
+    /// it is on: the ECLS probability the answer comes from. `None` when the decoder wrote the answer.
     pub finding: Option<AnswerFinding>,
 }
 
-/// The grounded finding behind a yes/no answer: `yes` when `probability` reaches `threshold`, exactly as the
-/// findings list decides.
+/// The grounded finding behind a yes/no answer (`yes` when `probability` reaches `threshold`, exactly as the
+/// findings list decides) or a side answer (the most probable of the finding's positions).
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerFinding {
     pub entity: &'static str,
@@ -288,10 +288,15 @@ impl Pipeline {
     }
 
     /// Answer to a free-text question. One that asks only whether a finding is present (see
-    /// [`ClosedQuestion`]) is answered from its ECLS probability and threshold, like the findings list; any
-    /// other by the decoder ([`Pipeline::generate_answer`]).
+    /// [`ClosedQuestion`]) is answered from its ECLS probability and threshold, like the findings list; one
+    /// that asks only which side a finding is on, from the sides of the positions the findings list calls
+    /// it at (of its most probable position where none is called); any other by the decoder
+    /// ([`Pipeline::generate_answer`]).
     pub async fn answer(&self, encoding: &ImageEncoding, question: &str) -> Result<Answer> {
         let prompt = self.question_prompt(question)?;
+        if let Some(entity) = ClosedQuestion::read_side(question) {
+            return self.answer_side(encoding, entity).await;
+        }
         let Some(asked) = ClosedQuestion::read(question) else {
             return Ok(Answer { text: self.continue_question(encoding, prompt).await?, finding: None });
         };
@@ -307,6 +312,27 @@ impl Pipeline {
         let threshold = self.thresholds.of(asked.entity);
         let finding = AnswerFinding { entity: ENTITIES[asked.entity].name, position: asked.position.map(Region::name), probability, threshold };
         Ok(Answer { text: if probability >= threshold { "yes" } else { "no" }.into(), finding: Some(finding) })
+    }
+
+    /// "right", "left", "both sides" or "midline": where the findings list calls `entity`, or where it is most
+    /// probable when the list does not call it (the answer then shows a probability under its threshold).
+    async fn answer_side(&self, encoding: &ImageEncoding, entity: usize) -> Result<Answer> {
+        let present = read_f32(encoding.present.clone().narrow(0, 0, 1)).await?;
+        let threshold = self.thresholds.of(entity);
+        let positions: Vec<(Region, f32)> =
+            self.knowledge.candidates.iter().zip(present).filter(|(c, _)| c.entity == entity).map(|(c, p)| (c.position, p)).collect();
+        let (most_probable, probability) = positions.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).ok_or_else(|| GkError::Config(format!("no knowledge candidate places {}", ENTITIES[entity].name)))?;
+        let called: Vec<Region> = positions.iter().filter(|(_, p)| *p >= threshold).map(|(r, _)| *r).collect();
+        let sides = if called.is_empty() { vec![most_probable] } else { called };
+        let (right, left) = (sides.iter().any(|r| r.name().starts_with("right")), sides.iter().any(|r| r.name().starts_with("left")));
+        let text = match (right, left) {
+            (true, true) => "both sides",
+            (true, false) => "right",
+            (false, true) => "left",
+            (false, false) => "midline",
+        };
+        let finding = AnswerFinding { entity: ENTITIES[entity].name, position: Some(most_probable.name()), probability, threshold };
+        Ok(Answer { text: text.into(), finding: Some(finding) })
     }
 
     /// The decoder's answer to a free-text question, generated after `question: … answer:`, whatever it asks.
