@@ -110,8 +110,13 @@ pub struct Metrics {
     /// The same questions, every one answered by the decoder.
     #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub vqa_closed_decoder_accuracy: f64,
+    /// The other questions, answered as the pipeline answers them: those asking only which side a finding is
+    /// on from the findings (`ClosedQuestion::read_side`), the rest by the decoder.
     #[serde(deserialize_with = "nan_if_null")]
     pub vqa_open_accuracy: f64,
+    /// The same questions, every one answered by the decoder.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub vqa_open_decoder_accuracy: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +217,7 @@ struct Tally {
     closed: (usize, usize),
     closed_decoder: (usize, usize),
     open: (usize, usize),
+    open_decoder: (usize, usize),
 }
 
 fn ratio((hits, total): (usize, usize)) -> f64 {
@@ -307,20 +313,16 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
     let mut answers = Vec::with_capacity(record.qa.len());
     for qa in &record.qa {
         let answer = pipeline.answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?;
-        let hit = usize::from(metrics::answers_match(&answer.text, &qa.answer));
-        if matches!(qa.answer.as_str(), "yes" | "no") {
-            tally.closed.0 += hit;
-            tally.closed.1 += 1;
-            // The decoder's own answer, unless it already wrote this one.
-            let decoder = match answer.finding {
-                Some(_) => pipeline.generate_answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?,
-                None => answer.text.clone(),
-            };
-            tally.closed_decoder.0 += usize::from(metrics::answers_match(&decoder, &qa.answer));
-            tally.closed_decoder.1 += 1;
-        } else {
-            tally.open.0 += hit;
-            tally.open.1 += 1;
+        // The decoder's own answer, unless it already wrote this one.
+        let decoder = match answer.finding {
+            Some(_) => pipeline.generate_answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?,
+            None => answer.text.clone(),
+        };
+        let (pipeline_tally, decoder_tally) =
+            if matches!(qa.answer.as_str(), "yes" | "no") { (&mut tally.closed, &mut tally.closed_decoder) } else { (&mut tally.open, &mut tally.open_decoder) };
+        for ((hits, total), text) in [(pipeline_tally, &answer.text), (decoder_tally, &decoder)] {
+            *hits += usize::from(metrics::answers_match(text, &qa.answer));
+            *total += 1;
         }
         answers.push((qa.question.clone(), answer.text));
     }
@@ -412,11 +414,12 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         vqa_closed_accuracy: ratio(tally.closed),
         vqa_closed_decoder_accuracy: ratio(tally.closed_decoder),
         vqa_open_accuracy: ratio(tally.open),
+        vqa_open_decoder_accuracy: ratio(tally.open_decoder),
     };
     if args.image_only {
         let m = &mut metrics;
         let text = [&mut m.zero_shot_macro_auc, &mut m.bleu4, &mut m.rouge_l, &mut m.clinical_precision, &mut m.clinical_recall, &mut m.clinical_f1, &mut m.clinical_decoder_f1];
-        for metric in text.into_iter().chain([&mut m.vqa_closed_accuracy, &mut m.vqa_closed_decoder_accuracy, &mut m.vqa_open_accuracy]) {
+        for metric in text.into_iter().chain([&mut m.vqa_closed_accuracy, &mut m.vqa_closed_decoder_accuracy, &mut m.vqa_open_accuracy, &mut m.vqa_open_decoder_accuracy]) {
             *metric = f64::NAN;
         }
         m.clinical_f1_interval = None;
@@ -434,7 +437,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
     Ok(metrics)
 }
 
-fn headline(m: &Metrics) -> [(&'static str, f64); 15] {
+fn headline(m: &Metrics) -> [(&'static str, f64); 16] {
     [
         ("box IoU (29 regions)", m.box_iou),
         ("ECLS macro AUC", m.ecls_macro_auc),
@@ -451,6 +454,7 @@ fn headline(m: &Metrics) -> [(&'static str, f64); 15] {
         ("VQA closed accuracy", m.vqa_closed_accuracy),
         ("  the decoder's answers", m.vqa_closed_decoder_accuracy),
         ("VQA open accuracy", m.vqa_open_accuracy),
+        ("  the decoder's answers", m.vqa_open_decoder_accuracy),
     ]
 }
 
