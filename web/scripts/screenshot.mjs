@@ -20,8 +20,8 @@ try {
   await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: TIMEOUT });
   await page.setInputFiles("#file", { name: "sample.png", mimeType: "image/png", buffer: readFileSync(sample) });
   await page.waitForFunction(() => document.querySelector("#report")?.dataset.state === "done", null, { timeout: TIMEOUT });
-  // One question the findings answer, one the decoder does.
-  for (const [n, question] of ["Is there a pleural effusion?", "Which side is the pleural effusion on?"].entries()) {
+  // Two questions the findings answer, one the decoder does.
+  for (const [n, question] of ["Is there a pleural effusion?", "Which side is the pleural effusion on?", "How large is the pleural effusion?"].entries()) {
     await page.fill("#qa-input", question);
     await page.click("#qa-form button");
     await page.locator("#answers li[data-state]").nth(n).waitFor({ timeout: TIMEOUT });
