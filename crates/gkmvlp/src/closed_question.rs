@@ -36,7 +36,6 @@ impl ClosedQuestion {
             return None;
         }
         let (entity, mut explained) = named_finding(&tokens)?;
-        let mut mark = |spans: &[std::ops::Range<usize>]| spans.iter().flat_map(Clone::clone).for_each(|i| explained[i] = true);
 
         // A region whose name lies inside another one's ("mediastinum" in "upper mediastinum") is that one.
         let regions: Vec<_> = Region::ALL.iter().flat_map(|&r| spans(&tokens, &[r.name()]).into_iter().map(move |s| (r, s))).collect();
@@ -44,7 +43,7 @@ impl ClosedQuestion {
             .iter()
             .filter(|(_, s)| !regions.iter().any(|(_, t)| t != s && t.start <= s.start && s.end <= t.end))
             .collect();
-        mark(&outermost.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
+        outermost.iter().flat_map(|(_, s)| s.clone()).for_each(|i| explained[i] = true);
         let mut named_regions: Vec<Region> = outermost.iter().map(|(r, _)| *r).collect();
         named_regions.sort();
         named_regions.dedup();

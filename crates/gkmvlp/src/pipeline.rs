@@ -300,13 +300,11 @@ impl Pipeline {
         let Some(asked) = ClosedQuestion::read(question) else {
             return Ok(Answer { text: self.continue_question(encoding, prompt).await?, finding: None });
         };
-        let present = read_f32(encoding.present.clone().narrow(0, 0, 1)).await?;
         let probability = self
-            .knowledge
-            .candidates
-            .iter()
-            .zip(present)
-            .filter(|(c, _)| c.entity == asked.entity && asked.position.is_none_or(|region| c.position == region))
+            .positions_of(encoding, asked.entity)
+            .await?
+            .into_iter()
+            .filter(|(region, _)| asked.position.is_none_or(|asked| *region == asked))
             .map(|(_, p)| p)
             .fold(0.0, f32::max);
         let threshold = self.thresholds.of(asked.entity);
@@ -317,10 +315,8 @@ impl Pipeline {
     /// "right", "left", "both sides" or "midline": where the findings list calls `entity`, or where it is most
     /// probable when the list does not call it (the answer then shows a probability under its threshold).
     async fn answer_side(&self, encoding: &ImageEncoding, entity: usize) -> Result<Answer> {
-        let present = read_f32(encoding.present.clone().narrow(0, 0, 1)).await?;
         let threshold = self.thresholds.of(entity);
-        let positions: Vec<(Region, f32)> =
-            self.knowledge.candidates.iter().zip(present).filter(|(c, _)| c.entity == entity).map(|(c, p)| (c.position, p)).collect();
+        let positions = self.positions_of(encoding, entity).await?;
         let (most_probable, probability) = positions.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).ok_or_else(|| GkError::Config(format!("no knowledge candidate places {}", ENTITIES[entity].name)))?;
         let called: Vec<Region> = positions.iter().filter(|(_, p)| *p >= threshold).map(|(r, _)| *r).collect();
         let sides = if called.is_empty() { vec![most_probable] } else { called };
@@ -333,6 +329,12 @@ impl Pipeline {
         };
         let finding = AnswerFinding { entity: ENTITIES[entity].name, position: Some(most_probable.name()), probability, threshold };
         Ok(Answer { text: text.into(), finding: Some(finding) })
+    }
+
+    /// Each knowledge candidate of `entity`: its position and ECLS probability.
+    async fn positions_of(&self, encoding: &ImageEncoding, entity: usize) -> Result<Vec<(Region, f32)>> {
+        let present = read_f32(encoding.present.clone().narrow(0, 0, 1)).await?;
+        Ok(self.knowledge.candidates.iter().zip(present).filter(|(c, _)| c.entity == entity).map(|(c, p)| (c.position, p)).collect())
     }
 
     /// The decoder's answer to a free-text question, generated after `question: … answer:`, whatever it asks.
