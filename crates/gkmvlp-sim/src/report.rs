@@ -3,7 +3,7 @@
 
 use crate::findings::{Finding, Kind, Severity, Side};
 use crate::rng::Rng;
-use gkmvlp_vocab::{ENTITIES, Region, candidates};
+use gkmvlp_vocab::{ENTITIES, Region, candidates, join_names, most_specific, side_of};
 use serde::{Deserialize, Serialize};
 
 /// One claim a sentence makes: an entity is present (at least at these positions) or absent (at these
@@ -74,25 +74,6 @@ pub fn severity_word(k: Kind, s: Severity) -> &'static str {
     }
 }
 
-/// The most specific positions of a finding (zones rather than the whole lung when both are present).
-pub fn specific_positions(f: &Finding) -> Vec<Region> {
-    let regs = f.regions();
-    let has_zone = |lung: Region| {
-        let side = if lung == Region::RightLung { "right" } else { "left" };
-        regs.iter().any(|r| *r != lung && r.name().starts_with(side) && r.name().contains("zone"))
-    };
-    regs.iter().copied().filter(|r| !((*r == Region::RightLung || *r == Region::LeftLung) && has_zone(*r))).collect()
-}
-
-fn join_regions(regs: &[Region]) -> String {
-    let names: Vec<String> = regs.iter().map(|r| r.name().to_string()).collect();
-    match names.len() {
-        0 => String::new(),
-        1 => names[0].clone(),
-        _ => format!("{} and {}", names[..names.len() - 1].join(", "), names[names.len() - 1]),
-    }
-}
-
 fn side_adj(f: &Finding) -> &'static str {
     match f.side {
         Side::Right => "right",
@@ -113,8 +94,8 @@ fn absent_claim(k: Kind) -> Claim {
 /// The positive sentence for one finding.
 fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
     let sev = severity_word(f.kind, f.severity);
-    let spec = specific_positions(f);
-    let where_ = join_regions(&spec);
+    let spec = most_specific(&f.regions());
+    let where_ = join_names(&spec);
     let side = side_adj(f);
     let hedge_pre = if hedge { *rng.pick(&["possible ", "probable ", "likely "]) } else { "" };
     let text = match f.kind {
@@ -203,7 +184,7 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
 /// Short impression phrase for a finding.
 fn impression_phrase(f: &Finding) -> String {
     let sev = severity_word(f.kind, f.severity);
-    let spec = join_regions(&specific_positions(f));
+    let spec = join_names(&most_specific(&f.regions()));
     match f.kind {
         Kind::PleuralEffusion => format!("{} {} pleural effusion{}", cap(sev), side_adj(f), if f.side == Side::Bilateral { "s" } else { "" }),
         Kind::Pneumothorax => format!("{} {} pneumothorax", cap(sev), side_adj(f)),
@@ -317,17 +298,6 @@ pub fn entity_word(k: Kind) -> &'static str {
     }
 }
 
-/// Side answer from present positions.
-pub fn side_answer(f: &Finding) -> &'static str {
-    let r = f.positions.iter().any(|p| p.starts_with("right"));
-    let l = f.positions.iter().any(|p| p.starts_with("left"));
-    match (r, l) {
-        (true, true) => "both sides",
-        (true, false) => "right",
-        (false, true) => "left",
-        _ => "midline",
-    }
-}
 
 /// Question–answer pairs.
 pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
@@ -374,12 +344,12 @@ pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
     for f in findings {
         let w = entity_word(f.kind);
         if f.kind.lateral() || f.kind == Kind::PulmonaryEdema {
-            out.push(Qa { kind: "side".into(), question: format!("Which side is the {w} on?"), answer: side_answer(f).into(), entity: Some(f.entity) });
+            out.push(Qa { kind: "side".into(), question: format!("Which side is the {w} on?"), answer: side_of(&f.regions()).into(), entity: Some(f.entity) });
         }
         if matches!(f.kind, Kind::LungNodule | Kind::LungMass | Kind::Consolidation | Kind::Atelectasis) {
-            let spec = specific_positions(f);
+            let spec = most_specific(&f.regions());
             let q = if rng.chance(0.5) { format!("Where is the {w}?") } else { format!("In which zone is the {w}?") };
-            out.push(Qa { kind: "zone".into(), question: q, answer: format!("in the {}", join_regions(&spec)), entity: Some(f.entity) });
+            out.push(Qa { kind: "zone".into(), question: q, answer: format!("in the {}", join_names(&spec)), entity: Some(f.entity) });
         }
         match f.kind {
             Kind::LungNodule | Kind::LungMass => {

@@ -202,6 +202,36 @@ pub fn candidate_index(entity: usize, position: Region) -> Option<usize> {
     candidates().iter().position(|c| c.entity == entity && c.position == position)
 }
 
+/// The side `positions` lie on, in the words of a report: "right", "left", "both sides" or "midline".
+pub fn side_of(positions: &[Region]) -> &'static str {
+    let on = |side: &str| positions.iter().any(|r| r.name().starts_with(side));
+    match (on("right"), on("left")) {
+        (true, true) => "both sides",
+        (true, false) => "right",
+        (false, true) => "left",
+        (false, false) => "midline",
+    }
+}
+
+/// `positions` as a report names them: a whole lung is left out where one of its zones is there too
+/// ("right lower lung zone", not "right lung and right lower lung zone"). Order is kept.
+pub fn most_specific(positions: &[Region]) -> Vec<Region> {
+    let has_zone = |lung: Region| {
+        let side = if lung == RightLung { "right" } else { "left" };
+        positions.iter().any(|r| *r != lung && r.name().starts_with(side) && r.name().contains("zone"))
+    };
+    positions.iter().copied().filter(|&r| !(matches!(r, RightLung | LeftLung) && has_zone(r))).collect()
+}
+
+/// Region names as prose: "a", "a and b", "a, b and c".
+pub fn join_names(positions: &[Region]) -> String {
+    match positions {
+        [] => String::new(),
+        [only] => only.name().to_string(),
+        [rest @ .., last] => format!("{} and {}", rest.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "), last.name()),
+    }
+}
+
 /// Whether a finding is present or absent at a position (the `exist` of a triplet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Exist {
@@ -235,5 +265,20 @@ mod tests {
         }
         assert_eq!(all[0].sentence(), "pleural effusion at the right costophrenic angle");
         assert_eq!(entity_index("Lung Nodule"), Some(3));
+    }
+
+    #[test]
+    fn positions_read_as_a_report_names_them() {
+        assert_eq!(side_of(&[RightLowerLungZone, RightCostophrenicAngle]), "right");
+        assert_eq!(side_of(&[LeftLung]), "left");
+        assert_eq!(side_of(&[RightLung, LeftHilarStructures]), "both sides");
+        assert_eq!(side_of(&[CardiacSilhouette]), "midline");
+        assert_eq!(most_specific(&[RightLung, RightLowerLungZone, LeftLung]), [RightLowerLungZone, LeftLung]);
+        assert_eq!(most_specific(&[RightLung, RightApicalZone]), [RightApicalZone]);
+        assert_eq!(most_specific(&[RightLung, LeftLowerLungZone]), [RightLung, LeftLowerLungZone]);
+        assert_eq!(join_names(&[]), "");
+        assert_eq!(join_names(&[LeftLung]), "left lung");
+        assert_eq!(join_names(&[RightMidLungZone, LeftMidLungZone]), "right mid lung zone and left mid lung zone");
+        assert_eq!(join_names(&[RightLung, Trachea, Carina]), "right lung, trachea and carina");
     }
 }
