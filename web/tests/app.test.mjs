@@ -152,10 +152,12 @@ describe("WebGPU", () => {
     assert.equal(await page.getAttribute("#report", "data-state"), "done", await page.textContent("#message"));
     webgpuReport = await page.textContent("#report");
     const answer = await ask(page, "is there a pleural effusion?");
-    // A presence or side question is answered from the findings' ECLS probabilities; any other by the decoder.
+    // A presence, side or zone question is answered from the findings' ECLS probabilities; any other by the decoder.
     assert.match(answer, /^Q: is there a pleural effusion\?A: (yes|no)from the findings: pleural effusion [01]\.\d{3}, called present from /);
     const side = await ask(page, "which side is the pleural effusion on?");
     assert.match(side, /^Q: which side is the pleural effusion on\?A: (right|left|both sides)from the findings: pleural effusion at the (right|left) [a-z ]+ [01]\.\d{3}, /);
+    const zone = await ask(page, "where is the pleural effusion?");
+    assert.match(zone, /^Q: where is the pleural effusion\?A: in the (right|left) [a-z ,]+from the findings: pleural effusion at the (right|left) [a-z ]+ [01]\.\d{3}, /);
     const size = await ask(page, "how large is the pleural effusion?");
     assert.match(size, /^Q: how large is the pleural effusion\?A: .*written by the report decoder$/);
     await page.fill("#zs-input", "rib fracture, <b>not html</b>");

@@ -111,7 +111,7 @@ pub struct Metrics {
     #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub vqa_closed_decoder_accuracy: f64,
     /// The other questions, answered as the pipeline answers them: those asking only which side a finding is
-    /// on from the findings (`ClosedQuestion::read_side`), the rest by the decoder.
+    /// on or where it is from the findings (`ClosedQuestion::read_where`), the rest by the decoder.
     #[serde(deserialize_with = "nan_if_null")]
     pub vqa_open_accuracy: f64,
     /// The same questions, every one answered by the decoder.

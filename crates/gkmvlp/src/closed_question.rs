@@ -1,8 +1,9 @@
 //! Yes/no questions about one finding ("Is there a pleural effusion?", "Is there lung mass in the left
-//! lung?") and side questions about one finding ("Which side is the pleural effusion on?"), read out of
-//! free text so that the pipeline answers them from the grounded ECLS probabilities, the ones the findings
-//! list shows, and never contradicts that list (the decoder can). Whatever else a question holds (a second
-//! finding, a negation, a size, a side without a region) leaves it unread, for the decoder to answer.
+//! lung?") and questions of where one finding is ("Which side is the pleural effusion on?", "Where is the
+//! consolidation?"), read out of free text so that the pipeline answers them from the grounded ECLS
+//! probabilities, the ones the findings list shows, and never contradicts that list (the decoder can).
+//! Whatever else a question holds (a second finding, a negation, a size, a side without a region) leaves
+//! it unread, for the decoder to answer.
 
 use gkmvlp_vocab::mentions::{ENTITY_CUES, spans, words};
 use gkmvlp_vocab::{ENTITIES, Region, candidate_index};
@@ -17,8 +18,19 @@ const FILLERS: [&str; 30] = [
     "in", "at", "on",
 ];
 
-/// Words a side question may hold besides its opening and its finding.
-const SIDE_FILLERS: [&str; 9] = ["is", "are", "the", "a", "an", "on", "of", "in", "located"];
+/// Words a where question may hold besides its opening and its finding.
+const WHERE_FILLERS: [&str; 10] = ["is", "are", "the", "a", "an", "on", "of", "in", "located", "seen"];
+
+/// The openings of a where question, and what each asks.
+const WHERE_OPENINGS: [(&[&str], Whereabouts); 7] = [
+    (&["which", "side"], Whereabouts::Side),
+    (&["what", "side"], Whereabouts::Side),
+    (&["where"], Whereabouts::Zone),
+    (&["which", "zone"], Whereabouts::Zone),
+    (&["what", "zone"], Whereabouts::Zone),
+    (&["in", "which", "zone"], Whereabouts::Zone),
+    (&["in", "what", "zone"], Whereabouts::Zone),
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClosedQuestion {
@@ -26,6 +38,22 @@ pub struct ClosedQuestion {
     pub entity: usize,
     /// The region asked about, always one of the entity's positions; `None` asks about the whole image.
     pub position: Option<Region>,
+}
+
+/// What a where question asks of its finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whereabouts {
+    /// "right", "left", "both sides" or "midline".
+    Side,
+    /// The positions themselves ("in the right lower lung zone").
+    Zone,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WhereQuestion {
+    /// Index into [`ENTITIES`].
+    pub entity: usize,
+    pub asks: Whereabouts,
 }
 
 impl ClosedQuestion {
@@ -59,16 +87,15 @@ impl ClosedQuestion {
         all_understood(&tokens, &explained, entity, &FILLERS).then_some(ClosedQuestion { entity, position })
     }
 
-    /// The finding whose side `question` asks ("which side is the pleural effusion on?"), if that is all it
-    /// asks; a question that also names a region is left to the decoder.
-    pub fn read_side(question: &str) -> Option<usize> {
+    /// The finding whose side or position `question` asks ("which side is the pleural effusion on?",
+    /// "where is the consolidation?"), if that is all it asks; a question that also names a region is left
+    /// to the decoder.
+    pub fn read_where(question: &str) -> Option<WhereQuestion> {
         let tokens = words(question);
-        if !matches!(tokens.first()?.as_str(), "which" | "what") || tokens.get(1)? != "side" {
-            return None;
-        }
+        let (opening, asks) = WHERE_OPENINGS.iter().find(|(opening, _)| opening.len() <= tokens.len() && opening.iter().zip(&tokens).all(|(o, t)| o == t))?;
         let (entity, mut explained) = named_finding(&tokens)?;
-        explained[..2].fill(true);
-        all_understood(&tokens, &explained, entity, &SIDE_FILLERS).then_some(entity)
+        explained[..opening.len()].fill(true);
+        all_understood(&tokens, &explained, entity, &WHERE_FILLERS).then_some(WhereQuestion { entity, asks: *asks })
     }
 }
 
@@ -132,23 +159,32 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_side_questions_of_the_simulator() {
-        let side = |entity: &str| entity_index(entity);
-        assert_eq!(ClosedQuestion::read_side("Which side is the pleural effusion on?"), side("pleural effusion"));
-        assert_eq!(ClosedQuestion::read_side("which side is the effusion on?"), side("pleural effusion"));
-        assert_eq!(ClosedQuestion::read_side("What side is the pneumothorax on?"), side("pneumothorax"));
-        assert_eq!(ClosedQuestion::read_side("Which side is the pulmonary edema on?"), side("pulmonary edema"));
+    fn reads_the_where_questions_of_the_simulator() {
+        let asked = |entity: &str, asks| Some(WhereQuestion { entity: entity_index(entity).unwrap(), asks });
+        let side = |entity| asked(entity, Whereabouts::Side);
+        let zone = |entity| asked(entity, Whereabouts::Zone);
+        assert_eq!(ClosedQuestion::read_where("Which side is the pleural effusion on?"), side("pleural effusion"));
+        assert_eq!(ClosedQuestion::read_where("which side is the effusion on?"), side("pleural effusion"));
+        assert_eq!(ClosedQuestion::read_where("What side is the pneumothorax on?"), side("pneumothorax"));
+        assert_eq!(ClosedQuestion::read_where("Which side is the pulmonary edema on?"), side("pulmonary edema"));
+        assert_eq!(ClosedQuestion::read_where("Where is the consolidation?"), zone("consolidation"));
+        assert_eq!(ClosedQuestion::read_where("In which zone is the lung nodule?"), zone("lung nodule"));
+        assert_eq!(ClosedQuestion::read_where("which zone is the mass in?"), zone("lung mass"));
+        assert_eq!(ClosedQuestion::read_where("Where is the atelectasis seen?"), zone("atelectasis"));
         for question in [
             "Which side is the pleural effusion or the pneumothorax on?",
             "Which side is the effusion in the right lung on?",
+            "Where is the consolidation in the right lung?",
+            "Where is the largest nodule?",
             "Which side is larger?",
             "Which side?",
+            "Where?",
+            "In which zone?",
             "Which side is the effusion not on?",
-            "Where is the consolidation?",
             "Is there a pleural effusion?",
             "",
         ] {
-            assert_eq!(ClosedQuestion::read_side(question), None, "{question}");
+            assert_eq!(ClosedQuestion::read_where(question), None, "{question}");
         }
     }
 

@@ -9,10 +9,10 @@ use std::ops::ControlFlow;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use gkmvlp_vocab::mentions::mentioned_findings;
-use gkmvlp_vocab::{Candidate, ENTITIES, NUM_REGIONS, Region};
+use gkmvlp_vocab::{Candidate, ENTITIES, NUM_REGIONS, Region, join_names, most_specific, side_of};
 use serde::Serialize;
 
-use crate::closed_question::ClosedQuestion;
+use crate::closed_question::{ClosedQuestion, WhereQuestion, Whereabouts};
 use crate::config::GkMvlpConfig;
 use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
@@ -289,13 +289,13 @@ impl Pipeline {
 
     /// Answer to a free-text question. One that asks only whether a finding is present (see
     /// [`ClosedQuestion`]) is answered from its ECLS probability and threshold, like the findings list; one
-    /// that asks only which side a finding is on, from the sides of the positions the findings list calls
-    /// it at (of its most probable position where none is called); any other by the decoder
+    /// that asks only which side a finding is on, or where it is, from the positions the findings list calls
+    /// it at (its most probable position where none is called); any other by the decoder
     /// ([`Pipeline::generate_answer`]).
     pub async fn answer(&self, encoding: &ImageEncoding, question: &str) -> Result<Answer> {
         let prompt = self.question_prompt(question)?;
-        if let Some(entity) = ClosedQuestion::read_side(question) {
-            return self.answer_side(encoding, entity).await;
+        if let Some(asked) = ClosedQuestion::read_where(question) {
+            return self.answer_where(encoding, asked).await;
         }
         let Some(asked) = ClosedQuestion::read(question) else {
             return Ok(Answer { text: self.continue_question(encoding, prompt).await?, finding: None });
@@ -312,23 +312,23 @@ impl Pipeline {
         Ok(Answer { text: if probability >= threshold { "yes" } else { "no" }.into(), finding: Some(finding) })
     }
 
-    /// "right", "left", "both sides" or "midline": where the findings list calls `entity`, or where it is most
-    /// probable when the list does not call it (the answer then shows a probability under its threshold).
-    async fn answer_side(&self, encoding: &ImageEncoding, entity: usize) -> Result<Answer> {
+    /// Where the findings list calls the asked finding, or where it is most probable when the list does not
+    /// call it (the answer then shows a probability under its threshold): as a side ("right", "left", "both
+    /// sides" or "midline") or as positions named the way reports name them ("in the right lower lung zone
+    /// and left lung").
+    async fn answer_where(&self, encoding: &ImageEncoding, asked: WhereQuestion) -> Result<Answer> {
+        let entity = asked.entity;
         let threshold = self.thresholds.of(entity);
         let positions = self.positions_of(encoding, entity).await?;
         let (most_probable, probability) = positions.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).ok_or_else(|| GkError::Config(format!("no knowledge candidate places {}", ENTITIES[entity].name)))?;
         let called: Vec<Region> = positions.iter().filter(|(_, p)| *p >= threshold).map(|(r, _)| *r).collect();
-        let sides = if called.is_empty() { vec![most_probable] } else { called };
-        let (right, left) = (sides.iter().any(|r| r.name().starts_with("right")), sides.iter().any(|r| r.name().starts_with("left")));
-        let text = match (right, left) {
-            (true, true) => "both sides",
-            (true, false) => "right",
-            (false, true) => "left",
-            (false, false) => "midline",
+        let at = if called.is_empty() { vec![most_probable] } else { called };
+        let text = match asked.asks {
+            Whereabouts::Side => side_of(&at).to_string(),
+            Whereabouts::Zone => format!("in the {}", join_names(&most_specific(&at))),
         };
         let finding = AnswerFinding { entity: ENTITIES[entity].name, position: Some(most_probable.name()), probability, threshold };
-        Ok(Answer { text: text.into(), finding: Some(finding) })
+        Ok(Answer { text, finding: Some(finding) })
     }
 
     /// Each knowledge candidate of `entity`: its position and ECLS probability.

@@ -247,18 +247,23 @@ fn zero_shot_answer_and_report_check_run() {
         pipeline.thresholds = PresentThresholds::try_from(vec![threshold; ENTITIES.len()]).unwrap();
         assert_eq!(pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?")).unwrap().text, expected);
     }
-    // A side question is answered from the most probable position when no effusion is called (the
+    // Side and zone questions are answered from the most probable position when no effusion is called (the
     // threshold above every probability), and from every called one otherwise.
-    let side = |pipeline: &Pipeline| pollster::block_on(pipeline.answer(&encoding, "which side is the effusion on?")).unwrap();
-    let most_probable = side(&pipeline);
+    let ask = |pipeline: &Pipeline, question: &str| pollster::block_on(pipeline.answer(&encoding, question)).unwrap();
+    let most_probable = ask(&pipeline, "which side is the effusion on?");
     let position = most_probable.finding.as_ref().and_then(|f| f.position).expect("answered from the findings");
     assert_eq!(most_probable.finding.as_ref().map(|f| f.probability), Some(effusion(None)));
     assert_eq!(most_probable.text, if position.starts_with("right") { "right" } else { "left" });
+    assert_eq!(ask(&pipeline, "where is the effusion?").text, format!("in the {position}"));
     let least = analysis.findings.iter().filter(|f| f.entity == "pleural effusion").map(|f| f.probability).fold(1.0, f32::min);
     pipeline.thresholds = PresentThresholds::try_from(vec![least; ENTITIES.len()]).unwrap();
-    assert_eq!(side(&pipeline).text, "both sides", "every effusion position is called at the least probability");
+    assert_eq!(ask(&pipeline, "which side is the effusion on?").text, "both sides", "every effusion position is called at the least probability");
+    assert_eq!(
+        ask(&pipeline, "In which zone is the pleural effusion?").text,
+        "in the right costophrenic angle, left costophrenic angle, right lower lung zone, left lower lung zone, right hemidiaphragm and left hemidiaphragm"
+    );
     // Any other question is the decoder's, and so is every question asked of `generate_answer`.
-    assert!(pollster::block_on(pipeline.answer(&encoding, "where is the effusion?")).unwrap().finding.is_none());
+    assert!(ask(&pipeline, "how large is the effusion?").finding.is_none());
     pollster::block_on(pipeline.generate_answer(&encoding, "is there a pleural effusion?")).unwrap();
     assert!(pollster::block_on(pipeline.answer(&encoding, "   ")).is_err());
     let long = "why ".repeat(200);
