@@ -20,8 +20,9 @@ try {
   await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: TIMEOUT });
   await page.setInputFiles("#file", { name: "sample.png", mimeType: "image/png", buffer: readFileSync(sample) });
   await page.waitForFunction(() => document.querySelector("#report")?.dataset.state === "done", null, { timeout: TIMEOUT });
-  // Two questions the findings answer, one the decoder does.
-  for (const [n, question] of ["Is there a pleural effusion?", "Which side is the pleural effusion on?", "How large is the pleural effusion?"].entries()) {
+  // Three questions the findings answer, one the decoder does.
+  const questions = ["Is there a pleural effusion?", "Which side is the pleural effusion on?", "Where is the pleural effusion?", "How large is the pleural effusion?"];
+  for (const [n, question] of questions.entries()) {
     await page.fill("#qa-input", question);
     await page.click("#qa-form button");
     await page.locator("#answers li[data-state]").nth(n).waitFor({ timeout: TIMEOUT });
