@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   }
   const answers: number[] = [];
   for (let i = 0; i <= reps; i++) {
-    // A question the decoder answers: a yes/no or side one about a finding would be read off the findings.
+    // A question the decoder answers: a yes/no, side or where one about a finding would be read off the findings.
     const [ms] = await timed(() => c.call({ type: "answer", question: "how large is the pleural effusion?" }));
     answers.push(ms);
     log(`answer ${i}: ${Math.round(ms)} ms`);
