@@ -95,12 +95,12 @@ pub struct ZeroShotScore {
 pub struct Answer {
     pub text: String,
     /// For a question that asks only whether one finding is present (at one region), or only which side
-    /// it is on: the ECLS probability the answer comes from. `None` when the decoder wrote the answer.
+    /// it is on or where it is: the ECLS probability the answer comes from. `None` when the decoder wrote the answer.
     pub finding: Option<AnswerFinding>,
 }
 
 /// The grounded finding behind a yes/no answer (`yes` when `probability` reaches `threshold`, exactly as the
-/// findings list decides) or a side answer (the most probable of the finding's positions).
+/// findings list decides) or a side or where answer (the most probable of the finding's positions).
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerFinding {
     pub entity: &'static str,
