@@ -102,9 +102,10 @@ fn write(tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>, file: &str) -> Resu
     serialize(views, None).map_err(|e| GkError::weights(file, format!("cannot serialise: {e}")))
 }
 
-/// Whether tensor `name` lies in one of `modules` (module paths such as `gk_module` or `text_decoder.layers.1`).
+/// Whether tensor `name` lies in one of `modules` (module paths such as `gk_module` or `text_decoder.layers.1`),
+/// or is one of them: a parameter held directly by a module, such as `region_head.queries`, is named as itself.
 fn inside(name: &str, modules: &[String]) -> bool {
-    modules.iter().any(|m| name.strip_prefix(m.as_str()).is_some_and(|rest| rest.starts_with('.')))
+    modules.iter().any(|m| name.strip_prefix(m.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
 }
 
 /// Whether module paths `a` and `b` overlap (one is, or contains, the other).
@@ -291,10 +292,14 @@ mod tests {
     #[test]
     fn a_module_may_take_its_own_width() {
         let matrix: Vec<f32> = (0..128).map(|i| ((i * 31 % 89) as f32 - 44.0) / 9.0).collect();
-        let f32_file = write(vec![("image.weight".into(), Dtype::F32, vec![2, 64], le_bytes(&matrix)), ("boxes.weight".into(), Dtype::F32, vec![2, 64], le_bytes(&matrix))], "t").unwrap();
-        let stored = quantize(&f32_file, "t", &Precision { finer: vec!["image".into(), "boxes:14".into()], finer_bits: 11, ..Default::default() }).unwrap();
+        let tensor = |name: &str| (name.to_string(), Dtype::F32, vec![2, 64], le_bytes(&matrix));
+        let f32_file = write(vec![tensor("image.weight"), tensor("boxes.weight"), tensor("boxes.queries")], "t").unwrap();
+        // `boxes.queries` is a parameter of `boxes` itself: named as itself it takes a width of its own.
+        let precision = Precision { finer: vec!["image".into(), "boxes.weight:14".into(), "boxes.queries:16".into()], finer_bits: 11, ..Default::default() };
+        let stored = quantize(&f32_file, "t", &precision).unwrap();
         let stored = SafeTensors::deserialize(&stored).unwrap();
-        assert!(stored.tensor("image.weight.low3").is_ok() && stored.tensor("boxes.weight.low6").is_ok(), "{:?}", stored.names());
+        let has = |name: &str| stored.tensor(name).is_ok();
+        assert!(has("image.weight.low3") && has("boxes.weight.low6") && has("boxes.queries.low8"), "{:?}", stored.names());
     }
 
     #[test]
