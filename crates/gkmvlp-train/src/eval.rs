@@ -507,8 +507,11 @@ fn compare(output: &EvalOutput, baseline: &Path) -> Result<(), String> {
         .fold(0.0f32, f32::max);
     println!("against {}:", base.weights);
     println!("  max ECLS probability difference {max_diff:.4}");
+    // NaN on either side (an `--image-only` run's text metrics): nothing to compare.
+    let value = |x: f64| if x.is_nan() { "n/a".to_string() } else { format!("{x:.3}") };
     for ((name, now), (_, before)) in headline(&output.metrics).iter().zip(headline(&base.metrics)) {
-        println!("  {name:<26} {before:.3} -> {now:.3} ({:+.3})", now - before);
+        let change = if (now - before).is_nan() { "n/a".to_string() } else { format!("{:+.3}", now - before) };
+        println!("  {name:<26} {} -> {} ({change})", value(before), value(*now));
     }
     Ok(())
 }
