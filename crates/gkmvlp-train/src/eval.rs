@@ -458,11 +458,16 @@ fn headline(m: &Metrics) -> [(&'static str, f64); 16] {
     ]
 }
 
+/// A headline metric as printed: NaN means nothing was measured (a text metric with `--image-only`, an AUC
+/// over one class).
+fn shown(value: f64) -> String {
+    if value.is_nan() { "n/a".to_string() } else { format!("{value:.3}") }
+}
+
 fn print_metrics(m: &Metrics) {
     println!("{} records", m.records);
-    // NaN: nothing to measure (a text metric with `--image-only`, an AUC over one class).
     for (name, value) in headline(m) {
-        if value.is_nan() { println!("{name:<26} n/a") } else { println!("{name:<26} {value:.3}") }
+        println!("{name:<26} {}", shown(value));
     }
     let interval = |i: Option<(f64, f64)>| i.map_or("n/a".to_string(), |(low, high)| format!("{low:.3} to {high:.3}"));
     println!(
@@ -507,11 +512,10 @@ fn compare(output: &EvalOutput, baseline: &Path) -> Result<(), String> {
         .fold(0.0f32, f32::max);
     println!("against {}:", base.weights);
     println!("  max ECLS probability difference {max_diff:.4}");
-    // NaN on either side (an `--image-only` run's text metrics): nothing to compare.
-    let value = |x: f64| if x.is_nan() { "n/a".to_string() } else { format!("{x:.3}") };
     for ((name, now), (_, before)) in headline(&output.metrics).iter().zip(headline(&base.metrics)) {
+        // NaN on either side: nothing to compare.
         let change = if (now - before).is_nan() { "n/a".to_string() } else { format!("{:+.3}", now - before) };
-        println!("  {name:<26} {} -> {} ({change})", value(before), value(*now));
+        println!("  {name:<26} {} -> {} ({change})", shown(before), shown(*now));
     }
     Ok(())
 }

@@ -110,7 +110,7 @@ fn inside(name: &str, modules: &[String]) -> bool {
 
 /// Whether module paths `a` and `b` overlap (one is, or contains, the other).
 fn overlap(a: &str, b: &str) -> bool {
-    a == b || inside(a, &[b.to_string()]) || inside(b, &[a.to_string()])
+    inside(a, &[b.to_string()]) || inside(b, &[a.to_string()])
 }
 
 /// Quantises an f32 safetensors file: int8, except the modules `precision` names.
