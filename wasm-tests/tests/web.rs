@@ -17,8 +17,14 @@ const TOKENIZER_JSON: &[u8] = include_bytes!("../../models/tokenizer.json");
 
 fn pipeline(model: gkmvlp::GkMvlp, device: Device) -> Pipeline {
     let tokenizer = TextTokenizer::from_bytes(TOKENIZER_JSON).expect("tokenizer");
-    Pipeline::new(model, GkMvlpConfig::tiny(), tokenizer, device, WeightsOrigin::Untrained { text_encoder_from_minilm: false })
-        .expect("pipeline")
+    Pipeline::new(
+        model,
+        GkMvlpConfig::tiny(),
+        tokenizer,
+        device,
+        WeightsOrigin::Untrained { text_encoder_from_minilm: false },
+    )
+    .expect("pipeline")
 }
 
 #[wasm_bindgen_test]

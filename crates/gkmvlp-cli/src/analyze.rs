@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
+use gkmvlp::GkMvlpConfig;
 use gkmvlp::pipeline::{Analysis, Answer, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore};
 use gkmvlp::weights::{MANIFEST_FILE, TOKENIZER_FILE, WeightFiles};
-use gkmvlp::GkMvlpConfig;
 use gkmvlp_imaging::Radiograph;
 use serde::Serialize;
 
@@ -99,7 +99,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
     let (device, device_name) = match args.device {
         Backend::Flex => (Device::flex(), "Flex (CPU)".to_string()),
         Backend::Wgpu => {
-            let (device, setup) = Device::wgpu_options().init_with_setup().map_err(|e| format!("no wgpu adapter: {e:?}"))?;
+            let (device, setup) =
+                Device::wgpu_options().init_with_setup().map_err(|e| format!("no wgpu adapter: {e:?}"))?;
             let info = setup.adapter.get_info();
             (device, format!("wgpu {:?} on {}", info.backend, info.name))
         }
@@ -115,11 +116,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
     let report = block(pipeline.generate_report(&encoding, |_| ControlFlow::Continue(())))?;
     let answer = block(pipeline.answer(&encoding, &args.question))?;
     let to_check = args.check_report.clone().unwrap_or_else(|| report.clone());
-    let report_check = if to_check.trim().is_empty() {
-        Vec::new()
-    } else {
-        block(pipeline.check_report(&encoding, &to_check))?
-    };
+    let report_check =
+        if to_check.trim().is_empty() { Vec::new() } else { block(pipeline.check_report(&encoding, &to_check))? };
 
     if let Some(path) = &args.overlay {
         crate::overlay::write(path, &radiograph, &analysis)?;
@@ -151,7 +149,14 @@ fn block<T>(step: impl std::future::Future<Output = gkmvlp::Result<T>>) -> Resul
 }
 
 fn describe(r: &Radiograph) -> String {
-    format!("{:?}, {}×{} pixels, {} bits stored{}", r.format, r.width, r.height, r.bits_stored, if r.invert { ", MONOCHROME1 (inverted)" } else { "" })
+    format!(
+        "{:?}, {}×{} pixels, {} bits stored{}",
+        r.format,
+        r.width,
+        r.height,
+        r.bits_stored,
+        if r.invert { ", MONOCHROME1 (inverted)" } else { "" }
+    )
 }
 
 fn print_text(out: &Report, radiograph: &Radiograph, top: usize) {
@@ -171,7 +176,10 @@ fn print_text(out: &Report, radiograph: &Radiograph, top: usize) {
         let [x0, y0, x1, y1] = r.bbox;
         println!("   {:2} {:<24} {:6.0} {:6.0} {:6.0} {:6.0}", r.index, r.name, x0 * w, y0 * h, x1 * w, y1 * h);
     }
-    println!("\n2. Grounded findings (ECLS probability present, * = called present; top {top} of {})", out.analysis.findings.len());
+    println!(
+        "\n2. Grounded findings (ECLS probability present, * = called present; top {top} of {})",
+        out.analysis.findings.len()
+    );
     for f in out.analysis.findings.iter().take(top) {
         println!("   {:5.3}{} {} at the {}", f.probability, if f.present { "*" } else { " " }, f.entity, f.position);
     }
@@ -183,7 +191,11 @@ fn print_text(out: &Report, radiograph: &Radiograph, top: usize) {
     if out.report_follows_findings {
         println!("   (written by the report decoder behind the findings called present, then made to agree with them)");
     }
-    println!("\n5. Question: {}\n   Answer: {}", out.question, if out.answer.text.is_empty() { "(empty)" } else { &out.answer.text });
+    println!(
+        "\n5. Question: {}\n   Answer: {}",
+        out.question,
+        if out.answer.text.is_empty() { "(empty)" } else { &out.answer.text }
+    );
     match &out.answer.finding {
         Some(f) => println!(
             "   (from the findings: {}{}, probability {:.3}, called present from {:.2})",

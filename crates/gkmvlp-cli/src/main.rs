@@ -38,19 +38,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
-        Command::Simulate(args) => gkmvlp_sim::run(&args).map_err(|e| e.to_string()).and_then(|summary| serde_json::to_string_pretty(&summary).map(|s| println!("{s}")).map_err(|e| e.to_string())),
+        Command::Simulate(args) => gkmvlp_sim::run(&args).map_err(|e| e.to_string()).and_then(|summary| {
+            serde_json::to_string_pretty(&summary).map(|s| println!("{s}")).map_err(|e| e.to_string())
+        }),
         Command::PackageUntrained(args) => package::run(&args),
         Command::Package(args) => package::ship(&args),
         Command::Eval(args) => gkmvlp_train::eval::run(&args).map(|_| ()),
         Command::Calibrate(args) => gkmvlp_train::calibrate::run(&args).map(|_| ()),
         // An interrupted run fails, so a script that chains stages stops there too.
-        Command::Train(args) => gkmvlp_train::run(&args).and_then(|step| match args.until.unwrap_or(args.steps).min(args.steps) {
-            end if step < end => Err(format!("training was interrupted at step {step} of {end}")),
-            _ => {
-                eprintln!("stopped at step {step}");
-                Ok(())
-            }
-        }),
+        Command::Train(args) => {
+            gkmvlp_train::run(&args).and_then(|step| match args.until.unwrap_or(args.steps).min(args.steps) {
+                end if step < end => Err(format!("training was interrupted at step {step} of {end}")),
+                _ => {
+                    eprintln!("stopped at step {step}");
+                    Ok(())
+                }
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

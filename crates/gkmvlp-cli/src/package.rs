@@ -29,13 +29,23 @@ pub struct PackageArgs {
 }
 
 pub fn run(args: &PackageArgs) -> Result<(), String> {
-    let config = GkMvlpConfig::preset(&args.config).ok_or_else(|| format!("unknown config `{}` (tiny, demo, base)", args.config))?;
-    let tokenizer = std::fs::read(crate::analyze::repo_path("models").join(TOKENIZER_FILE)).map_err(|e| format!("models/{TOKENIZER_FILE}: {e}"))?;
+    let config = GkMvlpConfig::preset(&args.config)
+        .ok_or_else(|| format!("unknown config `{}` (tiny, demo, base)", args.config))?;
+    let tokenizer = std::fs::read(crate::analyze::repo_path("models").join(TOKENIZER_FILE))
+        .map_err(|e| format!("models/{TOKENIZER_FILE}: {e}"))?;
     let device = Device::flex();
     device.seed(args.seed);
     let model = config.init(&device).map_err(|e| e.to_string())?;
     let training = serde_json::json!({ "untrained": true, "seed": args.seed });
-    let files = weights::package(&model, &config, &tokenizer, training, if args.int8 { Storage::Int8(Precision::default()) } else { Storage::F32 }, None).map_err(|e| e.to_string())?;
+    let files = weights::package(
+        &model,
+        &config,
+        &tokenizer,
+        training,
+        if args.int8 { Storage::Int8(Precision::default()) } else { Storage::F32 },
+        None,
+    )
+    .map_err(|e| e.to_string())?;
     files.write_dir(&args.out).map_err(|e| e.to_string())?;
     eprintln!("wrote untrained `{}` weights ({} bytes) to {}", args.config, files.model.len(), args.out.display());
     Ok(())
@@ -72,7 +82,9 @@ pub struct ShipArgs {
 
 pub fn ship(args: &ShipArgs) -> Result<(), String> {
     let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
-    let read_json = |path: &Path| -> Result<serde_json::Value, String> { serde_json::from_slice(&read(path)?).map_err(|e| format!("{}: {e}", path.display())) };
+    let read_json = |path: &Path| -> Result<serde_json::Value, String> {
+        serde_json::from_slice(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))
+    };
     let files = WeightFiles::read_dir(&args.weights).map_err(|e| format!("{}: {e}", args.weights.display()))?;
     let tokenizer = files.tokenizer_json.clone();
     let loaded = weights::load(files, &Device::flex()).map_err(|e| format!("{}: {e}", args.weights.display()))?;
@@ -85,15 +97,26 @@ pub fn ship(args: &ShipArgs) -> Result<(), String> {
         training["data"] = read_json(&data.join(MANIFEST_FILE))?;
     }
     if let Some(metrics) = &args.metrics {
-        training["metrics"] = read_json(metrics)?.get("metrics").cloned().ok_or_else(|| format!("{}: no `metrics`", metrics.display()))?;
+        training["metrics"] = read_json(metrics)?
+            .get("metrics")
+            .cloned()
+            .ok_or_else(|| format!("{}: no `metrics`", metrics.display()))?;
     }
-    let files = weights::package(&model, &config, &tokenizer, training, storage(args), manifest.present_thresholds.clone()).map_err(|e| e.to_string())?;
+    let files =
+        weights::package(&model, &config, &tokenizer, training, storage(args), manifest.present_thresholds.clone())
+            .map_err(|e| e.to_string())?;
     files.write_dir(&args.out).map_err(|e| e.to_string())?;
-    eprintln!("wrote {} weights ({} bytes) to {}", if args.int8 { "int8" } else { "f32" }, files.model.len(), args.out.display());
+    eprintln!(
+        "wrote {} weights ({} bytes) to {}",
+        if args.int8 { "int8" } else { "f32" },
+        files.model.len(),
+        args.out.display()
+    );
     Ok(())
 }
 
 fn storage(args: &ShipArgs) -> Storage {
-    let precision = Precision { keep_f32: args.keep_f32.clone(), finer: args.finer.clone(), finer_bits: args.finer_bits };
+    let precision =
+        Precision { keep_f32: args.keep_f32.clone(), finer: args.finer.clone(), finer_bits: args.finer_bits };
     if args.int8 { Storage::Int8(precision) } else { Storage::F32 }
 }

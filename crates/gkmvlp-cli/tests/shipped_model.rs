@@ -37,15 +37,25 @@ fn right_effusion_is_grounded_at_the_right_costophrenic_angle() {
     let right = probability(&out, "pleural effusion", "right costophrenic angle");
     let left = probability(&out, "pleural effusion", "left costophrenic angle");
     assert!(right > 0.5 && right > left + 0.3, "right {right:.3}, left {left:.3}");
-    assert_eq!(finding(&out, "pleural effusion", "right costophrenic angle")["present"], true, "called present at its calibrated threshold");
+    assert_eq!(
+        finding(&out, "pleural effusion", "right costophrenic angle")["present"],
+        true,
+        "called present at its calibrated threshold"
+    );
 }
 
 #[test]
 fn right_effusion_is_named_in_the_report() {
     let out = analyze("models/samples/simulated-right-effusion.png");
     let report = out["report"].as_str().expect("report").to_lowercase();
-    assert!(report.contains("right pleural effusion") && !report.contains("left pleural effusion"), "report does not name it on its side: {report}");
-    assert_eq!(out["report_follows_findings"], true, "the shipped weights write behind the findings and agree with them");
+    assert!(
+        report.contains("right pleural effusion") && !report.contains("left pleural effusion"),
+        "report does not name it on its side: {report}"
+    );
+    assert_eq!(
+        out["report_follows_findings"], true,
+        "the shipped weights write behind the findings and agree with them"
+    );
     // Its enlarged right hilum is called; the decoder leaves it out, and the report states it all the same.
     assert!(report.contains("hilum"), "the called hilum is not stated: {report}");
 }

@@ -38,10 +38,7 @@ fn corrupt_chain(err: &dyn std::error::Error) -> ImagingError {
 
 /// An integer attribute, if present and parseable.
 pub(crate) fn int_attr(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<i64> {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.to_int::<i64>().ok())
+    obj.element_opt(tag).ok().flatten().and_then(|e| e.to_int::<i64>().ok())
 }
 
 fn str_attr(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
@@ -49,52 +46,33 @@ fn str_attr(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
         .ok()
         .flatten()
         .and_then(|e| e.to_str().ok())
-        .map(|s| {
-            s.trim_matches(|c: char| c == '\0' || c.is_whitespace())
-                .to_string()
-        })
+        .map(|s| s.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string())
 }
 
 pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
     // Declared lengths first: the parser allocates them before reading.
     crate::dicom_lengths::check(bytes)?;
-    let preamble = if bytes.get(128..132) == Some(b"DICM") {
-        ReadPreamble::Always
-    } else {
-        ReadPreamble::Never
-    };
+    let preamble = if bytes.get(128..132) == Some(b"DICM") { ReadPreamble::Always } else { ReadPreamble::Never };
     let obj = OpenFileOptions::new()
         .read_preamble(preamble)
         .from_reader(Cursor::new(bytes))
         .map_err(|e| corrupt_chain(&e))?;
 
     // Transfer syntax: name the one we cannot decode.
-    let uid = obj
-        .meta()
-        .transfer_syntax()
-        .trim_matches(|c: char| c == '\0' || c == ' ')
-        .to_string();
+    let uid = obj.meta().transfer_syntax().trim_matches(|c: char| c == '\0' || c == ' ').to_string();
     match TransferSyntaxRegistry.get(&uid) {
         None => {
-            return Err(ImagingError::UnsupportedTransferSyntax {
-                name: "unknown".into(),
-                uid,
-            });
+            return Err(ImagingError::UnsupportedTransferSyntax { name: "unknown".into(), uid });
         }
         Some(ts) if !ts.can_decode_all() => {
-            return Err(ImagingError::UnsupportedTransferSyntax {
-                name: ts.name().into(),
-                uid,
-            });
+            return Err(ImagingError::UnsupportedTransferSyntax { name: ts.name().into(), uid });
         }
         Some(_) => {}
     }
 
     // Geometry, checked before any pixel is decoded.
     if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
-        return Err(ImagingError::UnsupportedImage(
-            "DICOM object has no Pixel Data".into(),
-        ));
+        return Err(ImagingError::UnsupportedImage("DICOM object has no Pixel Data".into()));
     }
     let dim = |tag, name: &str| {
         int_attr(&obj, tag)
@@ -126,18 +104,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
             "{bits_stored} bits stored in {bits_allocated} allocated (expected 8 or 16 allocated)"
         )));
     }
-    let geometry = Geometry {
-        width,
-        height,
-        samples: samples as u32,
-        bits_allocated: bits_allocated as u32,
-    };
+    let geometry = Geometry { width, height, samples: samples as u32, bits_allocated: bits_allocated as u32 };
     check_compressed_frame(&obj, &uid, geometry)?;
     // Multi-frame objects: the first frame is used (documented behaviour).
 
-    let decoded = obj
-        .decode_pixel_data_frame(0)
-        .map_err(|e| corrupt_chain(&e))?;
+    let decoded = obj.decode_pixel_data_frame(0).map_err(|e| corrupt_chain(&e))?;
     let bits_allocated = decoded.bits_allocated();
     let n = width as usize * height as usize;
     let spp = decoded.samples_per_pixel() as usize;
@@ -163,9 +134,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
     }
 
     match decoded.photometric_interpretation() {
-        PhotometricInterpretation::Monochrome1 | PhotometricInterpretation::Monochrome2
-            if spp == 1 =>
-        {
+        PhotometricInterpretation::Monochrome1 | PhotometricInterpretation::Monochrome2 if spp == 1 => {
             grey(width, height, values, bits_stored, &decoded)
         }
         pi => colour(width, height, &values[..n * spp], bits_stored, spp, pi),
@@ -180,19 +149,13 @@ fn grey(
     decoded: &DecodedPixelData<'_>,
 ) -> Result<Radiograph, ImagingError> {
     values.truncate(width as usize * height as usize);
-    let invert = matches!(
-        decoded.photometric_interpretation(),
-        PhotometricInterpretation::Monochrome1
-    );
+    let invert = matches!(decoded.photometric_interpretation(), PhotometricInterpretation::Monochrome1);
     let from_file = decoded
         .window()
         .ok()
         .flatten()
         .and_then(|w| w.first().copied())
-        .map(|w| Window {
-            center: w.center as f32,
-            width: w.width as f32,
-        })
+        .map(|w| Window { center: w.center as f32, width: w.width as f32 })
         .and_then(|w| w.validate().ok());
     let window = from_file.unwrap_or_else(|| voi::robust_window(&values));
     Ok(Radiograph {
@@ -217,24 +180,15 @@ fn colour(
     pi: &PhotometricInterpretation,
 ) -> Result<Radiograph, ImagingError> {
     if spp != 3 {
-        return Err(ImagingError::UnsupportedImage(format!(
-            "{pi} with {spp} samples per pixel"
-        )));
+        return Err(ImagingError::UnsupportedImage(format!("{pi} with {spp} samples per pixel")));
     }
     let max = ((1u64 << bits_stored.clamp(1, 32)) - 1) as f32;
-    let is_ybr = matches!(
-        pi,
-        PhotometricInterpretation::YbrFull | PhotometricInterpretation::YbrFull422
-    );
+    let is_ybr = matches!(pi, PhotometricInterpretation::YbrFull | PhotometricInterpretation::YbrFull422);
     let pixels = values
         .chunks_exact(3)
         .map(|p| {
             // Y of YBR_FULL is already the luminance (0.299 R + 0.587 G + 0.114 B).
-            let y = if is_ybr {
-                p[0]
-            } else {
-                0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2]
-            };
+            let y = if is_ybr { p[0] } else { 0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2] };
             (y / max).clamp(0.0, 1.0)
         })
         .collect();

@@ -48,10 +48,7 @@ pub(crate) fn check_compressed_frame(
     }
     let claimed = if family("1.2.840.10008.1.2.4.9") || family("1.2.840.10008.1.2.4.20") {
         j2k_header(fragment)
-    } else if ["50", "51", "57", "70"]
-        .iter()
-        .any(|p| ts_uid == format!("1.2.840.10008.1.2.4.{p}"))
-    {
+    } else if ["50", "51", "57", "70"].iter().any(|p| ts_uid == format!("1.2.840.10008.1.2.4.{p}")) {
         jpeg_header(fragment)
     } else {
         return Ok(());
@@ -89,13 +86,11 @@ pub(crate) struct Geometry {
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 2)
-        .map(|v| u32::from(u16::from_be_bytes([v[0], v[1]])))
+    b.get(at..at + 2).map(|v| u32::from(u16::from_be_bytes([v[0], v[1]])))
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4)
-        .map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
+    b.get(at..at + 4).map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
 }
 
 /// The SOF of a JPEG stream, walking marker segments from SOI to the first SOS. `None` when the
@@ -164,11 +159,7 @@ fn j2k_header(data: &[u8]) -> Option<Geometry> {
 /// RLE Lossless (PS3.5 G): a 64-byte header of up to 15 segment offsets, then PackBits segments,
 /// each of which must decode to at least one byte per pixel.
 fn check_rle(fragment: &[u8], pixels: usize, segments_used: usize) -> Result<(), ImagingError> {
-    let le32 = |at: usize| {
-        fragment
-            .get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
+    let le32 = |at: usize| fragment.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
     let count = match le32(0) {
         Some(n) if fragment.len() >= 64 && (1..=15).contains(&n) => n,
         _ => return Err(corrupt("RLE frame without a valid 64-byte segment header")),
@@ -181,9 +172,7 @@ fn check_rle(fragment: &[u8], pixels: usize, segments_used: usize) -> Result<(),
             .ok_or_else(|| corrupt(format!("RLE segment {k} lies outside the frame")))?;
         let decoded = packbits_len(segment);
         if decoded < pixels {
-            return Err(corrupt(format!(
-                "RLE segment {k} decodes to {decoded} bytes, the frame has {pixels} pixels"
-            )));
+            return Err(corrupt(format!("RLE segment {k} decodes to {decoded} bytes, the frame has {pixels} pixels")));
         }
     }
     Ok(())
@@ -214,10 +203,7 @@ mod tests {
     #[test]
     fn packbits_lengths() {
         // Literal of 3, repeat of 4 (-3), no-op (-128), truncated literal of 5 with 2 bytes left.
-        assert_eq!(
-            packbits_len(&[2, 1, 2, 3, 0xFD, 9, 0x80, 4, 7, 7]),
-            3 + 4 + 2
-        );
+        assert_eq!(packbits_len(&[2, 1, 2, 3, 0xFD, 9, 0x80, 4, 7, 7]), 3 + 4 + 2);
         assert_eq!(packbits_len(&[]), 0);
     }
 
@@ -225,15 +211,8 @@ mod tests {
     fn jpeg_sof_is_found_and_checked() {
         let img = image::GrayImage::from_fn(40, 24, |x, _| image::Luma([x as u8]));
         let mut jpeg = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
-            .encode_image(&img)
-            .expect("encode");
-        let want = Geometry {
-            width: 40,
-            height: 24,
-            samples: 1,
-            bits_allocated: 8,
-        };
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img).expect("encode");
+        let want = Geometry { width: 40, height: 24, samples: 1, bits_allocated: 8 };
         assert_eq!(jpeg_header(&jpeg), Some(want));
         assert_eq!(jpeg_header(&jpeg[..20]), None);
         assert_eq!(jpeg_header(b"not a jpeg"), None);
@@ -247,12 +226,7 @@ mod tests {
             cs.extend(v.to_be_bytes());
         }
         cs.extend([0, 1, 11, 1, 1]);
-        let want = Geometry {
-            width: 100,
-            height: 50,
-            samples: 1,
-            bits_allocated: 16,
-        };
+        let want = Geometry { width: 100, height: 50, samples: 1, bits_allocated: 16 };
         assert_eq!(j2k_header(&cs), Some(want));
         assert_eq!(j2k_header(&cs[..30]), None);
     }

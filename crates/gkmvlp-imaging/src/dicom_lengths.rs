@@ -27,11 +27,7 @@ const TRANSFER_SYNTAX: Tag = Tag(0x0002, 0x0010);
 /// Checks every defined element length of a Part 10 file against the bytes left after it.
 /// Headers it cannot decode are left for the real parser to report.
 pub(crate) fn check(bytes: &[u8]) -> Result<(), ImagingError> {
-    let mut pos = if bytes.get(128..132) == Some(b"DICM") {
-        132
-    } else {
-        4
-    };
+    let mut pos = if bytes.get(128..132) == Some(b"DICM") { 132 } else { 4 };
 
     // File meta group: always explicit VR little endian.
     let meta = ExplicitVRLittleEndianDecoder::default();
@@ -61,11 +57,7 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), ImagingError> {
 }
 
 /// The header at `pos` and where its value starts, if one can be decoded there.
-fn header_at(
-    decoder: &impl Decode,
-    bytes: &[u8],
-    pos: usize,
-) -> Option<(DataElementHeader, usize)> {
+fn header_at(decoder: &impl Decode, bytes: &[u8], pos: usize) -> Option<(DataElementHeader, usize)> {
     let mut source = Cursor::new(bytes.get(pos..)?);
     let (header, read) = decoder.decode_header(&mut source).ok()?;
     Some((header, pos + read))
@@ -73,12 +65,7 @@ fn header_at(
 
 /// End of the value starting at `value_at`, or an error naming the element whose length
 /// overruns the input.
-fn fits(
-    bytes: &[u8],
-    header: &DataElementHeader,
-    value_at: usize,
-    len: u32,
-) -> Result<usize, ImagingError> {
+fn fits(bytes: &[u8], header: &DataElementHeader, value_at: usize, len: u32) -> Result<usize, ImagingError> {
     let remaining = bytes.len().saturating_sub(value_at);
     if len as usize > remaining {
         let tag = header.tag();
@@ -149,29 +136,19 @@ mod tests {
         bytes.extend(0xF000_0000u32.to_le_bytes());
         bytes.extend([0u8; 64]);
         let err = check(&bytes).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("(7FE0,0010) declares 4026531840 bytes"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("(7FE0,0010) declares 4026531840 bytes"), "{err}");
     }
 
     #[test]
     fn sequences_and_fragments_are_walked() {
         let mut bytes = meta_prefix();
         // (0008,1140) SQ, undefined length, one item of defined length holding one UI element.
-        bytes.extend([
-            0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
-        ]);
+        bytes.extend([0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
         bytes.extend([0xFE, 0xFF, 0x00, 0xE0, 12, 0, 0, 0]);
-        bytes.extend([
-            0x08, 0x00, 0x50, 0x11, b'U', b'I', 4, 0, b'1', b'.', b'2', 0,
-        ]);
+        bytes.extend([0x08, 0x00, 0x50, 0x11, b'U', b'I', 4, 0, b'1', b'.', b'2', 0]);
         bytes.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
         // Encapsulated pixel data: empty offset table, one 4-byte fragment, delimiter.
-        bytes.extend([
-            0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
-        ]);
+        bytes.extend([0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
         bytes.extend([0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
         bytes.extend([0xFE, 0xFF, 0x00, 0xE0, 4, 0, 0, 0, 1, 2, 3, 4]);
         bytes.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);

@@ -15,14 +15,9 @@ pub enum ImagingError {
     UnknownFormat,
 
     #[error("corrupt or truncated {format} file: {detail}")]
-    Corrupt {
-        format: SourceFormat,
-        detail: String,
-    },
+    Corrupt { format: SourceFormat, detail: String },
 
-    #[error(
-        "unsupported DICOM transfer syntax {name} ({uid}): its pixel data cannot be decoded here"
-    )]
+    #[error("unsupported DICOM transfer syntax {name} ({uid}): its pixel data cannot be decoded here")]
     UnsupportedTransferSyntax { name: String, uid: String },
 
     #[error("not a single-frame grey or colour image: {0}")]
@@ -40,9 +35,7 @@ pub enum ImagingError {
     #[error("image holds non-finite values (NaN or infinity)")]
     NonFinite,
 
-    #[error(
-        "invalid VOI window (center {center}, width {width}): both must be finite and width ≥ 1"
-    )]
+    #[error("invalid VOI window (center {center}, width {width}): both must be finite and width ≥ 1")]
     InvalidWindow { center: f32, width: f32 },
 
     #[error("re-windowing needs DICOM modality values; this image came from {0}")]
@@ -51,9 +44,6 @@ pub enum ImagingError {
 
 impl ImagingError {
     pub(crate) fn corrupt(format: SourceFormat, detail: impl ToString) -> Self {
-        ImagingError::Corrupt {
-            format,
-            detail: detail.to_string(),
-        }
+        ImagingError::Corrupt { format, detail: detail.to_string() }
     }
 }

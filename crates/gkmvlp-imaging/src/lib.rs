@@ -107,10 +107,7 @@ pub(crate) fn check_dimensions(width: u32, height: u32) -> Result<(), ImagingErr
 impl Radiograph {
     /// Recomputes `pixels` from the modality values with another VOI window (DICOM only).
     pub fn rewindow(&self, window: Window) -> Result<Radiograph, ImagingError> {
-        let values = self
-            .modality_values
-            .as_ref()
-            .ok_or(ImagingError::NotDicom(self.format))?;
+        let values = self.modality_values.as_ref().ok_or(ImagingError::NotDicom(self.format))?;
         window.validate()?;
         Ok(Radiograph {
             pixels: voi::apply(values, window, self.invert),
@@ -139,11 +136,7 @@ impl Radiograph {
     /// Everything but the two pixel buffers (left empty), so that derived images do not copy
     /// buffers they are about to replace.
     fn metadata(&self) -> Radiograph {
-        Radiograph {
-            pixels: Vec::new(),
-            modality_values: None,
-            ..*self
-        }
+        Radiograph { pixels: Vec::new(), modality_values: None, ..*self }
     }
 
     /// Encodes the display pixels as an 8-bit greyscale PNG (previews, the CLI).

@@ -26,12 +26,8 @@ fn reader(bytes: &[u8], format: SourceFormat) -> ImageReader<Cursor<&[u8]>> {
 
 fn map_err(format: SourceFormat, err: ImageError) -> ImagingError {
     match err {
-        ImageError::Limits(e) => {
-            ImagingError::corrupt(format, format!("refused by decoder limits: {e}"))
-        }
-        ImageError::Unsupported(e) => {
-            ImagingError::UnsupportedImage(format!("{format} variant not supported: {e}"))
-        }
+        ImageError::Limits(e) => ImagingError::corrupt(format, format!("refused by decoder limits: {e}")),
+        ImageError::Unsupported(e) => ImagingError::UnsupportedImage(format!("{format} variant not supported: {e}")),
         other => ImagingError::corrupt(format, other),
     }
 }
@@ -49,21 +45,9 @@ pub(crate) fn decode(bytes: &[u8], format: SourceFormat) -> Result<Radiograph, I
     })?;
     let (pixels, bits_stored) = grey(&image)?;
     if pixels.len() != width as usize * height as usize {
-        return Err(ImagingError::corrupt(
-            format,
-            "decoded size differs from the header",
-        ));
+        return Err(ImagingError::corrupt(format, "decoded size differs from the header"));
     }
-    Ok(Radiograph {
-        width,
-        height,
-        pixels,
-        format,
-        bits_stored,
-        modality_values: None,
-        window: None,
-        invert: false,
-    })
+    Ok(Radiograph { width, height, pixels, format, bits_stored, modality_values: None, window: None, invert: false })
 }
 
 /// One grey channel in `[0, 1]` and the source bit depth.
@@ -101,11 +85,7 @@ fn grey(image: &DynamicImage) -> Result<(Vec<f32>, u16), ImagingError> {
 /// 8-bit greyscale PNG of the display pixels.
 pub(crate) fn encode_png_8bit(image: &Radiograph) -> Result<Vec<u8>, ImageError> {
     use image::ImageEncoder;
-    let bytes: Vec<u8> = image
-        .pixels
-        .iter()
-        .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-        .collect();
+    let bytes: Vec<u8> = image.pixels.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out).write_image(
         &bytes,

@@ -28,11 +28,7 @@ fn axis_taps(n_in: u32, n_out: u32) -> Vec<Vec<(usize, f32)>> {
                 let j = x.floor() as usize;
                 let t = (x - j as f64) as f32;
                 let k = (j + 1).min(n_in as usize - 1);
-                if t == 0.0 || k == j {
-                    vec![(j, 1.0)]
-                } else {
-                    vec![(j, 1.0 - t), (k, t)]
-                }
+                if t == 0.0 || k == j { vec![(j, 1.0)] } else { vec![(j, 1.0 - t), (k, t)] }
             }
         })
         .collect()
@@ -47,20 +43,13 @@ pub(crate) fn resize(src: &[f32], w: u32, h: u32, out_w: u32, out_h: u32) -> Vec
     // Horizontal pass: h rows of out_w.
     let mut tmp = Vec::with_capacity(h as usize * out_w as usize);
     for row in src.chunks_exact(w as usize) {
-        tmp.extend(
-            xs.iter()
-                .map(|taps| taps.iter().map(|&(j, wt)| row[j] * wt).sum::<f32>()),
-        );
+        tmp.extend(xs.iter().map(|taps| taps.iter().map(|&(j, wt)| row[j] * wt).sum::<f32>()));
     }
     // Vertical pass.
     let ow = out_w as usize;
     let mut out = Vec::with_capacity(ow * out_h as usize);
     for taps in &ys {
-        out.extend((0..ow).map(|x| {
-            taps.iter()
-                .map(|&(j, wt)| tmp[j * ow + x] * wt)
-                .sum::<f32>()
-        }));
+        out.extend((0..ow).map(|x| taps.iter().map(|&(j, wt)| tmp[j * ow + x] * wt).sum::<f32>()));
     }
     out
 }
@@ -72,9 +61,7 @@ mod tests {
     #[test]
     fn blocks_average_exactly() {
         // 8×8 made of 4×4 blocks 0, 1 / 2, 3 -> 2×2 gives the block values.
-        let src: Vec<f32> = (0..64)
-            .map(|i| ((i % 8) / 4 + 2 * ((i / 8) / 4)) as f32)
-            .collect();
+        let src: Vec<f32> = (0..64).map(|i| ((i % 8) / 4 + 2 * ((i / 8) / 4)) as f32).collect();
         assert_eq!(resize(&src, 8, 8, 2, 2), vec![0.0, 1.0, 2.0, 3.0]);
         // Non-integer ratio keeps the mean of a constant and of a ramp's ends.
         let out = resize(&src, 8, 8, 3, 3);

@@ -16,10 +16,7 @@ impl Window {
         if self.center.is_finite() && self.width.is_finite() && self.width >= 1.0 {
             Ok(self)
         } else {
-            Err(ImagingError::InvalidWindow {
-                center: self.center,
-                width: self.width,
-            })
+            Err(ImagingError::InvalidWindow { center: self.center, width: self.width })
         }
     }
 
@@ -28,10 +25,7 @@ impl Window {
     pub(crate) fn spanning(lo: f32, hi: f32) -> Window {
         // C.11.2.1.2.1: 0 at x <= c - 0.5 - (w-1)/2, 1 at x > c - 0.5 + (w-1)/2.
         let width = (hi - lo + 1.0).max(1.0);
-        Window {
-            center: lo + 0.5 + (width - 1.0) / 2.0,
-            width,
-        }
+        Window { center: lo + 0.5 + (width - 1.0) / 2.0, width }
     }
 
     /// Display value in `[0, 1]` of one modality value.
@@ -71,11 +65,7 @@ pub(crate) fn robust_window(values: &[f32]) -> Window {
     sorted.sort_unstable_by(f32::total_cmp);
     let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
     let (lo, hi) = (at(0.005), at(0.995));
-    if hi > lo {
-        Window::spanning(lo, hi)
-    } else {
-        Window::spanning(sorted[0], sorted[sorted.len() - 1])
-    }
+    if hi > lo { Window::spanning(lo, hi) } else { Window::spanning(sorted[0], sorted[sorted.len() - 1]) }
 }
 
 #[cfg(test)]
@@ -85,10 +75,7 @@ mod tests {
     #[test]
     fn linear_function_matches_ps3_3() {
         // c = 2048, w = 4096: x <= 0 -> 0, x > 4095 -> 1, linear between.
-        let w = Window {
-            center: 2048.0,
-            width: 4096.0,
-        };
+        let w = Window { center: 2048.0, width: 4096.0 };
         assert_eq!(w.map(-10.0), 0.0);
         assert_eq!(w.map(0.0), 0.0);
         assert_eq!(w.map(4096.0), 1.0);
@@ -98,10 +85,7 @@ mod tests {
 
     #[test]
     fn width_one_is_a_threshold() {
-        let w = Window {
-            center: 10.0,
-            width: 1.0,
-        };
+        let w = Window { center: 10.0, width: 1.0 };
         assert_eq!(w.map(9.0), 0.0);
         assert_eq!(w.map(9.5), 0.0);
         assert_eq!(w.map(10.0), 1.0);
@@ -117,38 +101,10 @@ mod tests {
 
     #[test]
     fn invalid_windows_are_refused() {
-        assert!(
-            Window {
-                center: 0.0,
-                width: 0.5
-            }
-            .validate()
-            .is_err()
-        );
-        assert!(
-            Window {
-                center: f32::NAN,
-                width: 10.0
-            }
-            .validate()
-            .is_err()
-        );
-        assert!(
-            Window {
-                center: 0.0,
-                width: f32::INFINITY
-            }
-            .validate()
-            .is_err()
-        );
-        assert!(
-            Window {
-                center: -5.0,
-                width: 1.0
-            }
-            .validate()
-            .is_ok()
-        );
+        assert!(Window { center: 0.0, width: 0.5 }.validate().is_err());
+        assert!(Window { center: f32::NAN, width: 10.0 }.validate().is_err());
+        assert!(Window { center: 0.0, width: f32::INFINITY }.validate().is_err());
+        assert!(Window { center: -5.0, width: 1.0 }.validate().is_ok());
     }
 
     #[test]

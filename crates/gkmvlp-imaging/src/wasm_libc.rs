@@ -11,9 +11,7 @@
 //!    already tolerates it. A final wasm binary may hold only one `#[global_allocator]`: a crate
 //!    that links this one and wants its own must turn the `jpeg2000` feature off.
 
-use std::alloc::{
-    GlobalAlloc, Layout, System, alloc, alloc_zeroed, dealloc, realloc as rs_realloc,
-};
+use std::alloc::{GlobalAlloc, Layout, System, alloc, alloc_zeroed, dealloc, realloc as rs_realloc};
 use std::ffi::{c_char, c_void};
 
 /// The system allocator, except that freeing a null pointer does nothing.
@@ -75,10 +73,7 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
-    match count
-        .checked_mul(size)
-        .and_then(|total| layout(total).map(|l| (total, l)))
-    {
+    match count.checked_mul(size).and_then(|total| layout(total).map(|l| (total, l))) {
         Some((total, l)) => unsafe { finish(alloc_zeroed(l), total) },
         None => std::ptr::null_mut(),
     }

@@ -42,35 +42,19 @@ impl Spec {
 
     fn bytes(self) -> Vec<u8> {
         let mut obj = InMemDicomObject::from_element_iter([
-            DataElement::new(
-                tags::SOP_CLASS_UID,
-                VR::UI,
-                uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
-            ),
+            DataElement::new(tags::SOP_CLASS_UID, VR::UI, uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION),
             DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, "1.2.3.4.5.6"),
             DataElement::new(tags::ROWS, VR::US, dicom_value!(U16, [self.rows])),
             DataElement::new(tags::COLUMNS, VR::US, dicom_value!(U16, [self.cols])),
             DataElement::new(tags::BITS_ALLOCATED, VR::US, dicom_value!(U16, [self.bits])),
             DataElement::new(tags::BITS_STORED, VR::US, dicom_value!(U16, [self.bits])),
             DataElement::new(tags::HIGH_BIT, VR::US, dicom_value!(U16, [self.bits - 1])),
-            DataElement::new(
-                tags::PIXEL_REPRESENTATION,
-                VR::US,
-                dicom_value!(U16, [u16::from(self.signed)]),
-            ),
-            DataElement::new(
-                tags::SAMPLES_PER_PIXEL,
-                VR::US,
-                dicom_value!(U16, [self.samples]),
-            ),
+            DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, dicom_value!(U16, [u16::from(self.signed)])),
+            DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, dicom_value!(U16, [self.samples])),
             DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, self.photometric),
         ]);
         if self.samples > 1 {
-            obj.put(DataElement::new(
-                tags::PLANAR_CONFIGURATION,
-                VR::US,
-                dicom_value!(U16, [0]),
-            ));
+            obj.put(DataElement::new(tags::PLANAR_CONFIGURATION, VR::US, dicom_value!(U16, [0])));
         }
         for e in self.extra {
             obj.put(e);
@@ -78,9 +62,7 @@ impl Spec {
         if let Some(p) = self.pixels {
             obj.put(p);
         }
-        let file = obj
-            .with_meta(FileMetaTableBuilder::new().transfer_syntax(self.ts))
-            .expect("meta");
+        let file = obj.with_meta(FileMetaTableBuilder::new().transfer_syntax(self.ts)).expect("meta");
         let mut out = Vec::new();
         file.write_all(&mut out).expect("write DICOM");
         out
@@ -94,11 +76,7 @@ fn native_u16(data: Vec<u16>) -> InMemElement {
     DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(data.into()))
 }
 fn encapsulated(fragment: Vec<u8>) -> InMemElement {
-    DataElement::new(
-        tags::PIXEL_DATA,
-        VR::OB,
-        PixelFragmentSequence::new(Vec::<u32>::new(), vec![fragment]),
-    )
+    DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), vec![fragment]))
 }
 fn ds(tag: dicom_core::Tag, v: &str) -> InMemElement {
     DataElement::new(tag, VR::DS, v)
@@ -106,9 +84,7 @@ fn ds(tag: dicom_core::Tag, v: &str) -> InMemElement {
 
 /// A 32×32 ramp of `0..=255` (8-bit) values: v(x, y) = (x + 8 y) % 256.
 fn ramp8() -> Vec<u8> {
-    (0..32 * 32)
-        .map(|i: u32| ((i % 32 + 8 * (i / 32)) % 256) as u8)
-        .collect()
+    (0..32 * 32).map(|i: u32| ((i % 32 + 8 * (i / 32)) % 256) as u8).collect()
 }
 
 #[test]
@@ -124,13 +100,7 @@ fn rescale_and_first_window_of_a_multivalued_pair() {
     let r = decode(&spec.bytes()).expect("decode");
     assert_eq!(r.bits_stored, 8);
     assert!(!r.invert);
-    assert_eq!(
-        r.window,
-        Some(Window {
-            center: 100.0,
-            width: 51.0
-        })
-    );
+    assert_eq!(r.window, Some(Window { center: 100.0, width: 51.0 }));
     let values = r.modality_values.as_ref().expect("values");
     for (i, &raw) in ramp8().iter().enumerate() {
         let v = 2.0 * f32::from(raw) - 100.0;
@@ -143,11 +113,7 @@ fn rescale_and_first_window_of_a_multivalued_pair() {
         } else {
             (v - 99.5) / 50.0 + 0.5
         };
-        assert!(
-            (r.pixels[i] - want).abs() < 1e-6,
-            "{v}: {} vs {want}",
-            r.pixels[i]
-        );
+        assert!((r.pixels[i] - want).abs() < 1e-6, "{v}: {} vs {want}", r.pixels[i]);
     }
 }
 
@@ -158,10 +124,7 @@ fn no_window_falls_back_to_the_value_range() {
     let r = decode(&spec.bytes()).expect("decode");
     let w = r.window.expect("window");
     assert!(w.width > 200.0 && w.width < 260.0, "{w:?}");
-    let (min, max) = r
-        .pixels
-        .iter()
-        .fold((1.0f32, 0.0f32), |(a, b), &v| (a.min(v), b.max(v)));
+    let (min, max) = r.pixels.iter().fold((1.0f32, 0.0f32), |(a, b), &v| (a.min(v), b.max(v)));
     assert_eq!((min, max), (0.0, 1.0));
 }
 
@@ -172,9 +135,7 @@ fn signed_16_bit_monochrome1_is_inverted() {
     spec.photometric = "MONOCHROME1";
     spec.extra = vec![ds(tags::WINDOW_CENTER, "0"), ds(tags::WINDOW_WIDTH, "2000")];
     // -1000 ..= +1000 across the rows.
-    let raw: Vec<i16> = (0..256)
-        .map(|i| ((i / 16) * 2000 / 15 - 1000) as i16)
-        .collect();
+    let raw: Vec<i16> = (0..256).map(|i| ((i / 16) * 2000 / 15 - 1000) as i16).collect();
     spec.pixels = Some(native_u16(raw.iter().map(|&v| v as u16).collect()));
     let r = decode(&spec.bytes()).expect("decode");
     assert!(r.invert);
@@ -183,12 +144,7 @@ fn signed_16_bit_monochrome1_is_inverted() {
     assert_eq!(values[255], 1000.0);
     assert_eq!(r.pixels[0], 1.0, "lowest value white in MONOCHROME1");
     assert_eq!(r.pixels[255], 0.0);
-    let again = r
-        .rewindow(Window {
-            center: 0.0,
-            width: 2000.0,
-        })
-        .expect("rewindow");
+    let again = r.rewindow(Window { center: 0.0, width: 2000.0 }).expect("rewindow");
     assert_eq!(again.pixels, r.pixels);
 }
 
@@ -202,13 +158,7 @@ fn multi_frame_uses_the_first_frame() {
     spec.pixels = Some(native_u8(data));
     let r = decode(&spec.bytes()).expect("decode");
     assert_eq!(r.pixels.len(), 256);
-    assert!(
-        r.modality_values
-            .as_ref()
-            .expect("values")
-            .iter()
-            .all(|&v| v == 10.0)
-    );
+    assert!(r.modality_values.as_ref().expect("values").iter().all(|&v| v == 10.0));
 }
 
 #[test]
@@ -221,13 +171,7 @@ fn rgb_becomes_luminance() {
     let r = decode(&spec.bytes()).expect("decode");
     assert_eq!(r.modality_values, None);
     assert!((r.pixels[5] - 80.0 / 255.0).abs() < 1e-5);
-    assert!(
-        r.rewindow(Window {
-            center: 1.0,
-            width: 2.0
-        })
-        .is_err()
-    );
+    assert!(r.rewindow(Window { center: 1.0, width: 2.0 }).is_err());
 }
 
 /// RLE Lossless of one 16-bit grey frame: two byte segments (high, low), literal runs only.
@@ -273,9 +217,7 @@ fn rle_lossless_16_bit() {
 fn jpeg_baseline_spec(quality: u8) -> (image::GrayImage, Spec) {
     let img = image::GrayImage::from_fn(32, 32, |x, y| image::Luma([(x * 8 + y) as u8]));
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality)
-        .encode_image(&img)
-        .expect("encode");
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality).encode_image(&img).expect("encode");
     if jpeg.len() % 2 == 1 {
         jpeg.push(0);
     }
@@ -291,12 +233,7 @@ fn jpeg_baseline_8_bit() {
     let r = decode(&spec.bytes()).expect("JPEG baseline DICOM decodes");
     let values = r.modality_values.as_ref().expect("values");
     for (i, p) in img.pixels().enumerate() {
-        assert!(
-            (values[i] - f32::from(p.0[0])).abs() <= 4.0,
-            "{i}: {} vs {}",
-            values[i],
-            p.0[0]
-        );
+        assert!((values[i] - f32::from(p.0[0])).abs() <= 4.0, "{i}: {} vs {}", values[i], p.0[0]);
     }
 }
 
@@ -307,10 +244,7 @@ fn unsupported_transfer_syntax_is_named() {
     spec.pixels = Some(encapsulated(vec![0xFF, 0xD8, 0xFF, 0xD9]));
     let err = decode(&spec.bytes()).unwrap_err();
     let msg = err.to_string();
-    assert!(
-        matches!(err, ImagingError::UnsupportedTransferSyntax { .. }),
-        "{msg}"
-    );
+    assert!(matches!(err, ImagingError::UnsupportedTransferSyntax { .. }), "{msg}");
     assert!(msg.contains("JPEG-LS") && msg.contains(JPEG_LS), "{msg}");
 }
 
@@ -318,38 +252,20 @@ fn unsupported_transfer_syntax_is_named() {
 fn huge_dimensions_are_refused_before_decoding() {
     let mut spec = Spec::grey(60_000, 60_000, 8);
     spec.pixels = Some(native_u8(vec![0; 64]));
-    assert_eq!(
-        decode(&spec.bytes()).unwrap_err(),
-        ImagingError::TooLarge {
-            width: 60_000,
-            height: 60_000
-        }
-    );
+    assert_eq!(decode(&spec.bytes()).unwrap_err(), ImagingError::TooLarge { width: 60_000, height: 60_000 });
     let mut spec = Spec::grey(8, 64, 8);
     spec.pixels = Some(native_u8(vec![0; 512]));
-    assert_eq!(
-        decode(&spec.bytes()).unwrap_err(),
-        ImagingError::TooSmall {
-            width: 64,
-            height: 8
-        }
-    );
+    assert_eq!(decode(&spec.bytes()).unwrap_err(), ImagingError::TooSmall { width: 64, height: 8 });
 }
 
 #[test]
 fn short_pixel_data_and_missing_pixels_and_palette() {
     let mut spec = Spec::grey(32, 32, 16);
     spec.pixels = Some(native_u16(vec![0; 100]));
-    assert!(matches!(
-        decode(&spec.bytes()).unwrap_err(),
-        ImagingError::Corrupt { .. }
-    ));
+    assert!(matches!(decode(&spec.bytes()).unwrap_err(), ImagingError::Corrupt { .. }));
 
     let spec = Spec::grey(32, 32, 8);
-    assert!(matches!(
-        decode(&spec.bytes()).unwrap_err(),
-        ImagingError::UnsupportedImage(_)
-    ));
+    assert!(matches!(decode(&spec.bytes()).unwrap_err(), ImagingError::UnsupportedImage(_)));
 
     let mut spec = Spec::grey(32, 32, 8);
     spec.photometric = "PALETTE COLOR";
@@ -373,10 +289,7 @@ fn implicit_little_and_explicit_big_endian() {
     let decode_with = |ts: &'static str| {
         let mut spec = Spec::grey(32, 32, 16);
         spec.ts = ts;
-        spec.extra = vec![
-            ds(tags::WINDOW_CENTER, "1500"),
-            ds(tags::WINDOW_WIDTH, "3000"),
-        ];
+        spec.extra = vec![ds(tags::WINDOW_CENTER, "1500"), ds(tags::WINDOW_WIDTH, "3000")];
         spec.pixels = Some(native_u16(values.clone()));
         decode(&spec.bytes()).unwrap_or_else(|e| panic!("{ts}: {e}"))
     };
@@ -392,9 +305,7 @@ fn implicit_little_and_explicit_big_endian() {
 fn jpeg_frame_disagreeing_with_rows_columns_is_refused() {
     let img = image::GrayImage::from_fn(64, 48, |x, _| image::Luma([x as u8]));
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
-        .encode_image(&img)
-        .expect("encode");
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img).expect("encode");
     if jpeg.len() % 2 == 1 {
         jpeg.push(0);
     }
@@ -440,9 +351,6 @@ fn mutated_files_never_panic() {
             }
         }
     }
-    eprintln!(
-        "mutations: {ok} decoded, {failed} refused in {:?}",
-        start.elapsed()
-    );
+    eprintln!("mutations: {ok} decoded, {failed} refused in {:?}", start.elapsed());
     assert!(start.elapsed().as_secs() < 20);
 }

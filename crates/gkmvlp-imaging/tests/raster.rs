@@ -11,11 +11,7 @@ const H: u32 = 24;
 
 /// Grey level of pixel (x, y) in [0, 1]: a ramp with a bright top-left square (orientation marker).
 fn level(x: u32, y: u32) -> f32 {
-    if x < 8 && y < 8 {
-        1.0
-    } else {
-        (x + y) as f32 / (W + H) as f32
-    }
+    if x < 8 && y < 8 { 1.0 } else { (x + y) as f32 / (W + H) as f32 }
 }
 
 fn check(decoded: &gkmvlp_imaging::Radiograph, bits: u16, tol: f32) {
@@ -27,11 +23,7 @@ fn check(decoded: &gkmvlp_imaging::Radiograph, bits: u16, tol: f32) {
     for y in 0..H {
         for x in 0..W {
             let got = decoded.pixels[(y * W + x) as usize];
-            assert!(
-                (got - level(x, y)).abs() <= tol,
-                "({x},{y}): {got} vs {}",
-                level(x, y)
-            );
+            assert!((got - level(x, y)).abs() <= tol, "({x},{y}): {got} vs {}", level(x, y));
         }
     }
 }
@@ -51,27 +43,15 @@ fn png_grey_8_and_16_bit() {
     check(&d, 8, 0.5 / 255.0 + 1e-6);
 
     let l16 = ImageBuffer::from_fn(W, H, |x, y| Luma([q16(level(x, y))]));
-    check(
-        &decode(&png_bytes(&DynamicImage::ImageLuma16(l16))).expect("L16"),
-        16,
-        1e-5,
-    );
+    check(&decode(&png_bytes(&DynamicImage::ImageLuma16(l16))).expect("L16"), 16, 1e-5);
 }
 
 #[test]
 fn png_grey_alpha_ignores_alpha() {
     let la8 = ImageBuffer::from_fn(W, H, |x, y| LumaA([q8(level(x, y)), (x * 6) as u8]));
-    check(
-        &decode(&png_bytes(&DynamicImage::ImageLumaA8(la8))).expect("LA8"),
-        8,
-        0.5 / 255.0 + 1e-6,
-    );
+    check(&decode(&png_bytes(&DynamicImage::ImageLumaA8(la8))).expect("LA8"), 8, 0.5 / 255.0 + 1e-6);
     let la16 = ImageBuffer::from_fn(W, H, |x, y| LumaA([q16(level(x, y)), 0]));
-    check(
-        &decode(&png_bytes(&DynamicImage::ImageLumaA16(la16))).expect("LA16"),
-        16,
-        1e-5,
-    );
+    check(&decode(&png_bytes(&DynamicImage::ImageLumaA16(la16))).expect("LA16"), 16, 1e-5);
 }
 
 #[test]
@@ -81,38 +61,22 @@ fn png_colour_to_luminance() {
         let v = q8(level(x, y));
         Rgb([v, v, v])
     });
-    check(
-        &decode(&png_bytes(&DynamicImage::ImageRgb8(rgb8))).expect("RGB8"),
-        8,
-        0.5 / 255.0 + 1e-5,
-    );
+    check(&decode(&png_bytes(&DynamicImage::ImageRgb8(rgb8))).expect("RGB8"), 8, 0.5 / 255.0 + 1e-5);
     let rgba16 = ImageBuffer::from_fn(W, H, |x, y| {
         let v = q16(level(x, y));
         Rgba([v, v, v, 1234])
     });
-    check(
-        &decode(&png_bytes(&DynamicImage::ImageRgba16(rgba16))).expect("RGBA16"),
-        16,
-        1e-5,
-    );
+    check(&decode(&png_bytes(&DynamicImage::ImageRgba16(rgba16))).expect("RGBA16"), 16, 1e-5);
     let rgba8 = ImageBuffer::from_fn(W, H, |x, y| {
         let v = q8(level(x, y));
         Rgba([v, v, v, 0])
     });
-    check(
-        &decode(&png_bytes(&DynamicImage::ImageRgba8(rgba8))).expect("RGBA8"),
-        8,
-        0.5 / 255.0 + 1e-5,
-    );
+    check(&decode(&png_bytes(&DynamicImage::ImageRgba8(rgba8))).expect("RGBA8"), 8, 0.5 / 255.0 + 1e-5);
     let rgb16 = ImageBuffer::from_fn(W, H, |x, y| {
         let v = q16(level(x, y));
         Rgb([v, v, v])
     });
-    check(
-        &decode(&png_bytes(&DynamicImage::ImageRgb16(rgb16))).expect("RGB16"),
-        16,
-        1e-5,
-    );
+    check(&decode(&png_bytes(&DynamicImage::ImageRgb16(rgb16))).expect("RGB16"), 16, 1e-5);
 
     // Pure primaries follow Rec. 709 weights.
     let primaries = ImageBuffer::from_fn(W, H, |x, _| match x % 3 {
@@ -185,11 +149,6 @@ fn resize_square_on_a_known_pattern() {
 fn rewindow_needs_dicom() {
     let l8 = ImageBuffer::from_fn(W, H, |x, y| Luma([q8(level(x, y))]));
     let d = decode(&png_bytes(&DynamicImage::ImageLuma8(l8))).expect("L8");
-    let err = d
-        .rewindow(gkmvlp_imaging::Window {
-            center: 100.0,
-            width: 50.0,
-        })
-        .unwrap_err();
+    let err = d.rewindow(gkmvlp_imaging::Window { center: 100.0, width: 50.0 }).unwrap_err();
     assert_eq!(err, ImagingError::NotDicom(SourceFormat::Png));
 }

@@ -14,7 +14,10 @@ fn main() {
         let mut args = SimulateArgs::new(&out, n, r as u64);
         args.threads = threads;
         let s = run(&args).expect("run (is assets/ct there? scripts/fetch-assets.sh --with-ct)");
-        println!("run {r}: {n} images 512x512 in {:.2} s = {:.2} images/s (CT load {:.2} s)", s.simulate_s, s.images_per_s, s.load_s);
+        println!(
+            "run {r}: {n} images 512x512 in {:.2} s = {:.2} images/s (CT load {:.2} s)",
+            s.simulate_s, s.images_per_s, s.load_s
+        );
         rates.push(s.images_per_s);
     }
     rates.sort_by(f64::total_cmp);

@@ -6,7 +6,8 @@ use gkmvlp_sim::{Simulator, Study, StudyConfig};
 use image::{GrayImage, Rgb, RgbImage};
 
 fn grey(st: &Study) -> GrayImage {
-    GrayImage::from_raw(st.width as u32, st.height as u32, st.pixels.iter().map(|&v| (v / 257) as u8).collect()).expect("size")
+    GrayImage::from_raw(st.width as u32, st.height as u32, st.pixels.iter().map(|&v| (v / 257) as u8).collect())
+        .expect("size")
 }
 
 fn sheet(tiles: &[GrayImage], cols: u32, tile: u32) -> GrayImage {
@@ -42,21 +43,50 @@ fn main() {
     std::fs::create_dir_all(&out).expect("out dir");
     let sim = Simulator::load("assets/ct").expect("run scripts/fetch-assets.sh --with-ct");
     let cfg = StudyConfig::default();
-    let tiles: Vec<GrayImage> = (0..16u64).map(|s| {
-        let st = sim.study(1000 + s, &cfg).expect("study");
-        println!("{:>4} {} ctr {:.2} | {} | {}", 1000 + s, st.anatomy.ctr, st.view.as_str(), st.findings.iter().map(|f| format!("{} {} {:?}", f.side.word(), f.name, f.positions)).collect::<Vec<_>>().join("; "), st.report.impression);
-        grey(&st)
-    }).collect();
+    let tiles: Vec<GrayImage> = (0..16u64)
+        .map(|s| {
+            let st = sim.study(1000 + s, &cfg).expect("study");
+            println!(
+                "{:>4} {} ctr {:.2} | {} | {}",
+                1000 + s,
+                st.anatomy.ctr,
+                st.view.as_str(),
+                st.findings
+                    .iter()
+                    .map(|f| format!("{} {} {:?}", f.side.word(), f.name, f.positions))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                st.report.impression
+            );
+            grey(&st)
+        })
+        .collect();
     sheet(&tiles, 4, 192).save(out.join("contact_sheet.png")).expect("save");
     let mut tiles = Vec::new();
     for (i, k) in Kind::ALL.iter().enumerate() {
-        let c = StudyConfig { ap_share: 0.0, findings: FindingConfig { forced: Some(vec![FindingRequest { kind: *k, side: None, severity: Some(Severity::Severe) }]), ..FindingConfig::default() }, ..StudyConfig::default() };
+        let c = StudyConfig {
+            ap_share: 0.0,
+            findings: FindingConfig {
+                forced: Some(vec![FindingRequest { kind: *k, side: None, severity: Some(Severity::Severe) }]),
+                ..FindingConfig::default()
+            },
+            ..StudyConfig::default()
+        };
         let st = sim.study(2000 + i as u64, &c).expect("study");
         println!("findings.png #{i}: ctr {:.2} {}", st.anatomy.ctr, st.report.findings);
         tiles.push(grey(&st));
     }
     sheet(&tiles, 5, 192).save(out.join("findings.png")).expect("save");
-    let st = sim.study(7, &StudyConfig { ap_share: 0.0, findings: FindingConfig { forced: Some(vec![]), ..FindingConfig::default() }, ..StudyConfig::default() }).expect("study");
+    let st = sim
+        .study(
+            7,
+            &StudyConfig {
+                ap_share: 0.0,
+                findings: FindingConfig { forced: Some(vec![]), ..FindingConfig::default() },
+                ..StudyConfig::default()
+            },
+        )
+        .expect("study");
     let g = image::imageops::resize(&grey(&st), 256, 256, image::imageops::FilterType::Triangle);
     let mut ov = RgbImage::new(256 * 3, 256);
     for p in 0..3 {
@@ -66,9 +96,41 @@ fn main() {
     }
     use gkmvlp_vocab::Region::*;
     let panels: [&[(gkmvlp_vocab::Region, [u8; 3])]; 3] = [
-        &[(RightLung, [255, 60, 60]), (LeftLung, [255, 60, 60]), (RightUpperLungZone, [60, 200, 255]), (RightMidLungZone, [60, 255, 60]), (RightLowerLungZone, [255, 220, 0]), (LeftUpperLungZone, [60, 200, 255]), (LeftMidLungZone, [60, 255, 60]), (LeftLowerLungZone, [255, 220, 0]), (RightApicalZone, [255, 0, 255]), (LeftApicalZone, [255, 0, 255])],
-        &[(RightCostophrenicAngle, [255, 60, 60]), (LeftCostophrenicAngle, [255, 60, 60]), (RightHemidiaphragm, [255, 220, 0]), (LeftHemidiaphragm, [255, 220, 0]), (RightHilarStructures, [60, 255, 60]), (LeftHilarStructures, [60, 255, 60]), (Abdomen, [60, 200, 255]), (RightClavicle, [255, 0, 255]), (LeftClavicle, [255, 0, 255])],
-        &[(Trachea, [60, 200, 255]), (Carina, [255, 255, 255]), (Spine, [120, 120, 255]), (AorticArch, [255, 60, 60]), (Mediastinum, [255, 160, 0]), (UpperMediastinum, [255, 0, 255]), (Svc, [60, 255, 60]), (CardiacSilhouette, [255, 220, 0]), (CavoatrialJunction, [0, 255, 200]), (RightAtrium, [200, 120, 60])],
+        &[
+            (RightLung, [255, 60, 60]),
+            (LeftLung, [255, 60, 60]),
+            (RightUpperLungZone, [60, 200, 255]),
+            (RightMidLungZone, [60, 255, 60]),
+            (RightLowerLungZone, [255, 220, 0]),
+            (LeftUpperLungZone, [60, 200, 255]),
+            (LeftMidLungZone, [60, 255, 60]),
+            (LeftLowerLungZone, [255, 220, 0]),
+            (RightApicalZone, [255, 0, 255]),
+            (LeftApicalZone, [255, 0, 255]),
+        ],
+        &[
+            (RightCostophrenicAngle, [255, 60, 60]),
+            (LeftCostophrenicAngle, [255, 60, 60]),
+            (RightHemidiaphragm, [255, 220, 0]),
+            (LeftHemidiaphragm, [255, 220, 0]),
+            (RightHilarStructures, [60, 255, 60]),
+            (LeftHilarStructures, [60, 255, 60]),
+            (Abdomen, [60, 200, 255]),
+            (RightClavicle, [255, 0, 255]),
+            (LeftClavicle, [255, 0, 255]),
+        ],
+        &[
+            (Trachea, [60, 200, 255]),
+            (Carina, [255, 255, 255]),
+            (Spine, [120, 120, 255]),
+            (AorticArch, [255, 60, 60]),
+            (Mediastinum, [255, 160, 0]),
+            (UpperMediastinum, [255, 0, 255]),
+            (Svc, [60, 255, 60]),
+            (CardiacSilhouette, [255, 220, 0]),
+            (CavoatrialJunction, [0, 255, 200]),
+            (RightAtrium, [200, 120, 60]),
+        ],
     ];
     for (p, regs) in panels.iter().enumerate() {
         for (r, c) in regs.iter() {

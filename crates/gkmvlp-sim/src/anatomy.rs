@@ -74,7 +74,9 @@ impl Anatomy {
 pub fn derive(p: &Projection) -> Result<Anatomy, String> {
     let n = p.size as f32;
     let mut boxes: [Option<PixBox>; NUM_REGIONS] = [None; NUM_REGIONS];
-    let set = |boxes: &mut [Option<PixBox>; NUM_REGIONS], r: Region, b: Option<PixBox>| boxes[r.index()] = b.map(|b| clip(b, n));
+    let set = |boxes: &mut [Option<PixBox>; NUM_REGIONS], r: Region, b: Option<PixBox>| {
+        boxes[r.index()] = b.map(|b| clip(b, n))
+    };
 
     let trachea = mask_bbox(p, group::TRACHEA).ok_or("trachea not in the field")?;
     let heart = mask_bbox(p, group::HEART).ok_or("heart not in the field")?;
@@ -86,7 +88,11 @@ pub fn derive(p: &Projection) -> Result<Anatomy, String> {
     let mut thorax = (f32::MAX, f32::MIN);
     let mut base_tops = Vec::new();
     for (side, g) in [(0usize, group::R_LUNG), (1, group::L_LUNG)] {
-        let lung = mask_bbox(p, g).ok_or(if side == 0 { "right lung not in the field" } else { "left lung not in the field" })?;
+        let lung = mask_bbox(p, g).ok_or(if side == 0 {
+            "right lung not in the field"
+        } else {
+            "left lung not in the field"
+        })?;
         let [x0, y0, x1, y1] = lung;
         let (w, h) = (x1 - x0, y1 - y0);
         thorax = (thorax.0.min(x0), thorax.1.max(x1));
@@ -94,7 +100,11 @@ pub fn derive(p: &Projection) -> Result<Anatomy, String> {
         // Lung: bounding box of the projected lobes of that side.
         set(&mut boxes, r(Region::RightLung, Region::LeftLung), Some(lung));
         // Upper / mid / lower zones: thirds of the lung's height, as wide as the lung within the band.
-        for (t, reg) in [(0.0, r(Region::RightUpperLungZone, Region::LeftUpperLungZone)), (1.0, r(Region::RightMidLungZone, Region::LeftMidLungZone)), (2.0, r(Region::RightLowerLungZone, Region::LeftLowerLungZone))] {
+        for (t, reg) in [
+            (0.0, r(Region::RightUpperLungZone, Region::LeftUpperLungZone)),
+            (1.0, r(Region::RightMidLungZone, Region::LeftMidLungZone)),
+            (2.0, r(Region::RightLowerLungZone, Region::LeftLowerLungZone)),
+        ] {
             let (a, b) = (y0 + t * h / 3.0, y0 + (t + 1.0) * h / 3.0);
             let (xa, xb) = x_extent(p, g, a, b).unwrap_or((x0, x1));
             set(&mut boxes, reg, Some([xa, a, xb, b]));
@@ -124,7 +134,11 @@ pub fn derive(p: &Projection) -> Result<Anatomy, String> {
         // 30 % of the lung width wide (from the lateral edge) and 16 % of its height tall above it.
         let lateral = |x: f32| if side == 0 { x < x0 + 0.3 * w } else { x >= x1 - 0.3 * w };
         let cp_y = base.iter().filter(|(x, _)| lateral(*x)).map(|b| b.1).fold(y0 + 0.8 * h, f32::max);
-        let cp = if side == 0 { [x0, cp_y - 0.16 * h, x0 + 0.3 * w, cp_y + 0.02 * h] } else { [x1 - 0.3 * w, cp_y - 0.16 * h, x1, cp_y + 0.02 * h] };
+        let cp = if side == 0 {
+            [x0, cp_y - 0.16 * h, x0 + 0.3 * w, cp_y + 0.02 * h]
+        } else {
+            [x1 - 0.3 * w, cp_y - 0.16 * h, x1, cp_y + 0.02 * h]
+        };
         set(&mut boxes, r(Region::RightCostophrenicAngle, Region::LeftCostophrenicAngle), Some(cp));
         // Hemidiaphragm: the lung base contour across the lung's width, from the dome's top (highest
         // base point over the lateral 10–65 % of the lung's columns, i.e. clear of the heart) to the
@@ -134,17 +148,28 @@ pub fn derive(p: &Projection) -> Result<Anatomy, String> {
         let dome = mid.iter().copied().fold(f32::MAX, f32::min).min(cp_y);
         let low = base.iter().map(|b| b.1).fold(dome, f32::max);
         base_tops.push(dome);
-        set(&mut boxes, r(Region::RightHemidiaphragm, Region::LeftHemidiaphragm), Some([x0, dome - 0.03 * h, x1, low + 0.02 * h]));
+        set(
+            &mut boxes,
+            r(Region::RightHemidiaphragm, Region::LeftHemidiaphragm),
+            Some([x0, dome - 0.03 * h, x1, low + 0.02 * h]),
+        );
         // Hilar structures: around the main bronchus and pulmonary vessels: projected bronchi and
         // pulmonary veins on this side of the carina, down to 30 % of the lung height below it,
         // united with a box from the lung's medial edge 30 % of the width laterally over the band from
         // 3 % above the carina to 28 % of the lung height below.
         let (band0, band1) = (carina[1] - 0.03 * h, carina[1] + 0.28 * h);
-        let medial = x_extent(p, g, band0, band1).map(|e| if side == 0 { e.1 } else { e.0 }).unwrap_or(if side == 0 { x1 } else { x0 });
+        let medial = x_extent(p, g, band0, band1).map(|e| if side == 0 { e.1 } else { e.0 }).unwrap_or(if side == 0 {
+            x1
+        } else {
+            x0
+        });
         let medial = if side == 0 { medial.min(carina[0] - 0.04 * w) } else { medial.max(carina[0] + 0.04 * w) };
-        let rule = if side == 0 { [medial - 0.3 * w, band0, medial, band1] } else { [medial, band0, medial + 0.3 * w, band1] };
+        let rule =
+            if side == 0 { [medial - 0.3 * w, band0, medial, band1] } else { [medial, band0, medial + 0.3 * w, band1] };
         let pv = bbox_where(p, |x, y, l| {
-            l & (group::PULM_VEIN | group::BRONCHI) != 0 && (if side == 0 { (x as f32) < carina[0] } else { x as f32 > carina[0] }) && (y as f32) < carina[1] + 0.3 * h
+            l & (group::PULM_VEIN | group::BRONCHI) != 0
+                && (if side == 0 { (x as f32) < carina[0] } else { x as f32 > carina[0] })
+                && (y as f32) < carina[1] + 0.3 * h
         });
         let hil = union(Some(rule), pv.map(|b| [b[0].max(x0), b[1], b[2].min(x1), b[3]]));
         set(&mut boxes, r(Region::RightHilarStructures, Region::LeftHilarStructures), hil);
@@ -154,7 +179,11 @@ pub fn derive(p: &Projection) -> Result<Anatomy, String> {
     set(&mut boxes, Region::Trachea, Some(trachea));
     // Carina: a square of 10 % of the thoracic width centred just above the bifurcation point.
     let s = 0.1 * tw;
-    set(&mut boxes, Region::Carina, Some([carina[0] - s / 2.0, carina[1] - 0.6 * s, carina[0] + s / 2.0, carina[1] + 0.4 * s]));
+    set(
+        &mut boxes,
+        Region::Carina,
+        Some([carina[0] - s / 2.0, carina[1] - 0.6 * s, carina[0] + s / 2.0, carina[1] + 0.4 * s]),
+    );
     // Spine: projected vertebrae in the field.
     set(&mut boxes, Region::Spine, mask_bbox(p, group::SPINE));
     // Clavicles: their projected labels.
@@ -177,13 +206,15 @@ pub fn derive(p: &Projection) -> Result<Anatomy, String> {
     // Right atrium: the heart's right-lower border: heart pixels in the patient-right 45 % of the heart
     // width and below the top 35 % of its height.
     let (hx0, hy0, hw, hh) = (heart[0], heart[1], heart[2] - heart[0], heart[3] - heart[1]);
-    let ra = bbox_where(p, |x, y, l| l & group::HEART != 0 && (x as f32) < hx0 + 0.45 * hw && (y as f32) >= hy0 + 0.35 * hh);
+    let ra =
+        bbox_where(p, |x, y, l| l & group::HEART != 0 && (x as f32) < hx0 + 0.45 * hw && (y as f32) >= hy0 + 0.35 * hh);
     set(&mut boxes, Region::RightAtrium, ra);
     // Cardiac silhouette: the projected heart.
     set(&mut boxes, Region::CardiacSilhouette, Some(heart));
     // Mediastinum: from the top of the trachea (or lung apices, whichever is lower) to the heart's
     // base, spanning trachea, heart, SVC and the aorta above the heart's base.
-    let apex = boxes[Region::RightLung.index()].unwrap_or(trachea)[1].min(boxes[Region::LeftLung.index()].unwrap_or(trachea)[1]);
+    let apex = boxes[Region::RightLung.index()].unwrap_or(trachea)[1]
+        .min(boxes[Region::LeftLung.index()].unwrap_or(trachea)[1]);
     let top = trachea[1].max(apex);
     let aorta_th = bbox_where(p, |_, y, l| l & group::AORTA != 0 && (y as f32) < heart[3]);
     let med = union(union(union(Some(trachea), Some(heart)), svc), aorta_th).unwrap_or(heart);
@@ -191,7 +222,11 @@ pub fn derive(p: &Projection) -> Result<Anatomy, String> {
     // Upper mediastinum: the mediastinal structures (trachea, SVC, aorta, great vessels) above the
     // carina / heart top, from the mediastinum's top down to that level.
     let cut = heart[1].max(carina[1]);
-    let up = bbox_where(p, |_, y, l| l & (group::TRACHEA | group::SVC | group::AORTA | group::GREAT_VESSELS) != 0 && (y as f32) < cut && (y as f32) >= top);
+    let up = bbox_where(p, |_, y, l| {
+        l & (group::TRACHEA | group::SVC | group::AORTA | group::GREAT_VESSELS) != 0
+            && (y as f32) < cut
+            && (y as f32) >= top
+    });
     let up = up.unwrap_or([trachea[0], top, trachea[2], cut]);
     set(&mut boxes, Region::UpperMediastinum, Some([up[0], top, up[2], cut]));
     // Abdomen: below the higher hemidiaphragm dome to the image's bottom, across the thorax.

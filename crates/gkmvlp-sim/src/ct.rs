@@ -220,7 +220,14 @@ impl Phantom {
             label,
             lung_voxels: [Vec::new(), Vec::new()],
             lung_base: [vec![f32::INFINITY; nx * ny], vec![f32::INFINITY; nx * ny]],
-            lung_box: [[f32::INFINITY, f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY]; 2],
+            lung_box: [[
+                f32::INFINITY,
+                f32::INFINITY,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::NEG_INFINITY,
+                f32::NEG_INFINITY,
+            ]; 2],
             heart_center: [0.0; 3],
             heart_radius: 0.0,
             carina: [0.0; 3],
@@ -266,12 +273,24 @@ impl Phantom {
                                 stack.push((i2, j2, k2));
                             }
                         };
-                        if i > 0 { nb(i - 1, j, k); }
-                        if i + 1 < nx { nb(i + 1, j, k); }
-                        if j > 0 { nb(i, j - 1, k); }
-                        if j + 1 < ny { nb(i, j + 1, k); }
-                        if k > 0 { nb(i, j, k - 1); }
-                        if k + 1 < nz { nb(i, j, k + 1); }
+                        if i > 0 {
+                            nb(i - 1, j, k);
+                        }
+                        if i + 1 < nx {
+                            nb(i + 1, j, k);
+                        }
+                        if j > 0 {
+                            nb(i, j - 1, k);
+                        }
+                        if j + 1 < ny {
+                            nb(i, j + 1, k);
+                        }
+                        if k > 0 {
+                            nb(i, j, k - 1);
+                        }
+                        if k + 1 < nz {
+                            nb(i, j, k + 1);
+                        }
                     }
                     let e = best.entry(l).or_insert((0, 0));
                     if size > e.0 {
@@ -318,7 +337,10 @@ impl Phantom {
                 while let Some(a) = stack.pop() {
                     size += 1;
                     for b in 0..cells.len() {
-                        if comp[b] == usize::MAX && cells[a].0.abs_diff(cells[b].0) <= 1 && cells[a].1.abs_diff(cells[b].1) <= 1 {
+                        if comp[b] == usize::MAX
+                            && cells[a].0.abs_diff(cells[b].0) <= 1
+                            && cells[a].1.abs_diff(cells[b].1) <= 1
+                        {
                             comp[b] = s;
                             stack.push(b);
                         }
@@ -353,7 +375,8 @@ impl Phantom {
         let mut trachea_k: Vec<([f64; 3], usize)> = vec![([0.0; 3], 0); nz];
         let mut svc_k: Vec<([f64; 3], usize)> = vec![([0.0; 3], 0); nz];
         let mut pv: [([f64; 3], usize); 2] = [([0.0; 3], 0); 2];
-        let mut body = [f32::INFINITY, f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
+        let mut body =
+            [f32::INFINITY, f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
         let mut tr_x = (0f64, 0usize);
         for j in 0..ny {
             for k in 0..nz {
@@ -405,7 +428,9 @@ impl Phantom {
         need(self.lung_voxels[1].len(), "left lung")?;
         need(heart.1, "heart")?;
         need(tr_x.1, "trachea")?;
-        let mean = |a: &([f64; 3], usize)| [(a.0[0] / a.1 as f64) as f32, (a.0[1] / a.1 as f64) as f32, (a.0[2] / a.1 as f64) as f32];
+        let mean = |a: &([f64; 3], usize)| {
+            [(a.0[0] / a.1 as f64) as f32, (a.0[1] / a.1 as f64) as f32, (a.0[2] / a.1 as f64) as f32]
+        };
         self.heart_center = mean(&heart);
         for side in 0..2 {
             if !self.dome_z[side].is_finite() {
@@ -421,7 +446,8 @@ impl Phantom {
         if self.svc_line.is_empty() {
             // Fallback: a vertical line right of the trachea, from the carina + 6 cm to the heart top.
             let x = self.carina[0] - 25.0;
-            self.svc_line = (0..8).map(|t| [x, self.carina[1] + 10.0, self.carina[2] + 60.0 - t as f32 * 12.0]).collect();
+            self.svc_line =
+                (0..8).map(|t| [x, self.carina[1] + 10.0, self.carina[2] + 60.0 - t as f32 * 12.0]).collect();
         }
         // Hila: pulmonary-vein voxels on either side of the trachea midline, within 6 cm below the carina.
         let mid_x = (tr_x.0 / tr_x.1 as f64) as f32;
@@ -478,11 +504,7 @@ fn grow(b: &mut [f32; 6], p: [f32; 3]) {
 /// relatively denser at radiographic energies than at the CT's (×1.7).
 #[inline]
 pub fn hu_to_mu(hu: f32) -> f32 {
-    if hu <= 0.0 {
-        MU_WATER * (1.0 + hu / 1000.0).max(0.0)
-    } else {
-        MU_WATER * (1.0 + 1.7 * hu / 1000.0)
-    }
+    if hu <= 0.0 { MU_WATER * (1.0 + hu / 1000.0).max(0.0) } else { MU_WATER * (1.0 + 1.7 * hu / 1000.0) }
 }
 
 /// Remove everything outside the body (table, blankets, the scanner's out-of-field fill) slice by slice,
@@ -492,10 +514,18 @@ pub fn hu_to_mu(hu: f32) -> f32 {
 /// Calls `visit` with the 4-connected neighbours of pixel `p` of an `fx` × `fy` slice.
 fn for_each_neighbour(p: usize, fx: usize, fy: usize, visit: &mut impl FnMut(usize)) {
     let (x, y) = (p % fx, p / fx);
-    if x > 0 { visit(p - 1); }
-    if x + 1 < fx { visit(p + 1); }
-    if y > 0 { visit(p - fx); }
-    if y + 1 < fy { visit(p + fx); }
+    if x > 0 {
+        visit(p - 1);
+    }
+    if x + 1 < fx {
+        visit(p + 1);
+    }
+    if y > 0 {
+        visit(p - fx);
+    }
+    if y + 1 < fy {
+        visit(p + fx);
+    }
 }
 
 fn clean_ct(hu: &mut [f32], labels: &[u8], fx: usize, fy: usize, fz: usize) {

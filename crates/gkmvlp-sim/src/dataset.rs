@@ -1,11 +1,11 @@
 //! Dataset writer (`gkmvlp simulate`) and readers: the simulator's own JSONL layout and the real
 //! MIMIC-CXR-JPG + Chest ImaGenome silver scene-graph layout, both into the same [`Record`].
 
+use crate::SimError;
 use crate::findings::{FindingConfig, Kind};
 use crate::report::Qa;
 use crate::rng::Rng;
 use crate::sim::{Simulator, Study, StudyConfig};
-use crate::SimError;
 use gkmvlp_vocab::{ENTITIES, NUM_REGIONS, Region, candidates};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -119,7 +119,11 @@ impl SimulateArgs {
     }
 
     pub fn study_config(&self) -> StudyConfig {
-        let mut f = FindingConfig { normal_share: self.normal_share, max_findings: self.max_findings, ..FindingConfig::default() };
+        let mut f = FindingConfig {
+            normal_share: self.normal_share,
+            max_findings: self.max_findings,
+            ..FindingConfig::default()
+        };
         for p in &mut f.prevalence {
             *p = (*p * self.prevalence_scale).clamp(0.0, 1.0);
         }
@@ -148,7 +152,13 @@ impl SimulateArgs {
         if !(32..=4096).contains(&self.size) {
             return bad(format!("--size must be within 32..=4096, not {}", self.size));
         }
-        for (name, v) in [("--ap-share", self.ap_share), ("--normal-share", self.normal_share), ("--val-share", self.val_share), ("--test-share", self.test_share), ("--hedge-share", self.hedge_share)] {
+        for (name, v) in [
+            ("--ap-share", self.ap_share),
+            ("--normal-share", self.normal_share),
+            ("--val-share", self.val_share),
+            ("--test-share", self.test_share),
+            ("--hedge-share", self.hedge_share),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 return bad(format!("{name} must be within [0, 1], not {v}"));
             }
@@ -165,7 +175,8 @@ impl SimulateArgs {
 
 /// `NAME=P`, NAME a finding's vocabulary name, any case (`lung nodule=0.4`).
 fn parse_prevalence(arg: &str) -> Result<(Kind, f64), String> {
-    let (name, p) = arg.rsplit_once('=').ok_or_else(|| format!("expected NAME=P, as in \"lung nodule=0.4\", not {arg:?}"))?;
+    let (name, p) =
+        arg.rsplit_once('=').ok_or_else(|| format!("expected NAME=P, as in \"lung nodule=0.4\", not {arg:?}"))?;
     let kind = gkmvlp_vocab::entity_index(name).and_then(Kind::from_entity).ok_or_else(|| {
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
         format!("unknown finding {:?}; one of: {}", name.trim(), names.join(", "))
@@ -276,7 +287,8 @@ pub fn write_png(path: &Path, w: usize, h: usize, pixels: &[u16], bits: u8) -> R
         img.save(path).map_err(err)
     } else {
         let px: Vec<u8> = pixels.iter().map(|&v| ((v as u32 + 128) / 257) as u8).collect();
-        let img = image::GrayImage::from_raw(w as u32, h as u32, px).ok_or_else(|| SimError::Invalid("pixel buffer size".into()))?;
+        let img = image::GrayImage::from_raw(w as u32, h as u32, px)
+            .ok_or_else(|| SimError::Invalid("pixel buffer size".into()))?;
         img.save(path).map_err(err)
     }
 }
@@ -367,7 +379,10 @@ pub fn run(args: &SimulateArgs) -> Result<Summary, SimError> {
         let d = args.out.join("scene_graph");
         std::fs::create_dir_all(&d).map_err(io(&d))?;
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build().map_err(|e| SimError::Invalid(e.to_string()))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()
+        .map_err(|e| SimError::Invalid(e.to_string()))?;
     let t1 = Instant::now();
     let mut failed = 0usize;
     for (si, split) in SPLITS.iter().enumerate() {
@@ -393,7 +408,8 @@ pub fn run(args: &SimulateArgs) -> Result<Summary, SimError> {
                         write_png(&args.out.join(&rel), study.width, study.height, &study.pixels, args.bits)?;
                         if args.scene_graphs {
                             let p = args.out.join("scene_graph").join(format!("{id}_SceneGraph.json"));
-                            let s = serde_json::to_vec(&scene_graph(&study, &id)).map_err(|e| SimError::Invalid(e.to_string()))?;
+                            let s = serde_json::to_vec(&scene_graph(&study, &id))
+                                .map_err(|e| SimError::Invalid(e.to_string()))?;
                             std::fs::write(&p, s).map_err(|e| SimError::Io { path: p.clone(), source: e })?;
                         }
                         let rec = Record::from_study(&study, &id, rel, split);
@@ -435,7 +451,8 @@ pub fn run(args: &SimulateArgs) -> Result<Summary, SimError> {
         "summary": summary,
     });
     let mp = args.out.join("manifest.json");
-    std::fs::write(&mp, serde_json::to_vec_pretty(&manifest).map_err(|e| SimError::Invalid(e.to_string()))?).map_err(io(&mp))?;
+    std::fs::write(&mp, serde_json::to_vec_pretty(&manifest).map_err(|e| SimError::Invalid(e.to_string()))?)
+        .map_err(io(&mp))?;
     Ok(summary)
 }
 
@@ -466,8 +483,10 @@ fn read_simulated(dir: &Path) -> Result<Vec<Record>, SimError> {
             if line.trim().is_empty() {
                 continue;
             }
-            let mut r: Record = serde_json::from_str(&line).map_err(|e| SimError::Dataset { path: p.clone(), msg: format!("line {}: {e}", ln + 1) })?;
-            check_record(&r).map_err(|msg| SimError::Dataset { path: p.clone(), msg: format!("line {}: {msg}", ln + 1) })?;
+            let mut r: Record = serde_json::from_str(&line)
+                .map_err(|e| SimError::Dataset { path: p.clone(), msg: format!("line {}: {e}", ln + 1) })?;
+            check_record(&r)
+                .map_err(|msg| SimError::Dataset { path: p.clone(), msg: format!("line {}: {msg}", ln + 1) })?;
             r.image = dir.join(&r.image);
             out.push(r);
         }
@@ -561,22 +580,30 @@ pub fn read_imagenome(root: &Path) -> Result<Vec<Record>, SimError> {
         }
     }
     let cands = candidates();
-    let mut graphs: Vec<&PathBuf> = files.iter().filter(|p| p.to_string_lossy().ends_with("_SceneGraph.json")).collect();
+    let mut graphs: Vec<&PathBuf> =
+        files.iter().filter(|p| p.to_string_lossy().ends_with("_SceneGraph.json")).collect();
     graphs.sort();
     let mut out = Vec::new();
     for gp in graphs {
         let bad = |msg: String| SimError::Dataset { path: gp.clone(), msg };
         let text = std::fs::read_to_string(gp).map_err(|e| SimError::Io { path: gp.clone(), source: e })?;
         let g: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        let stem = gp.file_name().and_then(|s| s.to_str()).unwrap_or("").trim_end_matches("_SceneGraph.json").to_string();
+        let stem =
+            gp.file_name().and_then(|s| s.to_str()).unwrap_or("").trim_end_matches("_SceneGraph.json").to_string();
         let id = g.get("image_id").and_then(|v| v.as_str()).unwrap_or(&stem).to_string();
-        let image = by_name.get(&format!("{id}.jpg")).cloned().ok_or_else(|| bad(format!("image {id}.jpg not found under {}", root.display())))?;
-        let (w, h) = image::image_dimensions(&image).map_err(|e| SimError::Image { path: image.clone(), msg: e.to_string() })?;
+        let image = by_name
+            .get(&format!("{id}.jpg"))
+            .cloned()
+            .ok_or_else(|| bad(format!("image {id}.jpg not found under {}", root.display())))?;
+        let (w, h) =
+            image::image_dimensions(&image).map_err(|e| SimError::Image { path: image.clone(), msg: e.to_string() })?;
         let mut boxes: Vec<Option<[f32; 4]>> = vec![None; NUM_REGIONS];
         for o in g.get("objects").and_then(|v| v.as_array()).into_iter().flatten() {
             let Some(r) = o.get("bbox_name").and_then(|v| v.as_str()).and_then(Region::from_name) else { continue };
             let f = |k: &str| o.get(k).and_then(|v| v.as_f64()).map(|v| v as f32);
-            if let (Some(x1), Some(y1), Some(x2), Some(y2)) = (f("original_x1"), f("original_y1"), f("original_x2"), f("original_y2")) {
+            if let (Some(x1), Some(y1), Some(x2), Some(y2)) =
+                (f("original_x1"), f("original_y1"), f("original_x2"), f("original_y2"))
+            {
                 boxes[r.index()] = Some([x1 / w as f32, y1 / h as f32, x2 / w as f32, y2 / h as f32]);
             }
         }
@@ -598,7 +625,15 @@ pub fn read_imagenome(root: &Path) -> Result<Vec<Record>, SimError> {
             }
         }
         let study = g.get("study_id").map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default();
-        let report = by_name.get(&format!("s{study}.txt")).map(|p| std::fs::read_to_string(p).map(|t| report_sections(&t)).map_err(|e| SimError::Io { path: p.clone(), source: e })).transpose()?.unwrap_or_default();
+        let report = by_name
+            .get(&format!("s{study}.txt"))
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .map(|t| report_sections(&t))
+                    .map_err(|e| SimError::Io { path: p.clone(), source: e })
+            })
+            .transpose()?
+            .unwrap_or_default();
         out.push(Record {
             id: id.clone(),
             image,
@@ -616,7 +651,10 @@ pub fn read_imagenome(root: &Path) -> Result<Vec<Record>, SimError> {
         });
     }
     if out.is_empty() {
-        return Err(SimError::Dataset { path: root.to_path_buf(), msg: "no manifest.json (simulated) and no *_SceneGraph.json (Chest ImaGenome) found".into() });
+        return Err(SimError::Dataset {
+            path: root.to_path_buf(),
+            msg: "no manifest.json (simulated) and no *_SceneGraph.json (Chest ImaGenome) found".into(),
+        });
     }
     Ok(out)
 }
@@ -632,7 +670,10 @@ mod tests {
         args.prevalence = vec![parse_prevalence("lung nodule = 0.4").unwrap()];
         let prevalence = args.study_config().findings.prevalence;
         assert_eq!(prevalence[Kind::LungNodule as usize], 0.4);
-        assert_eq!(prevalence[Kind::LungMass as usize], 0.5 * crate::findings::DEFAULT_PREVALENCE[Kind::LungMass as usize]);
+        assert_eq!(
+            prevalence[Kind::LungMass as usize],
+            0.5 * crate::findings::DEFAULT_PREVALENCE[Kind::LungMass as usize]
+        );
         assert!(parse_prevalence("lung nodules=0.4").unwrap_err().contains("one of: pleural effusion"));
         assert!(parse_prevalence("lung nodule").is_err());
         assert!(parse_prevalence("lung nodule=often").is_err());

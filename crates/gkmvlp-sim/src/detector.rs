@@ -164,7 +164,7 @@ pub fn draw_device(line: &mut [f32], n: usize, dev: &Device) {
                 let o = y * n + x;
                 // Segments share endpoints: keep the max, not the sum.
                 let add = dev.strength * val as f32;
-                line[o] = line[o].max(add + 0.0) ;
+                line[o] = line[o].max(add + 0.0);
             }
         }
     }
@@ -194,18 +194,35 @@ fn normal_table() -> &'static [f32] {
 
 #[allow(clippy::excessive_precision)]
 fn inv_norm(p: f64) -> f64 {
-    let a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
-    let b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-    let c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+    let a = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    let b =
+        [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    let c = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
     let d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
     let pl = 0.02425;
     if p < pl {
         let q = (-2.0 * p.ln()).sqrt();
-        (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0)
+        (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+            / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0)
     } else if p <= 1.0 - pl {
         let q = p - 0.5;
         let r = q * q;
-        (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
+        (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
     } else {
         -inv_norm(1.0 - p)
     }
@@ -271,7 +288,11 @@ pub fn expose(line: &[f32], devices: &[f32], n: usize, ex: &Exposure, rng: &mut 
     if let Some(right) = ex.marker {
         let glyph = if right { &GLYPH_R } else { &GLYPH_L };
         let scale = (n / 100).max(1);
-        let (ox, oy) = if right { (cl_px(cl, n) + 3 * scale, ct_px(ct, n) + 3 * scale) } else { (n - cl_px(cr, n) - 8 * scale, ct_px(ct, n) + 3 * scale) };
+        let (ox, oy) = if right {
+            (cl_px(cl, n) + 3 * scale, ct_px(ct, n) + 3 * scale)
+        } else {
+            (n - cl_px(cr, n) - 8 * scale, ct_px(ct, n) + 3 * scale)
+        };
         for (r, bits) in glyph.iter().enumerate() {
             for c in 0..5 {
                 if bits & (1 << (4 - c)) != 0 {

@@ -32,9 +32,19 @@ pub enum Kind {
 
 impl Kind {
     pub const ALL: [Kind; 14] = [
-        Kind::PleuralEffusion, Kind::Consolidation, Kind::Atelectasis, Kind::LungNodule, Kind::LungMass,
-        Kind::Pneumothorax, Kind::EnlargedCardiacSilhouette, Kind::PulmonaryEdema, Kind::EnlargedHilum,
-        Kind::MediastinalWidening, Kind::ElevatedHemidiaphragm, Kind::Hyperaeration, Kind::EndotrachealTube,
+        Kind::PleuralEffusion,
+        Kind::Consolidation,
+        Kind::Atelectasis,
+        Kind::LungNodule,
+        Kind::LungMass,
+        Kind::Pneumothorax,
+        Kind::EnlargedCardiacSilhouette,
+        Kind::PulmonaryEdema,
+        Kind::EnlargedHilum,
+        Kind::MediastinalWidening,
+        Kind::ElevatedHemidiaphragm,
+        Kind::Hyperaeration,
+        Kind::EndotrachealTube,
         Kind::CentralVenousCatheter,
     ];
 
@@ -55,8 +65,14 @@ impl Kind {
     pub fn lateral(self) -> bool {
         matches!(
             self,
-            Kind::PleuralEffusion | Kind::Consolidation | Kind::Atelectasis | Kind::LungNodule | Kind::LungMass
-                | Kind::Pneumothorax | Kind::EnlargedHilum | Kind::ElevatedHemidiaphragm
+            Kind::PleuralEffusion
+                | Kind::Consolidation
+                | Kind::Atelectasis
+                | Kind::LungNodule
+                | Kind::LungMass
+                | Kind::Pneumothorax
+                | Kind::EnlargedHilum
+                | Kind::ElevatedHemidiaphragm
         )
     }
 }
@@ -123,7 +139,8 @@ pub struct FindingRequest {
 }
 
 /// Default prevalence per kind (order of [`Kind::ALL`]) among abnormal studies.
-pub const DEFAULT_PREVALENCE: [f64; 14] = [0.22, 0.14, 0.14, 0.12, 0.05, 0.08, 0.16, 0.10, 0.05, 0.04, 0.06, 0.05, 0.08, 0.12];
+pub const DEFAULT_PREVALENCE: [f64; 14] =
+    [0.22, 0.14, 0.14, 0.12, 0.05, 0.08, 0.16, 0.10, 0.05, 0.04, 0.06, 0.05, 0.08, 0.12];
 
 /// Default co-occurrences: if the first is present, the second is added with this probability.
 pub const DEFAULT_CO_OCCURRENCE: [(Kind, Kind, f64); 6] = [
@@ -236,12 +253,20 @@ fn side_idx(s: Side) -> usize {
 fn pick_side(rng: &mut Rng, req: Option<Side>) -> Side {
     match req {
         Some(s @ (Side::Right | Side::Left)) => s,
-        _ => if rng.chance(0.55) { Side::Right } else { Side::Left },
+        _ => {
+            if rng.chance(0.55) {
+                Side::Right
+            } else {
+                Side::Left
+            }
+        }
     }
 }
 
 fn pick_sev(rng: &mut Rng, req: Option<Severity>) -> Severity {
-    req.unwrap_or_else(|| *rng.pick(&[Severity::Mild, Severity::Mild, Severity::Moderate, Severity::Moderate, Severity::Severe]))
+    req.unwrap_or_else(|| {
+        *rng.pick(&[Severity::Mild, Severity::Mild, Severity::Moderate, Severity::Moderate, Severity::Severe])
+    })
 }
 
 /// A random lung voxel of `side` within `z_range`, at least 45 mm lateral of the carina and `clear` mm
@@ -252,7 +277,10 @@ fn lung_point(ph: &Phantom, rng: &mut Rng, side: usize, z_range: Option<(f32, f3
     for _ in 0..400 {
         let p = ph.voxel_mm(v[rng.below(v.len())] as usize);
         let col = ((p[0] / ph.dx) as usize).min(ph.nx - 1);
-        if z_range.is_none_or(|(a, b)| p[2] >= a && p[2] <= b) && (p[0] - ph.carina[0]).abs() >= 45.0 && p[2] >= ph.abdomen_top[col] + clear {
+        if z_range.is_none_or(|(a, b)| p[2] >= a && p[2] <= b)
+            && (p[0] - ph.carina[0]).abs() >= 45.0
+            && p[2] >= ph.abdomen_top[col] + clear
+        {
             return p;
         }
     }
@@ -275,21 +303,45 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
         seen.push(req.kind);
         let bit = plan.planned.len() as u8;
         let severity = pick_sev(rng, req.severity);
-        let mut p = Planned { kind: req.kind, side: Side::Midline, severity, size_mm: None, count: 1, centres: Vec::new(), fixed: Vec::new(), details: Vec::new(), bit };
-        let sev_t = match severity { Severity::Mild => 0.0, Severity::Moderate => 0.5, Severity::Severe => 1.0 } as f32;
+        let mut p = Planned {
+            kind: req.kind,
+            side: Side::Midline,
+            severity,
+            size_mm: None,
+            count: 1,
+            centres: Vec::new(),
+            fixed: Vec::new(),
+            details: Vec::new(),
+            bit,
+        };
+        let sev_t = match severity {
+            Severity::Mild => 0.0,
+            Severity::Moderate => 0.5,
+            Severity::Severe => 1.0,
+        } as f32;
         match req.kind {
             Kind::PleuralEffusion => {
                 let bilateral = req.side == Some(Side::Bilateral) || (req.side.is_none() && rng.chance(0.25));
-                let sides: Vec<Side> = if bilateral { vec![Side::Right, Side::Left] } else { vec![pick_side(rng, req.side)] };
+                let sides: Vec<Side> =
+                    if bilateral { vec![Side::Right, Side::Left] } else { vec![pick_side(rng, req.side)] };
                 p.side = if bilateral { Side::Bilateral } else { sides[0] };
                 for s in sides {
                     let si = side_idx(s);
                     let lb = ph.lung_box[si];
-                    let h = match severity { Severity::Mild => rng.uniform(14.0, 22.0), Severity::Moderate => rng.uniform(40.0, 60.0), Severity::Severe => rng.uniform(80.0, 110.0) } as f32;
+                    let h = match severity {
+                        Severity::Mild => rng.uniform(14.0, 22.0),
+                        Severity::Moderate => rng.uniform(40.0, 60.0),
+                        Severity::Severe => rng.uniform(80.0, 110.0),
+                    } as f32;
                     let meniscus = 0.35 * h + 15.0;
                     let x_med = if si == 0 { lb[3] } else { lb[0] };
                     let z0 = lb[2] + h;
-                    plan.mods.push(LungMod { side: Some(si), bbox: [lb[0], lb[1], lb[2] - 5.0, lb[3], lb[4], z0 + 1.5 * meniscus], bit, shape: Shape::Effusion { z0, meniscus, x_med, half_w: lb[3] - lb[0], y_ant: lb[4] } });
+                    plan.mods.push(LungMod {
+                        side: Some(si),
+                        bbox: [lb[0], lb[1], lb[2] - 5.0, lb[3], lb[4], z0 + 1.5 * meniscus],
+                        bit,
+                        shape: Shape::Effusion { z0, meniscus, x_med, half_w: lb[3] - lb[0], y_ant: lb[4] },
+                    });
                     let r = |a: Region, b: Region| if si == 0 { a } else { b };
                     p.fixed.push(r(Region::RightCostophrenicAngle, Region::LeftCostophrenicAngle));
                     if severity >= Severity::Moderate {
@@ -310,8 +362,17 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 let lb = ph.lung_box[si];
                 let c = [ph.hilum[si][0], ph.hilum[si][1], lb[2] - 20.0];
                 let d_apex = lb[5] - c[2];
-                let cap = match severity { Severity::Mild => rng.uniform(22.0, 32.0), Severity::Moderate => rng.uniform(55.0, 75.0), Severity::Severe => rng.uniform(100.0, 130.0) } as f32;
-                plan.mods.push(LungMod { side: Some(si), bbox: [lb[0], lb[1], lb[2], lb[3], lb[4], lb[5] + 5.0], bit, shape: Shape::Pneumothorax { c, r: d_apex - cap } });
+                let cap = match severity {
+                    Severity::Mild => rng.uniform(22.0, 32.0),
+                    Severity::Moderate => rng.uniform(55.0, 75.0),
+                    Severity::Severe => rng.uniform(100.0, 130.0),
+                } as f32;
+                plan.mods.push(LungMod {
+                    side: Some(si),
+                    bbox: [lb[0], lb[1], lb[2], lb[3], lb[4], lb[5] + 5.0],
+                    bit,
+                    shape: Shape::Pneumothorax { c, r: d_apex - cap },
+                });
                 let r = |a: Region, b: Region| if si == 0 { a } else { b };
                 p.fixed.push(r(Region::RightApicalZone, Region::LeftApicalZone));
                 p.fixed.push(r(Region::RightLung, Region::LeftLung));
@@ -328,7 +389,11 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 let r0 = (20.0 + 22.0 * sev_t + rng.uniform(0.0, 8.0) as f32).min(50.0);
                 let mut blobs = vec![(c, r0)];
                 for _ in 0..3 {
-                    let o = [rng.normal() as f32 * r0 * 0.45, rng.normal() as f32 * r0 * 0.45, rng.normal() as f32 * r0 * 0.35];
+                    let o = [
+                        rng.normal() as f32 * r0 * 0.45,
+                        rng.normal() as f32 * r0 * 0.45,
+                        rng.normal() as f32 * r0 * 0.35,
+                    ];
                     blobs.push(([c[0] + o[0], c[1] + o[1], c[2] + o[2]], r0 * rng.uniform(0.5, 0.85) as f32));
                 }
                 let h = ph.hilum[si];
@@ -336,11 +401,20 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 for _ in 0..4 {
                     let t0 = rng.uniform(0.0, 0.4) as f32;
                     let a = [h[0] + (c[0] - h[0]) * t0, h[1] + (c[1] - h[1]) * t0, h[2] + (c[2] - h[2]) * t0];
-                    let b = [c[0] + rng.normal() as f32 * r0 * 0.6, c[1] + rng.normal() as f32 * r0 * 0.6, c[2] + rng.normal() as f32 * r0 * 0.6];
+                    let b = [
+                        c[0] + rng.normal() as f32 * r0 * 0.6,
+                        c[1] + rng.normal() as f32 * r0 * 0.6,
+                        c[2] + rng.normal() as f32 * r0 * 0.6,
+                    ];
                     bronchi.push((a, b));
                 }
                 let rr = r0 * 1.6;
-                plan.mods.push(LungMod { side: Some(si), bbox: lesion_bbox(c, rr), bit, shape: Shape::Consolidation { blobs, bronchi, density: 0.9 } });
+                plan.mods.push(LungMod {
+                    side: Some(si),
+                    bbox: lesion_bbox(c, rr),
+                    bit,
+                    shape: Shape::Consolidation { blobs, bronchi, density: 0.9 },
+                });
                 p.fixed.push(if si == 0 { Region::RightLung } else { Region::LeftLung });
                 p.details.push("air bronchograms".into());
             }
@@ -350,14 +424,28 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 let si = side_idx(s);
                 let lb = ph.lung_box[si];
                 let lower = rng.chance(0.7);
-                let cz = if lower { lb[2] + rng.uniform(35.0, 60.0) as f32 } else { ph.hilum[si][2] - rng.uniform(0.0, 20.0) as f32 };
+                let cz = if lower {
+                    lb[2] + rng.uniform(35.0, 60.0) as f32
+                } else {
+                    ph.hilum[si][2] - rng.uniform(0.0, 20.0) as f32
+                };
                 let cx = 0.5 * (lb[0] + lb[3]) + rng.uniform(-15.0, 15.0) as f32;
                 let cy = 0.5 * (lb[1] + lb[4]);
                 let r = [(lb[3] - lb[0]) * 0.3, (lb[4] - lb[1]) * 0.3, 7.0 + 8.0 * sev_t];
-                plan.mods.push(LungMod { side: Some(si), bbox: [cx - r[0], cy - r[1], cz - r[2], cx + r[0], cy + r[1], cz + r[2]], bit, shape: Shape::Collapse { c: [cx, cy, cz], r, density: 0.75 } });
+                plan.mods.push(LungMod {
+                    side: Some(si),
+                    bbox: [cx - r[0], cy - r[1], cz - r[2], cx + r[0], cy + r[1], cz + r[2]],
+                    bit,
+                    shape: Shape::Collapse { c: [cx, cy, cz], r, density: 0.75 },
+                });
                 if lower {
                     let delta = 6.0 + 10.0 * sev_t;
-                    plan.mods.push(LungMod { side: Some(si), bbox: [lb[0], lb[1], lb[2] - 5.0, lb[3], lb[4], lb[2] + 120.0], bit, shape: Shape::BaseRise { delta } });
+                    plan.mods.push(LungMod {
+                        side: Some(si),
+                        bbox: [lb[0], lb[1], lb[2] - 5.0, lb[3], lb[4], lb[2] + 120.0],
+                        bit,
+                        shape: Shape::BaseRise { delta },
+                    });
                     p.details.push("volume loss".into());
                 }
                 p.details.push(if lower { "lower".into() } else { "mid".into() });
@@ -370,23 +458,46 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 let mut sides = Vec::new();
                 let mut max_d = 0f32;
                 for n in 0..count {
-                    let s = if bilateral && n == 1 { if first == Side::Right { Side::Left } else { Side::Right } } else { first };
+                    let s = if bilateral && n == 1 {
+                        if first == Side::Right { Side::Left } else { Side::Right }
+                    } else {
+                        first
+                    };
                     sides.push(s);
                     let si = side_idx(s);
-                    let d = if mass { rng.uniform(32.0, 60.0) } else { (rng.uniform(7.0, 14.0) + 12.0 * sev_t as f64 * rng.f64()).min(28.0) } as f32;
+                    let d = if mass {
+                        rng.uniform(32.0, 60.0)
+                    } else {
+                        (rng.uniform(7.0, 14.0) + 12.0 * sev_t as f64 * rng.f64()).min(28.0)
+                    } as f32;
                     max_d = max_d.max(d);
                     let lb = ph.lung_box[si];
                     // Keep the lesion off the apex and base so that it sits within lung.
                     // Keep the lesion above the diaphragm's silhouette and off the apex, within lung.
                     let c = lung_point(ph, rng, si, Some((lb[2], lb[5] - 15.0 - d / 2.0)), 5.0 + d / 2.0);
-                    let lobes = [if mass { 0.18 } else { 0.08 } * rng.f64() as f32, rng.uniform(0.0, std::f64::consts::TAU) as f32, rng.uniform(0.0, std::f64::consts::TAU) as f32];
-                    plan.mods.push(LungMod { side: Some(si), bbox: lesion_bbox(c, d), bit, shape: Shape::Lesion { c, r: d / 2.0, lobes, density: 1.05 } });
+                    let lobes = [
+                        if mass { 0.18 } else { 0.08 } * rng.f64() as f32,
+                        rng.uniform(0.0, std::f64::consts::TAU) as f32,
+                        rng.uniform(0.0, std::f64::consts::TAU) as f32,
+                    ];
+                    plan.mods.push(LungMod {
+                        side: Some(si),
+                        bbox: lesion_bbox(c, d),
+                        bit,
+                        shape: Shape::Lesion { c, r: d / 2.0, lobes, density: 1.05 },
+                    });
                     p.centres.push((c, si));
                 }
                 p.side = if sides.iter().all(|s| *s == sides[0]) { sides[0] } else { Side::Bilateral };
                 p.count = count;
                 p.size_mm = Some((max_d).round());
-                p.severity = if max_d > 45.0 || (!mass && max_d > 18.0) { Severity::Severe } else if max_d > 12.0 { Severity::Moderate } else { Severity::Mild };
+                p.severity = if max_d > 45.0 || (!mass && max_d > 18.0) {
+                    Severity::Severe
+                } else if max_d > 12.0 {
+                    Severity::Moderate
+                } else {
+                    Severity::Mild
+                };
             }
             Kind::EnlargedCardiacSilhouette => {
                 p.side = Side::Midline;
@@ -398,9 +509,19 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 for si in 0..2 {
                     let c = ph.hilum[si];
                     let r = 60.0 + 25.0 * sev_t;
-                    plan.mods.push(LungMod { side: Some(si), bbox: lesion_bbox(c, r * 2.0), bit, shape: Shape::Haze { c, r, amount: 0.22 + 0.25 * sev_t } });
+                    plan.mods.push(LungMod {
+                        side: Some(si),
+                        bbox: lesion_bbox(c, r * 2.0),
+                        bit,
+                        shape: Shape::Haze { c, r, amount: 0.22 + 0.25 * sev_t },
+                    });
                 }
-                p.fixed.extend([Region::RightLung, Region::LeftLung, Region::RightHilarStructures, Region::LeftHilarStructures]);
+                p.fixed.extend([
+                    Region::RightLung,
+                    Region::LeftLung,
+                    Region::RightHilarStructures,
+                    Region::LeftHilarStructures,
+                ]);
                 p.details.push("perihilar".into());
             }
             Kind::EnlargedHilum => {
@@ -410,7 +531,12 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 let h = ph.hilum[si];
                 let c = [h[0] + if si == 0 { -8.0 } else { 8.0 }, h[1], h[2]];
                 let r = 16.0 + 10.0 * sev_t;
-                plan.mods.push(LungMod { side: Some(si), bbox: lesion_bbox(c, r * 1.3), bit, shape: Shape::Lesion { c, r, lobes: [0.12, 1.0, 2.0], density: 1.05 } });
+                plan.mods.push(LungMod {
+                    side: Some(si),
+                    bbox: lesion_bbox(c, r * 1.3),
+                    bit,
+                    shape: Shape::Lesion { c, r, lobes: [0.12, 1.0, 2.0], density: 1.05 },
+                });
                 p.fixed.push(if si == 0 { Region::RightHilarStructures } else { Region::LeftHilarStructures });
             }
             Kind::MediastinalWidening => {
@@ -418,7 +544,12 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 let t = ph.trachea_line.get(ph.trachea_line.len() / 3).copied().unwrap_or(ph.carina);
                 let c = [t[0], ph.carina[1], ph.carina[2] + 35.0];
                 let r = [45.0 + 20.0 * sev_t, 45.0, 55.0];
-                plan.mods.push(LungMod { side: None, bbox: [c[0] - r[0], c[1] - r[1], c[2] - r[2], c[0] + r[0], c[1] + r[1], c[2] + r[2]], bit, shape: Shape::Ellipsoid { c, r } });
+                plan.mods.push(LungMod {
+                    side: None,
+                    bbox: [c[0] - r[0], c[1] - r[1], c[2] - r[2], c[0] + r[0], c[1] + r[1], c[2] + r[2]],
+                    bit,
+                    shape: Shape::Ellipsoid { c, r },
+                });
                 p.fixed.extend([Region::UpperMediastinum, Region::Mediastinum]);
             }
             Kind::ElevatedHemidiaphragm => {
@@ -427,12 +558,22 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 let si = side_idx(s);
                 let lb = ph.lung_box[si];
                 let delta = 22.0 + 20.0 * sev_t;
-                plan.mods.push(LungMod { side: Some(si), bbox: [lb[0], lb[1], lb[2] - 5.0, lb[3], lb[4], lb[2] + 160.0], bit, shape: Shape::BaseRise { delta } });
+                plan.mods.push(LungMod {
+                    side: Some(si),
+                    bbox: [lb[0], lb[1], lb[2] - 5.0, lb[3], lb[4], lb[2] + 160.0],
+                    bit,
+                    shape: Shape::BaseRise { delta },
+                });
                 p.fixed.push(if si == 0 { Region::RightHemidiaphragm } else { Region::LeftHemidiaphragm });
             }
             Kind::Hyperaeration => {
                 p.side = Side::Bilateral;
-                plan.mods.push(LungMod { side: None, bbox: [f32::MIN, f32::MIN, f32::MIN, f32::MAX, f32::MAX, f32::MAX], bit, shape: Shape::Lucent { factor: 0.72 - 0.1 * sev_t } });
+                plan.mods.push(LungMod {
+                    side: None,
+                    bbox: [f32::MIN, f32::MIN, f32::MIN, f32::MAX, f32::MAX, f32::MAX],
+                    bit,
+                    shape: Shape::Lucent { factor: 0.72 - 0.1 * sev_t },
+                });
                 plan.inspiration = Some(1.24 + 0.06 * sev_t);
                 p.fixed.extend([Region::RightLung, Region::LeftLung]);
                 p.details.push("flattened hemidiaphragms".into());
@@ -467,14 +608,22 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 let svc = &ph.svc_line;
                 let top = svc.first().copied().unwrap_or(ph.carina);
                 let bottom = svc.last().copied().unwrap_or(ph.carina);
-                let mut pts = vec![[top[0] - 35.0, top[1] + 5.0, ph.nz as f32 * ph.dz + 40.0], [top[0] - 12.0, top[1], top[2] + 25.0], top];
+                let mut pts = vec![
+                    [top[0] - 35.0, top[1] + 5.0, ph.nz as f32 * ph.dz + 40.0],
+                    [top[0] - 12.0, top[1], top[2] + 25.0],
+                    top,
+                ];
                 let which = rng.below(3);
                 let (tip, reg, word) = match which {
                     0 => (svc[svc.len() / 2], Region::Svc, "superior vena cava"),
                     1 => (bottom, Region::CavoatrialJunction, "cavoatrial junction"),
                     _ => {
                         let hc = ph.heart_center;
-                        ([bottom[0] + 0.25 * (hc[0] - bottom[0]), bottom[1], bottom[2] - 28.0], Region::RightAtrium, "right atrium")
+                        (
+                            [bottom[0] + 0.25 * (hc[0] - bottom[0]), bottom[1], bottom[2] - 28.0],
+                            Region::RightAtrium,
+                            "right atrium",
+                        )
                     }
                 };
                 for q in svc.iter() {
@@ -487,7 +636,11 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
                 // 256 px and ECLS learned nothing of it (AUC 0.5); 2.2 matches the tube's stripe.
                 plan.devices.push((pts, 1.3, 2.2, false));
                 p.fixed.push(reg);
-                p.details.push(if reg == Region::CavoatrialJunction { format!("tip at the {word}") } else { format!("tip in the {word}") });
+                p.details.push(if reg == Region::CavoatrialJunction {
+                    format!("tip at the {word}")
+                } else {
+                    format!("tip in the {word}")
+                });
             }
         }
         plan.planned.push(p);
@@ -520,12 +673,16 @@ pub fn locate(plan: &Plan, proj: &Projection, an: &Anatomy, project: impl Fn([f3
     let mut out = Vec::new();
     for p in &plan.planned {
         let Some(entity) = p.kind.entity() else { continue };
-        let device = matches!(p.kind, Kind::EndotrachealTube | Kind::CentralVenousCatheter | Kind::EnlargedCardiacSilhouette);
+        let device =
+            matches!(p.kind, Kind::EndotrachealTube | Kind::CentralVenousCatheter | Kind::EnlargedCardiacSilhouette);
         let bit = 1u16 << p.bit;
         let pix: Vec<(f32, f32)> = if device {
             Vec::new()
         } else {
-            (0..n * n).filter(|&i| proj.findings[i] & bit != 0).map(|i| ((i % n) as f32 + 0.5, (i / n) as f32 + 0.5)).collect()
+            (0..n * n)
+                .filter(|&i| proj.findings[i] & bit != 0)
+                .map(|i| ((i % n) as f32 + 0.5, (i / n) as f32 + 0.5))
+                .collect()
         };
         if !device && pix.is_empty() {
             continue;
@@ -544,16 +701,26 @@ pub fn locate(plan: &Plan, proj: &Projection, an: &Anatomy, project: impl Fn([f3
                 let si = side_idx(p.side);
                 let r = |a: Region, b: Region| if si == 0 { a } else { b };
                 let zones: Vec<Region> = if p.kind == Kind::Atelectasis {
-                    vec![r(Region::RightMidLungZone, Region::LeftMidLungZone), r(Region::RightLowerLungZone, Region::LeftLowerLungZone)]
+                    vec![
+                        r(Region::RightMidLungZone, Region::LeftMidLungZone),
+                        r(Region::RightLowerLungZone, Region::LeftLowerLungZone),
+                    ]
                 } else {
-                    vec![r(Region::RightUpperLungZone, Region::LeftUpperLungZone), r(Region::RightMidLungZone, Region::LeftMidLungZone), r(Region::RightLowerLungZone, Region::LeftLowerLungZone), r(Region::RightApicalZone, Region::LeftApicalZone)]
+                    vec![
+                        r(Region::RightUpperLungZone, Region::LeftUpperLungZone),
+                        r(Region::RightMidLungZone, Region::LeftMidLungZone),
+                        r(Region::RightLowerLungZone, Region::LeftLowerLungZone),
+                        r(Region::RightApicalZone, Region::LeftApicalZone),
+                    ]
                 };
                 let total = pix.len() as f32;
                 let mut best = (0f32, zones[0]);
                 let mut any = false;
                 for z in &zones {
                     let b = an.get(*z);
-                    let inside = pix.iter().filter(|(x, y)| *x >= b[0] && *x < b[2] && *y >= b[1] && *y < b[3]).count() as f32 / total;
+                    let inside = pix.iter().filter(|(x, y)| *x >= b[0] && *x < b[2] && *y >= b[1] && *y < b[3]).count()
+                        as f32
+                        / total;
                     if inside > best.0 {
                         best = (inside, *z);
                     }
@@ -579,7 +746,13 @@ pub fn locate(plan: &Plan, proj: &Projection, an: &Anatomy, project: impl Fn([f3
         if matches!(p.kind, Kind::LungNodule | Kind::LungMass) {
             let r = pos.iter().any(|r| r.name().starts_with("right"));
             let l = pos.iter().any(|r| r.name().starts_with("left"));
-            side = if r && l { Side::Bilateral } else if l { Side::Left } else { Side::Right };
+            side = if r && l {
+                Side::Bilateral
+            } else if l {
+                Side::Left
+            } else {
+                Side::Right
+            };
         }
         out.push(Finding {
             kind: p.kind,
@@ -600,7 +773,9 @@ pub fn locate(plan: &Plan, proj: &Projection, an: &Anatomy, project: impl Fn([f3
 pub fn triplets(findings: &[Finding]) -> Vec<u8> {
     candidates()
         .iter()
-        .map(|c| findings.iter().any(|f| f.entity == c.entity && f.positions.iter().any(|p| p == c.position.name())) as u8)
+        .map(|c| {
+            findings.iter().any(|f| f.entity == c.entity && f.positions.iter().any(|p| p == c.position.name())) as u8
+        })
         .collect()
 }
 

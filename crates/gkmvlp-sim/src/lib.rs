@@ -34,7 +34,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("CT asset missing: {path} — run `scripts/fetch-assets.sh --with-ct` from the repository root (or pass --ct DIR)")]
+    #[error(
+        "CT asset missing: {path} — run `scripts/fetch-assets.sh --with-ct` from the repository root (or pass --ct DIR)"
+    )]
     MissingCt { path: PathBuf },
     #[error("I/O error on {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },

@@ -99,7 +99,10 @@ pub fn parse_nifti(b: &[u8]) -> Result<NiftiVolume, String> {
         2 => (1, |s, _| s[0] as f32),
         256 => (1, |s, _| s[0] as i8 as f32),
         4 => (2, |s, le| rd_i16(s, 0, le) as f32),
-        512 => (2, |s, le| { let a = [s[0], s[1]]; (if le { u16::from_le_bytes(a) } else { u16::from_be_bytes(a) }) as f32 }),
+        512 => (2, |s, le| {
+            let a = [s[0], s[1]];
+            (if le { u16::from_le_bytes(a) } else { u16::from_be_bytes(a) }) as f32
+        }),
         8 => (4, |s, le| rd_i32(s, 0, le) as f32),
         16 => (4, |s, le| rd_f32(s, 0, le)),
         t => return Err(format!("unsupported NIfTI datatype {t}")),

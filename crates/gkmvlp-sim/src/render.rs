@@ -92,9 +92,21 @@ fn inv3(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
     let d = 1.0 / det;
     [
-        [(m[1][1] * m[2][2] - m[1][2] * m[2][1]) * d, (m[0][2] * m[2][1] - m[0][1] * m[2][2]) * d, (m[0][1] * m[1][2] - m[0][2] * m[1][1]) * d],
-        [(m[1][2] * m[2][0] - m[1][0] * m[2][2]) * d, (m[0][0] * m[2][2] - m[0][2] * m[2][0]) * d, (m[0][2] * m[1][0] - m[0][0] * m[1][2]) * d],
-        [(m[1][0] * m[2][1] - m[1][1] * m[2][0]) * d, (m[0][1] * m[2][0] - m[0][0] * m[2][1]) * d, (m[0][0] * m[1][1] - m[0][1] * m[1][0]) * d],
+        [
+            (m[1][1] * m[2][2] - m[1][2] * m[2][1]) * d,
+            (m[0][2] * m[2][1] - m[0][1] * m[2][2]) * d,
+            (m[0][1] * m[1][2] - m[0][2] * m[1][1]) * d,
+        ],
+        [
+            (m[1][2] * m[2][0] - m[1][0] * m[2][2]) * d,
+            (m[0][0] * m[2][2] - m[0][2] * m[2][0]) * d,
+            (m[0][2] * m[1][0] - m[0][0] * m[1][2]) * d,
+        ],
+        [
+            (m[1][0] * m[2][1] - m[1][1] * m[2][0]) * d,
+            (m[0][1] * m[2][0] - m[0][0] * m[2][1]) * d,
+            (m[0][0] * m[1][1] - m[0][1] * m[1][0]) * d,
+        ],
     ]
 }
 
@@ -169,7 +181,11 @@ impl Geometry {
     }
 
     fn to_volume(&self, w: [f64; 3]) -> [f64; 3] {
-        let r = [w[0] - self.center[0] - self.shift[0], w[1] - self.center[1] - self.shift[1], w[2] - self.center[2] - self.shift[2]];
+        let r = [
+            w[0] - self.center[0] - self.shift[0],
+            w[1] - self.center[1] - self.shift[1],
+            w[2] - self.center[2] - self.shift[2],
+        ];
         let p = mv(&self.ainv, r);
         [p[0] + self.center[0], p[1] + self.center[1], p[2] + self.center[2]]
     }
@@ -177,7 +193,11 @@ impl Geometry {
     fn to_world(&self, p: [f64; 3]) -> [f64; 3] {
         let r = [p[0] - self.center[0], p[1] - self.center[1], p[2] - self.center[2]];
         let w = mv(&self.a, r);
-        [w[0] + self.center[0] + self.shift[0], w[1] + self.center[1] + self.shift[1], w[2] + self.center[2] + self.shift[2]]
+        [
+            w[0] + self.center[0] + self.shift[0],
+            w[1] + self.center[1] + self.shift[1],
+            w[2] + self.center[2] + self.shift[2],
+        ]
     }
 
     /// The ray through pixel (u, v) in volume millimetres: (origin, direction).
@@ -275,7 +295,8 @@ impl LungMod {
                 let d = [p[0] - c[0], p[1] - c[1], p[2] - c[2]];
                 let dist = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
                 let inv = 1.0 / dist.max(1e-3);
-                let rr = r * (1.0 + lobes[0] * (d[0] * inv * 3.1 + lobes[1]).sin() * (d[2] * inv * 2.3 + lobes[2]).cos());
+                let rr =
+                    r * (1.0 + lobes[0] * (d[0] * inv * 3.1 + lobes[1]).sin() * (d[2] * inv * 2.3 + lobes[2]).cos());
                 if dist < rr {
                     let edge = ((rr - dist) / 1.5).min(1.0);
                     Some((mu + (density * MU_WATER - mu) * edge, true))
@@ -284,7 +305,8 @@ impl LungMod {
                 }
             }
             Shape::Ellipsoid { c, r } => {
-                let q = ((p[0] - c[0]) / r[0]).powi(2) + ((p[1] - c[1]) / r[1]).powi(2) + ((p[2] - c[2]) / r[2]).powi(2);
+                let q =
+                    ((p[0] - c[0]) / r[0]).powi(2) + ((p[1] - c[1]) / r[1]).powi(2) + ((p[2] - c[2]) / r[2]).powi(2);
                 (q < 1.0).then_some((MU_WATER * 1.02, false))
             }
             Shape::Effusion { z0, meniscus, x_med, half_w, y_ant } => {
@@ -331,7 +353,8 @@ impl LungMod {
                 (p[2] < base + delta).then_some((MU_WATER * 1.05, false))
             }
             Shape::Collapse { c, r, density } => {
-                let q = ((p[0] - c[0]) / r[0]).powi(2) + ((p[1] - c[1]) / r[1]).powi(2) + ((p[2] - c[2]) / r[2]).powi(2);
+                let q =
+                    ((p[0] - c[0]) / r[0]).powi(2) + ((p[1] - c[1]) / r[1]).powi(2) + ((p[2] - c[2]) / r[2]).powi(2);
                 (q < 1.0).then_some((mu + (density * MU_WATER - mu) * ((1.0 - q) * 2.5).min(1.0), true))
             }
             Shape::Lucent { factor } => Some((mu * factor, true)),
@@ -434,7 +457,9 @@ fn bilinear(ph: &Phantom, base: usize, fi: f32, fk: f32) -> f32 {
     debug_assert!(r1 + i1 < m.len());
     // SAFETY: i0, i1 < nx and k0, k1 < nz by the clamps above, and base ≤ slab·(ny-1), so
     // r1 + i1 < slab·ny = m.len().
-    let (a0, a1, b0, b1) = unsafe { (*m.get_unchecked(r0 + i0), *m.get_unchecked(r0 + i1), *m.get_unchecked(r1 + i0), *m.get_unchecked(r1 + i1)) };
+    let (a0, a1, b0, b1) = unsafe {
+        (*m.get_unchecked(r0 + i0), *m.get_unchecked(r0 + i1), *m.get_unchecked(r1 + i0), *m.get_unchecked(r1 + i1))
+    };
     let a = a0 + (a1 - a0) * ti;
     let b = b0 + (b1 - b0) * ti;
     a + (b - a) * tk
@@ -463,7 +488,8 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
     // Slabs outside the body (plus a voxel) hold only air: skip them.
     let j_lo = ((ph.body_box[1] / dy).floor() as usize).saturating_sub(1);
     let j_hi = ((ph.body_box[4] / dy).ceil() as usize + 2).min(ny);
-    let (mut rx0, mut rbx, mut rz0, mut rbz, mut rds) = (vec![0f32; n], vec![0f32; n], vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+    let (mut rx0, mut rbx, mut rz0, mut rbz, mut rds) =
+        (vec![0f32; n], vec![0f32; n], vec![0f32; n], vec![0f32; n], vec![0f32; n]);
     let mut valid = vec![false; n];
     // Rays that pass farther than the warp radius from the heart centre skip the per-sample check.
     let mut near_heart = vec![false; n];

@@ -102,9 +102,16 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
         Kind::PleuralEffusion => {
             let eff = if f.side == Side::Bilateral { "pleural effusions" } else { "pleural effusion" };
             match rng.below(3) {
-                0 => format!("There is a {sev} {side} {eff} with blunting of the costophrenic angle{}.", if f.side == Side::Bilateral { "s" } else { "" }),
+                0 => format!(
+                    "There is a {sev} {side} {eff} with blunting of the costophrenic angle{}.",
+                    if f.side == Side::Bilateral { "s" } else { "" }
+                ),
                 1 => format!("{} {side} {eff}.", cap(sev)),
-                _ => format!("{} {side} {eff}{}.", cap(sev), if f.details.iter().any(|d| d == "meniscus") { ", with a meniscus" } else { "" }),
+                _ => format!(
+                    "{} {side} {eff}{}.",
+                    cap(sev),
+                    if f.details.iter().any(|d| d == "meniscus") { ", with a meniscus" } else { "" }
+                ),
             }
         }
         Kind::Pneumothorax => match rng.below(3) {
@@ -113,19 +120,38 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
             _ => format!("A {sev} {side} pneumothorax is present, without lung markings beyond the pleural line."),
         },
         Kind::Consolidation => match rng.below(3) {
-            0 => format!("{}onsolidation in the {where_} with air bronchograms.", if hedge { format!("{}c", cap(hedge_pre)) } else { "C".into() }),
-            1 => format!("There is {hedge_pre}{} consolidation in the {where_}.", if hedge { "focal" } else { "airspace" }),
+            0 => format!(
+                "{}onsolidation in the {where_} with air bronchograms.",
+                if hedge { format!("{}c", cap(hedge_pre)) } else { "C".into() }
+            ),
+            1 => format!(
+                "There is {hedge_pre}{} consolidation in the {where_}.",
+                if hedge { "focal" } else { "airspace" }
+            ),
             _ => format!("{} airspace consolidation is seen in the {where_}.", cap(&format!("{hedge_pre}focal"))),
         },
         Kind::Atelectasis => match rng.below(3) {
-            0 => format!("{} atelectasis in the {where_}.", cap(&format!("{hedge_pre}{}", if f.severity == Severity::Mild { "subsegmental" } else { "plate-like" }))),
-            1 => format!("There is {hedge_pre}{sev} atelectasis in the {where_}{}.", if f.details.iter().any(|d| d == "volume loss") { " with volume loss" } else { "" }),
+            0 => format!(
+                "{} atelectasis in the {where_}.",
+                cap(&format!(
+                    "{hedge_pre}{}",
+                    if f.severity == Severity::Mild { "subsegmental" } else { "plate-like" }
+                ))
+            ),
+            1 => format!(
+                "There is {hedge_pre}{sev} atelectasis in the {where_}{}.",
+                if f.details.iter().any(|d| d == "volume loss") { " with volume loss" } else { "" }
+            ),
             _ => format!("{} atelectasis of the {where_}.", cap(&format!("{hedge_pre}{sev}"))),
         },
         Kind::LungNodule => {
             let size = f.size_mm.unwrap_or(10.0);
             if f.count > 1 {
-                format!("{} {}pulmonary nodules in the {where_}, the largest measuring {size:.0} mm.", cap(number_word(f.count)), if hedge { "possible " } else { "" })
+                format!(
+                    "{} {}pulmonary nodules in the {where_}, the largest measuring {size:.0} mm.",
+                    cap(number_word(f.count)),
+                    if hedge { "possible " } else { "" }
+                )
             } else if rng.chance(0.5) {
                 format!("A {size:.0} mm {}nodule is seen in the {where_}.", if hedge { "possible " } else { "" })
             } else {
@@ -171,7 +197,10 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
         }
         Kind::CentralVenousCatheter => {
             let tip = f.details.iter().find(|d| d.starts_with("tip")).cloned().unwrap_or_default();
-            format!("{} central venous catheter with the {tip}.", if rng.chance(0.5) { "Right internal jugular" } else { "Right-sided" })
+            format!(
+                "{} central venous catheter with the {tip}.",
+                if rng.chance(0.5) { "Right internal jugular" } else { "Right-sided" }
+            )
         }
     };
     let claim_pos = match f.kind {
@@ -186,11 +215,16 @@ fn impression_phrase(f: &Finding) -> String {
     let sev = severity_word(f.kind, f.severity);
     let spec = join_names(&most_specific(&f.regions()));
     match f.kind {
-        Kind::PleuralEffusion => format!("{} {} pleural effusion{}", cap(sev), side_adj(f), if f.side == Side::Bilateral { "s" } else { "" }),
+        Kind::PleuralEffusion => {
+            format!("{} {} pleural effusion{}", cap(sev), side_adj(f), if f.side == Side::Bilateral { "s" } else { "" })
+        }
         Kind::Pneumothorax => format!("{} {} pneumothorax", cap(sev), side_adj(f)),
         Kind::Consolidation => format!("Consolidation in the {spec}, concerning for pneumonia"),
         Kind::Atelectasis => format!("Atelectasis in the {spec}"),
-        Kind::LungNodule => format!("{} in the {spec}; CT recommended", if f.count > 1 { "Pulmonary nodules" } else { "Pulmonary nodule" }),
+        Kind::LungNodule => format!(
+            "{} in the {spec}; CT recommended",
+            if f.count > 1 { "Pulmonary nodules" } else { "Pulmonary nodule" }
+        ),
         Kind::LungMass => format!("Mass in the {spec}; further evaluation with CT recommended"),
         Kind::EnlargedCardiacSilhouette => "Cardiomegaly".into(),
         Kind::PulmonaryEdema => format!("{} pulmonary edema", cap(sev)),
@@ -198,22 +232,50 @@ fn impression_phrase(f: &Finding) -> String {
         Kind::MediastinalWidening => "Mediastinal widening".into(),
         Kind::ElevatedHemidiaphragm => format!("Elevated {} hemidiaphragm", side_adj(f)),
         Kind::Hyperaeration => "Hyperinflated lungs".into(),
-        Kind::EndotrachealTube => if f.positions.iter().any(|p| p == "carina") { "Low endotracheal tube at the carina".into() } else { "Endotracheal tube in appropriate position".into() },
-        Kind::CentralVenousCatheter => format!("Central venous catheter, {}", f.details.iter().find(|d| d.starts_with("tip")).cloned().unwrap_or_default()),
+        Kind::EndotrachealTube => {
+            if f.positions.iter().any(|p| p == "carina") {
+                "Low endotracheal tube at the carina".into()
+            } else {
+                "Endotracheal tube in appropriate position".into()
+            }
+        }
+        Kind::CentralVenousCatheter => format!(
+            "Central venous catheter, {}",
+            f.details.iter().find(|d| d.starts_with("tip")).cloned().unwrap_or_default()
+        ),
     }
 }
 
 /// Negative statements that may be made about kinds that are absent; each lists what it negates.
 const NEGATIONS: &[(&[Kind], &[&str])] = &[
     (&[Kind::Pneumothorax], &["No pneumothorax.", "There is no pneumothorax.", "No evidence of pneumothorax."]),
-    (&[Kind::PleuralEffusion], &["No pleural effusion.", "There is no pleural effusion.", "The costophrenic angles are sharp, without pleural effusion."]),
-    (&[Kind::PleuralEffusion, Kind::Pneumothorax], &["No pleural effusion or pneumothorax.", "There is no pleural effusion or pneumothorax."]),
+    (
+        &[Kind::PleuralEffusion],
+        &[
+            "No pleural effusion.",
+            "There is no pleural effusion.",
+            "The costophrenic angles are sharp, without pleural effusion.",
+        ],
+    ),
+    (
+        &[Kind::PleuralEffusion, Kind::Pneumothorax],
+        &["No pleural effusion or pneumothorax.", "There is no pleural effusion or pneumothorax."],
+    ),
     (&[Kind::Consolidation], &["No focal consolidation.", "There is no consolidation."]),
     (&[Kind::PulmonaryEdema], &["No pulmonary edema.", "There is no pulmonary edema."]),
-    (&[Kind::EnlargedCardiacSilhouette], &["Heart size is normal.", "The cardiac silhouette is normal in size.", "No cardiomegaly."]),
-    (&[Kind::MediastinalWidening, Kind::EnlargedHilum, Kind::PulmonaryEdema], &["The mediastinal and hilar contours are normal.", "Normal mediastinal and hilar contours."]),
+    (
+        &[Kind::EnlargedCardiacSilhouette],
+        &["Heart size is normal.", "The cardiac silhouette is normal in size.", "No cardiomegaly."],
+    ),
+    (
+        &[Kind::MediastinalWidening, Kind::EnlargedHilum, Kind::PulmonaryEdema],
+        &["The mediastinal and hilar contours are normal.", "Normal mediastinal and hilar contours."],
+    ),
     (&[Kind::LungNodule, Kind::LungMass], &["No suspicious pulmonary nodule or mass.", "No focal nodule or mass."]),
-    (&[Kind::Consolidation, Kind::PulmonaryEdema, Kind::Atelectasis, Kind::LungNodule, Kind::LungMass], &["The lungs are clear.", "The lungs are well expanded and clear."]),
+    (
+        &[Kind::Consolidation, Kind::PulmonaryEdema, Kind::Atelectasis, Kind::LungNodule, Kind::LungMass],
+        &["The lungs are clear.", "The lungs are well expanded and clear."],
+    ),
 ];
 
 /// Generate the report.
@@ -224,18 +286,32 @@ pub fn report(findings: &[Finding], view: &str, rng: &mut Rng, hedge_share: f64)
         sentences.push(Sentence { section: section.into(), text, claims, hedged })
     };
     if rng.chance(0.4) {
-        let intro = if view == "AP" { *rng.pick(&["Single portable AP view of the chest.", "AP upright view of the chest."]) } else { *rng.pick(&["PA view of the chest.", "Frontal PA radiograph of the chest."]) };
+        let intro = if view == "AP" {
+            *rng.pick(&["Single portable AP view of the chest.", "AP upright view of the chest."])
+        } else {
+            *rng.pick(&["PA view of the chest.", "Frontal PA radiograph of the chest."])
+        };
         push(&mut sentences, "findings", intro.to_string(), Vec::new(), false);
     }
     // Devices first, then the rest in a stable, shuffled-a-little order.
-    let mut order: Vec<&Finding> = findings.iter().filter(|f| matches!(f.kind, Kind::EndotrachealTube | Kind::CentralVenousCatheter)).collect();
-    let mut rest: Vec<&Finding> = findings.iter().filter(|f| !matches!(f.kind, Kind::EndotrachealTube | Kind::CentralVenousCatheter)).collect();
+    let mut order: Vec<&Finding> =
+        findings.iter().filter(|f| matches!(f.kind, Kind::EndotrachealTube | Kind::CentralVenousCatheter)).collect();
+    let mut rest: Vec<&Finding> =
+        findings.iter().filter(|f| !matches!(f.kind, Kind::EndotrachealTube | Kind::CentralVenousCatheter)).collect();
     for i in (1..rest.len()).rev() {
         rest.swap(i, rng.below(i + 1));
     }
     order.extend(rest);
     for f in &order {
-        let hedgeable = matches!(f.kind, Kind::Consolidation | Kind::Atelectasis | Kind::LungNodule | Kind::LungMass | Kind::PulmonaryEdema | Kind::EnlargedHilum);
+        let hedgeable = matches!(
+            f.kind,
+            Kind::Consolidation
+                | Kind::Atelectasis
+                | Kind::LungNodule
+                | Kind::LungMass
+                | Kind::PulmonaryEdema
+                | Kind::EnlargedHilum
+        );
         let hedge = hedgeable && rng.chance(hedge_share);
         let (text, pos) = describe(f, rng, hedge);
         let pos_regions: Vec<Region> = pos.iter().filter_map(|p| Region::from_name(p.name())).collect();
@@ -258,13 +334,26 @@ pub fn report(findings: &[Finding], view: &str, rng: &mut Rng, hedge_share: f64)
             continue;
         }
         covered.extend(kinds.iter().copied());
-        push(&mut sentences, "findings", rng.pick(texts).to_string(), kinds.iter().map(|k| absent_claim(*k)).collect(), false);
+        push(
+            &mut sentences,
+            "findings",
+            rng.pick(texts).to_string(),
+            kinds.iter().map(|k| absent_claim(*k)).collect(),
+            false,
+        );
         used += 1;
     }
     // Impression.
     if findings.is_empty() {
-        let t = *rng.pick(&["No acute cardiopulmonary process.", "No acute cardiopulmonary abnormality.", "Normal chest radiograph."]);
-        let claims = [Kind::PleuralEffusion, Kind::Pneumothorax, Kind::Consolidation, Kind::PulmonaryEdema].iter().map(|k| absent_claim(*k)).collect();
+        let t = *rng.pick(&[
+            "No acute cardiopulmonary process.",
+            "No acute cardiopulmonary abnormality.",
+            "Normal chest radiograph.",
+        ]);
+        let claims = [Kind::PleuralEffusion, Kind::Pneumothorax, Kind::Consolidation, Kind::PulmonaryEdema]
+            .iter()
+            .map(|k| absent_claim(*k))
+            .collect();
         push(&mut sentences, "impression", t.to_string(), claims, false);
     } else {
         let numbered = findings.len() > 1 && rng.chance(0.5);
@@ -274,7 +363,8 @@ pub fn report(findings: &[Finding], view: &str, rng: &mut Rng, hedge_share: f64)
             push(&mut sentences, "impression", t, vec![present_claim(f, &[])], false);
         }
     }
-    let join = |sec: &str| sentences.iter().filter(|s| s.section == sec).map(|s| s.text.clone()).collect::<Vec<_>>().join(" ");
+    let join =
+        |sec: &str| sentences.iter().filter(|s| s.section == sec).map(|s| s.text.clone()).collect::<Vec<_>>().join(" ");
     Report { findings: join("findings"), impression: join("impression"), sentences }
 }
 
@@ -298,7 +388,6 @@ pub fn entity_word(k: Kind) -> &'static str {
     }
 }
 
-
 /// Question–answer pairs.
 pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
     let mut out = Vec::new();
@@ -321,14 +410,34 @@ pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
         let w = entity_word(k);
         let q = match rng.below(3) {
             0 => {
-                let countable = matches!(k, Kind::EndotrachealTube | Kind::CentralVenousCatheter | Kind::LungNodule | Kind::LungMass | Kind::PleuralEffusion | Kind::EnlargedHilum | Kind::ElevatedHemidiaphragm);
-                let art = if !countable { "any" } else if w.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+                let countable = matches!(
+                    k,
+                    Kind::EndotrachealTube
+                        | Kind::CentralVenousCatheter
+                        | Kind::LungNodule
+                        | Kind::LungMass
+                        | Kind::PleuralEffusion
+                        | Kind::EnlargedHilum
+                        | Kind::ElevatedHemidiaphragm
+                );
+                let art = if !countable {
+                    "any"
+                } else if w.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
                 format!("Is there {art} {w}?")
             }
             1 => format!("Is {w} present?"),
             _ => format!("Does the image show {w}?"),
         };
-        out.push(Qa { kind: "presence".into(), question: q, answer: if find(k).is_some() { "yes" } else { "no" }.into(), entity: k.entity() });
+        out.push(Qa {
+            kind: "presence".into(),
+            question: q,
+            answer: if find(k).is_some() { "yes" } else { "no" }.into(),
+            entity: k.entity(),
+        });
     }
     // Region-level question on a random candidate (half the time a present one).
     let cands = candidates();
@@ -344,25 +453,55 @@ pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
     for f in findings {
         let w = entity_word(f.kind);
         if f.kind.lateral() || f.kind == Kind::PulmonaryEdema {
-            out.push(Qa { kind: "side".into(), question: format!("Which side is the {w} on?"), answer: side_of(&f.regions()).into(), entity: Some(f.entity) });
+            out.push(Qa {
+                kind: "side".into(),
+                question: format!("Which side is the {w} on?"),
+                answer: side_of(&f.regions()).into(),
+                entity: Some(f.entity),
+            });
         }
         if matches!(f.kind, Kind::LungNodule | Kind::LungMass | Kind::Consolidation | Kind::Atelectasis) {
             let spec = most_specific(&f.regions());
             let q = if rng.chance(0.5) { format!("Where is the {w}?") } else { format!("In which zone is the {w}?") };
-            out.push(Qa { kind: "zone".into(), question: q, answer: format!("in the {}", join_names(&spec)), entity: Some(f.entity) });
+            out.push(Qa {
+                kind: "zone".into(),
+                question: q,
+                answer: format!("in the {}", join_names(&spec)),
+                entity: Some(f.entity),
+            });
         }
         match f.kind {
             Kind::LungNodule | Kind::LungMass => {
-                out.push(Qa { kind: "size".into(), question: format!("How large is the {w}?"), answer: format!("about {:.0} mm", f.size_mm.unwrap_or(0.0)), entity: Some(f.entity) });
+                out.push(Qa {
+                    kind: "size".into(),
+                    question: format!("How large is the {w}?"),
+                    answer: format!("about {:.0} mm", f.size_mm.unwrap_or(0.0)),
+                    entity: Some(f.entity),
+                });
                 if f.kind == Kind::LungNodule {
-                    out.push(Qa { kind: "count".into(), question: "How many nodules are there?".into(), answer: number_word(f.count).into(), entity: Some(f.entity) });
+                    out.push(Qa {
+                        kind: "count".into(),
+                        question: "How many nodules are there?".into(),
+                        answer: number_word(f.count).into(),
+                        entity: Some(f.entity),
+                    });
                 }
             }
             Kind::PleuralEffusion | Kind::Pneumothorax => {
-                out.push(Qa { kind: "size".into(), question: format!("How large is the {w}?"), answer: severity_word(f.kind, f.severity).into(), entity: Some(f.entity) });
+                out.push(Qa {
+                    kind: "size".into(),
+                    question: format!("How large is the {w}?"),
+                    answer: severity_word(f.kind, f.severity).into(),
+                    entity: Some(f.entity),
+                });
             }
             Kind::EnlargedCardiacSilhouette | Kind::PulmonaryEdema => {
-                out.push(Qa { kind: "severity".into(), question: format!("How severe is the {w}?"), answer: severity_word(f.kind, f.severity).into(), entity: Some(f.entity) });
+                out.push(Qa {
+                    kind: "severity".into(),
+                    question: format!("How severe is the {w}?"),
+                    answer: severity_word(f.kind, f.severity).into(),
+                    entity: Some(f.entity),
+                });
             }
             _ => {}
         }
@@ -370,7 +509,12 @@ pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
     let names: Vec<&str> = findings.iter().map(|f| f.kind.name()).collect();
     out.push(Qa {
         kind: "open".into(),
-        question: (*rng.pick(&["What abnormalities are seen?", "What are the findings?", "Describe the abnormalities in this radiograph."])).into(),
+        question: (*rng.pick(&[
+            "What abnormalities are seen?",
+            "What are the findings?",
+            "Describe the abnormalities in this radiograph.",
+        ]))
+        .into(),
         answer: if names.is_empty() { "none".into() } else { names.join(", ") },
         entity: None,
     });

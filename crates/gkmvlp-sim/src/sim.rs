@@ -1,13 +1,13 @@
 //! One simulated study: pose and exposure sampling, projection, anatomy, image.
 
+use crate::SimError;
 use crate::anatomy::{self, Anatomy};
 use crate::ct::{LoadOptions, Phantom};
 use crate::detector::{self, Exposure};
-use crate::render::{self, ElasticMode, Geometry, Pose, View, Warp};
 use crate::findings::{self, Finding, FindingConfig};
+use crate::render::{self, ElasticMode, Geometry, Pose, View, Warp};
 use crate::report::{self, Qa, Report};
 use crate::rng::Rng;
-use crate::SimError;
 use gkmvlp_vocab::NUM_REGIONS;
 use std::path::Path;
 
@@ -33,7 +33,14 @@ pub struct StudyConfig {
 
 impl Default for StudyConfig {
     fn default() -> Self {
-        StudyConfig { size: 512, render_size: 224, ap_share: 0.3, variation: 1.0, findings: FindingConfig::default(), hedge_share: 0.1 }
+        StudyConfig {
+            size: 512,
+            render_size: 224,
+            ap_share: 0.3,
+            variation: 1.0,
+            findings: FindingConfig::default(),
+            hedge_share: 0.1,
+        }
     }
 }
 
@@ -101,9 +108,21 @@ impl Simulator {
         Pose {
             view,
             sid: if ap { rng.uniform(950.0, 1100.0) } else { rng.uniform(1750.0, 1850.0) } as f32,
-            rot_deg: [rng.normal_clamped(0.0, 3.0 * v, -8.0, 8.0) as f32, rng.normal_clamped(if ap { 4.0 * v } else { 0.0 }, 3.0 * v, -8.0, 12.0) as f32, rng.normal_clamped(0.0, 1.5 * v, -5.0, 5.0) as f32],
-            scale: [rng.normal_clamped(1.0, 0.05 * v, 0.88, 1.12) as f32, rng.normal_clamped(1.0, 0.05 * v, 0.88, 1.15) as f32, rng.normal_clamped(1.0, 0.04 * v, 0.9, 1.1) as f32],
-            shift: [rng.normal_clamped(0.0, 8.0 * v, -20.0, 20.0) as f32, 0.0, rng.normal_clamped(0.0, 6.0 * v, -15.0, 15.0) as f32],
+            rot_deg: [
+                rng.normal_clamped(0.0, 3.0 * v, -8.0, 8.0) as f32,
+                rng.normal_clamped(if ap { 4.0 * v } else { 0.0 }, 3.0 * v, -8.0, 12.0) as f32,
+                rng.normal_clamped(0.0, 1.5 * v, -5.0, 5.0) as f32,
+            ],
+            scale: [
+                rng.normal_clamped(1.0, 0.05 * v, 0.88, 1.12) as f32,
+                rng.normal_clamped(1.0, 0.05 * v, 0.88, 1.15) as f32,
+                rng.normal_clamped(1.0, 0.04 * v, 0.9, 1.1) as f32,
+            ],
+            shift: [
+                rng.normal_clamped(0.0, 8.0 * v, -20.0, 20.0) as f32,
+                0.0,
+                rng.normal_clamped(0.0, 6.0 * v, -15.0, 15.0) as f32,
+            ],
             inspiration: rng.normal_clamped(if ap { 1.04 } else { 1.13 }, 0.04 * v, 0.95, 1.25) as f32,
             heart_scale: rng.normal_clamped(0.93, 0.04 * v, 0.84, 1.04) as f32,
             field_mm: rng.normal_clamped(330.0, 8.0 * v, 310.0, 355.0) as f32,
@@ -119,9 +138,17 @@ impl Simulator {
             spr: rng.uniform(0.15, 0.5) as f32,
             blur_px: (rng.uniform(0.5, 1.1) as f32) * px,
             unsharp: rng.uniform(0.9, 1.6) as f32,
-            window: [(1.45 + v * rng.normal_clamped(0.0, 0.1, -0.25, 0.25)) as f32, (6.6 + v * rng.normal_clamped(0.0, 0.25, -0.6, 0.6)) as f32],
+            window: [
+                (1.45 + v * rng.normal_clamped(0.0, 0.1, -0.25, 0.25)) as f32,
+                (6.6 + v * rng.normal_clamped(0.0, 0.25, -0.6, 0.6)) as f32,
+            ],
             gamma: rng.uniform(0.8, 1.25) as f32,
-            collimation: [rng.uniform(0.0, 0.05) as f32, rng.uniform(0.02, 0.05) as f32, rng.uniform(0.0, 0.05) as f32, rng.uniform(0.0, 0.03) as f32],
+            collimation: [
+                rng.uniform(0.0, 0.05) as f32,
+                rng.uniform(0.02, 0.05) as f32,
+                rng.uniform(0.0, 0.05) as f32,
+                rng.uniform(0.0, 0.03) as f32,
+            ],
             marker: if rng.chance(0.5) { Some(rng.chance(0.5)) } else { None },
         }
     }
@@ -174,15 +201,40 @@ impl Simulator {
         let scale = cfg.size as f64 / render_size as f64;
         let mut dev = vec![0f32; cfg.size * cfg.size];
         for (pts, radius_mm, strength, hollow) in &plan.devices {
-            let points: Vec<[f64; 2]> = pts.iter().map(|p| { let q = geo.project(*p); [q[0] * scale, q[1] * scale] }).collect();
+            let points: Vec<[f64; 2]> = pts
+                .iter()
+                .map(|p| {
+                    let q = geo.project(*p);
+                    [q[0] * scale, q[1] * scale]
+                })
+                .collect();
             let radius = *radius_mm as f64 / geo.pixel_mm() * scale;
-            detector::draw_device(&mut dev, cfg.size, &detector::Device { points, radius, strength: *strength, hollow: *hollow });
+            detector::draw_device(
+                &mut dev,
+                cfg.size,
+                &detector::Device { points, radius, strength: *strength, hollow: *hollow },
+            );
         }
         let line = detector::resample(&proj.line, proj.size, cfg.size);
         let img = detector::expose(&line, &dev, cfg.size, &exposure, &mut rng_noise);
         let pixels = img.iter().map(|v| (v * 65535.0).round() as u16).collect();
         let report = report::report(&found, pose.view.as_str(), &mut rng_text, cfg.hedge_share);
         let qa = report::qa(&found, &exist, &mut rng_text);
-        Ok(Study { seed, view: pose.view, width: cfg.size, height: cfg.size, pixels, boxes: anatomy.normalized(), findings: found, exist, report, qa, pose, exposure, anatomy, projection: proj })
+        Ok(Study {
+            seed,
+            view: pose.view,
+            width: cfg.size,
+            height: cfg.size,
+            pixels,
+            boxes: anatomy.normalized(),
+            findings: found,
+            exist,
+            report,
+            qa,
+            pose,
+            exposure,
+            anatomy,
+            projection: proj,
+        })
     }
 }

@@ -36,7 +36,12 @@ fn req(kind: Kind, side: Option<Side>, severity: Option<Severity>) -> FindingReq
 
 fn mean_in(st: &Study, b: [f32; 4]) -> f64 {
     let (w, h) = (st.width as f32, st.height as f32);
-    let (x0, y0, x1, y1) = ((b[0] * w) as usize, (b[1] * h) as usize, ((b[2] * w) as usize).min(st.width), ((b[3] * h) as usize).min(st.height));
+    let (x0, y0, x1, y1) = (
+        (b[0] * w) as usize,
+        (b[1] * h) as usize,
+        ((b[2] * w) as usize).min(st.width),
+        ((b[3] * h) as usize).min(st.height),
+    );
     let mut s = 0f64;
     let mut n = 0f64;
     for y in y0..y1 {
@@ -79,24 +84,55 @@ fn boxes_contain_their_projected_masks() {
                     if p.labels[y * n + x] & g != 0 {
                         count += 1;
                         let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
-                        assert!(fx >= b[0] && fx <= b[2] && fy >= b[1] && fy <= b[3], "seed {seed}: {} pixel ({x},{y}) outside {b:?}", r.name());
+                        assert!(
+                            fx >= b[0] && fx <= b[2] && fy >= b[1] && fy <= b[3],
+                            "seed {seed}: {} pixel ({x},{y}) outside {b:?}",
+                            r.name()
+                        );
                     }
                 }
             }
             assert!(count > 0, "seed {seed}: {} mask empty", r.name());
         }
         for (i, b) in st.boxes.iter().enumerate() {
-            assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= 1.0 && b[3] <= 1.0 && b[0] < b[2] && b[1] < b[3], "seed {seed}: bad box {} {b:?}", Region::ALL[i].name());
+            assert!(
+                b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= 1.0 && b[3] <= 1.0 && b[0] < b[2] && b[1] < b[3],
+                "seed {seed}: bad box {} {b:?}",
+                Region::ALL[i].name()
+            );
         }
         // Zones, apical zones and costophrenic angles lie within their lung's box (± a pixel).
         for (lung, parts) in [
-            (Region::RightLung, [Region::RightUpperLungZone, Region::RightMidLungZone, Region::RightLowerLungZone, Region::RightApicalZone, Region::RightCostophrenicAngle]),
-            (Region::LeftLung, [Region::LeftUpperLungZone, Region::LeftMidLungZone, Region::LeftLowerLungZone, Region::LeftApicalZone, Region::LeftCostophrenicAngle]),
+            (
+                Region::RightLung,
+                [
+                    Region::RightUpperLungZone,
+                    Region::RightMidLungZone,
+                    Region::RightLowerLungZone,
+                    Region::RightApicalZone,
+                    Region::RightCostophrenicAngle,
+                ],
+            ),
+            (
+                Region::LeftLung,
+                [
+                    Region::LeftUpperLungZone,
+                    Region::LeftMidLungZone,
+                    Region::LeftLowerLungZone,
+                    Region::LeftApicalZone,
+                    Region::LeftCostophrenicAngle,
+                ],
+            ),
         ] {
             let l = st.anatomy.get(lung);
             for r in parts {
                 let b = st.anatomy.get(r);
-                assert!(b[0] >= l[0] - 1.0 && b[2] <= l[2] + 1.0 && b[1] >= l[1] - 1.0, "seed {seed}: {} {b:?} not within {} {l:?}", r.name(), lung.name());
+                assert!(
+                    b[0] >= l[0] - 1.0 && b[2] <= l[2] + 1.0 && b[1] >= l[1] - 1.0,
+                    "seed {seed}: {} {b:?} not within {} {l:?}",
+                    r.name(),
+                    lung.name()
+                );
             }
         }
         // The carina is at the bottom of the trachea; the aortic arch above the heart's base.
@@ -125,7 +161,9 @@ fn left_and_right_are_not_swapped() {
 fn right_effusion_brightens_right_angle_and_spares_left_lung() {
     let seed = 7;
     let normal = sim().study(seed, &forced(256, vec![])).expect("normal");
-    let eff = sim().study(seed, &forced(256, vec![req(Kind::PleuralEffusion, Some(Side::Right), Some(Severity::Moderate))])).expect("effusion");
+    let eff = sim()
+        .study(seed, &forced(256, vec![req(Kind::PleuralEffusion, Some(Side::Right), Some(Severity::Moderate))]))
+        .expect("effusion");
     assert_eq!(normal.pose.rot_deg, eff.pose.rot_deg, "the finding must not change the pose");
     let cpa = normal.boxes[Region::RightCostophrenicAngle.index()];
     let d_right = mean_in(&eff, cpa) - mean_in(&normal, cpa);
@@ -181,24 +219,51 @@ fn synonyms(k: Kind) -> &'static [&'static str] {
 /// through the words of the sentence.
 fn check_text(st: &Study) {
     let cands = candidates();
-    let present_at = |e: usize, pos: &str| cands.iter().zip(&st.exist).any(|(c, x)| *x == 1 && c.entity == e && c.position.name() == pos);
+    let present_at = |e: usize, pos: &str| {
+        cands.iter().zip(&st.exist).any(|(c, x)| *x == 1 && c.entity == e && c.position.name() == pos)
+    };
     let present_any = |e: usize| cands.iter().zip(&st.exist).any(|(c, x)| *x == 1 && c.entity == e);
-    let side_ok = |e: usize, side: &str| cands.iter().zip(&st.exist).any(|(c, x)| *x == 1 && c.entity == e && c.position.name().starts_with(side));
+    let side_ok = |e: usize, side: &str| {
+        cands.iter().zip(&st.exist).any(|(c, x)| *x == 1 && c.entity == e && c.position.name().starts_with(side))
+    };
     for s in &st.report.sentences {
         for c in &s.claims {
             if c.present {
-                assert!(present_any(c.entity), "seed {}: '{}' claims {} present", st.seed, s.text, ENTITIES[c.entity].name);
+                assert!(
+                    present_any(c.entity),
+                    "seed {}: '{}' claims {} present",
+                    st.seed,
+                    s.text,
+                    ENTITIES[c.entity].name
+                );
                 for p in &c.positions {
-                    assert!(present_at(c.entity, p), "seed {}: '{}' claims {} at {p}", st.seed, s.text, ENTITIES[c.entity].name);
+                    assert!(
+                        present_at(c.entity, p),
+                        "seed {}: '{}' claims {} at {p}",
+                        st.seed,
+                        s.text,
+                        ENTITIES[c.entity].name
+                    );
                 }
             } else if c.positions.is_empty() {
-                assert!(!present_any(c.entity), "seed {}: '{}' denies {} but it is present", st.seed, s.text, ENTITIES[c.entity].name);
+                assert!(
+                    !present_any(c.entity),
+                    "seed {}: '{}' denies {} but it is present",
+                    st.seed,
+                    s.text,
+                    ENTITIES[c.entity].name
+                );
             }
         }
         // The words: a sentence naming an entity with a negation cue must be about an absent one; one
         // without must be about a present one, on the side it names.
         let t = s.text.to_lowercase();
-        let negative = t.starts_with("no ") || t.contains(" no ") || t.contains("without") || t.contains("normal") || t.contains("clear") || t.contains("sharp");
+        let negative = t.starts_with("no ")
+            || t.contains(" no ")
+            || t.contains("without")
+            || t.contains("normal")
+            || t.contains("clear")
+            || t.contains("sharp");
         for k in Kind::ALL {
             let Some(e) = k.entity() else { continue };
             if !synonyms(k).iter().any(|w| t.contains(w)) {
@@ -206,11 +271,21 @@ fn check_text(st: &Study) {
             }
             if negative {
                 // "No cardiomegaly", "The lungs are clear": absent (mass/nodule words inside negations too).
-                assert!(!present_any(e) || s.claims.iter().any(|c| c.entity == e && c.present), "seed {}: '{}' negates {} which is present", st.seed, s.text, k.name());
+                assert!(
+                    !present_any(e) || s.claims.iter().any(|c| c.entity == e && c.present),
+                    "seed {}: '{}' negates {} which is present",
+                    st.seed,
+                    s.text,
+                    k.name()
+                );
             } else if s.claims.iter().any(|c| c.entity == e) {
                 assert!(present_any(e), "seed {}: '{}' affirms absent {}", st.seed, s.text, k.name());
                 for side in ["right", "left"] {
-                    if t.contains(&format!("{side} ")) && k.lateral() && !t.contains("right internal jugular") && !t.contains("right-sided") {
+                    if t.contains(&format!("{side} "))
+                        && k.lateral()
+                        && !t.contains("right internal jugular")
+                        && !t.contains("right-sided")
+                    {
                         assert!(side_ok(e, side), "seed {}: '{}' puts {} on the {side}", st.seed, s.text, k.name());
                     }
                 }
@@ -226,7 +301,15 @@ fn check_text(st: &Study) {
             }
             "region" => {
                 let e = q.entity.expect("entity");
-                let pos = cands.iter().find(|c| c.entity == e && q.question.contains(&format!(" in the {}?", c.position.name())) && q.question.contains(ENTITIES[e].name)).map(|c| c.position.name()).expect("position in question");
+                let pos = cands
+                    .iter()
+                    .find(|c| {
+                        c.entity == e
+                            && q.question.contains(&format!(" in the {}?", c.position.name()))
+                            && q.question.contains(ENTITIES[e].name)
+                    })
+                    .map(|c| c.position.name())
+                    .expect("position in question");
                 assert_eq!(q.answer == "yes", present_at(e, pos), "seed {}: {} → {}", st.seed, q.question, q.answer);
             }
             "side" => {
@@ -242,7 +325,9 @@ fn check_text(st: &Study) {
             "zone" => {
                 let e = q.entity.expect("entity");
                 for r in Region::ALL {
-                    if q.answer.contains(r.name()) && !(r.name() == "right lung" && q.answer.contains("right lung zone")) {
+                    if q.answer.contains(r.name())
+                        && !(r.name() == "right lung" && q.answer.contains("right lung zone"))
+                    {
                         assert!(present_at(e, r.name()), "seed {}: {} → {}", st.seed, q.question, q.answer);
                     }
                 }
@@ -251,7 +336,8 @@ fn check_text(st: &Study) {
                 let e = q.entity.expect("entity");
                 let f = st.findings.iter().find(|f| f.entity == e).expect("finding for count/size");
                 if q.kind == "count" {
-                    let n = ["no", "one", "two", "three", "four"].iter().position(|w| *w == q.answer).expect("count word");
+                    let n =
+                        ["no", "one", "two", "three", "four"].iter().position(|w| *w == q.answer).expect("count word");
                     assert_eq!(n as u32, f.count);
                 } else if let (Some(sz), true) = (f.size_mm, q.answer.starts_with("about")) {
                     assert_eq!(q.answer, format!("about {sz:.0} mm"));
@@ -275,7 +361,8 @@ fn check_text(st: &Study) {
 #[test]
 fn every_finding_kind_is_inserted_located_and_reported() {
     for (i, k) in Kind::ALL.iter().enumerate() {
-        let st = sim().study(100 + i as u64, &forced(128, vec![req(*k, None, Some(Severity::Moderate))])).expect("study");
+        let st =
+            sim().study(100 + i as u64, &forced(128, vec![req(*k, None, Some(Severity::Moderate))])).expect("study");
         let f = st.findings.iter().find(|f| f.kind == *k).unwrap_or_else(|| panic!("{} not located", k.name()));
         let allowed = ENTITIES[f.entity].positions;
         for p in f.regions() {
@@ -310,7 +397,8 @@ fn reports_and_answers_agree_with_triplets() {
 #[test]
 fn nodule_zone_matches_where_it_projects() {
     for seed in 300..306u64 {
-        let st = sim().study(seed, &forced(128, vec![req(Kind::LungNodule, None, Some(Severity::Severe))])).expect("study");
+        let st =
+            sim().study(seed, &forced(128, vec![req(Kind::LungNodule, None, Some(Severity::Severe))])).expect("study");
         let Some(f) = st.findings.iter().find(|f| f.kind == Kind::LungNodule) else { continue };
         // The nodule's pixels (finding bit 0) mostly lie in the lung it is reported in.
         let mut lungs = Vec::new();
@@ -327,13 +415,20 @@ fn nodule_zone_matches_where_it_projects() {
             for x in 0..n {
                 if p.findings[y * n + x] & 1 != 0 {
                     total += 1;
-                    if lungs.iter().any(|b| (x as f32) >= b[0] && (x as f32) < b[2] && (y as f32) >= b[1] && (y as f32) < b[3]) {
+                    if lungs
+                        .iter()
+                        .any(|b| (x as f32) >= b[0] && (x as f32) < b[2] && (y as f32) >= b[1] && (y as f32) < b[3])
+                    {
                         inside += 1;
                     }
                 }
             }
         }
-        assert!(total > 0 && inside * 10 >= total * 8, "seed {seed}: {inside}/{total} nodule pixels in the lungs it is reported in ({:?})", f.positions);
+        assert!(
+            total > 0 && inside * 10 >= total * 8,
+            "seed {seed}: {inside}/{total} nodule pixels in the lungs it is reported in ({:?})",
+            f.positions
+        );
     }
 }
 
@@ -371,13 +466,27 @@ fn noise_sd(st: &Study) -> f64 {
 fn a_nodule_stands_out_of_the_pixel_noise() {
     // The same seed with and without the nodule: pose, exposure and noise are drawn from their own streams,
     // so the difference is the nodule alone.
-    let at_256 = |reqs| StudyConfig { size: 256, render_size: 224, findings: FindingConfig { forced: Some(reqs), ..FindingConfig::default() }, ..StudyConfig::default() };
+    let at_256 = |reqs| StudyConfig {
+        size: 256,
+        render_size: 224,
+        findings: FindingConfig { forced: Some(reqs), ..FindingConfig::default() },
+        ..StudyConfig::default()
+    };
     for seed in 400..403u64 {
-        let with = sim().study(seed, &at_256(vec![req(Kind::LungNodule, None, Some(Severity::Moderate))])).expect("study");
+        let with =
+            sim().study(seed, &at_256(vec![req(Kind::LungNodule, None, Some(Severity::Moderate))])).expect("study");
         let without = sim().study(seed, &at_256(vec![])).expect("study");
-        let peak = with.pixels.iter().zip(&without.pixels).map(|(a, b)| (*a as f64 - *b as f64).abs() / 65535.0).fold(0.0, f64::max);
+        let peak = with
+            .pixels
+            .iter()
+            .zip(&without.pixels)
+            .map(|(a, b)| (*a as f64 - *b as f64).abs() / 65535.0)
+            .fold(0.0, f64::max);
         let noise = noise_sd(&without);
         let size = with.findings[0].size_mm.expect("a nodule has a size");
-        assert!(peak > 3.0 * noise, "seed {seed}: a {size} mm nodule changes a pixel by {peak:.3} at most, against noise {noise:.4}");
+        assert!(
+            peak > 3.0 * noise,
+            "seed {seed}: a {size} mm nodule changes a pixel by {peak:.3} at most, against noise {noise:.4}"
+        );
     }
 }

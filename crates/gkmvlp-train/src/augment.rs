@@ -45,7 +45,13 @@ impl Augmentation {
     /// `image` resized to `size` × `size` through a window drawn from `rng` (see [`draws`]), and `boxes`
     /// (normalised x0, y0, x1, y1 of the source) in the window's coordinates: clipped to it, None where a
     /// box falls wholly outside.
-    pub fn apply(&self, image: &Radiograph, boxes: &[Option<[f32; 4]>], size: u32, rng: &mut Rng) -> (Vec<f32>, Vec<Option<[f32; 4]>>) {
+    pub fn apply(
+        &self,
+        image: &Radiograph,
+        boxes: &[Option<[f32; 4]>],
+        size: u32,
+        rng: &mut Rng,
+    ) -> (Vec<f32>, Vec<Option<[f32; 4]>>) {
         if self.is_none() {
             return (image.resize_square(size).pixels, boxes.to_vec());
         }
@@ -65,11 +71,16 @@ impl Augmentation {
         for y in 0..window_height as i64 {
             let source_y = (top + y).clamp(0, image.height as i64 - 1) as usize;
             let row = &image.pixels[source_y * image.width as usize..][..image.width as usize];
-            pixels.extend((0..window_width as i64).map(|x| row[(left + x).clamp(0, image.width as i64 - 1) as usize].powf(gamma)));
+            pixels.extend(
+                (0..window_width as i64).map(|x| row[(left + x).clamp(0, image.width as i64 - 1) as usize].powf(gamma)),
+            );
         }
-        let window = Radiograph { width: window_width, height: window_height, pixels, modality_values: None, ..image.clone() };
+        let window =
+            Radiograph { width: window_width, height: window_height, pixels, modality_values: None, ..image.clone() };
 
-        let to_window = |value: f32, origin: i64, source_side: f32, window_side: u32| ((value * source_side - origin as f32) / window_side as f32).clamp(0.0, 1.0);
+        let to_window = |value: f32, origin: i64, source_side: f32, window_side: u32| {
+            ((value * source_side - origin as f32) / window_side as f32).clamp(0.0, 1.0)
+        };
         let boxes = boxes
             .iter()
             .map(|b| {
@@ -90,7 +101,9 @@ impl Augmentation {
 /// The draws of a study's augmentation at a step: the simulator's generator, seeded by the study's id
 /// (hashed, FNV-1a) on a stream of the step, so every run, and `--resume`, draws the same window.
 pub fn draws(study_id: &str, step: usize) -> Rng {
-    let hash = study_id.bytes().fold(0xCBF2_9CE4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3));
+    let hash = study_id
+        .bytes()
+        .fold(0xCBF2_9CE4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3));
     Rng::derive(hash, step as u64)
 }
 
@@ -101,16 +114,34 @@ mod tests {
 
     /// A black image with one white rectangle, and that rectangle as a normalised box.
     fn image_with_rectangle(side: u32, [x0, y0, x1, y1]: [u32; 4]) -> (Radiograph, [f32; 4]) {
-        let pixels = (0..side * side).map(|i| f32::from(u8::from((x0..x1).contains(&(i % side)) && (y0..y1).contains(&(i / side))))).collect();
-        let image = Radiograph { width: side, height: side, pixels, format: SourceFormat::Png, bits_stored: 8, modality_values: None, window: None, invert: false };
+        let pixels = (0..side * side)
+            .map(|i| f32::from(u8::from((x0..x1).contains(&(i % side)) && (y0..y1).contains(&(i / side)))))
+            .collect();
+        let image = Radiograph {
+            width: side,
+            height: side,
+            pixels,
+            format: SourceFormat::Png,
+            bits_stored: 8,
+            modality_values: None,
+            window: None,
+            invert: false,
+        };
         (image, [x0, y0, x1, y1].map(|v| v as f32 / side as f32))
     }
 
     /// The bounding box of the pixels above one half, normalised.
     fn bright_box(pixels: &[f32], side: u32) -> [f32; 4] {
-        let bright: Vec<(u32, u32)> = (0..side * side).filter(|&i| pixels[i as usize] > 0.5).map(|i| (i % side, i / side)).collect();
+        let bright: Vec<(u32, u32)> =
+            (0..side * side).filter(|&i| pixels[i as usize] > 0.5).map(|i| (i % side, i / side)).collect();
         let (xs, ys): (Vec<u32>, Vec<u32>) = bright.into_iter().unzip();
-        [*xs.iter().min().unwrap(), *ys.iter().min().unwrap(), xs.iter().max().unwrap() + 1, ys.iter().max().unwrap() + 1].map(|v| v as f32 / side as f32)
+        [
+            *xs.iter().min().unwrap(),
+            *ys.iter().min().unwrap(),
+            xs.iter().max().unwrap() + 1,
+            ys.iter().max().unwrap() + 1,
+        ]
+        .map(|v| v as f32 / side as f32)
     }
 
     #[test]
@@ -119,7 +150,8 @@ mod tests {
         let augmentation = Augmentation { shift: 0.08, zoom: 0.1, gamma: 0.0 };
         let mut moved_at_all = 0;
         for step in 0..20 {
-            let (pixels, boxes) = augmentation.apply(&image, &[Some(rectangle)], 224, &mut draws("sim-train-000001", step));
+            let (pixels, boxes) =
+                augmentation.apply(&image, &[Some(rectangle)], 224, &mut draws("sim-train-000001", step));
             let moved = boxes[0].unwrap();
             let seen = bright_box(&pixels, 224);
             for (m, s) in moved.iter().zip(seen) {
@@ -161,7 +193,16 @@ mod tests {
 
     #[test]
     fn gamma_bends_grey_but_keeps_black_and_white() {
-        let image = Radiograph { width: 3, height: 1, pixels: vec![0.0, 0.5, 1.0], format: SourceFormat::Png, bits_stored: 8, modality_values: None, window: None, invert: false };
+        let image = Radiograph {
+            width: 3,
+            height: 1,
+            pixels: vec![0.0, 0.5, 1.0],
+            format: SourceFormat::Png,
+            bits_stored: 8,
+            modality_values: None,
+            window: None,
+            invert: false,
+        };
         let augmentation = Augmentation { shift: 0.0, zoom: 0.0, gamma: 0.5 };
         let greys: Vec<f32> = (0..10).map(|s| augmentation.apply(&image, &[], 3, &mut Rng::new(s)).0[1]).collect();
         assert!(greys.iter().all(|&g| (0.5f32.powf(0.5f32.exp())..=0.5f32.powf((-0.5f32).exp())).contains(&g)));

@@ -50,7 +50,8 @@ pub struct EntityScores {
 impl EntityScores {
     /// Micro F1 over (study, entity) pairs of calling an entity present from its threshold.
     pub fn f1(&self, thresholds: &[f32; ENTITY_COUNT]) -> f64 {
-        let called: Vec<[bool; ENTITY_COUNT]> = self.scores.iter().map(|s| std::array::from_fn(|e| s[e] >= thresholds[e])).collect();
+        let called: Vec<[bool; ENTITY_COUNT]> =
+            self.scores.iter().map(|s| std::array::from_fn(|e| s[e] >= thresholds[e])).collect();
         metrics::clinical_f1(&called, &self.truth).2
     }
 
@@ -60,7 +61,13 @@ impl EntityScores {
 
     /// The share of studies called present for `entity` from `threshold` that have it; 1 with no calls.
     fn precision(&self, entity: usize, threshold: f32) -> f64 {
-        let calls: Vec<bool> = self.scores.iter().zip(&self.truth).filter(|(s, _)| s[entity] >= threshold).map(|(_, t)| t[entity]).collect();
+        let calls: Vec<bool> = self
+            .scores
+            .iter()
+            .zip(&self.truth)
+            .filter(|(s, _)| s[entity] >= threshold)
+            .map(|(_, t)| t[entity])
+            .collect();
         if calls.is_empty() { 1.0 } else { calls.iter().filter(|&&right| right).count() as f64 / calls.len() as f64 }
     }
 }
@@ -93,9 +100,11 @@ pub fn run(args: &CalibrateArgs) -> Result<PresentThresholds, String> {
     let manifest_path = args.weights.join(MANIFEST_FILE);
     let pipeline = load_pipeline(&args.weights)?;
     let records = split_records(&args.data, &args.split, 0)?;
-    let mut scores = EntityScores { scores: Vec::with_capacity(records.len()), truth: Vec::with_capacity(records.len()) };
+    let mut scores =
+        EntityScores { scores: Vec::with_capacity(records.len()), truth: Vec::with_capacity(records.len()) };
     for (i, record) in records.iter().enumerate() {
-        let image = pipeline.image_tensor(&load_image(record, pipeline.image_size() as u32)?).map_err(|e| e.to_string())?;
+        let image =
+            pipeline.image_tensor(&load_image(record, pipeline.image_size() as u32)?).map_err(|e| e.to_string())?;
         let present = pollster::block_on(read_f32(pipeline.encode(image).present)).map_err(|e| e.to_string())?;
         let mut best = [0.0f32; ENTITY_COUNT];
         for (candidate, p) in candidates().iter().zip(present) {
@@ -113,7 +122,11 @@ pub fn run(args: &CalibrateArgs) -> Result<PresentThresholds, String> {
         println!("{:<28} {:>9} {:>9.2}", entity.name, scores.positives(index), threshold);
     }
     let (before, after) = (scores.f1(&[PRESENT_THRESHOLD; ENTITY_COUNT]), scores.f1(&thresholds));
-    println!("ECLS F1 on {} `{}` studies: {before:.3} at 0.5, {after:.3} at these thresholds", records.len(), args.split);
+    println!(
+        "ECLS F1 on {} `{}` studies: {before:.3} at 0.5, {after:.3} at these thresholds",
+        records.len(),
+        args.split
+    );
 
     let read = std::fs::read(&manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let mut manifest = Manifest::parse(&read).map_err(|e| e.to_string())?;

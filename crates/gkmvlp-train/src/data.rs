@@ -64,7 +64,15 @@ pub fn load_image(record: &Record, size: u32) -> Result<Vec<f32>, String> {
 
 /// Builds a batch; `step` picks which question of each record is used, and with `augmentation`, how
 /// each image is framed (its boxes moved with it).
-pub fn batch(records: &[&Record], step: usize, size: usize, augmentation: &Augmentation, tokenizer: &TextTokenizer, max_len: usize, device: &Device) -> Result<Batch, String> {
+pub fn batch(
+    records: &[&Record],
+    step: usize,
+    size: usize,
+    augmentation: &Augmentation,
+    tokenizer: &TextTokenizer,
+    max_len: usize,
+    device: &Device,
+) -> Result<Batch, String> {
     let n = records.len();
     let candidates = records.first().map(|r| r.exist.len()).unwrap_or(0);
     let mut pixels = Vec::with_capacity(n * size * size);
@@ -72,9 +80,19 @@ pub fn batch(records: &[&Record], step: usize, size: usize, augmentation: &Augme
     let (mut reports, mut questions) = (Vec::new(), Vec::new());
     for record in records {
         if record.boxes.len() != NUM_REGIONS || record.exist.len() != candidates {
-            return Err(format!("record {}: {} boxes and {} labels do not fit this vocabulary", record.id, record.boxes.len(), record.exist.len()));
+            return Err(format!(
+                "record {}: {} boxes and {} labels do not fit this vocabulary",
+                record.id,
+                record.boxes.len(),
+                record.exist.len()
+            ));
         }
-        let (image, record_boxes) = augmentation.apply(&decode_image(record)?, &record.boxes, size as u32, &mut augment::draws(&record.id, step));
+        let (image, record_boxes) = augmentation.apply(
+            &decode_image(record)?,
+            &record.boxes,
+            size as u32,
+            &mut augment::draws(&record.id, step),
+        );
         pixels.extend(image);
         for b in &record_boxes {
             boxes.extend(b.unwrap_or([0.0; 4]));
@@ -100,7 +118,11 @@ pub fn batch(records: &[&Record], step: usize, size: usize, augmentation: &Augme
         questions: tokenizer.batch(&questions, max_len, device).map_err(|e| e.to_string())?,
         report_texts: reports,
         question_texts: questions,
-        same_findings: float(records.iter().flat_map(|a| records.iter().map(|b| f32::from(u8::from(a.exist == b.exist)))).collect(), [n, n], device),
+        same_findings: float(
+            records.iter().flat_map(|a| records.iter().map(|b| f32::from(u8::from(a.exist == b.exist)))).collect(),
+            [n, n],
+            device,
+        ),
     })
 }
 
@@ -124,7 +146,9 @@ pub fn prompted(
     for (text, prompt) in texts.iter().zip(prompts) {
         // The text's own [CLS] gives way to the prompt's [CLS] … [SEP].
         let room = (max_positions + 1).checked_sub(prompt.len() + 2).filter(|&room| room >= 2);
-        let room = room.ok_or_else(|| format!("a findings prompt of {} tokens leaves no room for text in {max_positions} positions", prompt.len()))?;
+        let room = room.ok_or_else(|| {
+            format!("a findings prompt of {} tokens leaves no room for text in {max_positions} positions", prompt.len())
+        })?;
         let text = tokenizer.encode(text, max_len.min(room)).map_err(|e| e.to_string())?;
         let (ids, start) = prompted_ids(prompt, &text);
         let start = match targets_from {
@@ -137,7 +161,11 @@ pub fn prompted(
     }
     let batch = pad_batch(&sequences, device);
     let width = batch.ids.dims()[1];
-    let weights = sequences.iter().zip(&starts).flat_map(|(ids, &start)| (0..width).map(move |i| f32::from(u8::from(i >= start && i < ids.len())))).collect();
+    let weights = sequences
+        .iter()
+        .zip(&starts)
+        .flat_map(|(ids, &start)| (0..width).map(move |i| f32::from(u8::from(i >= start && i < ids.len()))))
+        .collect();
     Ok((batch, float(weights, [texts.len(), width], device)))
 }
 
@@ -165,13 +193,22 @@ mod tests {
     }
 
     /// [`prompted`] for two texts, read back: ids, attention mask and loss weights (row-major), and the width.
-    fn prompted_pair(texts: &[String; 2], prompts: [&str; 2], targets_from: Option<&[u32]>) -> (Vec<i64>, Vec<f32>, Vec<f32>, usize) {
+    fn prompted_pair(
+        texts: &[String; 2],
+        prompts: [&str; 2],
+        targets_from: Option<&[u32]>,
+    ) -> (Vec<i64>, Vec<f32>, Vec<f32>, usize) {
         let tokenizer = tokenizer();
         let prompts = prompts.map(|p| tokenizer.encode_plain(p).unwrap());
         let (batch, weights) = prompted(texts, &prompts, targets_from, &tokenizer, 96, 512, &Device::flex()).unwrap();
         let ids = batch.ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
         let width = ids.len() / 2;
-        (ids, batch.mask.into_data().try_to_vec::<f32>().unwrap(), weights.into_data().try_to_vec::<f32>().unwrap(), width)
+        (
+            ids,
+            batch.mask.into_data().try_to_vec::<f32>().unwrap(),
+            weights.into_data().try_to_vec::<f32>().unwrap(),
+            width,
+        )
     }
 
     #[test]
@@ -189,7 +226,11 @@ mod tests {
             for i in 0..width {
                 let (m, w) = (mask[row * width + i], weights[row * width + i]);
                 assert_eq!(m, f32::from(u8::from(i < expected.len())), "row {row}, position {i}: attention");
-                assert_eq!(w, f32::from(u8::from(i >= start && i < expected.len())), "row {row}, position {i}: loss weight");
+                assert_eq!(
+                    w,
+                    f32::from(u8::from(i >= start && i < expected.len())),
+                    "row {row}, position {i}: loss weight"
+                );
             }
         }
         // The whole stays within the decoder's positions: the text is cut, or refused if nothing fits.
@@ -201,12 +242,16 @@ mod tests {
     #[test]
     fn answers_only_weighs_the_tokens_after_the_answer_cue() {
         let tokenizer = tokenizer();
-        let texts = ["question: is there an effusion? answer: no".to_string(), "question: which side is the effusion on? answer: left".to_string()];
+        let texts = [
+            "question: is there an effusion? answer: no".to_string(),
+            "question: which side is the effusion on? answer: left".to_string(),
+        ];
         let prompt_texts = ["present: none", "present: pleural effusion at the left costophrenic angle"];
         let cue = tokenizer.encode_plain(ANSWER_CUE).unwrap();
         let (ids, _, weights, width) = prompted_pair(&texts, prompt_texts, Some(&cue));
         for (row, answer) in ["no", "left"].iter().enumerate() {
-            let targets: Vec<u32> = (0..width).filter(|&i| weights[row * width + i] == 1.0).map(|i| ids[row * width + i] as u32).collect();
+            let targets: Vec<u32> =
+                (0..width).filter(|&i| weights[row * width + i] == 1.0).map(|i| ids[row * width + i] as u32).collect();
             assert_eq!(targets, [tokenizer.encode_plain(answer).unwrap(), vec![SEP_ID]].concat(), "row {row}");
         }
         // A question cut before its answer is left with nothing to learn.

@@ -167,7 +167,9 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
 
 /// Loads a weights folder onto the Flex CPU backend.
 pub fn load_pipeline(dir: &Path) -> Result<Pipeline, String> {
-    WeightFiles::read_dir(dir).and_then(|files| Pipeline::from_weights(files, Device::flex())).map_err(|e| format!("{}: {e}", dir.display()))
+    WeightFiles::read_dir(dir)
+        .and_then(|files| Pipeline::from_weights(files, Device::flex()))
+        .map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 /// Per-entity presence: any candidate of the entity present.
@@ -238,11 +240,20 @@ fn macro_auc(groups: &[Vec<(f32, bool)>]) -> f64 {
     metrics::mean(&aucs(groups).into_iter().flatten().collect::<Vec<_>>()).unwrap_or(f64::NAN)
 }
 
-async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, tally: &mut Tally) -> Result<Vec<f32>, String> {
+async fn evaluate_record(
+    pipeline: &Pipeline,
+    record: &Record,
+    args: &EvalArgs,
+    tally: &mut Tally,
+) -> Result<Vec<f32>, String> {
     let pixels = load_image(record, pipeline.image_size() as u32)?;
     let image = pipeline.image_tensor(&pixels).map_err(|e| e.to_string())?;
     let encoding = if args.true_boxes {
-        let boxes = record.boxes.iter().map(|b| b.ok_or_else(|| format!("record {}: --true-boxes needs every region's box", record.id))).collect::<Result<Vec<_>, _>>()?;
+        let boxes = record
+            .boxes
+            .iter()
+            .map(|b| b.ok_or_else(|| format!("record {}: --true-boxes needs every region's box", record.id)))
+            .collect::<Result<Vec<_>, _>>()?;
         let boxes = Tensor::from_data(TensorData::new(boxes.concat(), [1, NUM_REGIONS, 4]), &pipeline.device);
         pipeline.model.encode_image(image, &pipeline.knowledge, RegionPooling::Given(boxes))
     } else {
@@ -300,11 +311,13 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
     }
 
     // As `Pipeline::generate_report` writes it, keeping the decoder's own text for its own score.
-    let decoder_report = pipeline.decoder_report(&encoding, |_| ControlFlow::Continue(())).await.map_err(|e| e.to_string())?;
+    let decoder_report =
+        pipeline.decoder_report(&encoding, |_| ControlFlow::Continue(())).await.map_err(|e| e.to_string())?;
     tally.decoder_mentioned.push(metrics::mentioned_findings(&decoder_report.text));
     let report = decoder_report.agreed();
     // The generated report continues the `findings:` cue; the reference starts with it.
-    let (generated, reference) = (metrics::words(&format!("{REPORT_CUE} {report}")), metrics::words(&report_text(record)));
+    let (generated, reference) =
+        (metrics::words(&format!("{REPORT_CUE} {report}")), metrics::words(&report_text(record)));
     tally.rouge.push(metrics::rouge_l(&generated, &reference));
     tally.generated.push(generated);
     tally.references.push(reference);
@@ -318,8 +331,11 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
             Some(_) => pipeline.generate_answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?,
             None => answer.text.clone(),
         };
-        let (pipeline_tally, decoder_tally) =
-            if matches!(qa.answer.as_str(), "yes" | "no") { (&mut tally.closed, &mut tally.closed_decoder) } else { (&mut tally.open, &mut tally.open_decoder) };
+        let (pipeline_tally, decoder_tally) = if matches!(qa.answer.as_str(), "yes" | "no") {
+            (&mut tally.closed, &mut tally.closed_decoder)
+        } else {
+            (&mut tally.open, &mut tally.open_decoder)
+        };
         for ((hits, total), text) in [(pipeline_tally, &answer.text), (decoder_tally, &decoder)] {
             *hits += usize::from(metrics::answers_match(text, &qa.answer));
             *total += 1;
@@ -334,7 +350,8 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
 /// The records of `split` in the dataset folder `data` (at most `limit` of them unless 0), each checked to
 /// fit this vocabulary.
 pub fn split_records(data: &Path, split: &str, limit: usize) -> Result<Vec<Record>, String> {
-    let mut records: Vec<Record> = gkmvlp_sim::read_dataset(data).map_err(|e| e.to_string())?.into_iter().filter(|r| r.split == split).collect();
+    let mut records: Vec<Record> =
+        gkmvlp_sim::read_dataset(data).map_err(|e| e.to_string())?.into_iter().filter(|r| r.split == split).collect();
     if limit > 0 {
         records.truncate(limit);
     }
@@ -382,13 +399,22 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
             let (called, positives, hits) = pairs.fold((0, 0, 0), |(c, p, h), (called, truth)| {
                 (c + usize::from(called), p + usize::from(truth), h + usize::from(called && truth))
             });
-            EntityCalls { name: e.name.to_string(), positives, precision: share(hits, called), recall: share(hits, positives) }
+            EntityCalls {
+                name: e.name.to_string(),
+                positives,
+                precision: share(hits, called),
+                recall: share(hits, positives),
+            }
         })
         .collect();
     let ecls_recall_per_severity = if tally.severity_calls.iter().all(|&(_, n)| n == 0) {
         Vec::new()
     } else {
-        ["mild", "moderate", "severe"].iter().zip(tally.severity_calls).map(|(name, (hits, n))| (name.to_string(), share(hits, n), n)).collect()
+        ["mild", "moderate", "severe"]
+            .iter()
+            .zip(tally.severity_calls)
+            .map(|(name, (hits, n))| (name.to_string(), share(hits, n), n))
+            .collect()
     };
     let mut metrics = Metrics {
         records: records.len(),
@@ -418,15 +444,33 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
     };
     if args.image_only {
         let m = &mut metrics;
-        let text = [&mut m.zero_shot_macro_auc, &mut m.bleu4, &mut m.rouge_l, &mut m.clinical_precision, &mut m.clinical_recall, &mut m.clinical_f1, &mut m.clinical_decoder_f1];
-        for metric in text.into_iter().chain([&mut m.vqa_closed_accuracy, &mut m.vqa_closed_decoder_accuracy, &mut m.vqa_open_accuracy, &mut m.vqa_open_decoder_accuracy]) {
+        let text = [
+            &mut m.zero_shot_macro_auc,
+            &mut m.bleu4,
+            &mut m.rouge_l,
+            &mut m.clinical_precision,
+            &mut m.clinical_recall,
+            &mut m.clinical_f1,
+            &mut m.clinical_decoder_f1,
+        ];
+        for metric in text.into_iter().chain([
+            &mut m.vqa_closed_accuracy,
+            &mut m.vqa_closed_decoder_accuracy,
+            &mut m.vqa_open_accuracy,
+            &mut m.vqa_open_decoder_accuracy,
+        ]) {
             *metric = f64::NAN;
         }
         m.clinical_f1_interval = None;
     }
     print_metrics(&metrics);
 
-    let output = EvalOutput { weights: args.weights.display().to_string(), metrics: metrics.clone(), present, generated: tally.texts };
+    let output = EvalOutput {
+        weights: args.weights.display().to_string(),
+        metrics: metrics.clone(),
+        present,
+        generated: tally.texts,
+    };
     if let Some(baseline) = &args.baseline {
         compare(&output, baseline)?;
     }
@@ -500,9 +544,13 @@ fn print_metrics(m: &Metrics) {
 
 /// Prints the largest ECLS probability difference and the metric changes against an earlier run.
 fn compare(output: &EvalOutput, baseline: &Path) -> Result<(), String> {
-    let base: EvalOutput = serde_json::from_slice(&read(baseline)?).map_err(|e| format!("{}: {e}", baseline.display()))?;
+    let base: EvalOutput =
+        serde_json::from_slice(&read(baseline)?).map_err(|e| format!("{}: {e}", baseline.display()))?;
     if base.present.iter().map(|(id, _)| id).ne(output.present.iter().map(|(id, _)| id)) {
-        return Err(format!("{}: evaluated other records; use the same --data, --split and --limit", baseline.display()));
+        return Err(format!(
+            "{}: evaluated other records; use the same --data, --split and --limit",
+            baseline.display()
+        ));
     }
     let max_diff = base
         .present

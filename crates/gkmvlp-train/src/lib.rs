@@ -211,9 +211,17 @@ fn permutation(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
-fn save(model: &gkmvlp::GkMvlp, optimizer: &ModuleOptimizer, config: &GkMvlpConfig, tokenizer_json: &[u8], dir: &Path, state: &TrainState) -> Result<(), String> {
+fn save(
+    model: &gkmvlp::GkMvlp,
+    optimizer: &ModuleOptimizer,
+    config: &GkMvlpConfig,
+    tokenizer_json: &[u8],
+    dir: &Path,
+    state: &TrainState,
+) -> Result<(), String> {
     let training = serde_json::to_value(state).map_err(|e| e.to_string())?;
-    let files = weights::package(&model.clone().valid(), config, tokenizer_json, training, weights::Storage::F32, None).map_err(|e| e.to_string())?;
+    let files = weights::package(&model.clone().valid(), config, tokenizer_json, training, weights::Storage::F32, None)
+        .map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // The optimizer's state first, the weights' manifest last (each file through a temporary name), so a
     // checkpoint whose manifest names a step has every file of that step.
@@ -232,7 +240,10 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 fn catch_interrupt() -> Result<(), String> {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
     INSTALLED
-        .get_or_init(|| ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)).map_err(|e| format!("cannot catch Ctrl-C: {e}")))
+        .get_or_init(|| {
+            ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
+                .map_err(|e| format!("cannot catch Ctrl-C: {e}"))
+        })
         .clone()
 }
 
@@ -292,14 +303,26 @@ struct StepLosses {
 /// The gradients of one step on `records`, and its losses. With several shards, each runs on its own
 /// thread on a [`replica`] of `model` and its losses are scaled by its share of the batch, so the summed gradients are those of the
 /// shards' weighted mean.
-fn gradients(model: &gkmvlp::GkMvlp, records: &[&Record], step: usize, inputs: &objectives::StepInputs, shards: usize) -> Result<(GradientsParams, StepLosses), String> {
-    let shard = |model: &gkmvlp::GkMvlp, records: &[&Record], share: f32| -> Result<(GradientsParams, StepLosses), String> {
-        let objectives = objectives::objectives(model, records, step, inputs)?;
-        let total = objectives.iter().map(|(_, loss, weight)| loss.clone().mul_scalar(*weight)).reduce(|a, b| a + b).expect("ECLS and boxes are always there");
-        let grads = GradientsParams::from_grads(total.clone().mul_scalar(share).backward(), model);
-        let parts = objectives.into_iter().map(|(name, loss, _)| (name, loss.into_scalar::<f32>() * share)).collect();
-        Ok((grads, StepLosses { total: total.into_scalar::<f32>() * share, parts }))
-    };
+fn gradients(
+    model: &gkmvlp::GkMvlp,
+    records: &[&Record],
+    step: usize,
+    inputs: &objectives::StepInputs,
+    shards: usize,
+) -> Result<(GradientsParams, StepLosses), String> {
+    let shard =
+        |model: &gkmvlp::GkMvlp, records: &[&Record], share: f32| -> Result<(GradientsParams, StepLosses), String> {
+            let objectives = objectives::objectives(model, records, step, inputs)?;
+            let total = objectives
+                .iter()
+                .map(|(_, loss, weight)| loss.clone().mul_scalar(*weight))
+                .reduce(|a, b| a + b)
+                .expect("ECLS and boxes are always there");
+            let grads = GradientsParams::from_grads(total.clone().mul_scalar(share).backward(), model);
+            let parts =
+                objectives.into_iter().map(|(name, loss, _)| (name, loss.into_scalar::<f32>() * share)).collect();
+            Ok((grads, StepLosses { total: total.into_scalar::<f32>() * share, parts }))
+        };
     if shards <= 1 {
         return shard(model, records, 1.0);
     }
@@ -314,7 +337,10 @@ fn gradients(model: &gkmvlp::GkMvlp, records: &[&Record], step: usize, inputs: &
                 scope.spawn(move || shard(&replica, part, share))
             })
             .collect();
-        workers.into_iter().map(|worker| worker.join().unwrap_or_else(|_| Err("a batch shard's thread panicked".into()))).collect()
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap_or_else(|_| Err("a batch shard's thread panicked".into())))
+            .collect()
     });
     let mut accumulator = GradientsAccumulator::<gkmvlp::GkMvlp>::new();
     let mut losses = StepLosses { total: 0.0, parts: Vec::new() };
@@ -342,17 +368,27 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     }
     settings.augmentation.validate()?;
     if settings.batch_shards == 0 || settings.batch_shards > settings.batch_size {
-        return Err(format!("batch_shards is {}; it must be from 1 to the batch size ({})", settings.batch_shards, settings.batch_size));
+        return Err(format!(
+            "batch_shards is {}; it must be from 1 to the batch size ({})",
+            settings.batch_shards, settings.batch_size
+        ));
     }
     if settings.batch_shards > 1 && (settings.itc_weight > 0.0 || settings.itm_weight > 0.0) {
-        return Err(format!("batch_shards is {}, but ITC and ITM contrast within the whole batch: set it to 1 where their weights are not 0", settings.batch_shards));
+        return Err(format!(
+            "batch_shards is {}, but ITC and ITM contrast within the whole batch: set it to 1 where their weights are not 0",
+            settings.batch_shards
+        ));
     }
     let tokenizer_json = read(&args.tokenizer)?;
     let tokenizer = TextTokenizer::from_bytes(&tokenizer_json).map_err(|e| e.to_string())?;
     let records = gkmvlp_sim::read_dataset(&args.data).map_err(|e| e.to_string())?;
     let train: Vec<_> = records.iter().filter(|r| r.split == "train").collect();
     if train.len() < 2 {
-        return Err(format!("{}: {} training records; at least 2 are needed (ITC contrasts within a batch)", args.data.display(), train.len()));
+        return Err(format!(
+            "{}: {} training records; at least 2 are needed (ITC contrasts within a batch)",
+            args.data.display(),
+            train.len()
+        ));
     }
     let device = match args.device.as_str() {
         "wgpu" => Device::wgpu_options().init_with_setup().map_err(|e| format!("no wgpu adapter: {e:?}"))?.0,
@@ -366,36 +402,54 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     let (config, mut model, mut optimizer, start) = if args.resume {
         let manifest_json = read(&checkpoint.join(MANIFEST_FILE))?;
         let manifest = Manifest::parse(&manifest_json).map_err(|e| e.to_string())?;
-        let state: TrainState = serde_json::from_value(manifest.training.clone()).map_err(|e| format!("{}: no training state: {e}", checkpoint.display()))?;
+        let state: TrainState = serde_json::from_value(manifest.training.clone())
+            .map_err(|e| format!("{}: no training state: {e}", checkpoint.display()))?;
         settings = state.settings;
         started_from = state.started_from;
         if state.total_steps != args.steps {
-            eprintln!("note: the checkpoint's schedule ran over {} steps, this run's over {}: the learning rate jumps", state.total_steps, args.steps);
+            eprintln!(
+                "note: the checkpoint's schedule ran over {} steps, this run's over {}: the learning rate jumps",
+                state.total_steps, args.steps
+            );
         }
-        let (config, model) = weights::load_model(&manifest, read(&checkpoint.join(MODEL_FILE))?, &device).map_err(|e| e.to_string())?;
+        let (config, model) =
+            weights::load_model(&manifest, read(&checkpoint.join(MODEL_FILE))?, &device).map_err(|e| e.to_string())?;
         let (optimizer, model) = optimizer_state::load(adamw(&settings), model, &checkpoint)?;
         (config, model, optimizer, state.step)
     } else if let Some(init) = &args.init {
-        let manifest = Manifest::parse(&read(&init.join(MANIFEST_FILE))?).map_err(|e| format!("{}: {e}", init.display()))?;
-        let (config, model) = weights::load_model(&manifest, read(&init.join(MODEL_FILE))?, &device).map_err(|e| format!("{}: {e}", init.display()))?;
+        let manifest =
+            Manifest::parse(&read(&init.join(MANIFEST_FILE))?).map_err(|e| format!("{}: {e}", init.display()))?;
+        let (config, model) = weights::load_model(&manifest, read(&init.join(MODEL_FILE))?, &device)
+            .map_err(|e| format!("{}: {e}", init.display()))?;
         eprintln!("starting from the weights in {}", init.display());
         started_from = Some(manifest.training.clone());
         (config, model, adamw(&settings), 0)
     } else {
-        let mut config = GkMvlpConfig::preset(&args.config).ok_or_else(|| format!("unknown config `{}`", args.config))?;
+        let mut config =
+            GkMvlpConfig::preset(&args.config).ok_or_else(|| format!("unknown config `{}`", args.config))?;
         if args.no_grounding {
             config.grounding = gkmvlp::Grounding::Ungrounded;
         }
         if settings.prune_decoder_vocabulary {
             config.decoder_vocabulary = data::decoder_vocabulary(&train, &tokenizer)?;
-            eprintln!("decoder vocabulary: {} of {} tokens (those the training corpus uses)", config.decoder_vocabulary.len(), config.text.vocab_size);
+            eprintln!(
+                "decoder vocabulary: {} of {} tokens (those the training corpus uses)",
+                config.decoder_vocabulary.len(),
+                config.text.vocab_size
+            );
         }
         let mut model = config.init(&device).map_err(|e| e.to_string())?;
         draw_initial_weights(&model);
         if config.text == gkmvlp::config::minilm_text() {
             let bytes = read(&args.minilm)?;
-            gkmvlp::minilm::load_text_encoder(&mut model.text_encoder, bytes.clone(), &args.minilm.display().to_string()).map_err(|e| e.to_string())?;
-            gkmvlp::minilm::load_decoder(&mut model.text_decoder, bytes, &args.minilm.display().to_string()).map_err(|e| e.to_string())?;
+            gkmvlp::minilm::load_text_encoder(
+                &mut model.text_encoder,
+                bytes.clone(),
+                &args.minilm.display().to_string(),
+            )
+            .map_err(|e| e.to_string())?;
+            gkmvlp::minilm::load_decoder(&mut model.text_decoder, bytes, &args.minilm.display().to_string())
+                .map_err(|e| e.to_string())?;
         }
         (config, model, adamw(&settings), 0)
     };
@@ -404,7 +458,9 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     model.gk_module.region_patches = config.region_patches;
     for (name, set) in [("prompt_from_truth", settings.prompt_from_truth), ("answers_only", settings.answers_only)] {
         if set && !config.findings_prompt {
-            return Err(format!("{name} is set, but this model reads no findings prompt: add --findings-prompt, or start from weights trained with it"));
+            return Err(format!(
+                "{name} is set, but this model reads no findings prompt: add --findings-prompt, or start from weights trained with it"
+            ));
         }
     }
     let answer_cue = tokenizer.encode_plain(gkmvlp::pipeline::ANSWER_CUE).map_err(|e| e.to_string())?;
@@ -416,7 +472,10 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     let frozen_knowledge = if settings.train_text_encoder {
         None
     } else {
-        Some(Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device).map_err(|e| e.to_string())?)
+        Some(
+            Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device)
+                .map_err(|e| e.to_string())?,
+        )
     };
 
     let inputs = objectives::StepInputs {
@@ -432,7 +491,12 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     let started = Instant::now();
     let mut step = start;
     let until = args.until.unwrap_or(args.steps).min(args.steps);
-    eprintln!("training `{}` on {} records from step {start} to {until} of {}; batch {batch_size}", config.preset_name().unwrap_or("custom"), train.len(), args.steps);
+    eprintln!(
+        "training `{}` on {} records from step {start} to {until} of {}; batch {batch_size}",
+        config.preset_name().unwrap_or("custom"),
+        train.len(),
+        args.steps
+    );
     while step < until {
         let epoch = step / batches_per_epoch;
         let order = permutation(train.len(), args.seed ^ epoch as u64);
@@ -447,7 +511,13 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         eprintln!("step {step:>6}/{}  total {:.3}{parts}  {rate:.2} samples/s", args.steps, losses.total);
         let stop = INTERRUPTED.swap(false, Ordering::SeqCst);
         if step % settings.checkpoint_every == 0 || step == until || stop {
-            let state = TrainState { step, total_steps: args.steps, seed: args.seed, settings: settings.clone(), started_from: started_from.clone() };
+            let state = TrainState {
+                step,
+                total_steps: args.steps,
+                seed: args.seed,
+                settings: settings.clone(),
+                started_from: started_from.clone(),
+            };
             save(&model, &optimizer, &config, &tokenizer_json, &checkpoint, &state)?;
             eprintln!("checkpoint at step {step}: {}", checkpoint.display());
         }

@@ -9,7 +9,8 @@ const EPS: f32 = 1e-6;
 /// Mean binary cross-entropy of probabilities `p` against 0/1 `targets` where `weights` is 1 (0 = ignore).
 pub fn binary_cross_entropy<const D: usize>(p: Tensor<D>, targets: Tensor<D>, weights: Tensor<D>) -> Tensor<1> {
     let p = p.clamp(EPS, 1.0 - EPS);
-    let loss = (targets.clone() * p.clone().log() + targets.neg().add_scalar(1.0) * p.neg().add_scalar(1.0).log()).neg();
+    let loss =
+        (targets.clone() * p.clone().log() + targets.neg().add_scalar(1.0) * p.neg().add_scalar(1.0).log()).neg();
     (loss * weights.clone()).sum().div(weights.sum().clamp_min(1.0))
 }
 
@@ -65,7 +66,12 @@ pub fn generalized_iou(a: Tensor<3>, b: Tensor<3>) -> Tensor<2> {
     let area = |x0: &Tensor<2>, y0: &Tensor<2>, x1: &Tensor<2>, y1: &Tensor<2>| {
         (x1.clone() - x0.clone()).clamp_min(0.0) * (y1.clone() - y0.clone()).clamp_min(0.0)
     };
-    let inter = area(&ax0.clone().max_pair(bx0.clone()), &ay0.clone().max_pair(by0.clone()), &ax1.clone().min_pair(bx1.clone()), &ay1.clone().min_pair(by1.clone()));
+    let inter = area(
+        &ax0.clone().max_pair(bx0.clone()),
+        &ay0.clone().max_pair(by0.clone()),
+        &ax1.clone().min_pair(bx1.clone()),
+        &ay1.clone().min_pair(by1.clone()),
+    );
     let union = area(&ax0, &ay0, &ax1, &ay1) + area(&bx0, &by0, &bx1, &by1) - inter.clone();
     let hull = area(&ax0.min_pair(bx0), &ay0.min_pair(by0), &ax1.max_pair(bx1), &ay1.max_pair(by1));
     let iou = inter / union.clone().clamp_min(1e-6);

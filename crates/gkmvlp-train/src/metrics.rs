@@ -87,7 +87,11 @@ pub fn bleu4(candidates: &[Vec<String>], references: &[Vec<String>]) -> f64 {
     let candidate_length: usize = pairs.iter().map(|(c, _)| c.len()).sum();
     let reference_length: usize = pairs.iter().map(|(_, r)| r.len()).sum();
     // matches > 0 above implies candidate_length > 0.
-    let brevity_penalty = if candidate_length > reference_length { 1.0 } else { (1.0 - reference_length as f64 / candidate_length as f64).exp() };
+    let brevity_penalty = if candidate_length > reference_length {
+        1.0
+    } else {
+        (1.0 - reference_length as f64 / candidate_length as f64).exp()
+    };
     brevity_penalty * (log_precision_sum / 4.0).exp()
 }
 
@@ -147,9 +151,14 @@ pub fn clinical_f1_interval(predicted: &[[bool; ENTITY_COUNT]], truth: &[[bool; 
 }
 
 /// Each study's (true positives, false positives, false negatives) over its entities.
-fn study_counts<'a>(predicted: &'a [[bool; ENTITY_COUNT]], truth: &'a [[bool; ENTITY_COUNT]]) -> impl Iterator<Item = [usize; 3]> + 'a {
+fn study_counts<'a>(
+    predicted: &'a [[bool; ENTITY_COUNT]],
+    truth: &'a [[bool; ENTITY_COUNT]],
+) -> impl Iterator<Item = [usize; 3]> + 'a {
     predicted.iter().zip(truth).map(|(p, t)| {
-        p.iter().zip(t).fold([0; 3], |[tp, fp, fn_], (&p, &t)| [tp + usize::from(p && t), fp + usize::from(p && !t), fn_ + usize::from(!p && t)])
+        p.iter().zip(t).fold([0; 3], |[tp, fp, fn_], (&p, &t)| {
+            [tp + usize::from(p && t), fp + usize::from(p && !t), fn_ + usize::from(!p && t)]
+        })
     })
 }
 
@@ -217,7 +226,13 @@ mod tests {
             for p in &positives {
                 for n in &negatives {
                     pairs += 1.0;
-                    wins += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+                    wins += if p > n {
+                        1.0
+                    } else if p == n {
+                        0.5
+                    } else {
+                        0.0
+                    };
                 }
             }
             let expected = (pairs > 0.0).then(|| wins / pairs);
@@ -236,7 +251,10 @@ mod tests {
 
     #[test]
     fn words_are_lowercase_alphanumeric() {
-        assert_eq!(words("Small RIGHT effusion, 4.2 cm; ET-tube."), ["small", "right", "effusion", "4", "2", "cm", "et", "tube"]);
+        assert_eq!(
+            words("Small RIGHT effusion, 4.2 cm; ET-tube."),
+            ["small", "right", "effusion", "4", "2", "cm", "et", "tube"]
+        );
         assert!(words(" .,; ").is_empty());
     }
 
@@ -248,7 +266,11 @@ mod tests {
         assert!(close(bleu4(&[words("the cat sat on the mat")], &references), (1.0f64 / 12.0).powf(0.25)));
         // Perfect precisions, 4 words against 6.
         assert!(close(bleu4(&[words("the cat sat on")], &references), (-0.5f64).exp()));
-        assert_eq!(bleu4(&[words("the cat is on the mat")], &[words("the cat sat on the mat")]), 0.0, "no 4-gram in common");
+        assert_eq!(
+            bleu4(&[words("the cat is on the mat")], &[words("the cat sat on the mat")]),
+            0.0,
+            "no 4-gram in common"
+        );
         assert_eq!(bleu4(&[], &[]), 0.0);
         assert_eq!(bleu4(&[Vec::new()], &references), 0.0);
     }
@@ -287,19 +309,46 @@ mod tests {
     fn parses_simulator_phrasing() {
         let cases: &[(&str, &[&str])] = &[
             ("No pleural effusion or pneumothorax. The lungs are clear. Heart size is normal.", &[]),
-            ("The costophrenic angles are sharp, without pleural effusion. The mediastinal and hilar contours are normal.", &[]),
-            ("The cardiac silhouette is normal in size. No suspicious pulmonary nodule or mass. No acute cardiopulmonary process.", &[]),
-            ("A small right pneumothorax is present, without lung markings beyond the pleural line.", &["pneumothorax"]),
-            ("1. Small right pleural effusion. 2. Mild cardiomegaly.", &["pleural effusion", "enlarged cardiac silhouette"]),
+            (
+                "The costophrenic angles are sharp, without pleural effusion. The mediastinal and hilar contours are normal.",
+                &[],
+            ),
+            (
+                "The cardiac silhouette is normal in size. No suspicious pulmonary nodule or mass. No acute cardiopulmonary process.",
+                &[],
+            ),
+            (
+                "A small right pneumothorax is present, without lung markings beyond the pleural line.",
+                &["pneumothorax"],
+            ),
+            (
+                "1. Small right pleural effusion. 2. Mild cardiomegaly.",
+                &["pleural effusion", "enlarged cardiac silhouette"],
+            ),
             ("A 4.2 cm mass in the left upper lung zone. No pneumothorax.", &["lung mass"]),
             ("Possible focal airspace consolidation is seen in the right lower lung zone.", &["consolidation"]),
             ("Two possible pulmonary nodules in the right lung, the largest measuring 12 mm.", &["lung nodule"]),
-            ("The left hilum is possibly enlarged. Probable mild pulmonary edema with perihilar haziness.", &["pulmonary edema", "enlarged hilum"]),
-            ("Mild enlargement of the cardiac silhouette. Mild widening of the mediastinum.", &["enlarged cardiac silhouette", "mediastinal widening"]),
+            (
+                "The left hilum is possibly enlarged. Probable mild pulmonary edema with perihilar haziness.",
+                &["pulmonary edema", "enlarged hilum"],
+            ),
+            (
+                "Mild enlargement of the cardiac silhouette. Mild widening of the mediastinum.",
+                &["enlarged cardiac silhouette", "mediastinal widening"],
+            ),
             ("The lungs are hyperinflated with flattening of the hemidiaphragms.", &["hyperaeration"]),
-            ("Elevation of the left hemidiaphragm. Plate-like atelectasis in the left lower lung zone.", &["atelectasis", "elevated hemidiaphragm"]),
-            ("The endotracheal tube tip is at the level of the carina; withdrawal by 2 cm is suggested.", &["endotracheal tube"]),
-            ("Right internal jugular central venous catheter with the tip at the cavoatrial junction.", &["central venous catheter"]),
+            (
+                "Elevation of the left hemidiaphragm. Plate-like atelectasis in the left lower lung zone.",
+                &["atelectasis", "elevated hemidiaphragm"],
+            ),
+            (
+                "The endotracheal tube tip is at the level of the carina; withdrawal by 2 cm is suggested.",
+                &["endotracheal tube"],
+            ),
+            (
+                "Right internal jugular central venous catheter with the tip at the cavoatrial junction.",
+                &["central venous catheter"],
+            ),
         ];
         for (report, expected) in cases {
             assert_eq!(present(report), *expected, "{report}");
@@ -310,7 +359,10 @@ mod tests {
     fn negation_scope_and_synonyms() {
         assert_eq!(present("The right hemidiaphragm is not elevated. Pneumothorax has resolved."), Vec::<&str>::new());
         assert_eq!(present("No effusion, but a small pneumothorax"), ["pneumothorax"]);
-        assert_eq!(present("ET tube and PICC in place. Enlarged heart."), ["enlarged cardiac silhouette", "endotracheal tube", "central venous catheter"]);
+        assert_eq!(
+            present("ET tube and PICC in place. Enlarged heart."),
+            ["enlarged cardiac silhouette", "endotracheal tube", "central venous catheter"]
+        );
         assert_eq!(present(""), Vec::<&str>::new());
     }
 
@@ -331,9 +383,18 @@ mod tests {
         let details: Vec<String> = match kind {
             Kind::PleuralEffusion if rng.chance(0.5) => vec!["meniscus".into()],
             Kind::Atelectasis if rng.chance(0.5) => vec!["volume loss".into()],
-            Kind::EndotrachealTube if positions.iter().any(|p| p == "carina") => vec!["tip 6 mm above the carina".into()],
+            Kind::EndotrachealTube if positions.iter().any(|p| p == "carina") => {
+                vec!["tip 6 mm above the carina".into()]
+            }
             Kind::EndotrachealTube => vec!["tip 4 cm above the carina".into()],
-            Kind::CentralVenousCatheter => vec![rng.pick(&["tip in the superior vena cava", "tip at the cavoatrial junction", "tip in the right atrium"]).to_string()],
+            Kind::CentralVenousCatheter => vec![
+                rng.pick(&[
+                    "tip in the superior vena cava",
+                    "tip at the cavoatrial junction",
+                    "tip in the right atrium",
+                ])
+                .to_string(),
+            ],
             _ => Vec::new(),
         };
         Finding {
@@ -369,7 +430,12 @@ mod tests {
                 wrong.push(text);
             }
         }
-        assert!(wrong.is_empty(), "{} of {studies} reports misread, e.g. {:?}", wrong.len(), &wrong[..wrong.len().min(3)]);
+        assert!(
+            wrong.is_empty(),
+            "{} of {studies} reports misread, e.g. {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(3)]
+        );
     }
 
     #[test]

@@ -66,7 +66,8 @@ pub fn save(optimizer: &ModuleOptimizer, model: &GkMvlp, dir: &Path) -> Result<(
     model.visit(&mut collect);
     let ids = serde_json::to_vec(&collect.ids).map_err(|e| e.to_string())?;
     let temporary = |name: &str| dir.join(format!("{name}.tmp"));
-    std::fs::write(temporary(PARAM_IDS_FILE), ids).map_err(|e| format!("{}: {e}", dir.join(PARAM_IDS_FILE).display()))?;
+    std::fs::write(temporary(PARAM_IDS_FILE), ids)
+        .map_err(|e| format!("{}: {e}", dir.join(PARAM_IDS_FILE).display()))?;
     optimizer
         .save(temporary(OPTIMIZER_FILE))
         .map_err(|e| format!("{}: cannot save the optimizer state: {e}", dir.join(OPTIMIZER_FILE).display()))?;
@@ -79,14 +80,21 @@ pub fn save(optimizer: &ModuleOptimizer, model: &GkMvlp, dir: &Path) -> Result<(
 /// Gives `model` the parameter ids saved in `dir` and returns the optimizer with its saved state.
 pub fn load(optimizer: ModuleOptimizer, model: GkMvlp, dir: &Path) -> Result<(ModuleOptimizer, GkMvlp), String> {
     let ids_path = dir.join(PARAM_IDS_FILE);
-    let bytes = std::fs::read(&ids_path).map_err(|e| format!("{}: {e} (a checkpoint from before optimizer state was saved?)", ids_path.display()))?;
+    let bytes = std::fs::read(&ids_path)
+        .map_err(|e| format!("{}: {e} (a checkpoint from before optimizer state was saved?)", ids_path.display()))?;
     let ids: ParamIds = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", ids_path.display()))?;
     let mut restore = RestoreIds { path: Vec::new(), ids: &ids, missing: Vec::new() };
     let model = model.map(&mut restore);
     if let Some(first) = restore.missing.first() {
-        return Err(format!("{}: {} parameter(s) have no saved id, first `{first}`", ids_path.display(), restore.missing.len()));
+        return Err(format!(
+            "{}: {} parameter(s) have no saved id, first `{first}`",
+            ids_path.display(),
+            restore.missing.len()
+        ));
     }
     let optimizer_path = dir.join(OPTIMIZER_FILE);
-    let optimizer = optimizer.load(&optimizer_path).map_err(|e| format!("{}: cannot load the optimizer state: {e}", optimizer_path.display()))?;
+    let optimizer = optimizer
+        .load(&optimizer_path)
+        .map_err(|e| format!("{}: cannot load the optimizer state: {e}", optimizer_path.display()))?;
     Ok((optimizer, model))
 }

@@ -74,8 +74,13 @@ fn largest_difference(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f32
 fn weights(checkpoint: &std::path::Path) -> Vec<(String, Vec<f32>)> {
     let bytes = std::fs::read(checkpoint.join(MODEL_FILE)).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut all: Vec<(String, Vec<f32>)> =
-        tensors.tensors().into_iter().map(|(name, view)| (name, view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())).collect();
+    let mut all: Vec<(String, Vec<f32>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            (name, view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        })
+        .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all
 }
@@ -108,7 +113,8 @@ fn tiny_trains_checkpoints_and_resumes() {
 
     let files = WeightFiles::read_dir(&checkpoint).expect("checkpoint folder reads");
     assert!(files.knowledge.is_some(), "checkpoints carry the knowledge encodings");
-    let pipeline = gkmvlp::pipeline::Pipeline::from_weights(files, burn::tensor::Device::flex()).expect("checkpoint loads as trained weights");
+    let pipeline = gkmvlp::pipeline::Pipeline::from_weights(files, burn::tensor::Device::flex())
+        .expect("checkpoint loads as trained weights");
     assert!(matches!(pipeline.origin, gkmvlp::pipeline::WeightsOrigin::Trained { .. }));
 
     // `gkmvlp eval` on the checkpoint: every metric, then the image side again with the true boxes.
@@ -126,9 +132,12 @@ fn tiny_trains_checkpoints_and_resumes() {
     assert_eq!(metrics.records, 3);
     assert_eq!(metrics.ecls_auc_per_entity.len(), gkmvlp::vocab::ENTITIES.len());
     assert_eq!(metrics.ecls_study_auc_per_entity.len(), gkmvlp::vocab::ENTITIES.len());
-    for (name, value) in
-        [("box IoU", metrics.box_iou), ("grounding", metrics.grounding_accuracy), ("ROUGE-L", metrics.rouge_l), ("VQA closed", metrics.vqa_closed_accuracy)]
-    {
+    for (name, value) in [
+        ("box IoU", metrics.box_iou),
+        ("grounding", metrics.grounding_accuracy),
+        ("ROUGE-L", metrics.rouge_l),
+        ("VQA closed", metrics.vqa_closed_accuracy),
+    ] {
         assert!((0.0..=1.0).contains(&value), "{name} {value}");
     }
     let oracle = gkmvlp_train::eval::run(&eval(true, "eval-true-boxes.json")).expect("eval with true boxes runs");
@@ -140,7 +149,9 @@ fn tiny_trains_checkpoints_and_resumes() {
     assert!(present.iter().all(|p| p[1].as_array().is_some_and(|ps| ps.len() == gkmvlp::vocab::candidates().len())));
     let generated = written["generated"].as_array().expect("every record's generated texts");
     assert_eq!(generated.len(), 3);
-    assert!(generated.iter().all(|g| g["report"].is_string() && g["answers"].as_array().is_some_and(|a| !a.is_empty())));
+    assert!(
+        generated.iter().all(|g| g["report"].is_string() && g["answers"].as_array().is_some_and(|a| !a.is_empty()))
+    );
     // Without a findings prompt there is no findings list to agree with: the report is the decoder's own.
     assert!(generated.iter().all(|g| g.get("decoder_report").is_none()));
     let (agreed, own) = (metrics.clinical_f1, metrics.clinical_decoder_f1);
@@ -157,14 +168,24 @@ fn tiny_trains_checkpoints_and_resumes() {
     assert_eq!(metrics.ecls_recall_per_severity.iter().map(|(_, _, n)| n).sum::<usize>(), findings);
 
     // `gkmvlp calibrate` writes per-entity thresholds into the manifest, and the weights load with them.
-    let calibrate = |split: &str| gkmvlp_train::calibrate::run(&CalibrateArgs { weights: checkpoint.clone(), data: work.join("data"), split: split.into() });
+    let calibrate = |split: &str| {
+        gkmvlp_train::calibrate::run(&CalibrateArgs {
+            weights: checkpoint.clone(),
+            data: work.join("data"),
+            split: split.into(),
+        })
+    };
     let refused = calibrate("test").unwrap_err();
     assert!(refused.contains("test split"), "{refused}");
     let thresholds = calibrate("train").expect("calibrate runs");
     let manifest = Manifest::parse(&std::fs::read(checkpoint.join(MANIFEST_FILE)).unwrap()).unwrap();
     assert_eq!(manifest.present_thresholds.as_ref(), Some(&thresholds));
     assert_eq!(manifest.training["calibration"]["split"], "train");
-    let pipeline = gkmvlp::pipeline::Pipeline::from_weights(WeightFiles::read_dir(&checkpoint).unwrap(), burn::tensor::Device::flex()).expect("calibrated weights load");
+    let pipeline = gkmvlp::pipeline::Pipeline::from_weights(
+        WeightFiles::read_dir(&checkpoint).unwrap(),
+        burn::tensor::Device::flex(),
+    )
+    .expect("calibrated weights load");
     assert_eq!(pipeline.thresholds, thresholds);
     std::fs::remove_dir_all(&work).ok();
 }
@@ -175,13 +196,19 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
     let work = simulated("image-stage-test");
     let settings = work.join("image-only.json");
     std::fs::write(&settings, r#"{"itc_weight": 0, "itm_weight": 0, "lm_weight": 0}"#).unwrap();
-    let image_only = |until| TrainArgs { until: Some(until), settings: Some(settings.clone()), ..tiny_args(&work, &format!("image-{until}")) };
+    let image_only = |until| TrainArgs {
+        until: Some(until),
+        settings: Some(settings.clone()),
+        ..tiny_args(&work, &format!("image-{until}"))
+    };
     run(&image_only(1)).unwrap();
     run(&image_only(2)).unwrap();
 
     // Between step 1 and step 2 the image side moves and nothing that only the text objectives reach does.
     let (one, two) = (weights(&work.join("image-1/checkpoint")), weights(&work.join("image-2/checkpoint")));
-    let moved = |prefix: &str| one.iter().zip(&two).filter(|((name, _), _)| name.starts_with(prefix)).any(|((_, a), (_, b))| a != b);
+    let moved = |prefix: &str| {
+        one.iter().zip(&two).filter(|((name, _), _)| name.starts_with(prefix)).any(|((_, a), (_, b))| a != b)
+    };
     let text_prefixes = ["text_decoder", "text_encoder", "itm_head", "contrastive"];
     for prefix in text_prefixes {
         assert!(one.iter().any(|(name, _)| name.starts_with(prefix)), "no tensor named {prefix}*");
@@ -191,7 +218,11 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
 
     let joint_settings = work.join("joint.json");
     std::fs::write(&joint_settings, r#"{"findings_match": true}"#).unwrap();
-    let joint = TrainArgs { init: Some(work.join("image-2/checkpoint")), settings: Some(joint_settings), ..tiny_args(&work, "joint") };
+    let joint = TrainArgs {
+        init: Some(work.join("image-2/checkpoint")),
+        settings: Some(joint_settings),
+        ..tiny_args(&work, "joint")
+    };
     assert_eq!(run(&joint).unwrap(), 4, "a run started with --init counts its own steps");
     let manifest = Manifest::parse(&std::fs::read(work.join("joint/checkpoint").join(MANIFEST_FILE)).unwrap()).unwrap();
     assert_eq!(manifest.training["step"], 4);
@@ -199,7 +230,10 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
     assert_eq!(manifest.training["started_from"]["settings"]["lm_weight"], 0.0);
     assert_eq!(manifest.training["settings"]["findings_match"], true);
     let after = weights(&work.join("joint/checkpoint"));
-    assert!(after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b), "the joint stage trains the decoder");
+    assert!(
+        after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b),
+        "the joint stage trains the decoder"
+    );
 
     // A stage may add the findings prompt to weights trained without it; its weights then say so. Here
     // the prompt names the true findings, and question–answer pairs are learnt from their answers.
@@ -212,20 +246,32 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
         settings: Some(truth_settings),
         ..tiny_args(&work, "prompted")
     };
-    let unprompted = TrainArgs { init: Some(work.join("image-2/checkpoint")), settings: Some(work.join("truth.json")), ..tiny_args(&work, "unprompted") };
+    let unprompted = TrainArgs {
+        init: Some(work.join("image-2/checkpoint")),
+        settings: Some(work.join("truth.json")),
+        ..tiny_args(&work, "unprompted")
+    };
     let unprompted = run(&unprompted).unwrap_err();
     assert!(unprompted.contains("prompt_from_truth") && unprompted.contains("--findings-prompt"), "{unprompted}");
     std::fs::write(work.join("answers.json"), r#"{"answers_only": true}"#).unwrap();
-    let answers = TrainArgs { init: Some(work.join("image-2/checkpoint")), settings: Some(work.join("answers.json")), ..tiny_args(&work, "answers") };
+    let answers = TrainArgs {
+        init: Some(work.join("image-2/checkpoint")),
+        settings: Some(work.join("answers.json")),
+        ..tiny_args(&work, "answers")
+    };
     let answers = run(&answers).unwrap_err();
     assert!(answers.contains("answers_only") && answers.contains("--findings-prompt"), "{answers}");
     assert_eq!(run(&prompted).unwrap(), 2);
-    let manifest = Manifest::parse(&std::fs::read(work.join("prompted/checkpoint").join(MANIFEST_FILE)).unwrap()).unwrap();
+    let manifest =
+        Manifest::parse(&std::fs::read(work.join("prompted/checkpoint").join(MANIFEST_FILE)).unwrap()).unwrap();
     assert!(manifest.model_config().unwrap().findings_prompt);
     assert_eq!(manifest.training["settings"]["prompt_from_truth"], true);
     assert_eq!(manifest.training["settings"]["answers_only"], true);
     let after = weights(&work.join("prompted/checkpoint"));
-    assert!(after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b), "the prompted stage trains the decoder");
+    assert!(
+        after.iter().zip(&two).any(|((name, a), (_, b))| name.starts_with("text_decoder") && a != b),
+        "the prompted stage trains the decoder"
+    );
     std::fs::remove_dir_all(&work).ok();
 }
 
@@ -236,16 +282,27 @@ fn pooling_from_predicted_boxes_trains_ecls_on_them_and_leaves_the_boxes_to_the_
     // Boxes weigh nothing here, so only ECLS could move the region head, and only through the pooled boxes.
     let stage = |name: &str, pooled: bool| {
         let settings = work.join(format!("{name}.json"));
-        let json = format!(r#"{{"itc_weight": 0, "itm_weight": 0, "lm_weight": 0, "box_weight": 0, "weight_decay": 0, "pool_predicted_boxes": {pooled}}}"#);
+        let json = format!(
+            r#"{{"itc_weight": 0, "itm_weight": 0, "lm_weight": 0, "box_weight": 0, "weight_decay": 0, "pool_predicted_boxes": {pooled}}}"#
+        );
         std::fs::write(&settings, json).unwrap();
         run(&TrainArgs { until: Some(2), settings: Some(settings), ..tiny_args(&work, name) }).unwrap();
         weights(&work.join(name).join("checkpoint"))
     };
     let (on_true, on_predicted) = (stage("true-boxes", false), stage("predicted-boxes", true));
-    let part = |all: &[(String, Vec<f32>)], prefix: &str| all.iter().filter(|(name, _)| name.starts_with(prefix)).cloned().collect::<Vec<_>>();
+    let part = |all: &[(String, Vec<f32>)], prefix: &str| {
+        all.iter().filter(|(name, _)| name.starts_with(prefix)).cloned().collect::<Vec<_>>()
+    };
     assert!(!part(&on_true, "region_head").is_empty());
-    assert_eq!(part(&on_true, "region_head"), part(&on_predicted, "region_head"), "no ECLS gradient may reach the region head through the boxes");
-    assert!(largest_difference(&part(&on_true, "ecls_head"), &part(&on_predicted, "ecls_head")) > 1e-6, "ECLS read the same regions from both boxes");
+    assert_eq!(
+        part(&on_true, "region_head"),
+        part(&on_predicted, "region_head"),
+        "no ECLS gradient may reach the region head through the boxes"
+    );
+    assert!(
+        largest_difference(&part(&on_true, "ecls_head"), &part(&on_predicted, "ecls_head")) > 1e-6,
+        "ECLS read the same regions from both boxes"
+    );
     std::fs::remove_dir_all(&work).ok();
 }
 
@@ -264,7 +321,14 @@ fn a_batch_split_into_shards_trains_the_weights_the_whole_batch_does() {
         TrainArgs { settings: Some(path), until: Some(2), ..tiny_args(&work, name) }
     };
     // Two steps from a fresh start: the initial weights do not depend on the split either.
-    let image_only = |shards| sharded(&format!("image-{shards}"), &format!(r#"{{"itc_weight": 0, "itm_weight": 0, "lm_weight": 0, "batch_size": 4, "batch_shards": {shards}, "learning_rate": 0.001, "warmup_steps": 1}}"#));
+    let image_only = |shards| {
+        sharded(
+            &format!("image-{shards}"),
+            &format!(
+                r#"{{"itc_weight": 0, "itm_weight": 0, "lm_weight": 0, "batch_size": 4, "batch_shards": {shards}, "learning_rate": 0.001, "warmup_steps": 1}}"#
+            ),
+        )
+    };
     for shards in [1, 2, 3, 4] {
         assert_eq!(run(&image_only(shards)).unwrap(), 2);
     }
@@ -277,14 +341,23 @@ fn a_batch_split_into_shards_trains_the_weights_the_whole_batch_does() {
     // The decoder trains in shards too (its means are per shard's tokens, so not equal to the whole's).
     let report = sharded("report", r#"{"itc_weight": 0, "itm_weight": 0, "batch_size": 4, "batch_shards": 2}"#);
     assert_eq!(run(&report).unwrap(), 2);
-    let moved = |prefix: &str| weights(&work.join("report/checkpoint")).iter().zip(&whole).any(|((name, a), (_, b))| name.starts_with(prefix) && a != b);
+    let moved = |prefix: &str| {
+        weights(&work.join("report/checkpoint"))
+            .iter()
+            .zip(&whole)
+            .any(|((name, a), (_, b))| name.starts_with(prefix) && a != b)
+    };
     assert!(moved("text_decoder"), "the sharded report stage did not train the decoder");
 
     // ITC and ITM need the whole batch; a split into none or more shards than studies means nothing.
     for (name, settings, says) in [
         ("contrastive", r#"{"batch_shards": 2}"#, "ITC and ITM"),
         ("none", r#"{"itc_weight": 0, "itm_weight": 0, "batch_shards": 0}"#, "from 1 to the batch size"),
-        ("too-many", r#"{"itc_weight": 0, "itm_weight": 0, "batch_size": 4, "batch_shards": 5}"#, "from 1 to the batch size"),
+        (
+            "too-many",
+            r#"{"itc_weight": 0, "itm_weight": 0, "batch_size": 4, "batch_shards": 5}"#,
+            "from 1 to the batch size",
+        ),
     ] {
         let error = run(&sharded(name, settings)).unwrap_err();
         assert!(error.contains("batch_shards") && error.contains(says), "{name}: {error}");

@@ -88,11 +88,35 @@ use Region::*;
 impl Region {
     /// All regions in vocabulary order.
     pub const ALL: [Region; NUM_REGIONS] = [
-        RightLung, RightUpperLungZone, RightMidLungZone, RightLowerLungZone, RightHilarStructures,
-        RightApicalZone, RightCostophrenicAngle, RightHemidiaphragm, LeftLung, LeftUpperLungZone,
-        LeftMidLungZone, LeftLowerLungZone, LeftHilarStructures, LeftApicalZone, LeftCostophrenicAngle,
-        LeftHemidiaphragm, Trachea, Spine, RightClavicle, LeftClavicle, AorticArch, Mediastinum,
-        UpperMediastinum, Svc, CardiacSilhouette, CavoatrialJunction, RightAtrium, Carina, Abdomen,
+        RightLung,
+        RightUpperLungZone,
+        RightMidLungZone,
+        RightLowerLungZone,
+        RightHilarStructures,
+        RightApicalZone,
+        RightCostophrenicAngle,
+        RightHemidiaphragm,
+        LeftLung,
+        LeftUpperLungZone,
+        LeftMidLungZone,
+        LeftLowerLungZone,
+        LeftHilarStructures,
+        LeftApicalZone,
+        LeftCostophrenicAngle,
+        LeftHemidiaphragm,
+        Trachea,
+        Spine,
+        RightClavicle,
+        LeftClavicle,
+        AorticArch,
+        Mediastinum,
+        UpperMediastinum,
+        Svc,
+        CardiacSilhouette,
+        CavoatrialJunction,
+        RightAtrium,
+        Carina,
+        Abdomen,
     ];
 
     pub fn index(self) -> usize {
@@ -117,8 +141,16 @@ impl Region {
 /// The ten lung positions where parenchymal findings may sit: both lungs and their upper, mid, lower and
 /// apical zones (GKMVLP.md calls them "the 12 lung zones" but lists these ten).
 pub const LUNG_ZONES: [Region; 10] = [
-    RightLung, RightUpperLungZone, RightMidLungZone, RightLowerLungZone, RightApicalZone,
-    LeftLung, LeftUpperLungZone, LeftMidLungZone, LeftLowerLungZone, LeftApicalZone,
+    RightLung,
+    RightUpperLungZone,
+    RightMidLungZone,
+    RightLowerLungZone,
+    RightApicalZone,
+    LeftLung,
+    LeftUpperLungZone,
+    LeftMidLungZone,
+    LeftLowerLungZone,
+    LeftApicalZone,
 ];
 
 /// A finding the model grounds, with the positions where it may occur (GKMVLP.md, "Vocabularies").
@@ -134,8 +166,12 @@ pub const ENTITIES: [Entity; 14] = [
     Entity {
         name: "pleural effusion",
         positions: &[
-            RightCostophrenicAngle, LeftCostophrenicAngle, RightLowerLungZone, LeftLowerLungZone,
-            RightHemidiaphragm, LeftHemidiaphragm,
+            RightCostophrenicAngle,
+            LeftCostophrenicAngle,
+            RightLowerLungZone,
+            LeftLowerLungZone,
+            RightHemidiaphragm,
+            LeftHemidiaphragm,
         ],
     },
     Entity { name: "consolidation", positions: &LUNG_ZONES },
@@ -150,10 +186,7 @@ pub const ENTITIES: [Entity; 14] = [
         positions: &[RightApicalZone, LeftApicalZone, RightUpperLungZone, LeftUpperLungZone, RightLung, LeftLung],
     },
     Entity { name: "enlarged cardiac silhouette", positions: &[CardiacSilhouette] },
-    Entity {
-        name: "pulmonary edema",
-        positions: &[RightLung, LeftLung, RightHilarStructures, LeftHilarStructures],
-    },
+    Entity { name: "pulmonary edema", positions: &[RightLung, LeftLung, RightHilarStructures, LeftHilarStructures] },
     Entity { name: "enlarged hilum", positions: &[RightHilarStructures, LeftHilarStructures] },
     Entity { name: "mediastinal widening", positions: &[Mediastinum, UpperMediastinum] },
     Entity { name: "elevated hemidiaphragm", positions: &[RightHemidiaphragm, LeftHemidiaphragm] },
@@ -228,7 +261,9 @@ pub fn join_names(positions: &[Region]) -> String {
     match positions {
         [] => String::new(),
         [only] => only.name().to_string(),
-        [rest @ .., last] => format!("{} and {}", rest.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "), last.name()),
+        [rest @ .., last] => {
+            format!("{} and {}", rest.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "), last.name())
+        }
     }
 }
 

@@ -57,8 +57,18 @@ pub const ENTITY_CUES: [&[Cue]; ENTITIES.len()] = [
     &[unqualified(&["edema", "oedema"])],
     &[Cue { terms: &["hilum", "hila", "hilar"], qualifiers: ENLARGED }],
     &[Cue { terms: &["mediastinum", "mediastinal"], qualifiers: &["widened", "widening", "wide"] }],
-    &[Cue { terms: &["hemidiaphragm", "hemidiaphragms", "diaphragm"], qualifiers: &["elevated", "elevation", "raised"] }],
-    &[unqualified(&["hyperaeration", "hyperaerated", "hyperinflation", "hyperinflated", "hyperexpansion", "hyperexpanded"])],
+    &[Cue {
+        terms: &["hemidiaphragm", "hemidiaphragms", "diaphragm"],
+        qualifiers: &["elevated", "elevation", "raised"],
+    }],
+    &[unqualified(&[
+        "hyperaeration",
+        "hyperaerated",
+        "hyperinflation",
+        "hyperinflated",
+        "hyperexpansion",
+        "hyperexpanded",
+    ])],
     &[unqualified(&["endotracheal", "et tube", "ett"])],
     &[unqualified(&["central venous", "central line", "central catheter", "cvc", "picc"])],
 ];

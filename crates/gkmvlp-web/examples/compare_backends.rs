@@ -10,7 +10,11 @@ fn main() {
         let s = Session::untrained(&tokenizer, device).unwrap();
         let image = s.open(&bytes).unwrap();
         let a = pollster::block_on(s.analyze(&image)).unwrap();
-        a.findings.iter().take(3).map(|f| format!("{} {} {:.4}", f.entity, f.position, f.probability)).collect::<Vec<_>>()
+        a.findings
+            .iter()
+            .take(3)
+            .map(|f| format!("{} {} {:.4}", f.entity, f.position, f.probability))
+            .collect::<Vec<_>>()
     };
     println!("flex  {:?}", run(Device::flex()));
     println!("flex2 {:?}", run(Device::flex()));

@@ -17,7 +17,9 @@ fn main() -> Result<(), String> {
     let out = PathBuf::from(args.next().ok_or("usage: make_samples OUT_DIR [SIMULATED.png ...]")?);
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let mut index = Vec::new();
-    let write = |name: &str, bytes: &[u8]| std::fs::write(out.join(name), bytes).map_err(|e| format!("{}: {e}", out.join(name).display()));
+    let write = |name: &str, bytes: &[u8]| {
+        std::fs::write(out.join(name), bytes).map_err(|e| format!("{}: {e}", out.join(name).display()))
+    };
 
     let rg1 = Path::new(REPO).join("assets/dicom/RG1_UNCR.dcm");
     if let Ok(dicom) = std::fs::read(&rg1) {
@@ -41,7 +43,16 @@ fn main() -> Result<(), String> {
     // The deterministic chest-like test picture the parity tests use (not the simulator).
     let size = 256;
     let pixels = synthetic_radiograph(size);
-    let picture = Radiograph { width: size as u32, height: size as u32, pixels, format: SourceFormat::Png, bits_stored: 8, modality_values: None, window: None, invert: false };
+    let picture = Radiograph {
+        width: size as u32,
+        height: size as u32,
+        pixels,
+        format: SourceFormat::Png,
+        bits_stored: 8,
+        modality_values: None,
+        window: None,
+        invert: false,
+    };
     write("synthetic.png", &picture.to_png_8bit())?;
     index.push(serde_json::json!({"file": "synthetic.png", "label": "synthetic test picture"}));
 

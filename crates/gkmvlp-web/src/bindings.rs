@@ -132,18 +132,37 @@ impl GkMvlpApp {
     /// there is no adapter (the reason is in `backend().fallback_reason`); `"flex"` uses Flex.
     pub async fn create(prefer: String) -> Result<GkMvlpApp, JsValue> {
         let (device, backend) = if prefer == "flex" {
-            (Device::flex(), BackendInfo { kind: "flex", detail: "burn Flex (CPU, in wasm)".into(), fallback_reason: Some("Flex was requested".into()) })
+            (
+                Device::flex(),
+                BackendInfo {
+                    kind: "flex",
+                    detail: "burn Flex (CPU, in wasm)".into(),
+                    fallback_reason: Some("Flex was requested".into()),
+                },
+            )
         } else {
             match Device::wgpu_options().init_with_setup_async().await {
                 Ok((device, setup)) => {
                     let info = setup.adapter.get_info();
-                    let detail = format!("{:?}, {:?}{}", setup.backend, info.device_type, if info.name.is_empty() { String::new() } else { format!(", {}", info.name) });
+                    let detail = format!(
+                        "{:?}, {:?}{}",
+                        setup.backend,
+                        info.device_type,
+                        if info.name.is_empty() { String::new() } else { format!(", {}", info.name) }
+                    );
                     (device, BackendInfo { kind: "webgpu", detail, fallback_reason: None })
                 }
                 Err(e) => {
                     let reason = format!("no WebGPU adapter: {e:?}");
                     log::warn!("{reason}; falling back to Flex");
-                    (Device::flex(), BackendInfo { kind: "flex", detail: "burn Flex (CPU, in wasm)".into(), fallback_reason: Some(reason) })
+                    (
+                        Device::flex(),
+                        BackendInfo {
+                            kind: "flex",
+                            detail: "burn Flex (CPU, in wasm)".into(),
+                            fallback_reason: Some(reason),
+                        },
+                    )
                 }
             }
         };
@@ -158,7 +177,13 @@ impl GkMvlpApp {
     /// Loads trained weights (the files of a weights folder; `knowledge` when the manifest lists
     /// `knowledge.safetensors`), checking each against the manifest.
     #[wasm_bindgen(js_name = loadWeights, unchecked_return_type = "ModelInfo")]
-    pub fn load_weights(&self, manifest: Vec<u8>, model: Vec<u8>, tokenizer: Vec<u8>, knowledge: Option<Vec<u8>>) -> Result<JsValue, JsValue> {
+    pub fn load_weights(
+        &self,
+        manifest: Vec<u8>,
+        model: Vec<u8>,
+        tokenizer: Vec<u8>,
+        knowledge: Option<Vec<u8>>,
+    ) -> Result<JsValue, JsValue> {
         let files = WeightFiles { manifest_json: manifest, model, tokenizer_json: tokenizer, knowledge };
         let session = Session::from_weights(files, self.device.clone()).map_err(js_error)?;
         self.install(session)

@@ -6,7 +6,9 @@ use std::ops::ControlFlow;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Bool, Device, Int, Tensor};
-use gkmvlp::pipeline::{Analysis, Answer, GroundedFinding, Pipeline, RegionBox, SentenceCheck, WeightsOrigin, ZeroShotScore};
+use gkmvlp::pipeline::{
+    Analysis, Answer, GroundedFinding, Pipeline, RegionBox, SentenceCheck, WeightsOrigin, ZeroShotScore,
+};
 use gkmvlp::reference_run::synthetic_radiograph;
 use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp::weights::{self, Manifest, WeightFiles};
@@ -175,7 +177,11 @@ impl Session {
         Ok(self.pipeline.zero_shot(&image.encoding, texts).await?)
     }
 
-    pub async fn generate_report(&self, image: &OpenImage, on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
+    pub async fn generate_report(
+        &self,
+        image: &OpenImage,
+        on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<String> {
         Ok(self.pipeline.generate_report(&image.encoding, on_text).await?)
     }
 

@@ -7,14 +7,23 @@ use burn::tensor::Device;
 use gkmvlp::GkMvlpConfig;
 use gkmvlp::weights::{self, MODEL_FILE, WeightFiles};
 use gkmvlp_imaging::{Radiograph, SourceFormat};
-use gkmvlp_web::session::{self, Session, UNTRAINED_SEED};
 use gkmvlp_web::ErrorKind;
+use gkmvlp_web::session::{self, Session, UNTRAINED_SEED};
 
 const TOKENIZER: &[u8] = include_bytes!("../../../models/tokenizer.json");
 
 fn png(width: u32, height: u32) -> Vec<u8> {
     let pixels = (0..width * height).map(|i| (i % width) as f32 / width as f32 * 0.8 + 0.1).collect();
-    let r = Radiograph { width, height, pixels, format: SourceFormat::Png, bits_stored: 8, modality_values: None, window: None, invert: false };
+    let r = Radiograph {
+        width,
+        height,
+        pixels,
+        format: SourceFormat::Png,
+        bits_stored: 8,
+        modality_values: None,
+        window: None,
+        invert: false,
+    };
     r.to_png_8bit()
 }
 
@@ -70,12 +79,21 @@ fn weights_folder_loads_and_corruption_is_named() {
     flex.seed(UNTRAINED_SEED);
     let config = GkMvlpConfig::tiny();
     let model = config.init(&flex).expect("tiny initialises");
-    let files = weights::package(&model, &config, TOKENIZER, serde_json::json!({}), weights::Storage::F32, None).unwrap();
+    let files =
+        weights::package(&model, &config, TOKENIZER, serde_json::json!({}), weights::Storage::F32, None).unwrap();
     let (manifest, bytes) = (files.manifest_json.clone(), files.model.clone());
     session::verify_file(&manifest, MODEL_FILE, &bytes).unwrap();
     let s = Session::from_weights(files.clone(), Device::flex()).unwrap();
     assert!(s.model_info().trained);
-    let flagged = weights::package(&model, &config, TOKENIZER, serde_json::json!({"untrained": true}), weights::Storage::F32, None).unwrap();
+    let flagged = weights::package(
+        &model,
+        &config,
+        TOKENIZER,
+        serde_json::json!({"untrained": true}),
+        weights::Storage::F32,
+        None,
+    )
+    .unwrap();
     let s = Session::from_weights(flagged, Device::flex()).unwrap();
     assert!(!s.model_info().trained, "a manifest that says untrained is shown as untrained");
 
@@ -86,7 +104,9 @@ fn weights_folder_loads_and_corruption_is_named() {
     assert!(e.message.contains("model.safetensors") && e.message.contains("sha256"), "{}", e.message);
     let e = session::verify_file(&manifest, MODEL_FILE, &bytes[..bytes.len() - 1]).err().unwrap();
     assert!(e.message.contains("truncated"), "{}", e.message);
-    let e = Session::from_weights(WeightFiles { manifest_json: b"<html>404</html>".to_vec(), ..files }, Device::flex()).err().unwrap();
+    let e = Session::from_weights(WeightFiles { manifest_json: b"<html>404</html>".to_vec(), ..files }, Device::flex())
+        .err()
+        .unwrap();
     assert!(e.message.contains("manifest.json"), "{}", e.message);
 }
 
@@ -97,13 +117,24 @@ fn typescript_interfaces_cover_the_result_fields() {
     let s = Session::untrained(TOKENIZER, Device::flex()).unwrap();
     let image = s.open(&png(64, 64)).unwrap();
     let a = serde_json::to_value(pollster::block_on(s.analyze(&image)).unwrap()).unwrap();
-    let mut objects = vec![a.clone(), a["image"].clone(), a["regions"][0].clone(), a["findings"][0].clone(), a["zero_shot"][0].clone()];
+    let mut objects = vec![
+        a.clone(),
+        a["image"].clone(),
+        a["regions"][0].clone(),
+        a["findings"][0].clone(),
+        a["zero_shot"][0].clone(),
+    ];
     objects.push(serde_json::to_value(s.model_info()).unwrap());
     let checks = pollster::block_on(s.check_report(&image, "No effusion.")).unwrap();
     objects.push(serde_json::to_value(&checks[0]).unwrap());
     for object in objects {
         for key in object.as_object().unwrap().keys() {
-            assert!(bindings.contains(&format!("  {key}: ")) || bindings.contains(&format!("{{ {key}: ")) || bindings.contains(&format!("; {key}: ")), "field `{key}` missing from the TypeScript section");
+            assert!(
+                bindings.contains(&format!("  {key}: "))
+                    || bindings.contains(&format!("{{ {key}: "))
+                    || bindings.contains(&format!("; {key}: ")),
+                "field `{key}` missing from the TypeScript section"
+            );
         }
     }
 }

@@ -38,12 +38,24 @@ fn bench(name: &str, pipeline: &Pipeline) {
         (0..3)
             .map(|_| {
                 let start = Instant::now();
-                pollster::block_on(decoder.generate(&encoding.visual_memory, &[CLS_ID], TOKENS, max_positions, None, None, None, |_| ControlFlow::Continue(()))).unwrap();
+                pollster::block_on(decoder.generate(
+                    &encoding.visual_memory,
+                    &[CLS_ID],
+                    TOKENS,
+                    max_positions,
+                    None,
+                    None,
+                    None,
+                    |_| ControlFlow::Continue(()),
+                ))
+                .unwrap();
                 start.elapsed().as_secs_f64() * 1e3 / TOKENS as f64
             })
             .collect(),
     );
-    println!("{name:<40} analyze cold {cold:8.1} ms   warm median {warm:8.1} ms   report {per_token:6.1} ms/token ({TOKENS} tokens from [CLS], KV cache)");
+    println!(
+        "{name:<40} analyze cold {cold:8.1} ms   warm median {warm:8.1} ms   report {per_token:6.1} ms/token ({TOKENS} tokens from [CLS], KV cache)"
+    );
 }
 
 fn main() {
@@ -51,16 +63,31 @@ fn main() {
     let config = GkMvlpConfig::preset(&config_name).expect("config: tiny, demo or base");
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    println!("GK-MVLP `{config_name}` forward, batch 1, {} px; {} threads available; CPU: {cpu}", config.vision.image_size, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "GK-MVLP `{config_name}` forward, batch 1, {} px; {} threads available; CPU: {cpu}",
+        config.vision.image_size,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     let tokenizer = include_bytes!("../../../models/tokenizer.json");
     let flex = Device::flex();
     flex.seed(0);
     let model = config.init(&flex).expect("a preset initialises");
     let make = |model, device: Device| {
         let tokenizer = TextTokenizer::from_bytes(tokenizer).unwrap();
-        Pipeline::new(model, config.clone(), tokenizer, device, WeightsOrigin::Untrained { text_encoder_from_minilm: false }).unwrap()
+        Pipeline::new(
+            model,
+            config.clone(),
+            tokenizer,
+            device,
+            WeightsOrigin::Untrained { text_encoder_from_minilm: false },
+        )
+        .unwrap()
     };
     bench("Flex (CPU)", &make(model.clone(), flex));
     match Device::wgpu_options().init_with_setup() {

@@ -49,7 +49,10 @@ pub struct KeyValues {
 impl KeyValues {
     /// These keys followed by `next`'s: the tokens seen so far and the new ones.
     pub fn append(self, next: KeyValues) -> KeyValues {
-        KeyValues { keys: Tensor::cat(vec![self.keys, next.keys], 2), values: Tensor::cat(vec![self.values, next.values], 2) }
+        KeyValues {
+            keys: Tensor::cat(vec![self.keys, next.keys], 2),
+            values: Tensor::cat(vec![self.values, next.values], 2),
+        }
     }
 
     /// The keys and values of the first `count` tokens.
@@ -77,7 +80,10 @@ impl Attention {
 
     /// The keys and values of `memory` `[batch, keys, memory_width]`.
     pub fn key_values(&self, memory: Tensor<3>) -> KeyValues {
-        KeyValues { keys: self.split_heads(self.key.forward(memory.clone())), values: self.split_heads(self.value.forward(memory)) }
+        KeyValues {
+            keys: self.split_heads(self.key.forward(memory.clone())),
+            values: self.split_heads(self.value.forward(memory)),
+        }
     }
 
     /// [`Attention::forward`] over keys and values already projected.
@@ -87,7 +93,9 @@ impl Attention {
         let q = self.split_heads(self.query.forward(x));
         let mut scores = q.matmul(memory.keys.clone().swap_dims(2, 3)).div_scalar((head_width as f32).sqrt());
         match mask {
-            Some(KeyMask::Hidden(hidden)) => scores = scores.mask_fill(hidden.expand([batch, heads, queries, keys]), MASKED),
+            Some(KeyMask::Hidden(hidden)) => {
+                scores = scores.mask_fill(hidden.expand([batch, heads, queries, keys]), MASKED)
+            }
             Some(KeyMask::Bias(bias)) => scores = scores + bias.expand([batch, heads, queries, keys]),
             None => {}
         }
@@ -106,7 +114,12 @@ impl Attention {
 /// Mask of a causal decoder reading `queries` new tokens after `past` earlier ones: `true` where a key comes
 /// after its query (a token may not see later tokens). `[1, 1, queries, past + queries]`.
 pub fn causal_mask(queries: usize, past: usize, device: &Device) -> Tensor<4, Bool> {
-    Tensor::<2, Bool>::tril_mask([queries, past + queries], past as i64, device).reshape([1, 1, queries, past + queries])
+    Tensor::<2, Bool>::tril_mask([queries, past + queries], past as i64, device).reshape([
+        1,
+        1,
+        queries,
+        past + queries,
+    ])
 }
 
 /// Mask hiding padded keys: `attention_mask` is `[batch, keys]` with 1 for real tokens and 0 for padding;
@@ -147,7 +160,9 @@ mod tests {
         let device = Device::flex();
         let attention = Attention::new(8, 8, 2, &device);
         let x = Tensor::<3>::random([1, 3, 8], burn::tensor::Distribution::Default, &device);
-        let weights = |bias: Option<KeyMask>| attention.forward(x.clone(), x.clone(), bias).weights.into_data().try_to_vec::<f32>().unwrap();
+        let weights = |bias: Option<KeyMask>| {
+            attention.forward(x.clone(), x.clone(), bias).weights.into_data().try_to_vec::<f32>().unwrap()
+        };
         let share = 0.25f32;
         let bias = Tensor::<4>::from_data(TensorData::new(vec![0.0, share.ln(), MASKED], [1, 1, 1, 3]), &device);
         let (plain, biased) = (weights(None), weights(Some(KeyMask::Bias(bias))));

@@ -13,9 +13,36 @@ const OPENERS: [&str; 7] = ["is", "are", "does", "do", "has", "have", "can"];
 
 /// Words a presence question may hold besides its finding and its region.
 const FILLERS: [&str; 30] = [
-    "is", "are", "does", "do", "has", "have", "can", "you", "there", "a", "an", "any", "the", "this", "present",
-    "image", "radiograph", "film", "show", "shows", "see", "seen", "visible", "evidence", "sign", "signs", "of",
-    "in", "at", "on",
+    "is",
+    "are",
+    "does",
+    "do",
+    "has",
+    "have",
+    "can",
+    "you",
+    "there",
+    "a",
+    "an",
+    "any",
+    "the",
+    "this",
+    "present",
+    "image",
+    "radiograph",
+    "film",
+    "show",
+    "shows",
+    "see",
+    "seen",
+    "visible",
+    "evidence",
+    "sign",
+    "signs",
+    "of",
+    "in",
+    "at",
+    "on",
 ];
 
 /// Words a where question may hold besides its opening and its finding.
@@ -66,7 +93,8 @@ impl ClosedQuestion {
         let (entity, mut explained) = named_finding(&tokens)?;
 
         // A region whose name lies inside another one's ("mediastinum" in "upper mediastinum") is that one.
-        let regions: Vec<_> = Region::ALL.iter().flat_map(|&r| spans(&tokens, &[r.name()]).into_iter().map(move |s| (r, s))).collect();
+        let regions: Vec<_> =
+            Region::ALL.iter().flat_map(|&r| spans(&tokens, &[r.name()]).into_iter().map(move |s| (r, s))).collect();
         let outermost: Vec<_> = regions
             .iter()
             .filter(|(_, s)| !regions.iter().any(|(_, t)| t != s && t.start <= s.start && s.end <= t.end))
@@ -92,7 +120,9 @@ impl ClosedQuestion {
     /// to the decoder.
     pub fn read_where(question: &str) -> Option<WhereQuestion> {
         let tokens = words(question);
-        let (opening, asks) = WHERE_OPENINGS.iter().find(|(opening, _)| opening.len() <= tokens.len() && opening.iter().zip(&tokens).all(|(o, t)| o == t))?;
+        let (opening, asks) = WHERE_OPENINGS
+            .iter()
+            .find(|(opening, _)| opening.len() <= tokens.len() && opening.iter().zip(&tokens).all(|(o, t)| o == t))?;
         let (entity, mut explained) = named_finding(&tokens)?;
         explained[..opening.len()].fill(true);
         all_understood(&tokens, &explained, entity, &WHERE_FILLERS).then_some(WhereQuestion { entity, asks: *asks })
@@ -137,11 +167,17 @@ mod tests {
     fn reads_the_presence_questions_of_the_simulator_and_the_page() {
         assert_eq!(ClosedQuestion::read("is there a pleural effusion?"), asked("pleural effusion", None));
         assert_eq!(ClosedQuestion::read("Is lung nodule present?"), asked("lung nodule", None));
-        assert_eq!(ClosedQuestion::read("Does the image show cardiomegaly?"), asked("enlarged cardiac silhouette", None));
+        assert_eq!(
+            ClosedQuestion::read("Does the image show cardiomegaly?"),
+            asked("enlarged cardiac silhouette", None)
+        );
         assert_eq!(ClosedQuestion::read("Is there an endotracheal tube?"), asked("endotracheal tube", None));
         assert_eq!(ClosedQuestion::read("is the heart enlarged?"), asked("enlarged cardiac silhouette", None));
         assert_eq!(ClosedQuestion::read("Is there any mediastinal widening?"), asked("mediastinal widening", None));
-        assert_eq!(ClosedQuestion::read("Is there lung mass in the left lung?"), asked("lung mass", Some(Region::LeftLung)));
+        assert_eq!(
+            ClosedQuestion::read("Is there lung mass in the left lung?"),
+            asked("lung mass", Some(Region::LeftLung))
+        );
         assert_eq!(
             ClosedQuestion::read("Is there pleural effusion in the right hemidiaphragm?"),
             asked("pleural effusion", Some(Region::RightHemidiaphragm)),

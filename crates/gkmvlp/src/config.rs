@@ -115,15 +115,11 @@ pub struct GkMvlpConfig {
 impl GkMvlpConfig {
     /// A few-thousand-parameter network for tests: every part present, nothing trained.
     pub fn tiny() -> Self {
-        Self::new(
-            VisionConfig::new(64, 32, 2, 2),
-            TextConfig::new(32, 2, 2, 64).with_max_positions(128),
-            1,
-        )
-        .with_region_head_layers(1)
-        .with_gk_layers(1)
-        .with_embed_dim(16)
-        .with_max_generated_tokens(16)
+        Self::new(VisionConfig::new(64, 32, 2, 2), TextConfig::new(32, 2, 2, 64).with_max_positions(128), 1)
+            .with_region_head_layers(1)
+            .with_gk_layers(1)
+            .with_embed_dim(16)
+            .with_max_generated_tokens(16)
     }
 
     /// The shipped browser model: a ViT-Tiny-sized image encoder (width 192, depth 6, DeiT-Ti) on 224-pixel
@@ -135,11 +131,7 @@ impl GkMvlpConfig {
 
     /// The paper's likely size: ViT-B/16 at 224 pixels and a BERT-base text encoder and decoder, as in BLIP.
     pub fn base() -> Self {
-        Self::new(
-            VisionConfig::new(224, 768, 12, 12),
-            TextConfig::new(768, 12, 12, 3072),
-            12,
-        )
+        Self::new(VisionConfig::new(224, 768, 12, 12), TextConfig::new(768, 12, 12, 3072), 12)
     }
 
     /// The preset this network's shape is, whatever its decoder's vocabulary, grounding, patch and prompt

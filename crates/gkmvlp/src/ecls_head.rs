@@ -32,10 +32,17 @@ impl TryFrom<Vec<f32>> for PresentThresholds {
     /// One threshold per entity, each strictly between 0 and 1.
     fn try_from(per_entity: Vec<f32>) -> Result<Self> {
         if per_entity.len() != ENTITIES.len() {
-            return Err(GkError::Input(format!("{} present thresholds for {} entities", per_entity.len(), ENTITIES.len())));
+            return Err(GkError::Input(format!(
+                "{} present thresholds for {} entities",
+                per_entity.len(),
+                ENTITIES.len()
+            )));
         }
         if let Some((entity, t)) = per_entity.iter().enumerate().find(|(_, t)| !(**t > 0.0 && **t < 1.0)) {
-            return Err(GkError::Input(format!("present threshold {t} of {} is not strictly between 0 and 1", ENTITIES[entity].name)));
+            return Err(GkError::Input(format!(
+                "present threshold {t} of {} is not strictly between 0 and 1",
+                ENTITIES[entity].name
+            )));
         }
         Ok(PresentThresholds(per_entity))
     }

@@ -50,7 +50,15 @@ pub struct GkOutput {
 }
 
 impl GkModule {
-    pub fn new(text_width: usize, width: usize, heads: usize, layers: usize, grounding: Grounding, region_patches: bool, device: &Device) -> Self {
+    pub fn new(
+        text_width: usize,
+        width: usize,
+        heads: usize,
+        layers: usize,
+        grounding: Grounding,
+        region_patches: bool,
+        device: &Device,
+    ) -> Self {
         GkModule {
             knowledge_proj: LinearConfig::new(text_width, width).init(device),
             position_embedding: EmbeddingConfig::new(NUM_REGIONS, width).init(device),
@@ -64,7 +72,14 @@ impl GkModule {
     /// `sentence_features`: `[candidates, text_width]`; `positions`: region index of each candidate;
     /// `cls`: `[batch, width]`; `region_tokens`: `[batch, 29, width]`; `patches` is read only with
     /// `region_patches`.
-    pub fn forward(&self, sentence_features: Tensor<2>, positions: &[usize], cls: Tensor<2>, region_tokens: Tensor<3>, patches: PatchGrid) -> GkOutput {
+    pub fn forward(
+        &self,
+        sentence_features: Tensor<2>,
+        positions: &[usize],
+        cls: Tensor<2>,
+        region_tokens: Tensor<3>,
+        patches: PatchGrid,
+    ) -> GkOutput {
         let [batch, width] = cls.dims();
         let candidates = positions.len();
         let device = cls.device();
@@ -77,11 +92,18 @@ impl GkModule {
         let mut x = queries.expand([batch, candidates, width]);
         let mut memory = vec![cls.unsqueeze_dim::<3>(1), region_tokens];
         let mut mask = match self.grounding {
-            Grounding::Grounded => Some(grounding_mask(positions, &device).expand([batch, 1, candidates, 1 + NUM_REGIONS]).float().mul_scalar(MASKED)),
+            Grounding::Grounded => Some(
+                grounding_mask(positions, &device)
+                    .expand([batch, 1, candidates, 1 + NUM_REGIONS])
+                    .float()
+                    .mul_scalar(MASKED),
+            ),
             Grounding::Ungrounded => None,
         };
         if self.region_patches {
-            mask = mask.map(|regions| Tensor::cat(vec![regions, own_patch_bias(&patches, position_ids.reshape([candidates]))], 3));
+            mask = mask.map(|regions| {
+                Tensor::cat(vec![regions, own_patch_bias(&patches, position_ids.reshape([candidates]))], 3)
+            });
             memory.push(patches.patches);
         }
         let memory = Tensor::cat(memory, 1);
@@ -139,11 +161,19 @@ mod tests {
         let patches = Tensor::<3>::random([1, 16, 8], Distribution::Default, &device);
         let before = token(&module, 5, patches.clone());
         // Patch 10 (row 2, column 2) lies outside the box; patch 5 (row 1, column 1) inside.
-        let changed = |index: usize| patches.clone().slice_assign([0..1, index..index + 1, 0..8], Tensor::ones([1, 1, 8], &device).mul_scalar(3.0));
+        let changed = |index: usize| {
+            patches
+                .clone()
+                .slice_assign([0..1, index..index + 1, 0..8], Tensor::ones([1, 1, 8], &device).mul_scalar(3.0))
+        };
         assert_eq!(token(&module, 5, changed(10)), before, "a patch outside the region is not read");
         assert_ne!(token(&module, 5, changed(5)), before, "a patch inside the region is read");
 
         let without = GkModule { region_patches: false, ..module };
-        assert_eq!(token(&without, 5, changed(5)), token(&without, 5, patches), "without region_patches no patch is read");
+        assert_eq!(
+            token(&without, 5, changed(5)),
+            token(&without, 5, patches),
+            "without region_patches no patch is read"
+        );
     }
 }

@@ -40,11 +40,20 @@ impl Precision {
             .iter()
             .map(|entry| {
                 let (module, bits) = match entry.rsplit_once(':') {
-                    Some((module, bits)) => (module, bits.parse::<u32>().map_err(|_| GkError::Config(format!("`{entry}`: the width after `:` is not a whole number")))?),
+                    Some((module, bits)) => (
+                        module,
+                        bits.parse::<u32>().map_err(|_| {
+                            GkError::Config(format!("`{entry}`: the width after `:` is not a whole number"))
+                        })?,
+                    ),
                     None => (entry.as_str(), self.finer_bits),
                 };
                 if !FINER_BITS.contains(&bits) {
-                    return Err(GkError::Config(format!("finer storage takes {} to {} bits, not {bits} (`{entry}`)", FINER_BITS.start(), FINER_BITS.end())));
+                    return Err(GkError::Config(format!(
+                        "finer storage takes {} to {} bits, not {bits} (`{entry}`)",
+                        FINER_BITS.start(),
+                        FINER_BITS.end()
+                    )));
                 }
                 Ok((module.to_string(), bits))
             })
@@ -96,7 +105,9 @@ fn write(tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>, file: &str) -> Resu
     let views = tensors
         .iter()
         .map(|(name, dtype, shape, data)| {
-            TensorView::new(*dtype, shape.clone(), data).map(|view| (name.clone(), view)).map_err(|e| GkError::weights(file, format!("{name}: {e}")))
+            TensorView::new(*dtype, shape.clone(), data)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| GkError::weights(file, format!("{name}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
     serialize(views, None).map_err(|e| GkError::weights(file, format!("cannot serialise: {e}")))
@@ -116,15 +127,23 @@ fn overlap(a: &str, b: &str) -> bool {
 /// Quantises an f32 safetensors file: int8, except the modules `precision` names.
 pub fn quantize(f32_bytes: &[u8], file: &str, precision: &Precision) -> Result<Vec<u8>> {
     let finer = precision.finer_widths()?;
-    let named: Vec<(&String, String)> =
-        precision.keep_f32.iter().map(|m| (m, "to keep in f32".to_string())).chain(finer.iter().map(|(m, bits)| (m, format!("to store in {bits} bits")))).collect();
+    let named: Vec<(&String, String)> = precision
+        .keep_f32
+        .iter()
+        .map(|m| (m, "to keep in f32".to_string()))
+        .chain(finer.iter().map(|(m, bits)| (m, format!("to store in {bits} bits"))))
+        .collect();
     for (i, (a, what_a)) in named.iter().enumerate() {
         if let Some((b, what_b)) = named[i + 1..].iter().find(|(b, _)| overlap(a, b)) {
-            return Err(GkError::Config(format!("module `{a}` ({what_a}) and `{b}` ({what_b}) overlap: name each once")));
+            return Err(GkError::Config(format!(
+                "module `{a}` ({what_a}) and `{b}` ({what_b}) overlap: name each once"
+            )));
         }
     }
     let source = parse(f32_bytes, file)?;
-    if let Some((unknown, what)) = named.iter().find(|(m, _)| !source.names().iter().any(|name| inside(name, std::slice::from_ref(*m)))) {
+    if let Some((unknown, what)) =
+        named.iter().find(|(m, _)| !source.names().iter().any(|name| inside(name, std::slice::from_ref(*m))))
+    {
         return Err(GkError::weights(file, format!("no tensor lies in module `{unknown}` ({what})")));
     }
     let mut out = Vec::new();
@@ -134,7 +153,10 @@ pub fn quantize(f32_bytes: &[u8], file: &str, precision: &Precision) -> Result<V
             out.push((name, view.dtype(), shape, view.data().to_vec()));
             continue;
         }
-        let low_bits = finer.iter().find(|(module, _)| inside(&name, std::slice::from_ref(module))).map_or(0, |(_, bits)| bits - 8);
+        let low_bits = finer
+            .iter()
+            .find(|(module, _)| inside(&name, std::slice::from_ref(module)))
+            .map_or(0, |(_, bits)| bits - 8);
         let levels = ((1i32 << (7 + low_bits)) - 1) as f32;
         let values = f32s(view.data());
         let mut quantized = Vec::with_capacity(values.len());
@@ -142,7 +164,9 @@ pub fn quantize(f32_bytes: &[u8], file: &str, precision: &Precision) -> Result<V
         for block in values.chunks(BLOCK) {
             let scale = block.iter().fold(0.0f32, |m, v| m.max(v.abs())) / levels;
             scales.push(scale);
-            quantized.extend(block.iter().map(|v| if scale > 0.0 { (v / scale).round().clamp(-levels, levels) as i32 } else { 0 }));
+            quantized.extend(
+                block.iter().map(|v| if scale > 0.0 { (v / scale).round().clamp(-levels, levels) as i32 } else { 0 }),
+            );
         }
         out.push((format!("{name}{SCALES_SUFFIX}"), Dtype::F32, vec![scales.len()], le_bytes(&scales)));
         if low_bits > 0 {
@@ -170,7 +194,10 @@ pub fn dequantize(int8_bytes: &[u8], file: &str) -> Result<Vec<u8>> {
     let source = parse(int8_bytes, file)?;
     let mut out = Vec::new();
     for (name, view) in source.tensors() {
-        if name.ends_with(SCALES_SUFFIX) || name.ends_with(LEGACY_LOW2_SUFFIX) || name.rsplit_once(LOW_BITS_SUFFIX).is_some_and(|(_, k)| k.parse::<u32>().is_ok()) {
+        if name.ends_with(SCALES_SUFFIX)
+            || name.ends_with(LEGACY_LOW2_SUFFIX)
+            || name.rsplit_once(LOW_BITS_SUFFIX).is_some_and(|(_, k)| k.parse::<u32>().is_ok())
+        {
             continue;
         }
         if view.dtype() != Dtype::I8 {
@@ -184,7 +211,10 @@ pub fn dequantize(int8_bytes: &[u8], file: &str) -> Result<Vec<u8>> {
         let scales = f32s(scales.data());
         let data = view.data();
         if scales.len() != data.len().div_ceil(BLOCK) {
-            return Err(GkError::weights(file, format!("`{scales_name}` has {} scales for {} values", scales.len(), data.len())));
+            return Err(GkError::weights(
+                file,
+                format!("`{scales_name}` has {} scales for {} values", scales.len(), data.len()),
+            ));
         }
         let low = low_bits_of(&source, &name);
         if let Some((low_name, k, low)) = &low
@@ -250,11 +280,18 @@ mod tests {
             "t",
         )
         .unwrap();
-        let int8_file = quantize(&f32_file, "t", &Precision { keep_f32: vec!["gk_module".into()], ..Default::default() }).unwrap();
+        let int8_file =
+            quantize(&f32_file, "t", &Precision { keep_f32: vec!["gk_module".into()], ..Default::default() }).unwrap();
         let int8_file = SafeTensors::deserialize(&int8_file).unwrap();
         assert_eq!(int8_file.tensor("gk_module.layers.0.weight").unwrap().dtype(), Dtype::F32);
-        assert_eq!(int8_file.tensor("gk_module_extra.weight").unwrap().dtype(), Dtype::I8, "a prefix of a name is not a module");
-        let err = quantize(&f32_file, "t", &Precision { finer: vec!["ecls_head".into()], ..Default::default() }).unwrap_err().to_string();
+        assert_eq!(
+            int8_file.tensor("gk_module_extra.weight").unwrap().dtype(),
+            Dtype::I8,
+            "a prefix of a name is not a module"
+        );
+        let err = quantize(&f32_file, "t", &Precision { finer: vec!["ecls_head".into()], ..Default::default() })
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ecls_head"), "{err}");
     }
 
@@ -262,7 +299,14 @@ mod tests {
     fn finer_bits_round_trip_within_half_a_step() {
         // 301 values: the last byte of low bits is partly filled; negative values exercise floor division.
         let matrix: Vec<f32> = (0..301).map(|i| ((i * 53 % 211) as f32 - 105.0) / 13.0).collect();
-        let f32_file = write(vec![("image.weight".into(), Dtype::F32, vec![7, 43], le_bytes(&matrix)), ("text.weight".into(), Dtype::F32, vec![7, 43], le_bytes(&matrix))], "t").unwrap();
+        let f32_file = write(
+            vec![
+                ("image.weight".into(), Dtype::F32, vec![7, 43], le_bytes(&matrix)),
+                ("text.weight".into(), Dtype::F32, vec![7, 43], le_bytes(&matrix)),
+            ],
+            "t",
+        )
+        .unwrap();
         let mut previous = f32::INFINITY;
         for bits in FINER_BITS {
             let precision = Precision { finer: vec!["image".into()], finer_bits: bits, ..Default::default() };
@@ -293,23 +337,38 @@ mod tests {
     fn a_module_may_take_its_own_width() {
         let matrix: Vec<f32> = (0..128).map(|i| ((i * 31 % 89) as f32 - 44.0) / 9.0).collect();
         let tensor = |name: &str| (name.to_string(), Dtype::F32, vec![2, 64], le_bytes(&matrix));
-        let f32_file = write(vec![tensor("image.weight"), tensor("boxes.weight"), tensor("boxes.queries")], "t").unwrap();
+        let f32_file =
+            write(vec![tensor("image.weight"), tensor("boxes.weight"), tensor("boxes.queries")], "t").unwrap();
         // `boxes.queries` is a parameter of `boxes` itself: named as itself it takes a width of its own.
-        let precision = Precision { finer: vec!["image".into(), "boxes.weight:14".into(), "boxes.queries:16".into()], finer_bits: 11, ..Default::default() };
+        let precision = Precision {
+            finer: vec!["image".into(), "boxes.weight:14".into(), "boxes.queries:16".into()],
+            finer_bits: 11,
+            ..Default::default()
+        };
         let stored = quantize(&f32_file, "t", &precision).unwrap();
         let stored = SafeTensors::deserialize(&stored).unwrap();
         let has = |name: &str| stored.tensor(name).is_ok();
-        assert!(has("image.weight.low3") && has("boxes.weight.low6") && has("boxes.queries.low8"), "{:?}", stored.names());
+        assert!(
+            has("image.weight.low3") && has("boxes.weight.low6") && has("boxes.queries.low8"),
+            "{:?}",
+            stored.names()
+        );
     }
 
     #[test]
     fn ten_bit_files_of_the_earlier_layout_still_load() {
         let matrix: Vec<f32> = (0..130).map(|i| ((i * 29 % 97) as f32 - 48.0) / 7.0).collect();
         let f32_file = write(vec![("image.weight".into(), Dtype::F32, vec![2, 65], le_bytes(&matrix))], "t").unwrap();
-        let stored = quantize(&f32_file, "t", &Precision { finer: vec!["image".into()], finer_bits: 10, ..Default::default() }).unwrap();
+        let stored =
+            quantize(&f32_file, "t", &Precision { finer: vec!["image".into()], finer_bits: 10, ..Default::default() })
+                .unwrap();
         let renamed = |from: &str, to: &str| {
             let stored = SafeTensors::deserialize(&stored).unwrap();
-            let tensors = stored.tensors().into_iter().map(|(name, view)| (name.replace(from, to), view.dtype(), view.shape().to_vec(), view.data().to_vec())).collect();
+            let tensors = stored
+                .tensors()
+                .into_iter()
+                .map(|(name, view)| (name.replace(from, to), view.dtype(), view.shape().to_vec(), view.data().to_vec()))
+                .collect();
             write(tensors, "t").unwrap()
         };
         let legacy = renamed(".low2", ".int10_low");
@@ -318,13 +377,22 @@ mod tests {
 
     #[test]
     fn bad_precisions_are_refused() {
-        let f32_file = write(vec![("gk_module.layers.0.weight".into(), Dtype::F32, vec![2, 64], le_bytes(&[0.5f32; 128]))], "t").unwrap();
+        let f32_file =
+            write(vec![("gk_module.layers.0.weight".into(), Dtype::F32, vec![2, 64], le_bytes(&[0.5f32; 128]))], "t")
+                .unwrap();
         let refused = |precision: Precision| quantize(&f32_file, "t", &precision).unwrap_err().to_string();
         let err = refused(Precision { finer: vec!["gk_module".into()], finer_bits: 17, ..Default::default() });
         assert!(err.contains("17"), "{err}");
-        let err = refused(Precision { keep_f32: vec!["gk_module.layers.0".into()], finer: vec!["gk_module".into()], finer_bits: 10 });
+        let err = refused(Precision {
+            keep_f32: vec!["gk_module.layers.0".into()],
+            finer: vec!["gk_module".into()],
+            finer_bits: 10,
+        });
         assert!(err.contains("overlap"), "{err}");
-        let err = refused(Precision { finer: vec!["gk_module".into(), "gk_module.layers.0:16".into()], ..Default::default() });
+        let err = refused(Precision {
+            finer: vec!["gk_module".into(), "gk_module.layers.0:16".into()],
+            ..Default::default()
+        });
         assert!(err.contains("overlap") && err.contains("16 bits"), "{err}");
         let err = refused(Precision { finer: vec!["gk_module:17".into()], ..Default::default() });
         assert!(err.contains("not 17") && err.contains("gk_module:17"), "{err}");
@@ -334,10 +402,17 @@ mod tests {
 
     #[test]
     fn low_bits_that_do_not_fit_are_refused() {
-        let f32_file = write(vec![("image.weight".into(), Dtype::F32, vec![3, 43], le_bytes(&[0.25f32; 129]))], "t").unwrap();
-        let stored = quantize(&f32_file, "t", &Precision { finer: vec!["image".into()], finer_bits: 11, ..Default::default() }).unwrap();
+        let f32_file =
+            write(vec![("image.weight".into(), Dtype::F32, vec![3, 43], le_bytes(&[0.25f32; 129]))], "t").unwrap();
+        let stored =
+            quantize(&f32_file, "t", &Precision { finer: vec!["image".into()], finer_bits: 11, ..Default::default() })
+                .unwrap();
         let stored = SafeTensors::deserialize(&stored).unwrap();
-        let mut tensors: Vec<_> = stored.tensors().into_iter().map(|(name, view)| (name, view.dtype(), view.shape().to_vec(), view.data().to_vec())).collect();
+        let mut tensors: Vec<_> = stored
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| (name, view.dtype(), view.shape().to_vec(), view.data().to_vec()))
+            .collect();
         for (name, _, shape, data) in &mut tensors {
             if name.ends_with(".low3") {
                 data.pop();

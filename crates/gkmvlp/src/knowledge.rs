@@ -20,7 +20,12 @@ pub struct Knowledge {
 
 impl Knowledge {
     /// Encodes every candidate sentence with the unimodal text encoder.
-    pub fn encode(text_encoder: &TextTransformer, tokenizer: &TextTokenizer, max_len: usize, device: &Device) -> Result<Self> {
+    pub fn encode(
+        text_encoder: &TextTransformer,
+        tokenizer: &TextTokenizer,
+        max_len: usize,
+        device: &Device,
+    ) -> Result<Self> {
         let candidates = candidates();
         let sentences: Vec<String> = candidates.iter().map(Candidate::sentence).collect();
         let batch = tokenizer.batch(&sentences, max_len, device)?;
@@ -38,9 +43,7 @@ impl Knowledge {
 /// look. Key 0 is the global [CLS] token, key `1 + r` is region `r`; a candidate sees [CLS] and its own region.
 pub fn grounding_mask(positions: &[usize], device: &Device) -> Tensor<4, Bool> {
     let keys = 1 + NUM_REGIONS;
-    let hidden: Vec<bool> = positions
-        .iter()
-        .flat_map(|&position| (0..keys).map(move |key| key != 0 && key != 1 + position))
-        .collect();
+    let hidden: Vec<bool> =
+        positions.iter().flat_map(|&position| (0..keys).map(move |key| key != 0 && key != 1 + position)).collect();
     Tensor::from_data(TensorData::new(hidden, [1, 1, positions.len(), keys]), device)
 }

@@ -24,9 +24,9 @@ pub mod tokenizer;
 
 pub use config::{GkMvlpConfig, Grounding};
 pub use error::{GkError, Result};
-pub use model::{GkMvlp, ImageEncoding, RegionPooling};
 pub use gkmvlp_vocab as vocab;
+pub use model::{GkMvlp, ImageEncoding, RegionPooling};
 pub mod minilm;
 pub mod pipeline;
-pub mod weights;
 pub mod reference_run;
+pub mod weights;

@@ -60,7 +60,8 @@ pub fn load_decoder(decoder: &mut ReportDecoder, bytes: Vec<u8>, file: &str) -> 
     let (width, device) = (words.dims()[1], words.device());
     full.embeddings.word_embeddings = EmbeddingConfig::new(decoder.vocabulary.tokenizer_size(), width).init(&device);
     let load = apply(&mut full, bytes, file, layers)?;
-    let rows = Tensor::<1, Int>::from_data(TensorData::new(rows.iter().map(|&id| id as i64).collect(), [rows.len()]), &device);
+    let rows =
+        Tensor::<1, Int>::from_data(TensorData::new(rows.iter().map(|&id| id as i64).collect(), [rows.len()]), &device);
     let pruned = full.embeddings.word_embeddings.weight.val().select(0, rows).detach();
     full.embeddings.word_embeddings.weight = Param::from_tensor(pruned);
     decoder.bert = full;
@@ -68,11 +69,17 @@ pub fn load_decoder(decoder: &mut ReportDecoder, bytes: Vec<u8>, file: &str) -> 
 }
 
 fn apply(target: &mut TextTransformer, bytes: Vec<u8>, file: &str, layers: usize) -> Result<MinilmLoad> {
-    let result = store(bytes)
-        .apply_to(target)
-        .map_err(|e| GkError::weights(file, format!("cannot load into the text encoder: {}", crate::error::abbreviate(&e.to_string()))))?;
+    let result = store(bytes).apply_to(target).map_err(|e| {
+        GkError::weights(
+            file,
+            format!("cannot load into the text encoder: {}", crate::error::abbreviate(&e.to_string())),
+        )
+    })?;
     if let Some(error) = result.errors.first() {
-        return Err(GkError::weights(file, format!("{} tensor(s) do not fit the text encoder, first: {error}", result.errors.len())));
+        return Err(GkError::weights(
+            file,
+            format!("{} tensor(s) do not fit the text encoder, first: {error}", result.errors.len()),
+        ));
     }
     // Cross-attention is ours (BLIP); the checkpoint cannot have it.
     let missing: Vec<&str> = result
@@ -82,7 +89,10 @@ fn apply(target: &mut TextTransformer, bytes: Vec<u8>, file: &str, layers: usize
         .filter(|path| !path.contains(".crossattention."))
         .collect();
     if !missing.is_empty() {
-        return Err(GkError::weights(file, format!("missing {} tensor(s) the text encoder needs: {}", missing.len(), missing.join(", "))));
+        return Err(GkError::weights(
+            file,
+            format!("missing {} tensor(s) the text encoder needs: {}", missing.len(), missing.join(", ")),
+        ));
     }
     let unused: Vec<&str> = result
         .unused
@@ -92,7 +102,10 @@ fn apply(target: &mut TextTransformer, bytes: Vec<u8>, file: &str, layers: usize
         .filter(|path| !is_layer_beyond(path, layers))
         .collect();
     if !unused.is_empty() {
-        return Err(GkError::weights(file, format!("{} tensor(s) match nothing in the text encoder: {}", unused.len(), unused.join(", "))));
+        return Err(GkError::weights(
+            file,
+            format!("{} tensor(s) match nothing in the text encoder: {}", unused.len(), unused.join(", ")),
+        ));
     }
     Ok(MinilmLoad { applied: result.applied.len() })
 }

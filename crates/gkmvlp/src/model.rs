@@ -11,13 +11,13 @@ use burn::tensor::{Device, Int, Tensor};
 use crate::config::GkMvlpConfig;
 use crate::contrastive::Contrastive;
 use crate::ecls_head::EclsHead;
+use crate::error::Result;
 use crate::gk_module::{GkModule, PatchGrid};
 use crate::image_encoder::{ImageEncoder, ImageTokens};
 use crate::itm_head::ItmHead;
 use crate::knowledge::Knowledge;
 use crate::region_head::RegionHead;
 use crate::region_tokens::RegionTokens;
-use crate::error::Result;
 use crate::report_decoder::{DecoderVocabulary, ReportDecoder};
 use crate::text_transformer::{TextMode, TextTransformer, mean_pool};
 
@@ -62,7 +62,15 @@ impl GkMvlpConfig {
             region_head: RegionHead::new(v.width, v.heads, self.region_head_layers, device),
             region_tokens: RegionTokens::new(v.width, self.roi_samples, device),
             text_encoder: t.init(t.layers, v.width, device),
-            gk_module: GkModule::new(t.width, v.width, v.heads, self.gk_layers, self.grounding, self.region_patches, device),
+            gk_module: GkModule::new(
+                t.width,
+                v.width,
+                v.heads,
+                self.gk_layers,
+                self.grounding,
+                self.region_patches,
+                device,
+            ),
             ecls_head: EclsHead::new(v.width, device),
             itm_head: ItmHead::new(t.width, device),
             text_decoder: ReportDecoder::new(t, self.decoder_layers, v.width, vocabulary, device),
@@ -94,11 +102,24 @@ impl GkMvlp {
         };
         let regions = self.region_tokens.forward(patches.clone(), image.grid, pooling_boxes.clone());
         let patch_grid = PatchGrid { patches, grid: image.grid, boxes: pooling_boxes };
-        let grounded = self.gk_module.forward(knowledge.sentence_features.clone(), &knowledge.positions(), image.cls(), regions, patch_grid);
+        let grounded = self.gk_module.forward(
+            knowledge.sentence_features.clone(),
+            &knowledge.positions(),
+            image.cls(),
+            regions,
+            patch_grid,
+        );
         let present = self.ecls_head.present_probability(grounded.tokens.clone());
         let visual_memory = Tensor::cat(vec![image.tokens.clone(), grounded.tokens], 1);
         let image_embedding = self.contrastive.image_embedding(image.cls());
-        ImageEncoding { image, boxes, present, region_attention: grounded.region_attention, visual_memory, image_embedding }
+        ImageEncoding {
+            image,
+            boxes,
+            present,
+            region_attention: grounded.region_attention,
+            visual_memory,
+            image_embedding,
+        }
     }
 
     /// Unit-length ITC text embeddings `[batch, embed]`.

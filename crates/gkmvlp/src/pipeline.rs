@@ -136,7 +136,13 @@ pub async fn read_f32<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
 
 impl Pipeline {
     /// Encodes the knowledge candidates with the model's text encoder; weights folders carry them ready.
-    pub fn new(model: GkMvlp, config: GkMvlpConfig, tokenizer: TextTokenizer, device: Device, origin: WeightsOrigin) -> Result<Self> {
+    pub fn new(
+        model: GkMvlp,
+        config: GkMvlpConfig,
+        tokenizer: TextTokenizer,
+        device: Device,
+        origin: WeightsOrigin,
+    ) -> Result<Self> {
         let knowledge = Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device)?;
         Ok(Pipeline { model, config, tokenizer, knowledge, thresholds: PresentThresholds::default(), device, origin })
     }
@@ -151,20 +157,42 @@ impl Pipeline {
         let origin = WeightsOrigin::Trained { manifest_sha256: loaded.manifest_sha256 };
         let knowledge = match loaded.knowledge {
             Some(knowledge) => knowledge,
-            None => Knowledge::encode(&loaded.model.text_encoder, &loaded.tokenizer, loaded.config.text.max_positions, &device)?,
+            None => Knowledge::encode(
+                &loaded.model.text_encoder,
+                &loaded.tokenizer,
+                loaded.config.text.max_positions,
+                &device,
+            )?,
         };
         let thresholds = loaded.manifest.present_thresholds.unwrap_or_default();
-        Ok(Pipeline { model: loaded.model, config: loaded.config, tokenizer: loaded.tokenizer, knowledge, thresholds, device, origin })
+        Ok(Pipeline {
+            model: loaded.model,
+            config: loaded.config,
+            tokenizer: loaded.tokenizer,
+            knowledge,
+            thresholds,
+            device,
+            origin,
+        })
     }
 
     /// An untrained model of `config`: random weights, with the text encoder and decoder initialised from
     /// all-MiniLM-L6-v2 when its safetensors bytes are given.
-    pub fn untrained(config: GkMvlpConfig, tokenizer_json: &[u8], minilm: Option<Vec<u8>>, device: Device) -> Result<Self> {
+    pub fn untrained(
+        config: GkMvlpConfig,
+        tokenizer_json: &[u8],
+        minilm: Option<Vec<u8>>,
+        device: Device,
+    ) -> Result<Self> {
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
         let mut model = config.init(&device)?;
         let text_encoder_from_minilm = minilm.is_some();
         if let Some(bytes) = minilm {
-            crate::minilm::load_text_encoder(&mut model.text_encoder, bytes.clone(), "all-MiniLM-L6-v2 model.safetensors")?;
+            crate::minilm::load_text_encoder(
+                &mut model.text_encoder,
+                bytes.clone(),
+                "all-MiniLM-L6-v2 model.safetensors",
+            )?;
             crate::minilm::load_decoder(&mut model.text_decoder, bytes, "all-MiniLM-L6-v2 model.safetensors")?;
         }
         Self::new(model, config, tokenizer, device, WeightsOrigin::Untrained { text_encoder_from_minilm })
@@ -238,7 +266,11 @@ impl Pipeline {
         let logits = self.model.contrastive.logits(encoding.image_embedding.clone(), texts); // [1, 2n]
         let pairs = burn::tensor::activation::softmax(logits.reshape([findings.len(), 2]), 1);
         let probabilities = read_f32(pairs.narrow(1, 0, 1).reshape([findings.len()])).await?;
-        Ok(findings.into_iter().zip(probabilities).map(|(finding, probability)| ZeroShotScore { finding, probability }).collect())
+        Ok(findings
+            .into_iter()
+            .zip(probabilities)
+            .map(|(finding, probability)| ZeroShotScore { finding, probability })
+            .collect())
     }
 
     /// Greedy report, continued from `findings:` (reports are trained as `findings: … impression: …`;
@@ -247,7 +279,11 @@ impl Pipeline {
     /// `on_text` receives the decoder's text so far after each token (the `findings:` cue is not part of
     /// it), and stops the report there by returning [`ControlFlow::Break`]; the text so far is then the
     /// result, as the decoder left it.
-    pub async fn generate_report(&self, encoding: &ImageEncoding, mut on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<String> {
+    pub async fn generate_report(
+        &self,
+        encoding: &ImageEncoding,
+        mut on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<String> {
         let mut stopped = false;
         let report = self
             .decoder_report(encoding, |text| {
@@ -262,7 +298,11 @@ impl Pipeline {
     /// The decoder's own report. It does not end before it states every finding its prompt names (as
     /// [`mentioned_findings`] reads it), up to a bounded number of continuations, or reaches its length
     /// limit. `on_text` is as for [`Pipeline::generate_report`].
-    pub async fn decoder_report(&self, encoding: &ImageEncoding, on_text: impl FnMut(&str) -> ControlFlow<()>) -> Result<DecoderReport> {
+    pub async fn decoder_report(
+        &self,
+        encoding: &ImageEncoding,
+        on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<DecoderReport> {
         let (prefix, named) = self.decoder_prefix(encoding, self.tokenizer.encode_plain(REPORT_CUE)?).await?;
         let tokenizer = &self.tokenizer;
         // A text that cannot be decoded is left to end: the decoding step reports the error.
@@ -278,7 +318,11 @@ impl Pipeline {
 
     /// `[CLS]` and `text` (ids without special tokens), behind the findings prompt when the model reads one;
     /// with the candidates the prompt names (none without a prompt).
-    async fn decoder_prefix(&self, encoding: &ImageEncoding, text: Vec<u32>) -> Result<(Vec<u32>, Option<Vec<Candidate>>)> {
+    async fn decoder_prefix(
+        &self,
+        encoding: &ImageEncoding,
+        text: Vec<u32>,
+    ) -> Result<(Vec<u32>, Option<Vec<Candidate>>)> {
         if !self.config.findings_prompt {
             return Ok(([vec![CLS_ID], text].concat(), None));
         }
@@ -308,7 +352,12 @@ impl Pipeline {
             .map(|(_, p)| p)
             .fold(0.0, f32::max);
         let threshold = self.thresholds.of(asked.entity);
-        let finding = AnswerFinding { entity: ENTITIES[asked.entity].name, position: asked.position.map(Region::name), probability, threshold };
+        let finding = AnswerFinding {
+            entity: ENTITIES[asked.entity].name,
+            position: asked.position.map(Region::name),
+            probability,
+            threshold,
+        };
         Ok(Answer { text: if probability >= threshold { "yes" } else { "no" }.into(), finding: Some(finding) })
     }
 
@@ -320,21 +369,37 @@ impl Pipeline {
         let entity = asked.entity;
         let threshold = self.thresholds.of(entity);
         let positions = self.positions_of(encoding, entity).await?;
-        let (most_probable, probability) = positions.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).ok_or_else(|| GkError::Config(format!("no knowledge candidate places {}", ENTITIES[entity].name)))?;
+        let (most_probable, probability) = positions
+            .iter()
+            .copied()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .ok_or_else(|| GkError::Config(format!("no knowledge candidate places {}", ENTITIES[entity].name)))?;
         let called: Vec<Region> = positions.iter().filter(|(_, p)| *p >= threshold).map(|(r, _)| *r).collect();
         let at = if called.is_empty() { vec![most_probable] } else { called };
         let text = match asked.asks {
             Whereabouts::Side => side_of(&at).to_string(),
             Whereabouts::Zone => format!("in the {}", join_names(&most_specific(&at))),
         };
-        let finding = AnswerFinding { entity: ENTITIES[entity].name, position: Some(most_probable.name()), probability, threshold };
+        let finding = AnswerFinding {
+            entity: ENTITIES[entity].name,
+            position: Some(most_probable.name()),
+            probability,
+            threshold,
+        };
         Ok(Answer { text, finding: Some(finding) })
     }
 
     /// Each knowledge candidate of `entity`: its position and ECLS probability.
     async fn positions_of(&self, encoding: &ImageEncoding, entity: usize) -> Result<Vec<(Region, f32)>> {
         let present = read_f32(encoding.present.clone().narrow(0, 0, 1)).await?;
-        Ok(self.knowledge.candidates.iter().zip(present).filter(|(c, _)| c.entity == entity).map(|(c, p)| (c.position, p)).collect())
+        Ok(self
+            .knowledge
+            .candidates
+            .iter()
+            .zip(present)
+            .filter(|(c, _)| c.entity == entity)
+            .map(|(c, p)| (c.position, p))
+            .collect())
     }
 
     /// The decoder's answer to a free-text question, generated after `question: … answer:`, whatever it asks.
@@ -379,15 +444,22 @@ impl Pipeline {
         let ids = self
             .model
             .text_decoder
-            .generate(&memory, &prefix, self.config.max_generated_tokens, self.config.text.max_positions, Some(SEP_ID), Some(&repeats), unfinished, |generated| {
-                match tokenizer.decode(generated) {
+            .generate(
+                &memory,
+                &prefix,
+                self.config.max_generated_tokens,
+                self.config.text.max_positions,
+                Some(SEP_ID),
+                Some(&repeats),
+                unfinished,
+                |generated| match tokenizer.decode(generated) {
                     Ok(text) => on_text(&text),
                     Err(e) => {
                         decode_error = Some(e);
                         ControlFlow::Break(())
                     }
-                }
-            })
+                },
+            )
             .await?;
         if let Some(e) = decode_error {
             return Err(e);
@@ -424,7 +496,11 @@ impl Pipeline {
         let [_, m, w] = memory.dims();
         let memory = memory.expand([sentences.len(), m, w]);
         let scores = read_f32(self.model.match_probability(&memory, batch.ids, batch.mask)).await?;
-        Ok(sentences.into_iter().zip(scores).map(|(sentence, match_probability)| SentenceCheck { sentence, match_probability }).collect())
+        Ok(sentences
+            .into_iter()
+            .zip(scores)
+            .map(|(sentence, match_probability)| SentenceCheck { sentence, match_probability })
+            .collect())
     }
 }
 
@@ -436,7 +512,8 @@ const SECTION_HEADERS: [&str; 6] = ["findings", "impression", "indication", "com
 pub fn split_sentences(text: &str) -> Vec<String> {
     let is_header = |head: &str| {
         let head = head.trim();
-        head.chars().all(|c| c.is_ascii_uppercase() || c == ' ') || SECTION_HEADERS.iter().any(|h| head.eq_ignore_ascii_case(h))
+        head.chars().all(|c| c.is_ascii_uppercase() || c == ' ')
+            || SECTION_HEADERS.iter().any(|h| head.eq_ignore_ascii_case(h))
     };
     text.split(['.', '!', '?', '\n'])
         .map(|s| s.trim())
@@ -457,7 +534,8 @@ mod tests {
     fn sentences_split_and_headers_dropped() {
         let s = split_sentences("FINDINGS: Small right effusion. No pneumothorax!\nIMPRESSION: Effusion?  ");
         assert_eq!(s, vec!["Small right effusion", "No pneumothorax", "Effusion"]);
-        let generated = split_sentences("moderate right pleural effusion. impression : moderate right pleural effusion.");
+        let generated =
+            split_sentences("moderate right pleural effusion. impression : moderate right pleural effusion.");
         assert_eq!(generated, vec!["moderate right pleural effusion"; 2]);
         assert_eq!(split_sentences("Tip: 4 cm above the carina."), vec!["Tip: 4 cm above the carina"], "not a section");
         assert!(split_sentences(" .. \n ").is_empty());
@@ -467,6 +545,10 @@ mod tests {
     fn only_a_prompted_report_is_made_to_agree() {
         let text = "small left pneumothorax. impression : pneumothorax.".to_string();
         assert_eq!(DecoderReport { text: text.clone(), named: None }.agreed(), text, "no findings list to agree with");
-        assert_eq!(DecoderReport { text, named: Some(Vec::new()) }.agreed(), "", "nothing called: the pneumothorax goes");
+        assert_eq!(
+            DecoderReport { text, named: Some(Vec::new()) }.agreed(),
+            "",
+            "nothing called: the pneumothorax goes"
+        );
     }
 }

@@ -49,12 +49,25 @@ pub fn synthetic_radiograph(size: usize) -> Vec<f32> {
 pub async fn run(pipeline: &Pipeline, tokens: usize) -> Result<ReferenceOutputs> {
     let image = pipeline.image_tensor(&synthetic_radiograph(pipeline.image_size()))?;
     let encoding = pipeline.encode(image);
-    let sentence = pipeline.tokenizer.batch(&[REFERENCE_SENTENCE.to_string()], pipeline.config.text.max_positions, &pipeline.device)?;
+    let sentence = pipeline.tokenizer.batch(
+        &[REFERENCE_SENTENCE.to_string()],
+        pipeline.config.text.max_positions,
+        &pipeline.device,
+    )?;
     let itm = pipeline.model.match_probability(&encoding.visual_memory, sentence.ids, sentence.mask);
     let generated = pipeline
         .model
         .text_decoder
-        .generate(&encoding.visual_memory, &[CLS_ID], tokens, pipeline.config.text.max_positions, None, None, None, |_| ControlFlow::Continue(()))
+        .generate(
+            &encoding.visual_memory,
+            &[CLS_ID],
+            tokens,
+            pipeline.config.text.max_positions,
+            None,
+            None,
+            None,
+            |_| ControlFlow::Continue(()),
+        )
         .await?;
     Ok(ReferenceOutputs {
         boxes: read_f32(encoding.boxes).await?,

@@ -4,7 +4,10 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::{Device, Tensor, activation::{relu, sigmoid}};
+use burn::tensor::{
+    Device, Tensor,
+    activation::{relu, sigmoid},
+};
 use gkmvlp_vocab::NUM_REGIONS;
 
 use crate::decoder_block::DecoderBlock;

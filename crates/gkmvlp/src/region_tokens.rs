@@ -87,7 +87,11 @@ pub fn patch_shares(boxes: Tensor<3>, grid: usize) -> Tensor<3> {
     let [batch, regions, _] = boxes.dims();
     let device = boxes.device();
     let patch = 1.0 / grid as f32;
-    let starts = Tensor::<1, Int>::arange(0..grid as i64, &device).float().mul_scalar(patch).reshape([1, 1, grid]).expand([batch, regions, grid]);
+    let starts = Tensor::<1, Int>::arange(0..grid as i64, &device)
+        .float()
+        .mul_scalar(patch)
+        .reshape([1, 1, grid])
+        .expand([batch, regions, grid]);
     // `[batch, regions, grid]` along one axis.
     let shares = |start: Tensor<3>, end: Tensor<3>| {
         let overlap = (end.clone().expand([batch, regions, grid]).min_pair(starts.clone().add_scalar(patch))

@@ -39,7 +39,12 @@ pub fn findings_prompt(present: &[f32], thresholds: &PresentThresholds) -> Strin
 
 /// The candidates [`findings_prompt`] names, in its order.
 pub fn prompt_candidates(present: &[f32], thresholds: &PresentThresholds) -> Vec<Candidate> {
-    let mut named: Vec<(f32, Candidate)> = candidates().into_iter().zip(present).filter(|(c, p)| thresholds.is_present(c, **p)).map(|(c, &p)| (p, c)).collect();
+    let mut named: Vec<(f32, Candidate)> = candidates()
+        .into_iter()
+        .zip(present)
+        .filter(|(c, p)| thresholds.is_present(c, **p))
+        .map(|(c, &p)| (p, c))
+        .collect();
     // Most probable first, and a bounded length whatever the image.
     named.sort_by(|a, b| b.0.total_cmp(&a.0));
     named.truncate(PROMPT_MAX_FINDINGS);
@@ -92,7 +97,8 @@ impl RepeatedSentences {
         if last.end != text.len() {
             return None;
         }
-        let content = |range: &std::ops::Range<usize>| &text[range.start + self.list_number_len(&text[range.clone()])..range.end];
+        let content =
+            |range: &std::ops::Range<usize>| &text[range.start + self.list_number_len(&text[range.clone()])..range.end];
         let repeated = earlier.iter().any(|sentence| content(sentence) == content(last));
         (repeated && content(last).len() > 1).then_some(last.start)
     }
@@ -168,9 +174,11 @@ impl DecoderVocabulary {
         }
         let mut decoder_of = vec![-1i64; tokenizer_size];
         for (decoder_id, &id) in tokenizer_ids.iter().enumerate() {
-            let slot = decoder_of
-                .get_mut(id as usize)
-                .ok_or_else(|| GkError::Config(format!("decoder vocabulary: token id {id} is outside the tokenizer's {tokenizer_size}")))?;
+            let slot = decoder_of.get_mut(id as usize).ok_or_else(|| {
+                GkError::Config(format!(
+                    "decoder vocabulary: token id {id} is outside the tokenizer's {tokenizer_size}"
+                ))
+            })?;
             if *slot >= 0 {
                 return Err(GkError::Config(format!("decoder vocabulary: token id {id} is listed twice")));
             }
@@ -211,17 +219,19 @@ impl DecoderVocabulary {
             return ids;
         }
         let shape = ids.dims();
-        let lookup = Tensor::<1, Int>::from_data(TensorData::new(self.decoder_of.clone(), [self.decoder_of.len()]), &ids.device());
+        let lookup = Tensor::<1, Int>::from_data(
+            TensorData::new(self.decoder_of.clone(), [self.decoder_of.len()]),
+            &ids.device(),
+        );
         lookup.select(0, ids.reshape([shape[0] * shape[1]])).reshape(shape)
     }
 
     /// Tokenizer id → decoder id, on the host: [`DecoderVocabulary::decoder_ids`] for a few known ids,
     /// without uploading the lookup table.
     pub fn decoder_id(&self, id: u32) -> Result<i64> {
-        self.decoder_of
-            .get(id as usize)
-            .copied()
-            .ok_or_else(|| GkError::Input(format!("token id {id} is outside the tokenizer's {}", self.decoder_of.len())))
+        self.decoder_of.get(id as usize).copied().ok_or_else(|| {
+            GkError::Input(format!("token id {id} is outside the tokenizer's {}", self.decoder_of.len()))
+        })
     }
 
     /// Decoder id → tokenizer id.
@@ -232,7 +242,13 @@ impl DecoderVocabulary {
 
 impl ReportDecoder {
     /// `text` gives the shape (its `vocab_size` is the tokenizer's); `vocabulary` the decoder's own words.
-    pub fn new(text: &TextConfig, layers: usize, memory_width: usize, vocabulary: DecoderVocabulary, device: &Device) -> Self {
+    pub fn new(
+        text: &TextConfig,
+        layers: usize,
+        memory_width: usize,
+        vocabulary: DecoderVocabulary,
+        device: &Device,
+    ) -> Self {
         let words = TextConfig { vocab_size: vocabulary.len(), ..text.clone() };
         ReportDecoder {
             bert: words.init(layers, memory_width, device),
@@ -257,7 +273,8 @@ impl ReportDecoder {
         let hidden = self.lm_head.transform_norm.forward(gelu(self.lm_head.transform.forward(hidden)));
         let words = self.bert.embeddings.word_embeddings.weight.val(); // [vocab, width]
         let [batch, seq, width] = hidden.dims();
-        let logits = hidden.reshape([batch * seq, width]).matmul(words.transpose()) + self.lm_head.bias.val().unsqueeze_dim::<2>(0);
+        let logits = hidden.reshape([batch * seq, width]).matmul(words.transpose())
+            + self.lm_head.bias.val().unsqueeze_dim::<2>(0);
         logits.reshape([batch, seq, self.lm_head.bias.dims()[0]])
     }
 
@@ -294,7 +311,8 @@ impl ReportDecoder {
             let ids = Tensor::<2, Int>::from_data(TensorData::new(input.clone(), [1, input.len()]), &device);
             let hidden = self.bert.decode_step(ids, &mut cache);
             let logits = self.logits(hidden.narrow(1, input.len() - 1, 1));
-            let next = logits.clone().argmax(2).into_data_async().await.map_err(|e| GkError::Device(format!("{e:?}")))?;
+            let next =
+                logits.clone().argmax(2).into_data_async().await.map_err(|e| GkError::Device(format!("{e:?}")))?;
             let mut next = next
                 .convert::<i64>()
                 .try_to_vec::<i64>()
@@ -302,10 +320,14 @@ impl ReportDecoder {
                 .first()
                 .copied()
                 .ok_or_else(|| GkError::Device("empty read-back of the next token".into()))?;
-            let goes_on = |generated: &[u32], overrides: usize| overrides < MAX_OVERRIDES && unfinished.is_some_and(|f| f(generated));
-            let stops_unfinished = stop == Some(self.vocabulary.tokenizer_id(next as u32)) && goes_on(&generated, overrides);
+            let goes_on = |generated: &[u32], overrides: usize| {
+                overrides < MAX_OVERRIDES && unfinished.is_some_and(|f| f(generated))
+            };
+            let stops_unfinished =
+                stop == Some(self.vocabulary.tokenizer_id(next as u32)) && goes_on(&generated, overrides);
             if stops_unfinished || barred.contains(&(generated.len(), next)) {
-                let mut bars: Vec<i64> = barred.iter().filter(|(at, _)| *at == generated.len()).map(|(_, id)| *id).collect();
+                let mut bars: Vec<i64> =
+                    barred.iter().filter(|(at, _)| *at == generated.len()).map(|(_, id)| *id).collect();
                 if stops_unfinished {
                     overrides += 1;
                     bars.extend(stop.map(|stop| self.vocabulary.decoder_id(stop)).transpose()?);
@@ -313,7 +335,10 @@ impl ReportDecoder {
                 let row = logits.into_data_async().await.map_err(|e| GkError::Device(format!("{e:?}")))?;
                 let row = row.convert::<f32>().try_to_vec::<f32>().map_err(|e| GkError::Device(format!("{e:?}")))?;
                 let allowed = row.iter().enumerate().filter(|&(id, _)| !bars.contains(&(id as i64)));
-                next = allowed.max_by(|a, b| a.1.total_cmp(b.1)).map(|(id, _)| id as i64).ok_or_else(|| GkError::Device("every token barred".into()))?;
+                next = allowed
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(id, _)| id as i64)
+                    .ok_or_else(|| GkError::Device("every token barred".into()))?;
             }
             let token = self.vocabulary.tokenizer_id(next as u32);
             if Some(token) == stop {
@@ -330,7 +355,8 @@ impl ReportDecoder {
                     // that what follows reads as if it had never been written.
                     cache.truncate(prefix.len() + start);
                     generated.extend_from_slice(next_section);
-                    input = next_section.iter().map(|&id| self.vocabulary.decoder_id(id)).collect::<Result<Vec<_>>>()?;
+                    input =
+                        next_section.iter().map(|&id| self.vocabulary.decoder_id(id)).collect::<Result<Vec<_>>>()?;
                 } else if goes_on(&generated, overrides) && start > 0 {
                     // Still unfinished: the sentence is written again from its list number, barred from
                     // beginning as the repeat did. The step before it is fed again for its logits.
@@ -370,7 +396,11 @@ mod tests {
         present[count - 1] = 0.9;
         let sentences: Vec<String> = candidates().iter().map(|c| c.sentence()).collect();
         assert_eq!(findings_prompt(&present, &uniform), format!("present: {}, {}", sentences[count - 1], sentences[0]));
-        assert_eq!(findings_prompt(&vec![1.0; count], &uniform).matches(", ").count(), PROMPT_MAX_FINDINGS - 1, "bounded");
+        assert_eq!(
+            findings_prompt(&vec![1.0; count], &uniform).matches(", ").count(),
+            PROMPT_MAX_FINDINGS - 1,
+            "bounded"
+        );
 
         // Each entity at its own threshold: the first candidate's entity from 0.25, the last's from 0.95.
         let (first, last) = (candidates()[0].entity, candidates()[count - 1].entity);
@@ -417,9 +447,17 @@ mod tests {
         );
         // A 3-token prefix, then one token at a time, as generation feeds them.
         let mut cache = decoder.bert.start_decoding(&memory);
-        let mut stepped = vec![decoder.logits(decoder.bert.decode_step(Tensor::from_data(TensorData::new(ids[..3].to_vec(), [1, 3]), &device), &mut cache))];
+        let mut stepped = vec![
+            decoder.logits(
+                decoder
+                    .bert
+                    .decode_step(Tensor::from_data(TensorData::new(ids[..3].to_vec(), [1, 3]), &device), &mut cache),
+            ),
+        ];
         for &id in &ids[3..] {
-            stepped.push(decoder.logits(decoder.bert.decode_step(Tensor::from_data(TensorData::new(vec![id], [1, 1]), &device), &mut cache)));
+            stepped.push(decoder.logits(
+                decoder.bert.decode_step(Tensor::from_data(TensorData::new(vec![id], [1, 1]), &device), &mut cache),
+            ));
         }
         assert_eq!(cache.len(), 6);
         let stepped = Tensor::cat(stepped, 1).into_data().try_to_vec::<f32>().unwrap();
@@ -434,7 +472,11 @@ mod tests {
         let decoder = small_decoder(&device);
         let memory = Tensor::<3>::random([1, 5, 8], Distribution::Normal(0.0, 1.0), &device);
         let step = |cache: &mut DecoderCache, ids: &[i64]| {
-            decoder.logits(decoder.bert.decode_step(Tensor::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device), cache))
+            decoder.logits(
+                decoder
+                    .bert
+                    .decode_step(Tensor::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device), cache),
+            )
         };
         let mut taken_back = decoder.bert.start_decoding(&memory);
         step(&mut taken_back, &[1, 7, 19]);
@@ -491,7 +533,10 @@ mod tests {
     #[test]
     fn generation_with_the_cache_writes_the_uncached_tokens_and_stops_when_asked() {
         let (decoder, memory, prefix, expected) = greedy_text();
-        let cached = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, None, None, |_| ControlFlow::Continue(()))).unwrap();
+        let cached = pollster::block_on(
+            decoder.generate(&memory, &prefix, 8, 24, None, None, None, |_| ControlFlow::Continue(())),
+        )
+        .unwrap();
         assert_eq!(cached, expected);
         let mut seen = 0;
         let stopped = pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, None, None, None, |_| {
@@ -509,7 +554,10 @@ mod tests {
         let stop = expected[2];
         let first = expected.iter().position(|&t| t == stop).unwrap();
         let generate = |unfinished: Option<Unfinished>| {
-            pollster::block_on(decoder.generate(&memory, &prefix, 8, 24, Some(stop), None, unfinished, |_| ControlFlow::Continue(()))).unwrap()
+            pollster::block_on(
+                decoder.generate(&memory, &prefix, 8, 24, Some(stop), None, unfinished, |_| ControlFlow::Continue(())),
+            )
+            .unwrap()
         };
         assert_eq!(generate(None), expected[..first]);
         // Never finished: the text passes over the stop token up to MAX_OVERRIDES times, then ends at it.

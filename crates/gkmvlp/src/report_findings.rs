@@ -34,8 +34,11 @@ impl Sentence {
     /// Whether it calls `entity` absent, by name or with its group.
     fn calls_absent(&self, entity: usize) -> bool {
         let words = words(&self.text);
-        let in_group = |group: &Option<&[&str]>| group.is_none_or(|names| names.iter().any(|&name| entity_index(name) == Some(entity)));
-        mentioned_as_absent(&self.text)[entity] || ABSENT_TOGETHER.iter().any(|(phrases, group)| in_group(group) && !spans(&words, phrases).is_empty())
+        let in_group = |group: &Option<&[&str]>| {
+            group.is_none_or(|names| names.iter().any(|&name| entity_index(name) == Some(entity)))
+        };
+        mentioned_as_absent(&self.text)[entity]
+            || ABSENT_TOGETHER.iter().any(|(phrases, group)| in_group(group) && !spans(&words, phrases).is_empty())
     }
 }
 
@@ -54,11 +57,13 @@ pub fn agree_with_findings(report: &str, named: &[Candidate]) -> String {
     let unfinished = last.pop_if(|s| !s.text.ends_with('.')).is_some();
 
     let named_entity = |entity: usize| named.iter().any(|c| c.entity == entity);
-    let states_unnamed = |s: &Sentence| s.states.iter().enumerate().any(|(entity, &stated)| stated && !named_entity(entity));
+    let states_unnamed =
+        |s: &Sentence| s.states.iter().enumerate().any(|(entity, &stated)| stated && !named_entity(entity));
     let count = |sections: &[Vec<Sentence>]| sections.iter().map(Vec::len).sum::<usize>();
     let before = count(&sections);
     sections.iter_mut().for_each(|section| section.retain(|s| !states_unnamed(s)));
-    let stated: [bool; ENTITIES.len()] = std::array::from_fn(|entity| sections.iter().flatten().any(|s| s.states[entity]));
+    let stated: [bool; ENTITIES.len()] =
+        std::array::from_fn(|entity| sections.iter().flatten().any(|s| s.states[entity]));
     // In the prompt's order, most probable first.
     let mut missing: Vec<usize> = Vec::new();
     for candidate in named {
@@ -101,7 +106,10 @@ fn sentences(section: &str) -> Vec<Sentence> {
     let bytes = section.as_bytes();
     for (at, _) in section.match_indices('.') {
         let next = bytes.get(at + 1).copied();
-        let decimal = at > 0 && bytes[at - 1].is_ascii_digit() && next == Some(b' ') && bytes.get(at + 2).is_some_and(u8::is_ascii_digit);
+        let decimal = at > 0
+            && bytes[at - 1].is_ascii_digit()
+            && next == Some(b' ')
+            && bytes.get(at + 2).is_some_and(u8::is_ascii_digit);
         if decimal || next.is_some_and(|b| b != b' ') {
             continue;
         }
@@ -160,7 +168,10 @@ mod tests {
         let report = "moderate right pleural effusion. no focal consolidation. impression : 1. effusion. 2. small left pneumothorax.";
         assert_eq!(agree_with_findings(report, &named()), report);
         assert_eq!(agree_with_findings("", &[]), "");
-        assert_eq!(agree_with_findings("the lungs are clear. impression : no acute process.", &[]), "the lungs are clear. impression : no acute process.");
+        assert_eq!(
+            agree_with_findings("the lungs are clear. impression : no acute process.", &[]),
+            "the lungs are clear. impression : no acute process."
+        );
     }
 
     #[test]
@@ -179,9 +190,15 @@ mod tests {
             "normal chest radiograph. pneumothorax at the left lung. enlarged hilum at the right hilar structures. pleural effusion at the right costophrenic angle."
         );
         // Without an impression, the findings end with it; an unnumbered impression gets it unnumbered.
-        assert_eq!(agree_with_findings("no pleural effusion. left pneumothorax.", &named[..2]), "left pneumothorax. pleural effusion at the right costophrenic angle.");
+        assert_eq!(
+            agree_with_findings("no pleural effusion. left pneumothorax.", &named[..2]),
+            "left pneumothorax. pleural effusion at the right costophrenic angle."
+        );
         let consolidation = Candidate { entity: 1, position: Region::RightMidLungZone };
-        assert_eq!(agree_with_findings("the lungs are clear. no pneumothorax.", &[consolidation]), "no pneumothorax. consolidation at the right mid lung zone.");
+        assert_eq!(
+            agree_with_findings("the lungs are clear. no pneumothorax.", &[consolidation]),
+            "no pneumothorax. consolidation at the right mid lung zone."
+        );
         assert_eq!(
             agree_with_findings("left pneumothorax. impression : left pneumothorax.", &named[..2]),
             "left pneumothorax. pleural effusion at the right costophrenic angle. impression : left pneumothorax. pleural effusion at the right costophrenic angle."
@@ -196,13 +213,22 @@ mod tests {
             "moderate right pleural effusion. impression : 1. right pleural effusion."
         );
         // Where that leaves the impression empty, its cue goes too.
-        assert_eq!(agree_with_findings("moderate right pleural effusion. impression : enlarged left hilum.", &named()[..1]), "moderate right pleural effusion.");
+        assert_eq!(
+            agree_with_findings("moderate right pleural effusion. impression : enlarged left hilum.", &named()[..1]),
+            "moderate right pleural effusion."
+        );
     }
 
     #[test]
     fn an_unfinished_last_sentence_goes() {
         let named = named();
-        assert_eq!(agree_with_findings("moderate right pleural effusion. impression : 1. right pleural effusion. 2. small left pneumo", &named[..1]), "moderate right pleural effusion. impression : 1. right pleural effusion.");
+        assert_eq!(
+            agree_with_findings(
+                "moderate right pleural effusion. impression : 1. right pleural effusion. 2. small left pneumo",
+                &named[..1]
+            ),
+            "moderate right pleural effusion. impression : 1. right pleural effusion."
+        );
         // What it began to state is added whole.
         assert_eq!(
             agree_with_findings("moderate right pleural effusion. small left pneumo", &named[..2]),

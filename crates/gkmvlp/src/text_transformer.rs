@@ -29,7 +29,8 @@ impl TextEmbeddings {
         let [batch, seq] = input_ids.dims();
         let device = input_ids.device();
         let start = first_position as i64;
-        let positions = Tensor::<1, Int>::arange(start..start + seq as i64, &device).reshape([1, seq]).expand([batch, seq]);
+        let positions =
+            Tensor::<1, Int>::arange(start..start + seq as i64, &device).reshape([1, seq]).expand([batch, seq]);
         let token_types = Tensor::<2, Int>::zeros([batch, seq], &device);
         let x = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(positions)

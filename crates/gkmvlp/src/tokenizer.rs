@@ -29,11 +29,10 @@ pub struct TokenBatch {
 impl TextTokenizer {
     /// Reads a Hugging Face `tokenizer.json`.
     pub fn from_bytes(json: &[u8]) -> Result<Self> {
-        let mut inner = Tokenizer::from_bytes(json).map_err(|e| GkError::Tokenizer(format!("cannot read tokenizer.json: {e}")))?;
+        let mut inner =
+            Tokenizer::from_bytes(json).map_err(|e| GkError::Tokenizer(format!("cannot read tokenizer.json: {e}")))?;
         inner.with_padding(None);
-        inner
-            .with_truncation(None)
-            .map_err(|e| GkError::Tokenizer(format!("cannot turn truncation off: {e}")))?;
+        inner.with_truncation(None).map_err(|e| GkError::Tokenizer(format!("cannot turn truncation off: {e}")))?;
         let tokenizer = TextTokenizer { inner };
         let cls = tokenizer.inner.token_to_id("[CLS]");
         let sep = tokenizer.inner.token_to_id("[SEP]");
@@ -47,10 +46,8 @@ impl TextTokenizer {
 
     /// `[CLS] text [SEP]`, at most `max_len` ids (the text is cut, `[SEP]` kept).
     pub fn encode(&self, text: &str, max_len: usize) -> Result<Vec<u32>> {
-        let encoding = self
-            .inner
-            .encode(text, true)
-            .map_err(|e| GkError::Tokenizer(format!("cannot tokenize {text:?}: {e}")))?;
+        let encoding =
+            self.inner.encode(text, true).map_err(|e| GkError::Tokenizer(format!("cannot tokenize {text:?}: {e}")))?;
         let mut ids = encoding.get_ids().to_vec();
         if ids.len() > max_len {
             ids.truncate(max_len.saturating_sub(1));
@@ -61,10 +58,8 @@ impl TextTokenizer {
 
     /// Ids without `[CLS]`/`[SEP]`, for prompts that generation continues.
     pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self
-            .inner
-            .encode(text, false)
-            .map_err(|e| GkError::Tokenizer(format!("cannot tokenize {text:?}: {e}")))?;
+        let encoding =
+            self.inner.encode(text, false).map_err(|e| GkError::Tokenizer(format!("cannot tokenize {text:?}: {e}")))?;
         Ok(encoding.get_ids().to_vec())
     }
 

@@ -92,7 +92,10 @@ impl Manifest {
             ));
         }
         if manifest.dtype != "f32" && manifest.dtype != "int8" {
-            return Err(GkError::weights(MANIFEST_FILE, format!("weights of type `{}` are not supported (f32 or int8)", manifest.dtype)));
+            return Err(GkError::weights(
+                MANIFEST_FILE,
+                format!("weights of type `{}` are not supported (f32 or int8)", manifest.dtype),
+            ));
         }
         Ok(manifest)
     }
@@ -111,10 +114,7 @@ impl Manifest {
 
     /// Checks `bytes` against the manifest's entry for `name`: present, same size, same sha256.
     pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let entry = self
-            .files
-            .get(name)
-            .ok_or_else(|| GkError::weights(name, "not listed in manifest.json"))?;
+        let entry = self.files.get(name).ok_or_else(|| GkError::weights(name, "not listed in manifest.json"))?;
         if bytes.len() as u64 != entry.bytes {
             return Err(GkError::weights(
                 name,
@@ -123,7 +123,10 @@ impl Manifest {
         }
         let actual = sha256_hex(bytes);
         if actual != entry.sha256 {
-            return Err(GkError::weights(name, format!("sha256 {actual} differs from the manifest's {} (corrupt or altered)", entry.sha256)));
+            return Err(GkError::weights(
+                name,
+                format!("sha256 {actual} differs from the manifest's {} (corrupt or altered)", entry.sha256),
+            ));
         }
         Ok(())
     }
@@ -141,20 +144,28 @@ pub fn load_model(manifest: &Manifest, model_bytes: Vec<u8>, device: &Device) ->
 
 /// Applies a safetensors file to `model`; every tensor must match, in name and shape, both ways.
 pub fn apply_strict(model: &mut GkMvlp, bytes: Vec<u8>, file: &str) -> Result<()> {
-    let result = SafetensorsStore::from_bytes(Some(bytes))
-        .allow_partial(true)
-        .apply_to(model)
-        .map_err(|e| GkError::weights(file, format!("cannot load into the model: {}", crate::error::abbreviate(&e.to_string()))))?;
+    let result = SafetensorsStore::from_bytes(Some(bytes)).allow_partial(true).apply_to(model).map_err(|e| {
+        GkError::weights(file, format!("cannot load into the model: {}", crate::error::abbreviate(&e.to_string())))
+    })?;
     if let Some(error) = result.errors.first() {
-        return Err(GkError::weights(file, format!("{} tensor(s) do not fit the model, first: {error}", result.errors.len())));
+        return Err(GkError::weights(
+            file,
+            format!("{} tensor(s) do not fit the model, first: {error}", result.errors.len()),
+        ));
     }
     if !result.missing.is_empty() {
         let names: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).take(5).collect();
-        return Err(GkError::weights(file, format!("{} tensor(s) missing, e.g. {}", result.missing.len(), names.join(", "))));
+        return Err(GkError::weights(
+            file,
+            format!("{} tensor(s) missing, e.g. {}", result.missing.len(), names.join(", ")),
+        ));
     }
     if !result.unused.is_empty() {
         let names: Vec<&str> = result.unused.iter().map(String::as_str).take(5).collect();
-        return Err(GkError::weights(file, format!("{} tensor(s) belong to another architecture, e.g. {}", result.unused.len(), names.join(", "))));
+        return Err(GkError::weights(
+            file,
+            format!("{} tensor(s) belong to another architecture, e.g. {}", result.unused.len(), names.join(", ")),
+        ));
     }
     Ok(())
 }
@@ -191,7 +202,8 @@ pub fn package(
     };
     let device = model.devices().into_iter().next().unwrap_or_else(Device::flex);
     let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
-    let knowledge = knowledge_bytes(&Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device)?)?;
+    let knowledge =
+        knowledge_bytes(&Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device)?)?;
     let entry = |b: &[u8]| FileEntry { sha256: sha256_hex(b), bytes: b.len() as u64 };
     let files = BTreeMap::from([
         (MODEL_FILE.to_string(), entry(&model_bytes)),
@@ -219,8 +231,14 @@ pub fn package(
         files,
         training,
     };
-    let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| GkError::weights(MANIFEST_FILE, e.to_string()))?;
-    Ok(WeightFiles { manifest_json, model: model_bytes, tokenizer_json: tokenizer_json.to_vec(), knowledge: Some(knowledge) })
+    let manifest_json =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| GkError::weights(MANIFEST_FILE, e.to_string()))?;
+    Ok(WeightFiles {
+        manifest_json,
+        model: model_bytes,
+        tokenizer_json: tokenizer_json.to_vec(),
+        knowledge: Some(knowledge),
+    })
 }
 
 /// A weights folder's files, as bytes.
@@ -236,10 +254,18 @@ pub struct WeightFiles {
 impl WeightFiles {
     /// Reads a weights folder: the manifest, then each file it lists.
     pub fn read_dir(dir: &Path) -> Result<Self> {
-        let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| GkError::weights(name, format!("{}: {e}", dir.join(name).display())));
+        let read = |name: &str| {
+            std::fs::read(dir.join(name))
+                .map_err(|e| GkError::weights(name, format!("{}: {e}", dir.join(name).display())))
+        };
         let manifest_json = read(MANIFEST_FILE)?;
         let listed = Manifest::parse(&manifest_json)?.files.contains_key(KNOWLEDGE_FILE);
-        Ok(WeightFiles { model: read(MODEL_FILE)?, tokenizer_json: read(TOKENIZER_FILE)?, knowledge: listed.then(|| read(KNOWLEDGE_FILE)).transpose()?, manifest_json })
+        Ok(WeightFiles {
+            model: read(MODEL_FILE)?,
+            tokenizer_json: read(TOKENIZER_FILE)?,
+            knowledge: listed.then(|| read(KNOWLEDGE_FILE)).transpose()?,
+            manifest_json,
+        })
     }
 
     /// Writes every file through a temporary name, the manifest last: an interrupted write never leaves a
@@ -273,7 +299,8 @@ pub struct LoadedWeights {
 
 impl LoadedWeights {
     pub fn to_device(self, device: &Device) -> Self {
-        let knowledge = self.knowledge.map(|k| Knowledge { sentence_features: k.sentence_features.to_device(device), ..k });
+        let knowledge =
+            self.knowledge.map(|k| Knowledge { sentence_features: k.sentence_features.to_device(device), ..k });
         LoadedWeights { model: self.model.to_device(device), knowledge, ..self }
     }
 }
@@ -294,28 +321,45 @@ pub fn load(files: WeightFiles, device: &Device) -> Result<LoadedWeights> {
     };
     let (config, model) = load_model(&manifest, files.model, device)?;
     let knowledge = knowledge.map(|bytes| parse_knowledge(&bytes, config.text.width, device)).transpose()?;
-    Ok(LoadedWeights { manifest_sha256: sha256_hex(&files.manifest_json), manifest, config, model, tokenizer, knowledge })
+    Ok(LoadedWeights {
+        manifest_sha256: sha256_hex(&files.manifest_json),
+        manifest,
+        config,
+        model,
+        tokenizer,
+        knowledge,
+    })
 }
 
 /// [`KNOWLEDGE_FILE`]'s bytes. Reads the tensor back synchronously: native only.
 pub fn knowledge_bytes(knowledge: &Knowledge) -> Result<Vec<u8>> {
     let data = knowledge.sentence_features.to_data().convert::<f32>();
     let shape = data.shape().to_vec();
-    let values = data.try_to_vec::<f32>().map_err(|e| GkError::weights(KNOWLEDGE_FILE, format!("cannot read the encodings: {e:?}")))?;
+    let values = data
+        .try_to_vec::<f32>()
+        .map_err(|e| GkError::weights(KNOWLEDGE_FILE, format!("cannot read the encodings: {e:?}")))?;
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let view = TensorView::new(Dtype::F32, shape, &bytes).map_err(|e| GkError::weights(KNOWLEDGE_FILE, e.to_string()))?;
-    safetensors::tensor::serialize([(KNOWLEDGE_TENSOR, view)], None).map_err(|e| GkError::weights(KNOWLEDGE_FILE, format!("cannot serialise: {e}")))
+    let view =
+        TensorView::new(Dtype::F32, shape, &bytes).map_err(|e| GkError::weights(KNOWLEDGE_FILE, e.to_string()))?;
+    safetensors::tensor::serialize([(KNOWLEDGE_TENSOR, view)], None)
+        .map_err(|e| GkError::weights(KNOWLEDGE_FILE, format!("cannot serialise: {e}")))
 }
 
 /// The knowledge encodings from [`KNOWLEDGE_FILE`], checked against this build's candidate list and the
 /// model's text width.
 fn parse_knowledge(bytes: &[u8], text_width: usize, device: &Device) -> Result<Knowledge> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| GkError::weights(KNOWLEDGE_FILE, format!("not a safetensors file: {e}")))?;
-    let view = file.tensor(KNOWLEDGE_TENSOR).map_err(|_| GkError::weights(KNOWLEDGE_FILE, format!("no `{KNOWLEDGE_TENSOR}` tensor")))?;
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| GkError::weights(KNOWLEDGE_FILE, format!("not a safetensors file: {e}")))?;
+    let view = file
+        .tensor(KNOWLEDGE_TENSOR)
+        .map_err(|_| GkError::weights(KNOWLEDGE_FILE, format!("no `{KNOWLEDGE_TENSOR}` tensor")))?;
     let candidates = gkmvlp_vocab::candidates();
     let expected = [candidates.len(), text_width];
     if view.dtype() != Dtype::F32 || view.shape() != expected {
-        return Err(GkError::weights(KNOWLEDGE_FILE, format!("`{KNOWLEDGE_TENSOR}` is {:?} {:?}, the model needs F32 {expected:?}", view.dtype(), view.shape())));
+        return Err(GkError::weights(
+            KNOWLEDGE_FILE,
+            format!("`{KNOWLEDGE_TENSOR}` is {:?} {:?}, the model needs F32 {expected:?}", view.dtype(), view.shape()),
+        ));
     }
     let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     if values.iter().any(|v| !v.is_finite()) {

@@ -30,5 +30,6 @@ pub fn pipeline(model: GkMvlp, device: Device) -> Pipeline {
 
 /// A pipeline for `model` built from `config` (a variant of the tiny one).
 pub fn pipeline_with(model: GkMvlp, config: GkMvlpConfig, device: Device) -> Pipeline {
-    Pipeline::new(model, config, tokenizer(), device, WeightsOrigin::Untrained { text_encoder_from_minilm: false }).expect("pipeline builds")
+    Pipeline::new(model, config, tokenizer(), device, WeightsOrigin::Untrained { text_encoder_from_minilm: false })
+        .expect("pipeline builds")
 }

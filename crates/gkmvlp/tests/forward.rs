@@ -6,13 +6,13 @@ mod common;
 use std::ops::ControlFlow;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use gkmvlp::{GkMvlpConfig, RegionPooling};
 use gkmvlp::ecls_head::PresentThresholds;
 use gkmvlp::knowledge::Knowledge;
+use gkmvlp::pipeline::Pipeline;
 use gkmvlp::reference_run::{self, synthetic_radiograph};
 use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, candidates};
-use gkmvlp::pipeline::Pipeline;
 use gkmvlp::weights::{self, KNOWLEDGE_FILE, MODEL_FILE, Manifest, TOKENIZER_FILE, WeightFiles};
+use gkmvlp::{GkMvlpConfig, RegionPooling};
 
 fn read(t: Tensor<2>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
@@ -37,7 +37,13 @@ fn analysis_has_29_valid_boxes_and_every_candidate() {
     for finding in &analysis.findings {
         assert!((0.0..=1.0).contains(&finding.probability));
         // Grounded: all non-[CLS] attention sits on the finding's own region.
-        let elsewhere: f32 = finding.region_attention.iter().enumerate().filter(|(r, _)| *r != finding.region_index).map(|(_, a)| a).sum();
+        let elsewhere: f32 = finding
+            .region_attention
+            .iter()
+            .enumerate()
+            .filter(|(r, _)| *r != finding.region_index)
+            .map(|(_, a)| a)
+            .sum();
         assert!(elsewhere < 1e-6, "{} at {} attends elsewhere: {elsewhere}", finding.entity, finding.position);
     }
 }
@@ -51,7 +57,8 @@ fn batch_of_two_equals_two_batches_of_one() {
     let first = synthetic_radiograph(64);
     let second: Vec<f32> = first.iter().map(|p| 1.0 - p).collect();
     let image = |pixels: Vec<f32>, n| Tensor::<4>::from_data(TensorData::new(pixels, [n, 1, 64, 64]), &device);
-    let both = model.encode_image(image([first.clone(), second.clone()].concat(), 2), &knowledge, RegionPooling::Predicted);
+    let both =
+        model.encode_image(image([first.clone(), second.clone()].concat(), 2), &knowledge, RegionPooling::Predicted);
     let single = model.encode_image(image(second, 1), &knowledge, RegionPooling::Predicted);
     let [_, candidates] = both.present.dims();
     let both_present = read(both.present.clone());
@@ -67,16 +74,34 @@ fn batch_of_two_equals_two_batches_of_one() {
 fn findings_prompt_pipeline_writes_and_answers_and_older_manifests_lack_it() {
     let device = Device::flex();
     let config = GkMvlpConfig::tiny().with_findings_prompt(true);
-    let pipeline = Pipeline::new(common::tiny_model(9), config.clone(), common::tokenizer(), device, gkmvlp::pipeline::WeightsOrigin::Untrained { text_encoder_from_minilm: false }).unwrap();
+    let pipeline = Pipeline::new(
+        common::tiny_model(9),
+        config.clone(),
+        common::tokenizer(),
+        device,
+        gkmvlp::pipeline::WeightsOrigin::Untrained { text_encoder_from_minilm: false },
+    )
+    .unwrap();
     let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());
     pollster::block_on(pipeline.generate_report(&encoding, |_| ControlFlow::Continue(()))).unwrap();
     pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?")).unwrap();
 
-    let files = weights::package(&common::tiny_model(9), &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap();
+    let files = weights::package(
+        &common::tiny_model(9),
+        &config,
+        common::TOKENIZER_JSON,
+        serde_json::json!({}),
+        weights::Storage::F32,
+        None,
+    )
+    .unwrap();
     let mut manifest = Manifest::parse(&files.manifest_json).unwrap();
     assert!(manifest.model_config().unwrap().findings_prompt);
     manifest.config.as_object_mut().unwrap().remove("findings_prompt");
-    assert!(!manifest.model_config().unwrap().findings_prompt, "weights from before the switch were trained without a prompt");
+    assert!(
+        !manifest.model_config().unwrap().findings_prompt,
+        "weights from before the switch were trained without a prompt"
+    );
 }
 
 #[test]
@@ -84,21 +109,46 @@ fn calibrated_thresholds_travel_in_the_manifest_and_decide_what_is_present() {
     let device = Device::flex();
     let model = common::tiny_model(5);
     let image = synthetic_radiograph(64);
-    let uncalibrated = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap();
-    let pipeline = Pipeline::from_loaded(weights::load(uncalibrated.clone(), &device).unwrap(), device.clone()).unwrap();
+    let uncalibrated = weights::package(
+        &model,
+        &GkMvlpConfig::tiny(),
+        common::TOKENIZER_JSON,
+        serde_json::json!({}),
+        weights::Storage::F32,
+        None,
+    )
+    .unwrap();
+    let pipeline =
+        Pipeline::from_loaded(weights::load(uncalibrated.clone(), &device).unwrap(), device.clone()).unwrap();
     assert_eq!(pipeline.thresholds, PresentThresholds::default());
 
     // Thresholds just above and then just below each entity's highest probability on this image: no
     // entity, then every entity, is called present.
-    let analysis = pollster::block_on(pipeline.analysis(&pipeline.encode(pipeline.image_tensor(&image).unwrap()))).unwrap();
-    let highest = |entity: &str| analysis.findings.iter().filter(|f| f.entity == entity).map(|f| f.probability).fold(0.0f32, f32::max);
+    let analysis =
+        pollster::block_on(pipeline.analysis(&pipeline.encode(pipeline.image_tensor(&image).unwrap()))).unwrap();
+    let highest = |entity: &str| {
+        analysis.findings.iter().filter(|f| f.entity == entity).map(|f| f.probability).fold(0.0f32, f32::max)
+    };
     for (offset, called) in [(1e-4f32, 0), (-1e-4, ENTITIES.len())] {
-        let thresholds = PresentThresholds::try_from(ENTITIES.iter().map(|e| (highest(e.name) + offset).clamp(1e-3, 0.999)).collect::<Vec<_>>()).unwrap();
-        let files = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, Some(thresholds.clone())).unwrap();
+        let thresholds = PresentThresholds::try_from(
+            ENTITIES.iter().map(|e| (highest(e.name) + offset).clamp(1e-3, 0.999)).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let files = weights::package(
+            &model,
+            &GkMvlpConfig::tiny(),
+            common::TOKENIZER_JSON,
+            serde_json::json!({}),
+            weights::Storage::F32,
+            Some(thresholds.clone()),
+        )
+        .unwrap();
         let pipeline = Pipeline::from_loaded(weights::load(files, &device).unwrap(), device.clone()).unwrap();
         assert_eq!(pipeline.thresholds, thresholds);
-        let analysis = pollster::block_on(pipeline.analysis(&pipeline.encode(pipeline.image_tensor(&image).unwrap()))).unwrap();
-        let entities: std::collections::HashSet<&str> = analysis.findings.iter().filter(|f| f.present).map(|f| f.entity).collect();
+        let analysis =
+            pollster::block_on(pipeline.analysis(&pipeline.encode(pipeline.image_tensor(&image).unwrap()))).unwrap();
+        let entities: std::collections::HashSet<&str> =
+            analysis.findings.iter().filter(|f| f.present).map(|f| f.entity).collect();
         assert_eq!(entities.len(), called);
     }
 
@@ -112,7 +162,15 @@ fn calibrated_thresholds_travel_in_the_manifest_and_decide_what_is_present() {
 fn weights_round_trip_reproduces_outputs() {
     let device = Device::flex();
     let model = common::tiny_model(3);
-    let files = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap();
+    let files = weights::package(
+        &model,
+        &GkMvlpConfig::tiny(),
+        common::TOKENIZER_JSON,
+        serde_json::json!({}),
+        weights::Storage::F32,
+        None,
+    )
+    .unwrap();
     let before = pollster::block_on(reference_run::run(&common::pipeline(model, device.clone()), 4)).unwrap();
 
     // The knowledge encodings come from the folder's file, not from running the text encoder again.
@@ -128,7 +186,15 @@ fn weights_round_trip_reproduces_outputs() {
 #[test]
 fn knowledge_file_is_checked() {
     let device = Device::flex();
-    let files = weights::package(&common::tiny_model(7), &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap();
+    let files = weights::package(
+        &common::tiny_model(7),
+        &GkMvlpConfig::tiny(),
+        common::TOKENIZER_JSON,
+        serde_json::json!({}),
+        weights::Storage::F32,
+        None,
+    )
+    .unwrap();
     let error = |files: WeightFiles| weights::load(files, &device).err().expect("refused").to_string();
 
     let mut tampered = files.clone();
@@ -160,8 +226,19 @@ fn int8_weights_are_smaller_and_give_nearly_the_same_outputs() {
     let device = Device::flex();
     let model = common::tiny_model(6);
     let config = GkMvlpConfig::tiny();
-    let f32_bytes = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap().model;
-    let int8 = weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::Int8(Default::default()), None).unwrap();
+    let f32_bytes =
+        weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None)
+            .unwrap()
+            .model;
+    let int8 = weights::package(
+        &model,
+        &config,
+        common::TOKENIZER_JSON,
+        serde_json::json!({}),
+        weights::Storage::Int8(Default::default()),
+        None,
+    )
+    .unwrap();
     let (manifest, int8_bytes) = (Manifest::parse(&int8.manifest_json).unwrap(), int8.model);
     assert_eq!(manifest.dtype, "int8");
     assert!(int8_bytes.len() * 3 < f32_bytes.len(), "{} vs {}", int8_bytes.len(), f32_bytes.len());
@@ -176,7 +253,15 @@ fn int8_weights_are_smaller_and_give_nearly_the_same_outputs() {
 fn bad_weights_give_clear_errors() {
     let device = Device::flex();
     let model = common::tiny_model(4);
-    let files = weights::package(&model, &GkMvlpConfig::tiny(), common::TOKENIZER_JSON, serde_json::json!({}), weights::Storage::F32, None).unwrap();
+    let files = weights::package(
+        &model,
+        &GkMvlpConfig::tiny(),
+        common::TOKENIZER_JSON,
+        serde_json::json!({}),
+        weights::Storage::F32,
+        None,
+    )
+    .unwrap();
     let (manifest, bytes) = (Manifest::parse(&files.manifest_json).unwrap(), files.model);
 
     let truncated = bytes[..bytes.len() / 2].to_vec();
@@ -210,7 +295,8 @@ fn zero_shot_answer_and_report_check_run() {
     let device = Device::flex();
     let mut pipeline = common::pipeline(common::tiny_model(5), device);
     let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());
-    let scores = pollster::block_on(pipeline.zero_shot(&encoding, &["pleural effusion".into(), "pneumothorax".into()])).unwrap();
+    let scores =
+        pollster::block_on(pipeline.zero_shot(&encoding, &["pleural effusion".into(), "pneumothorax".into()])).unwrap();
     assert_eq!(scores.len(), 2);
     assert!(scores.iter().all(|s| (0.0..=1.0).contains(&s.probability)));
     assert!(pollster::block_on(pipeline.zero_shot(&encoding, &["  ".into()])).is_err());
@@ -235,17 +321,28 @@ fn zero_shot_answer_and_report_check_run() {
     // A presence question is answered from the finding's ECLS probability, as the findings list calls it.
     let analysis = pollster::block_on(pipeline.analysis(&encoding)).unwrap();
     let effusion = |position: Option<&str>| {
-        let mut at = analysis.findings.iter().filter(|f| f.entity == "pleural effusion" && position.is_none_or(|p| f.position == p));
+        let mut at = analysis
+            .findings
+            .iter()
+            .filter(|f| f.entity == "pleural effusion" && position.is_none_or(|p| f.position == p));
         at.next().unwrap().probability // most probable first
     };
     let answer = pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?")).unwrap();
     assert_eq!(answer.text, if effusion(None) >= 0.5 { "yes" } else { "no" });
-    assert_eq!(answer.finding.as_ref().map(|f| (f.probability, f.threshold, f.position)), Some((effusion(None), 0.5, None)));
-    let at_angle = pollster::block_on(pipeline.answer(&encoding, "Is there pleural effusion in the left costophrenic angle?")).unwrap();
+    assert_eq!(
+        answer.finding.as_ref().map(|f| (f.probability, f.threshold, f.position)),
+        Some((effusion(None), 0.5, None))
+    );
+    let at_angle =
+        pollster::block_on(pipeline.answer(&encoding, "Is there pleural effusion in the left costophrenic angle?"))
+            .unwrap();
     assert_eq!(at_angle.finding.map(|f| f.probability), Some(effusion(Some("left costophrenic angle"))));
     for (threshold, expected) in [(effusion(None), "yes"), (effusion(None) + 1e-3, "no")] {
         pipeline.thresholds = PresentThresholds::try_from(vec![threshold; ENTITIES.len()]).unwrap();
-        assert_eq!(pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?")).unwrap().text, expected);
+        assert_eq!(
+            pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?")).unwrap().text,
+            expected
+        );
     }
     // Side and zone questions are answered from the most probable position when no effusion is called (the
     // threshold above every probability), and from every called one otherwise.
@@ -255,9 +352,14 @@ fn zero_shot_answer_and_report_check_run() {
     assert_eq!(most_probable.finding.as_ref().map(|f| f.probability), Some(effusion(None)));
     assert_eq!(most_probable.text, if position.starts_with("right") { "right" } else { "left" });
     assert_eq!(ask(&pipeline, "where is the effusion?").text, format!("in the {position}"));
-    let least = analysis.findings.iter().filter(|f| f.entity == "pleural effusion").map(|f| f.probability).fold(1.0, f32::min);
+    let least =
+        analysis.findings.iter().filter(|f| f.entity == "pleural effusion").map(|f| f.probability).fold(1.0, f32::min);
     pipeline.thresholds = PresentThresholds::try_from(vec![least; ENTITIES.len()]).unwrap();
-    assert_eq!(ask(&pipeline, "which side is the effusion on?").text, "both sides", "every effusion position is called at the least probability");
+    assert_eq!(
+        ask(&pipeline, "which side is the effusion on?").text,
+        "both sides",
+        "every effusion position is called at the least probability"
+    );
     assert_eq!(
         ask(&pipeline, "In which zone is the pleural effusion?").text,
         "in the right costophrenic angle, left costophrenic angle, right lower lung zone, left lower lung zone, right hemidiaphragm and left hemidiaphragm"
@@ -270,7 +372,8 @@ fn zero_shot_answer_and_report_check_run() {
     let err = pollster::block_on(pipeline.answer(&encoding, &long)).unwrap_err().to_string();
     assert!(err.contains("too long"), "{err}");
 
-    let checks = pollster::block_on(pipeline.check_report(&encoding, "FINDINGS: Right effusion. No pneumothorax.")).unwrap();
+    let checks =
+        pollster::block_on(pipeline.check_report(&encoding, "FINDINGS: Right effusion. No pneumothorax.")).unwrap();
     assert_eq!(checks.len(), 2);
     assert!(pipeline.image_tensor(&[0.5; 10]).is_err());
 }

@@ -5,9 +5,9 @@
 mod common;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use gkmvlp::report_decoder::{DecoderVocabulary, ReportDecoder};
 use gkmvlp::config::minilm_text;
 use gkmvlp::minilm::{self, MINILM_SHA256};
+use gkmvlp::report_decoder::{DecoderVocabulary, ReportDecoder};
 use gkmvlp::text_transformer::{TextMode, mean_pool};
 use gkmvlp::tokenizer::pad_batch;
 use gkmvlp::weights::sha256_hex;
@@ -76,7 +76,8 @@ fn wrong_checkpoint_is_refused_by_name() {
     let mut encoder = gkmvlp::config::TextConfig::new(256, 6, 8, 1024).init(6, 192, &device);
     let err = minilm::load_text_encoder(&mut encoder, minilm_bytes(), "model.safetensors").unwrap_err().to_string();
     assert!(err.contains("model.safetensors") && err.contains("ShapeMismatch") && err.len() < 600, "{err}");
-    let err = minilm::load_text_encoder(&mut encoder, b"not safetensors".to_vec(), "x.safetensors").unwrap_err().to_string();
+    let err =
+        minilm::load_text_encoder(&mut encoder, b"not safetensors".to_vec(), "x.safetensors").unwrap_err().to_string();
     assert!(err.contains("x.safetensors"), "{err}");
 }
 
@@ -93,7 +94,10 @@ fn pruned_decoder_takes_its_own_rows_of_the_word_table() {
 
     let table = |d: &ReportDecoder| d.bert.embeddings.word_embeddings.weight.val();
     assert_eq!(table(&pruned).dims(), [words.len(), 384]);
-    let rows = Tensor::<1, Int>::from_data(TensorData::new(words.iter().map(|&w| w as i64).collect::<Vec<_>>(), [words.len()]), &device);
+    let rows = Tensor::<1, Int>::from_data(
+        TensorData::new(words.iter().map(|&w| w as i64).collect::<Vec<_>>(), [words.len()]),
+        &device,
+    );
     let expected = table(&full).select(0, rows);
     let diff = (table(&pruned) - expected).abs().max().into_scalar::<f32>();
     assert_eq!(diff, 0.0);

@@ -25,8 +25,13 @@ fn wgpu() -> Device {
 fn assert_wgpu_equals_flex(config: GkMvlpConfig) {
     let wgpu = wgpu();
     let model = common::model(&config, 7);
-    let flex = pollster::block_on(reference_run::run(&common::pipeline_with(model.clone(), config.clone(), Device::flex()), 8)).unwrap();
-    let gpu = pollster::block_on(reference_run::run(&common::pipeline_with(model.to_device(&wgpu), config, wgpu), 8)).unwrap();
+    let flex = pollster::block_on(reference_run::run(
+        &common::pipeline_with(model.clone(), config.clone(), Device::flex()),
+        8,
+    ))
+    .unwrap();
+    let gpu = pollster::block_on(reference_run::run(&common::pipeline_with(model.to_device(&wgpu), config, wgpu), 8))
+        .unwrap();
 
     let diff = flex.max_abs_diff(&gpu);
     eprintln!("max |flex - wgpu| = {diff:e}");

@@ -4,15 +4,9 @@
 use std::path::PathBuf;
 
 pub fn asset(relative: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../assets")
-        .join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "test asset {} is missing ({e}): run scripts/fetch-assets.sh first",
-            path.display()
-        )
-    })
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets").join(relative);
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("test asset {} is missing ({e}): run scripts/fetch-assets.sh first", path.display()))
 }
 
 pub fn target_dir() -> PathBuf {
@@ -22,9 +16,7 @@ pub fn target_dir() -> PathBuf {
 /// Encodes a `DynamicImage` as PNG bytes.
 pub fn png_bytes(image: &image::DynamicImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
-    image
-        .write_to(&mut out, image::ImageFormat::Png)
-        .expect("encode test PNG");
+    image.write_to(&mut out, image::ImageFormat::Png).expect("encode test PNG");
     out.into_inner()
 }
 
@@ -34,11 +26,7 @@ pub fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
         }
     }
     !crc
@@ -60,11 +48,7 @@ pub fn png_header_only(width: u32, height: u32) -> Vec<u8> {
     ihdr.extend(height.to_be_bytes());
     ihdr.extend([8, 0, 0, 0, 0]); // 8-bit, grey, deflate, adaptive filter, no interlace
     chunk(&mut out, b"IHDR", &ihdr);
-    chunk(
-        &mut out,
-        b"IDAT",
-        &[0x78, 0x9c, 0xed, 0xc1, 0x01, 0x0d, 0x00, 0x00],
-    );
+    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0xed, 0xc1, 0x01, 0x0d, 0x00, 0x00]);
     chunk(&mut out, b"IEND", &[]);
     out
 }
