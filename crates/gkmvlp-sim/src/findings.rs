@@ -57,6 +57,26 @@ impl Kind {
         Some(self as usize)
     }
 
+    /// The name serde gives it (snake case), as in the `kind` of a record's findings.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::PleuralEffusion => "pleural_effusion",
+            Kind::Consolidation => "consolidation",
+            Kind::Atelectasis => "atelectasis",
+            Kind::LungNodule => "lung_nodule",
+            Kind::LungMass => "lung_mass",
+            Kind::Pneumothorax => "pneumothorax",
+            Kind::EnlargedCardiacSilhouette => "enlarged_cardiac_silhouette",
+            Kind::PulmonaryEdema => "pulmonary_edema",
+            Kind::EnlargedHilum => "enlarged_hilum",
+            Kind::MediastinalWidening => "mediastinal_widening",
+            Kind::ElevatedHemidiaphragm => "elevated_hemidiaphragm",
+            Kind::Hyperaeration => "hyperaeration",
+            Kind::EndotrachealTube => "endotracheal_tube",
+            Kind::CentralVenousCatheter => "central_venous_catheter",
+        }
+    }
+
     pub fn from_entity(e: usize) -> Option<Kind> {
         Kind::ALL.get(e).copied()
     }
@@ -77,33 +97,7 @@ impl Kind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    Right,
-    Left,
-    Bilateral,
-    Midline,
-}
-
-impl Side {
-    pub fn word(self) -> &'static str {
-        match self {
-            Side::Right => "right",
-            Side::Left => "left",
-            Side::Bilateral => "bilateral",
-            Side::Midline => "midline",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Mild,
-    Moderate,
-    Severe,
-}
+pub use gkmvlp_data::{Severity, Side};
 
 /// A finding that is present in the study, with where it really lies.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -127,6 +121,21 @@ pub struct Finding {
 impl Finding {
     pub fn regions(&self) -> Vec<Region> {
         self.positions.iter().filter_map(|p| Region::from_name(p)).collect()
+    }
+
+    /// As a dataset record stores it: the same fields and JSON, the kind as its [`Kind::key`].
+    pub fn to_record(&self) -> gkmvlp_data::Finding {
+        gkmvlp_data::Finding {
+            kind: self.kind.key().to_string(),
+            entity: self.entity,
+            name: self.name.clone(),
+            side: self.side,
+            severity: self.severity,
+            size_mm: self.size_mm,
+            count: self.count,
+            positions: self.positions.clone(),
+            details: self.details.clone(),
+        }
     }
 }
 
@@ -790,6 +799,26 @@ mod kind_tests {
             assert_eq!(*kind as usize, i);
             assert_eq!(gkmvlp_vocab::entity_index(kind.name()), Some(i));
             assert_eq!(Kind::from_entity(i), Some(*kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.key());
         }
+    }
+
+    #[test]
+    fn a_record_finding_serialises_as_the_simulators() {
+        let finding = Finding {
+            kind: Kind::LungNodule,
+            entity: Kind::LungNodule as usize,
+            name: Kind::LungNodule.name().into(),
+            side: Side::Bilateral,
+            severity: Severity::Moderate,
+            size_mm: Some(14.0),
+            count: 2,
+            positions: vec!["right lung".into(), "left upper lung zone".into()],
+            details: vec!["lobulated".into()],
+        };
+        let json = serde_json::to_string(&finding).unwrap();
+        assert_eq!(serde_json::to_string(&finding.to_record()).unwrap(), json);
+        let back: Finding = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.kind, Kind::LungNodule);
     }
 }

@@ -8,9 +8,11 @@
 //! - [`Simulator::load`]`(ct_dir) -> Result<Simulator, SimError>` and
 //!   [`Simulator::study`]`(seed, &StudyConfig) -> Result<Study, SimError>`: one study in memory.
 //! - [`SimulateArgs`] (`clap::Args`) and [`run`]`(&SimulateArgs) -> Result<Summary, SimError>`: write a
-//!   dataset (`gkmvlp simulate`).
-//! - [`read_dataset`]`(dir) -> Result<Vec<Record>, SimError>`: read a simulated dataset or the
-//!   MIMIC-CXR-JPG + Chest ImaGenome silver layout into the same [`Record`].
+//!   dataset (`gkmvlp simulate`), one `gkmvlp_data::Record` per JSONL line ([`dataset::study_record`]).
+//!
+//! The record, its readers (`gkmvlp_data::read_dataset`: this layout or MIMIC-CXR-JPG + Chest
+//! ImaGenome) and the seeded [`rng::Rng`] live in `gkmvlp-data`; [`rng`], [`Side`], [`Severity`] and
+//! [`Qa`] are re-exported from there.
 #![allow(clippy::needless_range_loop, clippy::type_complexity)]
 
 pub mod anatomy;
@@ -21,11 +23,13 @@ pub mod findings;
 pub mod nifti;
 pub mod render;
 pub mod report;
-pub mod rng;
 pub mod sim;
 
-pub use dataset::{Record, ReportText, SimulateArgs, Summary, read_dataset, run};
+pub use dataset::{SimulateArgs, Summary, run};
 pub use findings::{Finding, FindingConfig, FindingRequest, Kind, Severity, Side};
+pub use gkmvlp_data::rng;
+// Moved to gkmvlp-data; re-exported until the trainer reads them from there.
+pub use gkmvlp_data::{Record, ReportText, read_dataset};
 pub use render::View;
 pub use report::{Qa, Report};
 pub use sim::{Simulator, Study, StudyConfig};
@@ -44,8 +48,6 @@ pub enum SimError {
     Nifti { path: PathBuf, msg: String },
     #[error("invalid input: {0}")]
     Invalid(String),
-    #[error("bad dataset file {path}: {msg}")]
-    Dataset { path: PathBuf, msg: String },
     #[error("image error on {path}: {msg}")]
     Image { path: PathBuf, msg: String },
 }

@@ -30,13 +30,7 @@ pub struct Report {
     pub sentences: Vec<Sentence>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Qa {
-    pub kind: String,
-    pub question: String,
-    pub answer: String,
-    pub entity: Option<usize>,
-}
+pub use gkmvlp_data::Qa;
 
 fn ent(k: Kind) -> usize {
     k.entity().unwrap_or(usize::MAX)
