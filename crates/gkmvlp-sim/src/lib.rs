@@ -28,8 +28,6 @@ pub mod sim;
 pub use dataset::{SimulateArgs, Summary, run};
 pub use findings::{Finding, FindingConfig, FindingRequest, Kind, Severity, Side};
 pub use gkmvlp_data::rng;
-// Moved to gkmvlp-data; re-exported until the trainer reads them from there.
-pub use gkmvlp_data::{Record, ReportText, read_dataset};
 pub use render::View;
 pub use report::{Qa, Report};
 pub use sim::{Simulator, Study, StudyConfig};

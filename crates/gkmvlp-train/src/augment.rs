@@ -7,8 +7,8 @@
 //! augmented image is as sharp as an unaugmented one. Labels do not change: the shifts are small enough
 //! that a finding stays in the frame.
 
+use gkmvlp_data::rng::Rng;
 use gkmvlp_imaging::Radiograph;
-use gkmvlp_sim::rng::Rng;
 use serde::{Deserialize, Serialize};
 
 /// How far each study may be moved, zoomed and re-exposed; every field 0 (the default) is no augmentation.

@@ -7,8 +7,8 @@ use gkmvlp::pipeline::REPORT_CUE;
 use gkmvlp::report_decoder::{after_last, prompted_ids};
 use gkmvlp::tokenizer::{CLS_ID, PAD_ID, SEP_ID, TextTokenizer, TokenBatch, UNK_ID, pad_batch};
 use gkmvlp::vocab::NUM_REGIONS;
+use gkmvlp_data::Record;
 use gkmvlp_imaging::Radiograph;
-use gkmvlp_sim::Record;
 
 use crate::augment::{self, Augmentation};
 

@@ -11,7 +11,7 @@ use gkmvlp::RegionPooling;
 use gkmvlp::pipeline::{Pipeline, REPORT_CUE, read_f32};
 use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, Region, candidates};
 use gkmvlp::weights::WeightFiles;
-use gkmvlp_sim::Record;
+use gkmvlp_data::Record;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{load_image, report_text};
@@ -351,7 +351,7 @@ async fn evaluate_record(
 /// fit this vocabulary.
 pub fn split_records(data: &Path, split: &str, limit: usize) -> Result<Vec<Record>, String> {
     let mut records: Vec<Record> =
-        gkmvlp_sim::read_dataset(data).map_err(|e| e.to_string())?.into_iter().filter(|r| r.split == split).collect();
+        gkmvlp_data::read_dataset(data).map_err(|e| e.to_string())?.into_iter().filter(|r| r.split == split).collect();
     if limit > 0 {
         records.truncate(limit);
     }

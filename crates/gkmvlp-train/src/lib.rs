@@ -25,7 +25,7 @@ use gkmvlp::knowledge::Knowledge;
 use gkmvlp::text_transformer::TextTransformer;
 use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, Manifest};
-use gkmvlp_sim::Record;
+use gkmvlp_data::Record;
 use serde::{Deserialize, Serialize};
 
 /// Loss weights, schedule and batch: the contents of `--settings FILE` (JSON), every field optional.
@@ -381,7 +381,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     }
     let tokenizer_json = read(&args.tokenizer)?;
     let tokenizer = TextTokenizer::from_bytes(&tokenizer_json).map_err(|e| e.to_string())?;
-    let records = gkmvlp_sim::read_dataset(&args.data).map_err(|e| e.to_string())?;
+    let records = gkmvlp_data::read_dataset(&args.data).map_err(|e| e.to_string())?;
     let train: Vec<_> = records.iter().filter(|r| r.split == "train").collect();
     if train.len() < 2 {
         return Err(format!(

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use gkmvlp::vocab::ENTITIES;
 pub use gkmvlp::vocab::mentions::{mentioned_findings, words};
-use gkmvlp_sim::rng::Rng;
+use gkmvlp_data::rng::Rng;
 
 /// Number of findings a report is parsed into, tied to the vocabulary so that a new entity fails to compile
 /// until it has its cues.

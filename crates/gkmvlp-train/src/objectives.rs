@@ -7,7 +7,7 @@ use gkmvlp::knowledge::Knowledge;
 use gkmvlp::report_decoder::findings_prompt;
 use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp::{GkMvlp, GkMvlpConfig, RegionPooling};
-use gkmvlp_sim::Record;
+use gkmvlp_data::Record;
 
 use crate::{TrainSettings, data, losses};
 
