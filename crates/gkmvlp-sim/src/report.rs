@@ -275,17 +275,13 @@ const NEGATIONS: &[(&[Kind], &[&str])] = &[
 /// Generate the report.
 pub fn report(findings: &[Finding], view: &str, rng: &mut Rng, hedge_share: f64) -> Report {
     let mut sentences: Vec<Sentence> = Vec::new();
-    let present = |k: Kind| findings.iter().any(|f| f.kind == k);
-    let push = |sentences: &mut Vec<Sentence>, section: &str, text: String, claims: Vec<Claim>, hedged: bool| {
-        sentences.push(Sentence { section: section.into(), text, claims, hedged })
-    };
     if rng.chance(0.4) {
         let intro = if view == "AP" {
             *rng.pick(&["Single portable AP view of the chest.", "AP upright view of the chest."])
         } else {
             *rng.pick(&["PA view of the chest.", "Frontal PA radiograph of the chest."])
         };
-        push(&mut sentences, "findings", intro.to_string(), Vec::new(), false);
+        sentences.push(sentence("findings", intro.to_string(), Vec::new()));
     }
     // Devices first, then the rest in a stable, shuffled-a-little order.
     let mut order: Vec<&Finding> =
@@ -309,18 +305,34 @@ pub fn report(findings: &[Finding], view: &str, rng: &mut Rng, hedge_share: f64)
         let hedge = hedgeable && rng.chance(hedge_share);
         let (text, pos) = describe(f, rng, hedge);
         let pos_regions: Vec<Region> = pos.iter().filter_map(|p| Region::from_name(p.name())).collect();
-        push(&mut sentences, "findings", text, vec![present_claim(f, &pos_regions)], hedge);
+        let claims = vec![present_claim(f, &pos_regions)];
+        sentences.push(Sentence { section: "findings".into(), text, claims, hedged: hedge });
     }
-    // Negations of absent kinds: the full set for normal studies, a few otherwise.
+    sentences.extend(negations(findings, rng));
+    sentences.extend(impression(findings, &order, rng));
+    let join =
+        |sec: &str| sentences.iter().filter(|s| s.section == sec).map(|s| s.text.clone()).collect::<Vec<_>>().join(" ");
+    Report { findings: join("findings"), impression: join("impression"), sentences }
+}
+
+/// An unhedged sentence.
+fn sentence(section: &str, text: String, claims: Vec<Claim>) -> Sentence {
+    Sentence { section: section.into(), text, claims, hedged: false }
+}
+
+/// FINDINGS' negations of absent kinds: four for normal studies, one to three otherwise, none negating a
+/// kind twice.
+fn negations(findings: &[Finding], rng: &mut Rng) -> Vec<Sentence> {
+    let present = |k: Kind| findings.iter().any(|f| f.kind == k);
     let mut negs: Vec<usize> = (0..NEGATIONS.len()).filter(|&i| NEGATIONS[i].0.iter().all(|k| !present(*k))).collect();
     for i in (1..negs.len()).rev() {
         negs.swap(i, rng.below(i + 1));
     }
     let keep = if findings.is_empty() { 4 } else { 1 + rng.below(3) };
     let mut covered: Vec<Kind> = Vec::new();
-    let mut used = 0;
+    let mut out = Vec::new();
     for i in negs {
-        if used >= keep {
+        if out.len() >= keep {
             break;
         }
         let (kinds, texts) = NEGATIONS[i];
@@ -328,16 +340,14 @@ pub fn report(findings: &[Finding], view: &str, rng: &mut Rng, hedge_share: f64)
             continue;
         }
         covered.extend(kinds.iter().copied());
-        push(
-            &mut sentences,
-            "findings",
-            rng.pick(texts).to_string(),
-            kinds.iter().map(|k| absent_claim(*k)).collect(),
-            false,
-        );
-        used += 1;
+        out.push(sentence("findings", rng.pick(texts).to_string(), kinds.iter().map(|k| absent_claim(*k)).collect()));
     }
-    // Impression.
+    out
+}
+
+/// IMPRESSION: one phrase per finding in FINDINGS' order (numbered half the time), or a normal study's
+/// sentence.
+fn impression(findings: &[Finding], order: &[&Finding], rng: &mut Rng) -> Vec<Sentence> {
     if findings.is_empty() {
         let t = *rng.pick(&[
             "No acute cardiopulmonary process.",
@@ -348,18 +358,18 @@ pub fn report(findings: &[Finding], view: &str, rng: &mut Rng, hedge_share: f64)
             .iter()
             .map(|k| absent_claim(*k))
             .collect();
-        push(&mut sentences, "impression", t.to_string(), claims, false);
-    } else {
-        let numbered = findings.len() > 1 && rng.chance(0.5);
-        for (i, f) in order.iter().enumerate() {
+        return vec![sentence("impression", t.to_string(), claims)];
+    }
+    let numbered = findings.len() > 1 && rng.chance(0.5);
+    order
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
             let p = impression_phrase(f);
             let t = if numbered { format!("{}. {p}.", i + 1) } else { format!("{p}.") };
-            push(&mut sentences, "impression", t, vec![present_claim(f, &[])], false);
-        }
-    }
-    let join =
-        |sec: &str| sentences.iter().filter(|s| s.section == sec).map(|s| s.text.clone()).collect::<Vec<_>>().join(" ");
-    Report { findings: join("findings"), impression: join("impression"), sentences }
+            sentence("impression", t, vec![present_claim(f, &[])])
+        })
+        .collect()
 }
 
 /// Everyday names for the entities, used in questions.
@@ -382,11 +392,32 @@ pub fn entity_word(k: Kind) -> &'static str {
     }
 }
 
-/// Question–answer pairs.
+/// Question–answer pairs: presence, one region question, the findings' own (side, zone, size, count,
+/// severity), and an open one.
 pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
-    let mut out = Vec::new();
+    let mut out = presence_questions(findings, rng);
+    out.push(region_question(exist, rng));
+    for f in findings {
+        out.extend(finding_questions(f, rng));
+    }
+    let names: Vec<&str> = findings.iter().map(|f| f.kind.name()).collect();
+    out.push(Qa {
+        kind: "open".into(),
+        question: (*rng.pick(&[
+            "What abnormalities are seen?",
+            "What are the findings?",
+            "Describe the abnormalities in this radiograph.",
+        ]))
+        .into(),
+        answer: if names.is_empty() { "none".into() } else { names.join(", ") },
+        entity: None,
+    });
+    out
+}
+
+/// Presence questions on two or three kinds, present ones favoured.
+fn presence_questions(findings: &[Finding], rng: &mut Rng) -> Vec<Qa> {
     let find = |k: Kind| findings.iter().find(|f| f.kind == k);
-    // Presence: two or three kinds, present ones favoured.
     let mut kinds: Vec<Kind> = Kind::ALL.to_vec();
     for i in (1..kinds.len()).rev() {
         kinds.swap(i, rng.below(i + 1));
@@ -400,6 +431,7 @@ pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
             asked.push(k);
         }
     }
+    let mut out = Vec::new();
     for k in asked {
         let w = entity_word(k);
         let q = match rng.below(3) {
@@ -433,84 +465,79 @@ pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
             entity: k.entity(),
         });
     }
-    // Region-level question on a random candidate (half the time a present one).
+    out
+}
+
+/// A region-level question on a random candidate (half the time a present one).
+fn region_question(exist: &[u8], rng: &mut Rng) -> Qa {
     let cands = candidates();
     let present_idx: Vec<usize> = (0..cands.len()).filter(|&i| exist.get(i) == Some(&1)).collect();
     let ci = if !present_idx.is_empty() && rng.chance(0.5) { *rng.pick(&present_idx) } else { rng.below(cands.len()) };
     let c = cands[ci];
-    out.push(Qa {
+    Qa {
         kind: "region".into(),
         question: format!("Is there {} in the {}?", ENTITIES[c.entity].name, c.position.name()),
         answer: if exist.get(ci) == Some(&1) { "yes" } else { "no" }.into(),
         entity: Some(c.entity),
-    });
-    for f in findings {
-        let w = entity_word(f.kind);
-        if f.kind.lateral() || f.kind == Kind::PulmonaryEdema {
-            out.push(Qa {
-                kind: "side".into(),
-                question: format!("Which side is the {w} on?"),
-                answer: side_of(&f.regions()).into(),
-                entity: Some(f.entity),
-            });
-        }
-        if matches!(f.kind, Kind::LungNodule | Kind::LungMass | Kind::Consolidation | Kind::Atelectasis) {
-            let spec = most_specific(&f.regions());
-            let q = if rng.chance(0.5) { format!("Where is the {w}?") } else { format!("In which zone is the {w}?") };
-            out.push(Qa {
-                kind: "zone".into(),
-                question: q,
-                answer: format!("in the {}", join_names(&spec)),
-                entity: Some(f.entity),
-            });
-        }
-        match f.kind {
-            Kind::LungNodule | Kind::LungMass => {
-                out.push(Qa {
-                    kind: "size".into(),
-                    question: format!("How large is the {w}?"),
-                    answer: format!("about {:.0} mm", f.size_mm.unwrap_or(0.0)),
-                    entity: Some(f.entity),
-                });
-                if f.kind == Kind::LungNodule {
-                    out.push(Qa {
-                        kind: "count".into(),
-                        question: "How many nodules are there?".into(),
-                        answer: number_word(f.count).into(),
-                        entity: Some(f.entity),
-                    });
-                }
-            }
-            Kind::PleuralEffusion | Kind::Pneumothorax => {
-                out.push(Qa {
-                    kind: "size".into(),
-                    question: format!("How large is the {w}?"),
-                    answer: severity_word(f.kind, f.severity).into(),
-                    entity: Some(f.entity),
-                });
-            }
-            Kind::EnlargedCardiacSilhouette | Kind::PulmonaryEdema => {
-                out.push(Qa {
-                    kind: "severity".into(),
-                    question: format!("How severe is the {w}?"),
-                    answer: severity_word(f.kind, f.severity).into(),
-                    entity: Some(f.entity),
-                });
-            }
-            _ => {}
-        }
     }
-    let names: Vec<&str> = findings.iter().map(|f| f.kind.name()).collect();
-    out.push(Qa {
-        kind: "open".into(),
-        question: (*rng.pick(&[
-            "What abnormalities are seen?",
-            "What are the findings?",
-            "Describe the abnormalities in this radiograph.",
-        ]))
-        .into(),
-        answer: if names.is_empty() { "none".into() } else { names.join(", ") },
-        entity: None,
-    });
+}
+
+/// One finding's own questions: its side, its zone, its size and count, or its severity.
+fn finding_questions(f: &Finding, rng: &mut Rng) -> Vec<Qa> {
+    let mut out = Vec::new();
+    let w = entity_word(f.kind);
+    if f.kind.lateral() || f.kind == Kind::PulmonaryEdema {
+        out.push(Qa {
+            kind: "side".into(),
+            question: format!("Which side is the {w} on?"),
+            answer: side_of(&f.regions()).into(),
+            entity: Some(f.entity),
+        });
+    }
+    if matches!(f.kind, Kind::LungNodule | Kind::LungMass | Kind::Consolidation | Kind::Atelectasis) {
+        let spec = most_specific(&f.regions());
+        let q = if rng.chance(0.5) { format!("Where is the {w}?") } else { format!("In which zone is the {w}?") };
+        out.push(Qa {
+            kind: "zone".into(),
+            question: q,
+            answer: format!("in the {}", join_names(&spec)),
+            entity: Some(f.entity),
+        });
+    }
+    match f.kind {
+        Kind::LungNodule | Kind::LungMass => {
+            out.push(Qa {
+                kind: "size".into(),
+                question: format!("How large is the {w}?"),
+                answer: format!("about {:.0} mm", f.size_mm.unwrap_or(0.0)),
+                entity: Some(f.entity),
+            });
+            if f.kind == Kind::LungNodule {
+                out.push(Qa {
+                    kind: "count".into(),
+                    question: "How many nodules are there?".into(),
+                    answer: number_word(f.count).into(),
+                    entity: Some(f.entity),
+                });
+            }
+        }
+        Kind::PleuralEffusion | Kind::Pneumothorax => {
+            out.push(Qa {
+                kind: "size".into(),
+                question: format!("How large is the {w}?"),
+                answer: severity_word(f.kind, f.severity).into(),
+                entity: Some(f.entity),
+            });
+        }
+        Kind::EnlargedCardiacSilhouette | Kind::PulmonaryEdema => {
+            out.push(Qa {
+                kind: "severity".into(),
+                question: format!("How severe is the {w}?"),
+                answer: severity_word(f.kind, f.severity).into(),
+                entity: Some(f.entity),
+            });
+        }
+        _ => {}
+    }
     out
 }
