@@ -165,49 +165,7 @@ impl Phantom {
         remove_lesions(&mut hu, &labels, fx, fy, fz);
 
         let (ax, ay) = (opts.across, opts.depth);
-        let (nx, ny, nz) = (fx / ax, fy / ay, fz);
-        let slab = nx * nz + 16;
-        let mut mu = vec![0f32; slab * ny];
-        let mut label = vec![0u8; slab * ny];
-        let mut counts = [0u16; 256];
-        for j in 0..ny {
-            for k in 0..nz {
-                for i in 0..nx {
-                    let mut s = 0f32;
-                    let mut touched: Vec<u8> = Vec::with_capacity(4);
-                    for jj in 0..ay {
-                        for ii in 0..ax {
-                            let src = (i * ax + ii) + fx * ((j * ay + jj) + fy * k);
-                            s += hu_to_mu(hu[src]);
-                            let l = labels[src];
-                            if l != 0 {
-                                if counts[l as usize] == 0 {
-                                    touched.push(l);
-                                }
-                                counts[l as usize] += 1;
-                            }
-                        }
-                    }
-                    let dst = i + nx * k + slab * j;
-                    mu[dst] = s / (ax * ay) as f32;
-                    // Majority label among the labelled source voxels; a voxel is labelled if at least a
-                    // quarter of its sources are, so thin structures (clavicles, SVC) survive.
-                    let mut best = (0u16, 0u8);
-                    let mut total = 0u16;
-                    for &l in &touched {
-                        let c = counts[l as usize];
-                        total += c;
-                        if c > best.0 || (c == best.0 && l < best.1) {
-                            best = (c, l);
-                        }
-                        counts[l as usize] = 0;
-                    }
-                    if total as usize * 4 >= ax * ay {
-                        label[dst] = best.1;
-                    }
-                }
-            }
-        }
+        let Grid { nx, ny, nz, slab, mu, label } = downsample(&hu, &labels, ct.dim, ax, ay);
         let mut ph = Phantom {
             nx,
             ny,
@@ -374,7 +332,6 @@ impl Phantom {
         let mut heart = ([0f64; 3], 0usize);
         let mut trachea_k: Vec<([f64; 3], usize)> = vec![([0.0; 3], 0); nz];
         let mut svc_k: Vec<([f64; 3], usize)> = vec![([0.0; 3], 0); nz];
-        let mut pv: [([f64; 3], usize); 2] = [([0.0; 3], 0); 2];
         let mut body =
             [f32::INFINITY, f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
         let mut tr_x = (0f64, 0usize);
@@ -428,10 +385,7 @@ impl Phantom {
         need(self.lung_voxels[1].len(), "left lung")?;
         need(heart.1, "heart")?;
         need(tr_x.1, "trachea")?;
-        let mean = |a: &([f64; 3], usize)| {
-            [(a.0[0] / a.1 as f64) as f32, (a.0[1] / a.1 as f64) as f32, (a.0[2] / a.1 as f64) as f32]
-        };
-        self.heart_center = mean(&heart);
+        self.heart_center = mean_point(&heart);
         for side in 0..2 {
             if !self.dome_z[side].is_finite() {
                 self.dome_z[side] = self.lung_box[side][2] + 40.0;
@@ -440,8 +394,8 @@ impl Phantom {
         let vox = self.dx * self.dy * self.dz;
         self.heart_radius = (heart.1 as f32 * vox * 3.0 / (4.0 * std::f32::consts::PI)).cbrt();
         self.body_box = body;
-        self.trachea_line = (0..nz).rev().filter(|&k| trachea_k[k].1 > 0).map(|k| mean(&trachea_k[k])).collect();
-        self.svc_line = (0..nz).rev().filter(|&k| svc_k[k].1 > 0).map(|k| mean(&svc_k[k])).collect();
+        self.trachea_line = (0..nz).rev().filter(|&k| trachea_k[k].1 > 0).map(|k| mean_point(&trachea_k[k])).collect();
+        self.svc_line = (0..nz).rev().filter(|&k| svc_k[k].1 > 0).map(|k| mean_point(&svc_k[k])).collect();
         self.carina = *self.trachea_line.last().unwrap_or(&self.heart_center);
         if self.svc_line.is_empty() {
             // Fallback: a vertical line right of the trachea, from the carina + 6 cm to the heart top.
@@ -449,8 +403,16 @@ impl Phantom {
             self.svc_line =
                 (0..8).map(|t| [x, self.carina[1] + 10.0, self.carina[2] + 60.0 - t as f32 * 12.0]).collect();
         }
-        // Hila: pulmonary-vein voxels on either side of the trachea midline, within 6 cm below the carina.
-        let mid_x = (tr_x.0 / tr_x.1 as f64) as f32;
+        self.hilum = self.hila((tr_x.0 / tr_x.1 as f64) as f32);
+        Ok(())
+    }
+
+    /// Hila: the centroid of the pulmonary-vein voxels on either side of the trachea's midline `mid_x`
+    /// (mm), or, with 20 voxels or fewer, a point a quarter of the lung's width from its medial edge, 2 cm
+    /// below the carina; then pulled 15 mm laterally.
+    fn hila(&self, mid_x: f32) -> [[f32; 3]; 2] {
+        let (nx, ny, nz) = (self.nx, self.ny, self.nz);
+        let mut pv: [([f64; 3], usize); 2] = [([0.0; 3], 0); 2];
         for j in 0..ny {
             for k in 0..nz {
                 for i in 0..nx {
@@ -466,18 +428,19 @@ impl Phantom {
                 }
             }
         }
+        let mut hilum = [[0.0; 3]; 2];
         for side in 0..2 {
             let lb = self.lung_box[side];
-            self.hilum[side] = if pv[side].1 > 20 {
-                mean(&pv[side])
+            hilum[side] = if pv[side].1 > 20 {
+                mean_point(&pv[side])
             } else {
                 let x = if side == 0 { lb[3] - 0.25 * (lb[3] - lb[0]) } else { lb[0] + 0.25 * (lb[3] - lb[0]) };
                 [x, self.carina[1], self.carina[2] - 20.0]
             };
             // Keep the hilum at the medial lung edge: pull it 15 mm laterally from the vein centroid.
-            self.hilum[side][0] += if side == 0 { -15.0 } else { 15.0 };
+            hilum[side][0] += if side == 0 { -15.0 } else { 15.0 };
         }
-        Ok(())
+        hilum
     }
 
     /// The side's lung base (lowest lung z, mm) under the point (x, y) mm, or +inf outside the lung.
@@ -526,6 +489,72 @@ fn for_each_neighbour(p: usize, fx: usize, fy: usize, visit: &mut impl FnMut(usi
     if y + 1 < fy {
         visit(p + fx);
     }
+}
+
+/// The mean of summed points (sum, count), as f32.
+fn mean_point(a: &([f64; 3], usize)) -> [f32; 3] {
+    [(a.0[0] / a.1 as f64) as f32, (a.0[1] / a.1 as f64) as f32, (a.0[2] / a.1 as f64) as f32]
+}
+
+/// The downsampled volume, in the phantom's layout (`i + nx·k + slab·j`).
+struct Grid {
+    nx: usize,
+    ny: usize,
+    nz: usize,
+    slab: usize,
+    mu: Vec<f32>,
+    label: Vec<u8>,
+}
+
+/// Downsample the cleaned CT (HU, `fx × fy × fz`, i fastest) by `ax` across and `ay` in depth: μ is
+/// averaged; a voxel takes the majority label of its labelled sources when at least a quarter of them are
+/// labelled.
+fn downsample(hu: &[f32], labels: &[u8], dim: [usize; 3], ax: usize, ay: usize) -> Grid {
+    let [fx, fy, fz] = dim;
+    let (nx, ny, nz) = (fx / ax, fy / ay, fz);
+    let slab = nx * nz + 16;
+    let mut mu = vec![0f32; slab * ny];
+    let mut label = vec![0u8; slab * ny];
+    let mut counts = [0u16; 256];
+    for j in 0..ny {
+        for k in 0..nz {
+            for i in 0..nx {
+                let mut s = 0f32;
+                let mut touched: Vec<u8> = Vec::with_capacity(4);
+                for jj in 0..ay {
+                    for ii in 0..ax {
+                        let src = (i * ax + ii) + fx * ((j * ay + jj) + fy * k);
+                        s += hu_to_mu(hu[src]);
+                        let l = labels[src];
+                        if l != 0 {
+                            if counts[l as usize] == 0 {
+                                touched.push(l);
+                            }
+                            counts[l as usize] += 1;
+                        }
+                    }
+                }
+                let dst = i + nx * k + slab * j;
+                mu[dst] = s / (ax * ay) as f32;
+                // Majority label among the labelled source voxels; a voxel is labelled if at least a
+                // quarter of its sources are, so thin structures (clavicles, SVC) survive.
+                let mut best = (0u16, 0u8);
+                let mut total = 0u16;
+                for &l in &touched {
+                    let c = counts[l as usize];
+                    total += c;
+                    if c > best.0 || (c == best.0 && l < best.1) {
+                        best = (c, l);
+                    }
+                    counts[l as usize] = 0;
+                }
+                if total as usize * 4 >= ax * ay {
+                    label[dst] = best.1;
+                }
+            }
+        }
+    }
+    Grid { nx, ny, nz, slab, mu, label }
 }
 
 fn clean_ct(hu: &mut [f32], labels: &[u8], fx: usize, fy: usize, fz: usize) {
