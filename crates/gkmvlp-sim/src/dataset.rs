@@ -144,6 +144,20 @@ impl SimulateArgs {
         }
     }
 
+    /// Studies per split (train, val, test).
+    fn split_counts(&self) -> [usize; 3] {
+        match self.split {
+            SplitArg::Train => [self.n, 0, 0],
+            SplitArg::Val => [0, self.n, 0],
+            SplitArg::Test => [0, 0, self.n],
+            SplitArg::All => {
+                let val = (self.n as f64 * self.val_share).round() as usize;
+                let test = ((self.n as f64 * self.test_share).round() as usize).min(self.n - val);
+                [self.n - val - test, val, test]
+            }
+        }
+    }
+
     fn validate(&self) -> Result<(), SimError> {
         let bad = |m: String| Err(SimError::Invalid(m));
         if self.bits != 8 && self.bits != 16 {
@@ -307,6 +321,29 @@ fn category(entity: usize) -> &'static str {
     }
 }
 
+/// Simulate study `i` of split `si`, write its image (and scene graph), and return its JSONL line.
+fn write_study(
+    args: &SimulateArgs,
+    sim: &Simulator,
+    cfg: &StudyConfig,
+    si: usize,
+    i: usize,
+) -> Result<String, SimError> {
+    let split = SPLITS[si];
+    let seed = study_seed(args.seed, si, i as u64);
+    let study = sim.study(seed, cfg)?;
+    let id = format!("sim-{split}-{i:06}");
+    let rel = PathBuf::from("images").join(split).join(format!("{id}.png"));
+    write_png(&args.out.join(&rel), study.width, study.height, &study.pixels, args.bits)?;
+    if args.scene_graphs {
+        let p = args.out.join("scene_graph").join(format!("{id}_SceneGraph.json"));
+        let s = serde_json::to_vec(&scene_graph(&study, &id)).map_err(|e| SimError::Invalid(e.to_string()))?;
+        std::fs::write(&p, s).map_err(|e| SimError::Io { path: p.clone(), source: e })?;
+    }
+    let rec = study_record(&study, &id, rel, split);
+    serde_json::to_string(&rec).map_err(|e| SimError::Invalid(e.to_string()))
+}
+
 /// Write a dataset. Layout:
 /// `DIR/manifest.json`, `DIR/{train,val,test}.jsonl` (one [`Record`] per line),
 /// `DIR/images/{split}/{id}.png`, `DIR/scene_graph/{id}_SceneGraph.json`.
@@ -316,16 +353,7 @@ pub fn run(args: &SimulateArgs) -> Result<Summary, SimError> {
     let sim = Simulator::load(&args.ct)?;
     let load_s = t0.elapsed().as_secs_f64();
     let cfg = args.study_config();
-    let counts: [usize; 3] = match args.split {
-        SplitArg::Train => [args.n, 0, 0],
-        SplitArg::Val => [0, args.n, 0],
-        SplitArg::Test => [0, 0, args.n],
-        SplitArg::All => {
-            let val = (args.n as f64 * args.val_share).round() as usize;
-            let test = ((args.n as f64 * args.test_share).round() as usize).min(args.n - val);
-            [args.n - val - test, val, test]
-        }
-    };
+    let counts = args.split_counts();
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |e: std::io::Error| SimError::Io { path: p.clone(), source: e }
@@ -353,26 +381,8 @@ pub fn run(args: &SimulateArgs) -> Result<Summary, SimError> {
         let mut start = 0usize;
         while start < counts[si] {
             let end = (start + chunk).min(counts[si]);
-            let lines: Vec<Result<String, SimError>> = pool.install(|| {
-                (start..end)
-                    .into_par_iter()
-                    .map(|i| {
-                        let seed = study_seed(args.seed, si, i as u64);
-                        let study = sim.study(seed, &cfg)?;
-                        let id = format!("sim-{split}-{i:06}");
-                        let rel = PathBuf::from("images").join(split).join(format!("{id}.png"));
-                        write_png(&args.out.join(&rel), study.width, study.height, &study.pixels, args.bits)?;
-                        if args.scene_graphs {
-                            let p = args.out.join("scene_graph").join(format!("{id}_SceneGraph.json"));
-                            let s = serde_json::to_vec(&scene_graph(&study, &id))
-                                .map_err(|e| SimError::Invalid(e.to_string()))?;
-                            std::fs::write(&p, s).map_err(|e| SimError::Io { path: p.clone(), source: e })?;
-                        }
-                        let rec = study_record(&study, &id, rel, split);
-                        serde_json::to_string(&rec).map_err(|e| SimError::Invalid(e.to_string()))
-                    })
-                    .collect()
-            });
+            let lines: Vec<Result<String, SimError>> =
+                pool.install(|| (start..end).into_par_iter().map(|i| write_study(args, &sim, &cfg, si, i)).collect());
             for l in lines {
                 match l {
                     Ok(l) => writeln!(file, "{l}").map_err(io(&jsonl))?,
