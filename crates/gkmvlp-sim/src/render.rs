@@ -373,6 +373,24 @@ pub struct Warp {
     pub heart_scale: f32,
 }
 
+impl Warp {
+    /// The heart warp of a sample (after the inspiration warp): within the heart radius, points are
+    /// scaled about the centre by 1/scale near it, blending smoothly to 1 at the radius. None outside.
+    #[inline(always)]
+    fn heart(&self, p: [f32; 3]) -> Option<[f32; 3]> {
+        let (c, hr, inv_s) = (self.heart_c, self.heart_r, 1.0 / self.heart_scale);
+        let r = [p[0] - c[0], p[1] - c[1], p[2] - c[2]];
+        let q2 = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]) * (1.0 / (hr * hr));
+        (q2 < 1.0).then(|| {
+            let q = q2.sqrt();
+            let t = ((q - 0.45) / 0.55).clamp(0.0, 1.0);
+            let sm = t * t * (3.0 - 2.0 * t);
+            let f = inv_s + (1.0 - inv_s) * sm;
+            [c[0] + r[0] * f, c[1] + r[1] * f, c[2] + r[2] * f]
+        })
+    }
+}
+
 /// Label groups recorded per ray (bits of [`Projection::labels`]).
 pub mod group {
     pub const R_LUNG: u32 = 1 << 0;
@@ -465,6 +483,61 @@ fn bilinear(ph: &Phantom, base: usize, fi: f32, fk: f32) -> f32 {
     a + (b - a) * tk
 }
 
+/// The rays of one image row as lines through the depth slabs: at slab `j` ray `u` is at
+/// x = x0 + bx·j, z = z0 + bz·j (mm), and each slab adds `ds` mm of path.
+struct RowRays {
+    /// False for a ray parallel to the slabs (never, in practice).
+    valid: Vec<bool>,
+    x0: Vec<f32>,
+    bx: Vec<f32>,
+    z0: Vec<f32>,
+    bz: Vec<f32>,
+    ds: Vec<f32>,
+    /// Rays that pass farther than the warp radius from the heart centre skip the per-sample check.
+    near_heart: Vec<bool>,
+}
+
+impl RowRays {
+    fn new(n: usize) -> RowRays {
+        RowRays {
+            valid: vec![false; n],
+            x0: vec![0f32; n],
+            bx: vec![0f32; n],
+            z0: vec![0f32; n],
+            bz: vec![0f32; n],
+            ds: vec![0f32; n],
+            near_heart: vec![false; n],
+        }
+    }
+
+    /// The rays of row `v` (slab spacing `dy`; `heart_on`: the heart warp is active).
+    fn set_row(&mut self, geo: &Geometry, warp: &Warp, v: usize, dy: f32, heart_on: bool) {
+        for u in 0..self.valid.len() {
+            let (s, d) = geo.ray(u as f64 + 0.5, v as f64 + 0.5);
+            self.valid[u] = d[1].abs() > 1e-9;
+            if !self.valid[u] {
+                continue;
+            }
+            // Position at slab j: p = s + (j*dy - s.y)/d.y * d.
+            self.bx[u] = (d[0] / d[1]) as f32 * dy;
+            self.bz[u] = (d[2] / d[1]) as f32 * dy;
+            self.x0[u] = (s[0] - s[1] / d[1] * d[0]) as f32;
+            self.z0[u] = (s[2] - s[1] / d[1] * d[2]) as f32;
+            self.ds[u] = dy * ((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() / d[1].abs()) as f32;
+            if heart_on {
+                // Distance from the heart centre to the ray's line (before the inspiration warp, which
+                // only moves samples below the hinge towards it; 15 mm slack covers that).
+                let c = [warp.heart_c[0] as f64 - s[0], warp.heart_c[1] as f64 - s[1], warp.heart_c[2] as f64 - s[2]];
+                let dl = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+                let t = (c[0] * d[0] + c[1] * d[1] + c[2] * d[2]) / dl;
+                let dist2 = (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]) - t * t;
+                let lim = warp.heart_r as f64 + 15.0 + (1.0 - 1.0 / warp.inspiration as f64).abs() * 300.0;
+                self.near_heart[u] = dist2 < lim * lim;
+            }
+        }
+    }
+}
+
 /// March every ray through the phantom. Rays step one depth slab at a time (the phantom's `j`), which
 /// for the near-parallel chest geometry (fan half-angle < 12°) samples every slab exactly once. A row
 /// of rays is advanced together, slab by slab, so that each slab's rows stay in the L1 cache.
@@ -481,47 +554,20 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
     let zmax = (nz - 1) as f32;
     let ymax = (ny - 1) as f32;
     let heart_on = (warp.heart_scale - 1.0).abs() > 1e-3;
-    let hr = warp.heart_r;
-    let inv_s = 1.0 / warp.heart_scale;
     let insp_on = (warp.inspiration - 1.0).abs() > 1e-4;
     let inv_insp = 1.0 / warp.inspiration;
     // Slabs outside the body (plus a voxel) hold only air: skip them.
     let j_lo = ((ph.body_box[1] / dy).floor() as usize).saturating_sub(1);
     let j_hi = ((ph.body_box[4] / dy).ceil() as usize + 2).min(ny);
-    let (mut rx0, mut rbx, mut rz0, mut rbz, mut rds) =
-        (vec![0f32; n], vec![0f32; n], vec![0f32; n], vec![0f32; n], vec![0f32; n]);
-    let mut valid = vec![false; n];
-    // Rays that pass farther than the warp radius from the heart centre skip the per-sample check.
-    let mut near_heart = vec![false; n];
+    let mut rays = RowRays::new(n);
     let mut acc = vec![0f32; n];
     let mut bits = vec![0u32; n];
     let mut fbs = vec![0u16; n];
     let mut nl = vec![[0u32; 2]; n];
     let mut nb = vec![0u32; n];
     for v in 0..n {
-        for u in 0..n {
-            let (s, d) = geo.ray(u as f64 + 0.5, v as f64 + 0.5);
-            valid[u] = d[1].abs() > 1e-9;
-            if !valid[u] {
-                continue;
-            }
-            // Position at slab j: p = s + (j*dy - s.y)/d.y * d.
-            rbx[u] = (d[0] / d[1]) as f32 * dy;
-            rbz[u] = (d[2] / d[1]) as f32 * dy;
-            rx0[u] = (s[0] - s[1] / d[1] * d[0]) as f32;
-            rz0[u] = (s[2] - s[1] / d[1] * d[2]) as f32;
-            rds[u] = dy * ((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() / d[1].abs()) as f32;
-            if heart_on {
-                // Distance from the heart centre to the ray's line (before the inspiration warp, which
-                // only moves samples below the hinge towards it; 15 mm slack covers that).
-                let c = [warp.heart_c[0] as f64 - s[0], warp.heart_c[1] as f64 - s[1], warp.heart_c[2] as f64 - s[2]];
-                let dl = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
-                let t = (c[0] * d[0] + c[1] * d[1] + c[2] * d[2]) / dl;
-                let dist2 = (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]) - t * t;
-                let lim = hr as f64 + 15.0 + (1.0 - 1.0 / warp.inspiration as f64).abs() * 300.0;
-                near_heart[u] = dist2 < lim * lim;
-            }
-        }
+        rays.set_row(geo, warp, v, dy, heart_on);
+        let RowRays { valid, x0: rx0, bx: rbx, z0: rz0, bz: rbz, ds: rds, near_heart } = &rays;
         acc.iter_mut().for_each(|a| *a = 0.0);
         bits.iter_mut().for_each(|a| *a = 0);
         fbs.iter_mut().for_each(|a| *a = 0);
@@ -541,21 +587,11 @@ pub fn march(ph: &Phantom, geo: &Geometry, warp: &Warp, mods: &[LungMod]) -> Pro
                     z = warp.hinge_z - (warp.hinge_z - z) * inv_insp;
                 }
                 let mut warped = false;
-                if near_heart[u] {
-                    let r = [x - warp.heart_c[0], y - warp.heart_c[1], z - warp.heart_c[2]];
-                    let q2 = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]) * (1.0 / (hr * hr));
-                    if q2 < 1.0 {
-                        let q = q2.sqrt();
-                        {
-                            let t = ((q - 0.45) / 0.55).clamp(0.0, 1.0);
-                            let sm = t * t * (3.0 - 2.0 * t);
-                            let f = inv_s + (1.0 - inv_s) * sm;
-                            x = warp.heart_c[0] + r[0] * f;
-                            y = warp.heart_c[1] + r[1] * f;
-                            z = warp.heart_c[2] + r[2] * f;
-                            warped = true;
-                        }
-                    }
+                if near_heart[u]
+                    && let Some(w) = warp.heart([x, y, z])
+                {
+                    [x, y, z] = w;
+                    warped = true;
                 }
                 let fi = x / dx;
                 if !(0.0..=xmax).contains(&fi) {
