@@ -6,8 +6,8 @@
 use burn::module::Module;
 use burn::tensor::Device;
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::pipeline::{Pipeline, WeightsOrigin};
-use gkmvlp::reference_run;
+use gkmvlp::inference::pipeline::{Pipeline, WeightsOrigin};
+use gkmvlp::inference::reference_run;
 use gkmvlp::tokenizer::TextTokenizer;
 use wasm_bindgen_test::*;
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::pipeline::{Analysis, Answer, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore};
-use gkmvlp::weights::{MANIFEST_FILE, TOKENIZER_FILE, WeightFiles};
+use gkmvlp::inference::pipeline::{Analysis, Answer, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore};
+use gkmvlp::storage::weights::{MANIFEST_FILE, TOKENIZER_FILE, WeightFiles};
 use gkmvlp_imaging::Radiograph;
 use serde::Serialize;
 

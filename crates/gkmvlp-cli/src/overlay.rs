@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use gkmvlp::pipeline::Analysis;
+use gkmvlp::inference::pipeline::Analysis;
 use gkmvlp::vocab::Region;
 use gkmvlp_imaging::Radiograph;
 use image::{Rgb, RgbImage};

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::int8::{FINER_BITS, Precision};
-use gkmvlp::weights::{self, MANIFEST_FILE, Storage, TOKENIZER_FILE, WeightFiles};
+use gkmvlp::storage::int8::{FINER_BITS, Precision};
+use gkmvlp::storage::weights::{self, MANIFEST_FILE, Storage, TOKENIZER_FILE, WeightFiles};
 
 #[derive(Args)]
 pub struct PackageArgs {

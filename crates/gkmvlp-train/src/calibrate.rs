@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use gkmvlp::ecls_head::{PRESENT_THRESHOLD, PresentThresholds};
-use gkmvlp::pipeline::read_f32;
+use gkmvlp::inference::pipeline::read_f32;
+use gkmvlp::network::ecls_head::{PRESENT_THRESHOLD, PresentThresholds};
+use gkmvlp::storage::weights::{MANIFEST_FILE, Manifest};
 use gkmvlp::vocab::{ENTITIES, candidates};
-use gkmvlp::weights::{MANIFEST_FILE, Manifest};
 
 use crate::data::load_image;
 use crate::eval::{entities_present, load_pipeline, split_records};

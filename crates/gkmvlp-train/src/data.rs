@@ -3,8 +3,7 @@
 //! candidate's exist label, the report, and one question–answer pair per image.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use gkmvlp::pipeline::REPORT_CUE;
-use gkmvlp::report_decoder::{after_last, prompted_ids};
+use gkmvlp::protocol::{after_last, prompted_ids, question_answer_text, report_text as protocol_report_text};
 use gkmvlp::tokenizer::{CLS_ID, PAD_ID, SEP_ID, TextTokenizer, TokenBatch, UNK_ID, pad_batch};
 use gkmvlp::vocab::NUM_REGIONS;
 use gkmvlp_data::Record;
@@ -36,7 +35,7 @@ pub struct Batch {
 
 /// The report as one text: findings, then impression.
 pub fn report_text(record: &Record) -> String {
-    format!("{REPORT_CUE} {} impression: {}", record.report.findings.trim(), record.report.impression.trim())
+    protocol_report_text(&record.report.findings, &record.report.impression)
 }
 
 /// The decoder's vocabulary for a corpus: every tokenizer id its reports and question–answer texts use,
@@ -44,7 +43,7 @@ pub fn report_text(record: &Record) -> String {
 pub fn decoder_vocabulary(records: &[&Record], tokenizer: &TextTokenizer) -> Result<Vec<u32>, String> {
     let mut used = std::collections::BTreeSet::from([PAD_ID, UNK_ID, CLS_ID, SEP_ID]);
     for record in records {
-        let qa = record.qa.iter().map(|qa| format!("question: {} answer: {}", qa.question, qa.answer));
+        let qa = record.qa.iter().map(|qa| question_answer_text(&qa.question, &qa.answer));
         for text in std::iter::once(report_text(record)).chain(qa) {
             used.extend(tokenizer.encode_plain(&text).map_err(|e| e.to_string())?);
         }
@@ -104,7 +103,7 @@ pub fn batch(
         }
         reports.push(report_text(record));
         questions.push(match record.qa.get(step % record.qa.len().max(1)) {
-            Some(qa) => format!("question: {} answer: {}", qa.question, qa.answer),
+            Some(qa) => question_answer_text(&qa.question, &qa.answer),
             None => report_text(record),
         });
     }
@@ -186,7 +185,7 @@ pub fn hard_negatives(similarity: Tensor<2>, matches: Tensor<2>) -> (Tensor<1, I
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gkmvlp::pipeline::ANSWER_CUE;
+    use gkmvlp::protocol::ANSWER_CUE;
 
     fn tokenizer() -> TextTokenizer {
         TextTokenizer::from_bytes(include_bytes!("../../../models/tokenizer.json")).unwrap()

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use gkmvlp::RegionPooling;
-use gkmvlp::pipeline::{Pipeline, REPORT_CUE, read_f32};
+use gkmvlp::inference::pipeline::{Pipeline, read_f32};
+use gkmvlp::protocol::REPORT_CUE;
+use gkmvlp::storage::weights::WeightFiles;
 use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, Region, candidates};
-use gkmvlp::weights::WeightFiles;
 use gkmvlp_data::Record;
 use serde::{Deserialize, Serialize};
 

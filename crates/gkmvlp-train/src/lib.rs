@@ -21,10 +21,10 @@ use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOpti
 use burn::tensor::{Device, Tensor};
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::knowledge::Knowledge;
-use gkmvlp::text_transformer::TextTransformer;
+use gkmvlp::network::knowledge::Knowledge;
+use gkmvlp::network::text_transformer::TextTransformer;
+use gkmvlp::storage::weights::{self, MANIFEST_FILE, MODEL_FILE, Manifest};
 use gkmvlp::tokenizer::TextTokenizer;
-use gkmvlp::weights::{self, MANIFEST_FILE, MODEL_FILE, Manifest};
 use gkmvlp_data::Record;
 use serde::{Deserialize, Serialize};
 
@@ -442,13 +442,13 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
         draw_initial_weights(&model);
         if config.text == gkmvlp::config::minilm_text() {
             let bytes = read(&args.minilm)?;
-            gkmvlp::minilm::load_text_encoder(
+            gkmvlp::storage::minilm::load_text_encoder(
                 &mut model.text_encoder,
                 bytes.clone(),
                 &args.minilm.display().to_string(),
             )
             .map_err(|e| e.to_string())?;
-            gkmvlp::minilm::load_decoder(&mut model.text_decoder, bytes, &args.minilm.display().to_string())
+            gkmvlp::storage::minilm::load_decoder(&mut model.text_decoder, bytes, &args.minilm.display().to_string())
                 .map_err(|e| e.to_string())?;
         }
         (config, model, adamw(&settings), 0)
@@ -463,7 +463,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
             ));
         }
     }
-    let answer_cue = tokenizer.encode_plain(gkmvlp::pipeline::ANSWER_CUE).map_err(|e| e.to_string())?;
+    let answer_cue = tokenizer.encode_plain(gkmvlp::protocol::ANSWER_CUE).map_err(|e| e.to_string())?;
 
     catch_interrupt()?;
     if !settings.train_text_encoder {

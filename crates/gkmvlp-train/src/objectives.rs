@@ -2,9 +2,9 @@
 //! knowledge, and each objective whose weight is not 0 computed, as `(name, loss, weight)`.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use gkmvlp::ecls_head::PresentThresholds;
-use gkmvlp::knowledge::Knowledge;
-use gkmvlp::report_decoder::findings_prompt;
+use gkmvlp::network::ecls_head::PresentThresholds;
+use gkmvlp::network::knowledge::Knowledge;
+use gkmvlp::protocol::findings_prompt;
 use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp::{GkMvlp, GkMvlpConfig, RegionPooling};
 use gkmvlp_data::Record;

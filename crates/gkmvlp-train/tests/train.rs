@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use gkmvlp::weights::{MANIFEST_FILE, MODEL_FILE, Manifest, WeightFiles};
+use gkmvlp::storage::weights::{MANIFEST_FILE, MODEL_FILE, Manifest, WeightFiles};
 use gkmvlp_train::calibrate::CalibrateArgs;
 use gkmvlp_train::eval::EvalArgs;
 use gkmvlp_train::{TrainArgs, run};
@@ -113,9 +113,9 @@ fn tiny_trains_checkpoints_and_resumes() {
 
     let files = WeightFiles::read_dir(&checkpoint).expect("checkpoint folder reads");
     assert!(files.knowledge.is_some(), "checkpoints carry the knowledge encodings");
-    let pipeline = gkmvlp::pipeline::Pipeline::from_weights(files, burn::tensor::Device::flex())
+    let pipeline = gkmvlp::inference::pipeline::Pipeline::from_weights(files, burn::tensor::Device::flex())
         .expect("checkpoint loads as trained weights");
-    assert!(matches!(pipeline.origin, gkmvlp::pipeline::WeightsOrigin::Trained { .. }));
+    assert!(matches!(pipeline.origin, gkmvlp::inference::pipeline::WeightsOrigin::Trained { .. }));
 
     // `gkmvlp eval` on the checkpoint: every metric, then the image side again with the true boxes.
     let eval = |true_boxes, out: &str| EvalArgs {
@@ -181,7 +181,7 @@ fn tiny_trains_checkpoints_and_resumes() {
     let manifest = Manifest::parse(&std::fs::read(checkpoint.join(MANIFEST_FILE)).unwrap()).unwrap();
     assert_eq!(manifest.present_thresholds.as_ref(), Some(&thresholds));
     assert_eq!(manifest.training["calibration"]["split"], "train");
-    let pipeline = gkmvlp::pipeline::Pipeline::from_weights(
+    let pipeline = gkmvlp::inference::pipeline::Pipeline::from_weights(
         WeightFiles::read_dir(&checkpoint).unwrap(),
         burn::tensor::Device::flex(),
     )

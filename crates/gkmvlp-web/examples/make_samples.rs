@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gkmvlp::reference_run::synthetic_radiograph;
+use gkmvlp::inference::reference_run::synthetic_radiograph;
 use gkmvlp_imaging::{Radiograph, SourceFormat};
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");

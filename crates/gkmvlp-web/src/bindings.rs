@@ -17,7 +17,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::error::{ErrorKind, WebError};
 use crate::session::{self, OpenImage, Session};
-use gkmvlp::weights::WeightFiles;
+use gkmvlp::storage::weights::WeightFiles;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"

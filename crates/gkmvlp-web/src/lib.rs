@@ -1,4 +1,4 @@
-//! GK-MVLP in the browser: a thin skin over [`gkmvlp::pipeline::Pipeline`] and
+//! GK-MVLP in the browser: a thin skin over [`gkmvlp::inference::pipeline::Pipeline`] and
 //! [`gkmvlp_imaging::decode`], the same code the CLI runs. There is no model code here.
 //!
 //! [`session`] holds everything that is not JavaScript (loading, decoding, the per-image state, the

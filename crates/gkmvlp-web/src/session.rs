@@ -6,12 +6,12 @@ use std::ops::ControlFlow;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Bool, Device, Int, Tensor};
-use gkmvlp::pipeline::{
+use gkmvlp::inference::pipeline::{
     Analysis, Answer, GroundedFinding, Pipeline, RegionBox, SentenceCheck, WeightsOrigin, ZeroShotScore,
 };
-use gkmvlp::reference_run::synthetic_radiograph;
+use gkmvlp::inference::reference_run::synthetic_radiograph;
+use gkmvlp::storage::weights::{self, Manifest, WeightFiles};
 use gkmvlp::tokenizer::TextTokenizer;
-use gkmvlp::weights::{self, Manifest, WeightFiles};
 use gkmvlp::{GkMvlpConfig, ImageEncoding};
 use gkmvlp_imaging::{Radiograph, Window};
 use serde::Serialize;

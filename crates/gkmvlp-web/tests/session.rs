@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use burn::tensor::Device;
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::weights::{self, MODEL_FILE, WeightFiles};
+use gkmvlp::storage::weights::{self, MODEL_FILE, WeightFiles};
 use gkmvlp_imaging::{Radiograph, SourceFormat};
 use gkmvlp_web::ErrorKind;
 use gkmvlp_web::session::{self, Session, UNTRAINED_SEED};

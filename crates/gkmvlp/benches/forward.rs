@@ -9,8 +9,8 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::Device;
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::pipeline::{Pipeline, WeightsOrigin};
-use gkmvlp::reference_run::synthetic_radiograph;
+use gkmvlp::inference::pipeline::{Pipeline, WeightsOrigin};
+use gkmvlp::inference::reference_run::synthetic_radiograph;
 use gkmvlp::tokenizer::{CLS_ID, TextTokenizer};
 
 const RUNS: usize = 5;

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use burn::tensor::Device;
-use gkmvlp::pipeline::{Pipeline, WeightsOrigin};
+use gkmvlp::inference::pipeline::{Pipeline, WeightsOrigin};
 use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp::{GkMvlp, GkMvlpConfig};
 

@@ -6,12 +6,12 @@ mod common;
 use std::ops::ControlFlow;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use gkmvlp::ecls_head::PresentThresholds;
-use gkmvlp::knowledge::Knowledge;
-use gkmvlp::pipeline::Pipeline;
-use gkmvlp::reference_run::{self, synthetic_radiograph};
+use gkmvlp::inference::pipeline::Pipeline;
+use gkmvlp::inference::reference_run::{self, synthetic_radiograph};
+use gkmvlp::network::ecls_head::PresentThresholds;
+use gkmvlp::network::knowledge::Knowledge;
+use gkmvlp::storage::weights::{self, KNOWLEDGE_FILE, MODEL_FILE, Manifest, TOKENIZER_FILE, WeightFiles};
 use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, candidates};
-use gkmvlp::weights::{self, KNOWLEDGE_FILE, MODEL_FILE, Manifest, TOKENIZER_FILE, WeightFiles};
 use gkmvlp::{GkMvlpConfig, RegionPooling};
 
 fn read(t: Tensor<2>) -> Vec<f32> {
@@ -79,7 +79,7 @@ fn findings_prompt_pipeline_writes_and_answers_and_older_manifests_lack_it() {
         config.clone(),
         common::tokenizer(),
         device,
-        gkmvlp::pipeline::WeightsOrigin::Untrained { text_encoder_from_minilm: false },
+        gkmvlp::inference::pipeline::WeightsOrigin::Untrained { text_encoder_from_minilm: false },
     )
     .unwrap();
     let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());

@@ -6,11 +6,11 @@ mod common;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use gkmvlp::config::minilm_text;
-use gkmvlp::minilm::{self, MINILM_SHA256};
-use gkmvlp::report_decoder::{DecoderVocabulary, ReportDecoder};
-use gkmvlp::text_transformer::{TextMode, mean_pool};
+use gkmvlp::network::report_decoder::{DecoderVocabulary, ReportDecoder, ReportDecoderConfig};
+use gkmvlp::network::text_transformer::{TextMode, TextTransformerConfig, mean_pool};
+use gkmvlp::storage::minilm::{self, MINILM_SHA256};
+use gkmvlp::storage::weights::sha256_hex;
 use gkmvlp::tokenizer::pad_batch;
-use gkmvlp::weights::sha256_hex;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -49,7 +49,7 @@ fn token_ids_equal_python_tokenizers() {
 #[test]
 fn embeddings_match_numpy_reference() {
     let device = Device::flex();
-    let mut encoder = minilm_text().init(6, 192, &device);
+    let mut encoder = TextTransformerConfig { text: minilm_text(), layers: 6, memory_width: 192 }.init(&device);
     let load = minilm::load_text_encoder(&mut encoder, minilm_bytes(), "model.safetensors").unwrap();
     assert_eq!(load.applied, 5 + 6 * 16, "every MiniLM tensor but the pooler is applied");
 
@@ -59,7 +59,7 @@ fn embeddings_match_numpy_reference() {
     let hidden = encoder.forward(batch.ids, batch.mask.clone(), TextMode::Unimodal).hidden;
     let pooled = mean_pool(hidden, batch.mask); // the pooling the model itself uses
     let width = pooled.dims()[1];
-    let normalized = gkmvlp::contrastive::l2_normalize(pooled).into_data().try_to_vec::<f32>().unwrap();
+    let normalized = gkmvlp::network::contrastive::l2_normalize(pooled).into_data().try_to_vec::<f32>().unwrap();
 
     let mut worst = 0.0f32;
     for (i, sentence) in reference.sentences.iter().enumerate() {
@@ -73,7 +73,8 @@ fn embeddings_match_numpy_reference() {
 #[test]
 fn wrong_checkpoint_is_refused_by_name() {
     let device = Device::flex();
-    let mut encoder = gkmvlp::config::TextConfig::new(256, 6, 8, 1024).init(6, 192, &device);
+    let text = gkmvlp::config::TextConfig::new(256, 6, 8, 1024);
+    let mut encoder = TextTransformerConfig { text, layers: 6, memory_width: 192 }.init(&device);
     let err = minilm::load_text_encoder(&mut encoder, minilm_bytes(), "model.safetensors").unwrap_err().to_string();
     assert!(err.contains("model.safetensors") && err.contains("ShapeMismatch") && err.len() < 600, "{err}");
     let err =
@@ -87,9 +88,10 @@ fn pruned_decoder_takes_its_own_rows_of_the_word_table() {
     let words = [0u32, 100, 101, 102, 1996, 8985, 15152];
     let text = minilm_text();
     let vocabulary = DecoderVocabulary::new(&words, text.vocab_size).unwrap();
-    let mut pruned = ReportDecoder::new(&text, 2, 192, vocabulary, &device);
+    let decoder = |vocabulary| ReportDecoderConfig { text: text.clone(), layers: 2, memory_width: 192, vocabulary };
+    let mut pruned = decoder(vocabulary).init(&device);
     minilm::load_decoder(&mut pruned, minilm_bytes(), "model.safetensors").unwrap();
-    let mut full = ReportDecoder::new(&text, 2, 192, DecoderVocabulary::new(&[], text.vocab_size).unwrap(), &device);
+    let mut full = decoder(DecoderVocabulary::new(&[], text.vocab_size).unwrap()).init(&device);
     minilm::load_decoder(&mut full, minilm_bytes(), "model.safetensors").unwrap();
 
     let table = |d: &ReportDecoder| d.bert.embeddings.word_embeddings.weight.val();

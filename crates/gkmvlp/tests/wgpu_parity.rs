@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 
 use burn::module::Module;
 use burn::tensor::Device;
-use gkmvlp::{GkMvlpConfig, reference_run};
+use gkmvlp::GkMvlpConfig;
+use gkmvlp::inference::reference_run;
 
 /// The wgpu device, set up once: a process sets up the default wgpu device only once.
 fn wgpu() -> Device {

@@ -61,17 +61,26 @@ impl KeyValues {
     }
 }
 
-impl Attention {
-    /// Queries of `width`, keys and values read from a memory of `memory_width`.
-    pub fn new(width: usize, memory_width: usize, heads: usize, device: &Device) -> Self {
+/// Queries of `width` in `heads` heads; keys and values read from a memory of `memory_width`.
+#[derive(Debug, Clone)]
+pub struct AttentionConfig {
+    pub width: usize,
+    pub memory_width: usize,
+    pub heads: usize,
+}
+
+impl AttentionConfig {
+    pub fn init(&self, device: &Device) -> Attention {
         Attention {
-            query: LinearConfig::new(width, width).init(device),
-            key: LinearConfig::new(memory_width, width).init(device),
-            value: LinearConfig::new(memory_width, width).init(device),
-            heads,
+            query: LinearConfig::new(self.width, self.width).init(device),
+            key: LinearConfig::new(self.memory_width, self.width).init(device),
+            value: LinearConfig::new(self.memory_width, self.width).init(device),
+            heads: self.heads,
         }
     }
+}
 
+impl Attention {
     /// `x`: `[batch, queries, width]`, `memory`: `[batch, keys, memory_width]`, `mask`: which keys each
     /// query reads.
     pub fn forward(&self, x: Tensor<3>, memory: Tensor<3>, mask: Option<KeyMask>) -> AttentionOutput {
@@ -137,7 +146,7 @@ mod tests {
     #[test]
     fn masked_keys_get_zero_weight_and_rows_sum_to_one() {
         let device = Device::flex();
-        let attention = Attention::new(8, 8, 2, &device);
+        let attention = AttentionConfig { width: 8, memory_width: 8, heads: 2 }.init(&device);
         let x = Tensor::<3>::random([2, 4, 8], burn::tensor::Distribution::Default, &device);
         let out = attention.forward(x.clone(), x, Some(KeyMask::Hidden(causal_mask(4, 0, &device))));
         let w = out.weights.into_data().try_to_vec::<f32>().unwrap();
@@ -158,7 +167,7 @@ mod tests {
     #[test]
     fn a_key_biased_by_the_log_of_a_share_is_read_in_that_share() {
         let device = Device::flex();
-        let attention = Attention::new(8, 8, 2, &device);
+        let attention = AttentionConfig { width: 8, memory_width: 8, heads: 2 }.init(&device);
         let x = Tensor::<3>::random([1, 3, 8], burn::tensor::Distribution::Default, &device);
         let weights = |bias: Option<KeyMask>| {
             attention.forward(x.clone(), x.clone(), bias).weights.into_data().try_to_vec::<f32>().unwrap()

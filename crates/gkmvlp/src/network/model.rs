@@ -9,17 +9,17 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::GkMvlpConfig;
-use crate::contrastive::Contrastive;
-use crate::ecls_head::EclsHead;
 use crate::error::Result;
-use crate::gk_module::{GkModule, PatchGrid};
-use crate::image_encoder::{ImageEncoder, ImageTokens};
-use crate::itm_head::ItmHead;
-use crate::knowledge::Knowledge;
-use crate::region_head::RegionHead;
-use crate::region_tokens::RegionTokens;
-use crate::report_decoder::{DecoderVocabulary, ReportDecoder};
-use crate::text_transformer::{TextMode, TextTransformer, mean_pool};
+use crate::network::contrastive::{Contrastive, ContrastiveConfig};
+use crate::network::ecls_head::{EclsHead, EclsHeadConfig};
+use crate::network::gk_module::{GkModule, GkModuleConfig, PatchGrid};
+use crate::network::image_encoder::{ImageEncoder, ImageTokens};
+use crate::network::itm_head::{ItmHead, ItmHeadConfig};
+use crate::network::knowledge::Knowledge;
+use crate::network::region_head::{RegionHead, RegionHeadConfig};
+use crate::network::region_tokens::{RegionTokens, RegionTokensConfig};
+use crate::network::report_decoder::{DecoderVocabulary, ReportDecoder, ReportDecoderConfig};
+use crate::network::text_transformer::{TextMode, TextTransformer, TextTransformerConfig, mean_pool};
 
 #[derive(Module, Debug)]
 pub struct GkMvlp {
@@ -59,22 +59,31 @@ impl GkMvlpConfig {
         let vocabulary = DecoderVocabulary::new(&self.decoder_vocabulary, t.vocab_size)?;
         Ok(GkMvlp {
             vision_model: v.init(device),
-            region_head: RegionHead::new(v.width, v.heads, self.region_head_layers, device),
-            region_tokens: RegionTokens::new(v.width, self.roi_samples, device),
-            text_encoder: t.init(t.layers, v.width, device),
-            gk_module: GkModule::new(
-                t.width,
-                v.width,
-                v.heads,
-                self.gk_layers,
-                self.grounding,
-                self.region_patches,
-                device,
-            ),
-            ecls_head: EclsHead::new(v.width, device),
-            itm_head: ItmHead::new(t.width, device),
-            text_decoder: ReportDecoder::new(t, self.decoder_layers, v.width, vocabulary, device),
-            contrastive: Contrastive::new(v.width, t.width, self.embed_dim, device),
+            region_head: RegionHeadConfig { width: v.width, heads: v.heads, layers: self.region_head_layers }
+                .init(device),
+            region_tokens: RegionTokensConfig { width: v.width, samples: self.roi_samples }.init(device),
+            text_encoder: TextTransformerConfig { text: t.clone(), layers: t.layers, memory_width: v.width }
+                .init(device),
+            gk_module: GkModuleConfig {
+                text_width: t.width,
+                width: v.width,
+                heads: v.heads,
+                layers: self.gk_layers,
+                grounding: self.grounding,
+                region_patches: self.region_patches,
+            }
+            .init(device),
+            ecls_head: EclsHeadConfig { width: v.width }.init(device),
+            itm_head: ItmHeadConfig { text_width: t.width }.init(device),
+            text_decoder: ReportDecoderConfig {
+                text: t.clone(),
+                layers: self.decoder_layers,
+                memory_width: v.width,
+                vocabulary,
+            }
+            .init(device),
+            contrastive: ContrastiveConfig { vision_width: v.width, text_width: t.width, embed_dim: self.embed_dim }
+                .init(device),
         })
     }
 }

@@ -6,8 +6,8 @@ use burn::module::{Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, activation::gelu};
 
-use crate::attention::Attention;
 use crate::config::VisionConfig;
+use crate::network::attention::{Attention, AttentionConfig};
 
 /// ViT blocks use the common 1e-6 LayerNorm epsilon (timm, DeiT).
 const VIT_LAYER_NORM_EPS: f64 = 1e-6;
@@ -19,14 +19,23 @@ pub struct FeedForward {
     pub fc2: Linear,
 }
 
-impl FeedForward {
-    pub fn new(width: usize, hidden: usize, device: &Device) -> Self {
+/// `width` → `hidden` → `width`.
+#[derive(Debug, Clone)]
+pub struct FeedForwardConfig {
+    pub width: usize,
+    pub hidden: usize,
+}
+
+impl FeedForwardConfig {
+    pub fn init(&self, device: &Device) -> FeedForward {
         FeedForward {
-            fc1: LinearConfig::new(width, hidden).init(device),
-            fc2: LinearConfig::new(hidden, width).init(device),
+            fc1: LinearConfig::new(self.width, self.hidden).init(device),
+            fc2: LinearConfig::new(self.hidden, self.width).init(device),
         }
     }
+}
 
+impl FeedForward {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         self.fc2.forward(gelu(self.fc1.forward(x)))
     }
@@ -42,17 +51,28 @@ pub struct VitBlock {
     pub ffn: FeedForward,
 }
 
-impl VitBlock {
-    pub fn new(width: usize, heads: usize, hidden: usize, device: &Device) -> Self {
+/// A ViT block `width` wide with `heads` heads and a feed-forward network `hidden` wide.
+#[derive(Debug, Clone)]
+pub struct VitBlockConfig {
+    pub width: usize,
+    pub heads: usize,
+    pub hidden: usize,
+}
+
+impl VitBlockConfig {
+    pub fn init(&self, device: &Device) -> VitBlock {
+        let width = self.width;
         VitBlock {
             attention_norm: LayerNormConfig::new(width).with_epsilon(VIT_LAYER_NORM_EPS).init(device),
-            attention: Attention::new(width, width, heads, device),
+            attention: AttentionConfig { width, memory_width: width, heads: self.heads }.init(device),
             attention_output: LinearConfig::new(width, width).init(device),
             ffn_norm: LayerNormConfig::new(width).with_epsilon(VIT_LAYER_NORM_EPS).init(device),
-            ffn: FeedForward::new(width, hidden, device),
+            ffn: FeedForwardConfig { width, hidden: self.hidden }.init(device),
         }
     }
+}
 
+impl VitBlock {
     /// `[batch, tokens, width]` → same shape.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let normed = self.attention_norm.forward(x.clone());
@@ -110,7 +130,10 @@ impl VisionConfig {
             cls_token: small.init([1, 1, self.width], device),
             position_embedding: small.init([1, tokens, self.width], device),
             blocks: (0..self.depth)
-                .map(|_| VitBlock::new(self.width, self.heads, self.width * self.mlp_ratio, device))
+                .map(|_| {
+                    VitBlockConfig { width: self.width, heads: self.heads, hidden: self.width * self.mlp_ratio }
+                        .init(device)
+                })
                 .collect(),
             final_norm: LayerNormConfig::new(self.width).with_epsilon(VIT_LAYER_NORM_EPS).init(device),
             patch_size: self.patch_size,

@@ -10,7 +10,7 @@ use burn::tensor::{
 };
 use gkmvlp_vocab::NUM_REGIONS;
 
-use crate::decoder_block::DecoderBlock;
+use crate::network::decoder_block::{DecoderBlock, DecoderBlockConfig};
 
 #[derive(Module, Debug)]
 pub struct RegionHead {
@@ -23,17 +23,29 @@ pub struct RegionHead {
     pub box_output: Linear,
 }
 
-impl RegionHead {
-    pub fn new(width: usize, heads: usize, layers: usize, device: &Device) -> Self {
+/// `layers` decoder layers `width` wide with `heads` heads, reading patch tokens as wide.
+#[derive(Debug, Clone)]
+pub struct RegionHeadConfig {
+    pub width: usize,
+    pub heads: usize,
+    pub layers: usize,
+}
+
+impl RegionHeadConfig {
+    pub fn init(&self, device: &Device) -> RegionHead {
+        let width = self.width;
+        let layer = DecoderBlockConfig { width, heads: self.heads };
         RegionHead {
             queries: Initializer::Normal { mean: 0.0, std: 0.02 }.init([1, NUM_REGIONS, width], device),
-            layers: (0..layers).map(|_| DecoderBlock::new(width, heads, device)).collect(),
+            layers: (0..self.layers).map(|_| layer.init(device)).collect(),
             box_norm: LayerNormConfig::new(width).init(device),
             box_hidden: LinearConfig::new(width, width).init(device),
             box_output: LinearConfig::new(width, 4).init(device),
         }
     }
+}
 
+impl RegionHead {
     /// `patches`: `[batch, grid², width]` → boxes `[batch, 29, 4]` as `(x0, y0, x1, y1)` in [0, 1] image
     /// coordinates (x to the right, y down).
     pub fn forward(&self, patches: Tensor<3>) -> Tensor<3> {

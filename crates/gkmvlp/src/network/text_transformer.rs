@@ -11,8 +11,8 @@ use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Int, Tensor, activation::gelu};
 
-use crate::attention::{Attention, KeyMask, KeyValues, causal_mask, padding_mask};
 use crate::config::TextConfig;
+use crate::network::attention::{Attention, AttentionConfig, KeyMask, KeyValues, causal_mask, padding_mask};
 
 #[derive(Module, Debug)]
 pub struct TextEmbeddings {
@@ -69,7 +69,7 @@ pub struct AttentionSublayer {
 impl AttentionSublayer {
     fn new(width: usize, memory_width: usize, config: &TextConfig, device: &Device) -> Self {
         AttentionSublayer {
-            self_attn: Attention::new(width, memory_width, config.heads, device),
+            self_attn: AttentionConfig { width, memory_width, heads: config.heads }.init(device),
             output: ResidualOutput::new(width, width, config.layer_norm_eps, device),
         }
     }
@@ -144,24 +144,33 @@ pub fn mean_pool(hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
     pooled.reshape([batch, width])
 }
 
-impl TextConfig {
-    /// A text transformer whose layers can cross-attend to a memory `memory_width` wide.
-    pub fn init(&self, layers: usize, memory_width: usize, device: &Device) -> TextTransformer {
-        let eps = self.layer_norm_eps;
+/// A text transformer of `text`'s shape with `layers` layers, which can cross-attend to a memory
+/// `memory_width` wide.
+#[derive(Debug, Clone)]
+pub struct TextTransformerConfig {
+    pub text: TextConfig,
+    pub layers: usize,
+    pub memory_width: usize,
+}
+
+impl TextTransformerConfig {
+    pub fn init(&self, device: &Device) -> TextTransformer {
+        let (text, memory_width) = (&self.text, self.memory_width);
+        let eps = text.layer_norm_eps;
         let layer = |_| TextLayer {
-            attention: AttentionSublayer::new(self.width, self.width, self, device),
-            crossattention: AttentionSublayer::new(self.width, memory_width, self, device),
-            intermediate: Intermediate { dense: LinearConfig::new(self.width, self.intermediate).init(device) },
-            output: ResidualOutput::new(self.intermediate, self.width, eps, device),
+            attention: AttentionSublayer::new(text.width, text.width, text, device),
+            crossattention: AttentionSublayer::new(text.width, memory_width, text, device),
+            intermediate: Intermediate { dense: LinearConfig::new(text.width, text.intermediate).init(device) },
+            output: ResidualOutput::new(text.intermediate, text.width, eps, device),
         };
         TextTransformer {
             embeddings: TextEmbeddings {
-                word_embeddings: EmbeddingConfig::new(self.vocab_size, self.width).init(device),
-                position_embeddings: EmbeddingConfig::new(self.max_positions, self.width).init(device),
-                token_type_embeddings: EmbeddingConfig::new(2, self.width).init(device),
-                layer_norm: LayerNormConfig::new(self.width).with_epsilon(eps).init(device),
+                word_embeddings: EmbeddingConfig::new(text.vocab_size, text.width).init(device),
+                position_embeddings: EmbeddingConfig::new(text.max_positions, text.width).init(device),
+                token_type_embeddings: EmbeddingConfig::new(2, text.width).init(device),
+                layer_norm: LayerNormConfig::new(text.width).with_epsilon(eps).init(device),
             },
-            encoder: TextLayerStack { layer: (0..layers).map(layer).collect() },
+            encoder: TextLayerStack { layer: (0..self.layers).map(layer).collect() },
         }
     }
 }

@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::GkMvlpConfig;
-use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
-use crate::int8;
-use crate::knowledge::Knowledge;
-use crate::model::GkMvlp;
+use crate::network::ecls_head::PresentThresholds;
+use crate::network::knowledge::Knowledge;
+use crate::network::model::GkMvlp;
+use crate::storage::int8;
 use crate::tokenizer::TextTokenizer;
 
 pub const MANIFEST_FILE: &str = "manifest.json";

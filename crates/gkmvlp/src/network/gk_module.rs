@@ -11,11 +11,11 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use gkmvlp_vocab::NUM_REGIONS;
 
-use crate::attention::{KeyMask, MASKED};
 use crate::config::Grounding;
-use crate::decoder_block::DecoderBlock;
-use crate::knowledge::grounding_mask;
-use crate::region_tokens::patch_shares;
+use crate::network::attention::{KeyMask, MASKED};
+use crate::network::decoder_block::{DecoderBlock, DecoderBlockConfig};
+use crate::network::knowledge::grounding_mask;
+use crate::network::region_tokens::patch_shares;
 
 #[derive(Module, Debug)]
 pub struct GkModule {
@@ -49,26 +49,34 @@ pub struct GkOutput {
     pub region_attention: Tensor<3>,
 }
 
-impl GkModule {
-    pub fn new(
-        text_width: usize,
-        width: usize,
-        heads: usize,
-        layers: usize,
-        grounding: Grounding,
-        region_patches: bool,
-        device: &Device,
-    ) -> Self {
+/// `layers` decoder layers `width` wide (the image side's) with `heads` heads, over knowledge sentence
+/// features `text_width` wide.
+#[derive(Debug, Clone)]
+pub struct GkModuleConfig {
+    pub text_width: usize,
+    pub width: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub grounding: Grounding,
+    /// Whether knowledge tokens also read the image patches inside their region's box.
+    pub region_patches: bool,
+}
+
+impl GkModuleConfig {
+    pub fn init(&self, device: &Device) -> GkModule {
+        let layer = DecoderBlockConfig { width: self.width, heads: self.heads };
         GkModule {
-            knowledge_proj: LinearConfig::new(text_width, width).init(device),
-            position_embedding: EmbeddingConfig::new(NUM_REGIONS, width).init(device),
-            layers: (0..layers).map(|_| DecoderBlock::new(width, heads, device)).collect(),
-            final_norm: LayerNormConfig::new(width).init(device),
-            grounding,
-            region_patches,
+            knowledge_proj: LinearConfig::new(self.text_width, self.width).init(device),
+            position_embedding: EmbeddingConfig::new(NUM_REGIONS, self.width).init(device),
+            layers: (0..self.layers).map(|_| layer.init(device)).collect(),
+            final_norm: LayerNormConfig::new(self.width).init(device),
+            grounding: self.grounding,
+            region_patches: self.region_patches,
         }
     }
+}
 
+impl GkModule {
     /// `sentence_features`: `[candidates, text_width]`; `positions`: region index of each candidate;
     /// `cls`: `[batch, width]`; `region_tokens`: `[batch, 29, width]`; `patches` is read only with
     /// `region_patches`.
@@ -157,7 +165,15 @@ mod tests {
     #[test]
     fn a_grounded_token_reads_the_patches_of_its_own_region_only() {
         let device = Device::flex();
-        let module = GkModule::new(8, 8, 2, 1, Grounding::Grounded, true, &device);
+        let module = GkModuleConfig {
+            text_width: 8,
+            width: 8,
+            heads: 2,
+            layers: 1,
+            grounding: Grounding::Grounded,
+            region_patches: true,
+        }
+        .init(&device);
         let patches = Tensor::<3>::random([1, 16, 8], Distribution::Default, &device);
         let before = token(&module, 5, patches.clone());
         // Patch 10 (row 2, column 2) lies outside the box; patch 5 (row 1, column 1) inside.

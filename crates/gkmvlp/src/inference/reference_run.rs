@@ -7,7 +7,8 @@ use std::ops::ControlFlow;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::pipeline::{Pipeline, read_f32};
+use crate::inference::generation::{Generation, greedy};
+use crate::inference::pipeline::{Pipeline, read_f32};
 use crate::tokenizer::CLS_ID;
 
 /// The sentence ITM scores in the reference pass.
@@ -55,20 +56,17 @@ pub async fn run(pipeline: &Pipeline, tokens: usize) -> Result<ReferenceOutputs>
         &pipeline.device,
     )?;
     let itm = pipeline.model.match_probability(&encoding.visual_memory, sentence.ids, sentence.mask);
-    let generated = pipeline
-        .model
-        .text_decoder
-        .generate(
-            &encoding.visual_memory,
-            &[CLS_ID],
-            tokens,
-            pipeline.config.text.max_positions,
-            None,
-            None,
-            None,
-            |_| ControlFlow::Continue(()),
-        )
-        .await?;
+    let generation = Generation {
+        max_new_tokens: tokens,
+        max_positions: pipeline.config.text.max_positions,
+        stop: None,
+        repeats: None,
+        unfinished: None,
+    };
+    let generated = greedy(&pipeline.model.text_decoder, &encoding.visual_memory, &[CLS_ID], &generation, |_| {
+        ControlFlow::Continue(())
+    })
+    .await?;
     Ok(ReferenceOutputs {
         boxes: read_f32(encoding.boxes).await?,
         present: read_f32(encoding.present).await?,

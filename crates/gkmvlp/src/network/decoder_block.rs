@@ -5,8 +5,8 @@ use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use crate::attention::{Attention, KeyMask};
-use crate::image_encoder::FeedForward;
+use crate::network::attention::{Attention, AttentionConfig, KeyMask};
+use crate::network::image_encoder::{FeedForward, FeedForwardConfig};
 
 #[derive(Module, Debug)]
 pub struct DecoderBlock {
@@ -20,22 +20,33 @@ pub struct DecoderBlock {
     pub ffn: FeedForward,
 }
 
-impl DecoderBlock {
-    pub fn new(width: usize, heads: usize, device: &Device) -> Self {
+/// A decoder layer `width` wide with `heads` heads, reading a memory as wide.
+#[derive(Debug, Clone)]
+pub struct DecoderBlockConfig {
+    pub width: usize,
+    pub heads: usize,
+}
+
+impl DecoderBlockConfig {
+    pub fn init(&self, device: &Device) -> DecoderBlock {
+        let width = self.width;
         let norm = || LayerNormConfig::new(width).init(device);
         let linear = || LinearConfig::new(width, width).init(device);
+        let attention = || AttentionConfig { width, memory_width: width, heads: self.heads }.init(device);
         DecoderBlock {
             self_attention_norm: norm(),
-            self_attention: Attention::new(width, width, heads, device),
+            self_attention: attention(),
             self_attention_output: linear(),
             cross_attention_norm: norm(),
-            cross_attention: Attention::new(width, width, heads, device),
+            cross_attention: attention(),
             cross_attention_output: linear(),
             ffn_norm: norm(),
-            ffn: FeedForward::new(width, 2 * width, device),
+            ffn: FeedForwardConfig { width, hidden: 2 * width }.init(device),
         }
     }
+}
 
+impl DecoderBlock {
     /// `queries`: `[batch, q, width]`, `memory`: `[batch, m, width]`, `mask`: which memory tokens each query
     /// reads. Returns the new queries and the cross-attention weights `[batch, heads, q, m]`.
     pub fn forward(&self, queries: Tensor<3>, memory: Tensor<3>, mask: Option<KeyMask>) -> (Tensor<3>, Tensor<4>) {

@@ -70,11 +70,19 @@ pub struct EclsHead {
     pub classifier: Linear,
 }
 
-impl EclsHead {
-    pub fn new(width: usize, device: &Device) -> Self {
-        EclsHead { classifier: LinearConfig::new(width, 2).init(device) }
-    }
+/// A head over knowledge tokens `width` wide.
+#[derive(Debug, Clone)]
+pub struct EclsHeadConfig {
+    pub width: usize,
+}
 
+impl EclsHeadConfig {
+    pub fn init(&self, device: &Device) -> EclsHead {
+        EclsHead { classifier: LinearConfig::new(self.width, 2).init(device) }
+    }
+}
+
+impl EclsHead {
     /// `[batch, candidates, width]` → logits `[batch, candidates, 2]` (absent, present).
     pub fn forward(&self, knowledge: Tensor<3>) -> Tensor<3> {
         self.classifier.forward(knowledge)

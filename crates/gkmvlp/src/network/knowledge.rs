@@ -7,7 +7,7 @@ use burn::tensor::{Bool, Device, Tensor, TensorData};
 use gkmvlp_vocab::{Candidate, NUM_REGIONS, candidates};
 
 use crate::error::Result;
-use crate::text_transformer::{TextMode, TextTransformer, mean_pool};
+use crate::network::text_transformer::{TextMode, TextTransformer, mean_pool};
 use crate::tokenizer::TextTokenizer;
 
 /// The candidate triplets and their encoded sentences.

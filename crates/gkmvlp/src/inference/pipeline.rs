@@ -12,23 +12,19 @@ use gkmvlp_vocab::mentions::mentioned_findings;
 use gkmvlp_vocab::{Candidate, ENTITIES, NUM_REGIONS, Region, join_names, most_specific, side_of};
 use serde::Serialize;
 
-use crate::closed_question::{ClosedQuestion, WhereQuestion, Whereabouts};
 use crate::config::GkMvlpConfig;
-use crate::ecls_head::PresentThresholds;
 use crate::error::{GkError, Result};
-use crate::knowledge::Knowledge;
-use crate::model::{GkMvlp, ImageEncoding, RegionPooling};
-use crate::report_decoder::{RepeatedSentences, Unfinished, findings_prompt, prompt_candidates, prompted_ids};
-use crate::report_findings::agree_with_findings;
+use crate::inference::closed_question::{ClosedQuestion, WhereQuestion, Whereabouts};
+use crate::inference::generation::{Generation, RepeatedSentences, Unfinished, greedy};
+use crate::inference::report_agreement::agree_with_findings;
+use crate::network::ecls_head::PresentThresholds;
+use crate::network::knowledge::Knowledge;
+use crate::network::model::{GkMvlp, ImageEncoding, RegionPooling};
+use crate::protocol::{
+    IMPRESSION_CUE, REPORT_CUE, findings_prompt, prompt_candidates, prompted_ids, question_text, split_sentences,
+};
+use crate::storage::weights::{self, LoadedWeights, WeightFiles};
 use crate::tokenizer::{CLS_ID, SEP_ID, TextTokenizer, pad_batch};
-use crate::weights::{self, LoadedWeights, WeightFiles};
-
-/// What every training report starts with (`gkmvlp-train`'s `report_text`).
-pub const REPORT_CUE: &str = "findings:";
-/// Ends a question in the decoder's texts (`question: … answer: …`); the answer follows it.
-pub const ANSWER_CUE: &str = "answer:";
-/// Opens a report's second section, which restates the first's findings.
-pub const IMPRESSION_CUE: &str = "impression:";
 
 /// A report as the decoder wrote it, behind its findings prompt.
 #[derive(Debug, Clone)]
@@ -188,12 +184,12 @@ impl Pipeline {
         let mut model = config.init(&device)?;
         let text_encoder_from_minilm = minilm.is_some();
         if let Some(bytes) = minilm {
-            crate::minilm::load_text_encoder(
+            crate::storage::minilm::load_text_encoder(
                 &mut model.text_encoder,
                 bytes.clone(),
                 "all-MiniLM-L6-v2 model.safetensors",
             )?;
-            crate::minilm::load_decoder(&mut model.text_decoder, bytes, "all-MiniLM-L6-v2 model.safetensors")?;
+            crate::storage::minilm::load_decoder(&mut model.text_decoder, bytes, "all-MiniLM-L6-v2 model.safetensors")?;
         }
         Self::new(model, config, tokenizer, device, WeightsOrigin::Untrained { text_encoder_from_minilm })
     }
@@ -414,7 +410,7 @@ impl Pipeline {
         if question.is_empty() {
             return Err(GkError::Input("the question is empty".into()));
         }
-        let ids = self.tokenizer.encode_plain(&format!("question: {question} {ANSWER_CUE}"))?;
+        let ids = self.tokenizer.encode_plain(&question_text(question))?;
         let limit = self.config.text.max_positions / 2;
         if ids.len() > limit {
             return Err(GkError::Input(format!("the question is too long ({} tokens, at most {limit})", ids.len())));
@@ -441,26 +437,23 @@ impl Pipeline {
         let repeats = self.repeated_sentences(next_section)?;
         let tokenizer = &self.tokenizer;
         let mut decode_error = None;
-        let ids = self
-            .model
-            .text_decoder
-            .generate(
-                &memory,
-                &prefix,
-                self.config.max_generated_tokens,
-                self.config.text.max_positions,
-                Some(SEP_ID),
-                Some(&repeats),
-                unfinished,
-                |generated| match tokenizer.decode(generated) {
-                    Ok(text) => on_text(&text),
-                    Err(e) => {
-                        decode_error = Some(e);
-                        ControlFlow::Break(())
-                    }
-                },
-            )
-            .await?;
+        let generation = Generation {
+            max_new_tokens: self.config.max_generated_tokens,
+            max_positions: self.config.text.max_positions,
+            stop: Some(SEP_ID),
+            repeats: Some(&repeats),
+            unfinished,
+        };
+        let ids = greedy(&self.model.text_decoder, &memory, &prefix, &generation, |generated| {
+            match tokenizer.decode(generated) {
+                Ok(text) => on_text(&text),
+                Err(e) => {
+                    decode_error = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })
+        .await?;
         if let Some(e) = decode_error {
             return Err(e);
         }
@@ -504,42 +497,9 @@ impl Pipeline {
     }
 }
 
-/// Section names a report's sentences may start with, in any case (the decoder writes `impression :`).
-const SECTION_HEADERS: [&str; 6] = ["findings", "impression", "indication", "comparison", "technique", "history"];
-
-/// Splits report text into sentences at `.`, `!`, `?` and line breaks; section headers such as
-/// `FINDINGS:` or `impression :` are dropped.
-pub fn split_sentences(text: &str) -> Vec<String> {
-    let is_header = |head: &str| {
-        let head = head.trim();
-        head.chars().all(|c| c.is_ascii_uppercase() || c == ' ')
-            || SECTION_HEADERS.iter().any(|h| head.eq_ignore_ascii_case(h))
-    };
-    text.split(['.', '!', '?', '\n'])
-        .map(|s| s.trim())
-        .map(|s| match s.split_once(':') {
-            Some((head, rest)) if is_header(head) => rest.trim(),
-            _ => s,
-        })
-        .filter(|s| s.chars().any(char::is_alphanumeric))
-        .map(str::to_string)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{DecoderReport, split_sentences};
-
-    #[test]
-    fn sentences_split_and_headers_dropped() {
-        let s = split_sentences("FINDINGS: Small right effusion. No pneumothorax!\nIMPRESSION: Effusion?  ");
-        assert_eq!(s, vec!["Small right effusion", "No pneumothorax", "Effusion"]);
-        let generated =
-            split_sentences("moderate right pleural effusion. impression : moderate right pleural effusion.");
-        assert_eq!(generated, vec!["moderate right pleural effusion"; 2]);
-        assert_eq!(split_sentences("Tip: 4 cm above the carina."), vec!["Tip: 4 cm above the carina"], "not a section");
-        assert!(split_sentences(" .. \n ").is_empty());
-    }
+    use super::DecoderReport;
 
     #[test]
     fn only_a_prompted_report_is_made_to_agree() {

@@ -16,15 +16,25 @@ pub struct Contrastive {
     pub temperature: Param<Tensor<1>>,
 }
 
-impl Contrastive {
-    pub fn new(vision_width: usize, text_width: usize, embed_dim: usize, device: &Device) -> Self {
+/// Projections of the image and text [CLS] states into a shared space `embed_dim` wide.
+#[derive(Debug, Clone)]
+pub struct ContrastiveConfig {
+    pub vision_width: usize,
+    pub text_width: usize,
+    pub embed_dim: usize,
+}
+
+impl ContrastiveConfig {
+    pub fn init(&self, device: &Device) -> Contrastive {
         Contrastive {
-            vision_proj: LinearConfig::new(vision_width, embed_dim).init(device),
-            text_proj: LinearConfig::new(text_width, embed_dim).init(device),
+            vision_proj: LinearConfig::new(self.vision_width, self.embed_dim).init(device),
+            text_proj: LinearConfig::new(self.text_width, self.embed_dim).init(device),
             temperature: Param::from_tensor(Tensor::from_data(TensorData::new(vec![INITIAL_TEMPERATURE], [1]), device)),
         }
     }
+}
 
+impl Contrastive {
     /// Unit-length image embeddings `[batch, embed]` from the image [CLS] `[batch, vision_width]`.
     pub fn image_embedding(&self, cls: Tensor<2>) -> Tensor<2> {
         l2_normalize(self.vision_proj.forward(cls))

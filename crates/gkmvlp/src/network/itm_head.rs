@@ -9,11 +9,19 @@ pub struct ItmHead {
     pub classifier: Linear,
 }
 
-impl ItmHead {
-    pub fn new(text_width: usize, device: &Device) -> Self {
-        ItmHead { classifier: LinearConfig::new(text_width, 2).init(device) }
-    }
+/// A head over text states `text_width` wide.
+#[derive(Debug, Clone)]
+pub struct ItmHeadConfig {
+    pub text_width: usize,
+}
 
+impl ItmHeadConfig {
+    pub fn init(&self, device: &Device) -> ItmHead {
+        ItmHead { classifier: LinearConfig::new(self.text_width, 2).init(device) }
+    }
+}
+
+impl ItmHead {
     /// Grounded text states `[batch, seq, width]` → logits `[batch, 2]` (no match, match).
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
         let [batch, _, width] = hidden.dims();
