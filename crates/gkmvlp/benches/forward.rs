@@ -9,6 +9,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::Device;
 use gkmvlp::GkMvlpConfig;
+use gkmvlp::inference::generation::{Generation, greedy};
 use gkmvlp::inference::pipeline::{Pipeline, WeightsOrigin};
 use gkmvlp::inference::reference_run::synthetic_radiograph;
 use gkmvlp::tokenizer::{CLS_ID, TextTokenizer};
@@ -38,16 +39,11 @@ fn bench(name: &str, pipeline: &Pipeline) {
         (0..3)
             .map(|_| {
                 let start = Instant::now();
-                pollster::block_on(decoder.generate(
-                    &encoding.visual_memory,
-                    &[CLS_ID],
-                    TOKENS,
-                    max_positions,
-                    None,
-                    None,
-                    None,
-                    |_| ControlFlow::Continue(()),
-                ))
+                let generation =
+                    Generation { max_new_tokens: TOKENS, max_positions, stop: None, repeats: None, unfinished: None };
+                pollster::block_on(greedy(decoder, &encoding.visual_memory, &[CLS_ID], &generation, |_| {
+                    ControlFlow::Continue(())
+                }))
                 .unwrap();
                 start.elapsed().as_secs_f64() * 1e3 / TOKENS as f64
             })
