@@ -3,6 +3,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result, anyhow};
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
 use gkmvlp::GkMvlpConfig;
@@ -73,34 +74,36 @@ pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(REPO).join(relative)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn load_pipeline(args: &AnalyzeArgs, device: Device) -> Result<Pipeline, String> {
+fn load_pipeline(args: &AnalyzeArgs, device: Device) -> Result<Pipeline> {
     let default = repo_path("models/demo");
     let dir = match &args.weights {
         Some(dir) => Some(dir.clone()),
         None => default.join(MANIFEST_FILE).exists().then_some(default),
     };
     if let Some(dir) = dir {
-        let files = WeightFiles::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        return Pipeline::from_weights(files, device).map_err(|e| format!("{}: {e}", dir.display()));
+        let context = || format!("cannot load the weights in {}", dir.display());
+        let files = WeightFiles::read_dir(&dir).with_context(context)?;
+        return Pipeline::from_weights(files, device).with_context(context);
     }
     let tokenizer = read(&repo_path("models").join(TOKENIZER_FILE))?;
     let minilm_path = repo_path("assets/minilm/model.safetensors");
     let minilm = minilm_path.exists().then(|| read(&minilm_path)).transpose()?;
-    Pipeline::untrained(GkMvlpConfig::demo(), &tokenizer, minilm, device).map_err(|e| e.to_string())
+    Pipeline::untrained(GkMvlpConfig::demo(), &tokenizer, minilm, device).context("cannot build the untrained model")
 }
 
-pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
+pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let bytes = read(&args.image)?;
-    let radiograph = gkmvlp_imaging::decode(&bytes).map_err(|e| format!("{}: {e}", args.image.display()))?;
+    let radiograph =
+        gkmvlp_imaging::decode(&bytes).with_context(|| format!("cannot decode {}", args.image.display()))?;
     let (device, device_name) = match args.device {
         Backend::Flex => (Device::flex(), "Flex (CPU)".to_string()),
         Backend::Wgpu => {
             let (device, setup) =
-                Device::wgpu_options().init_with_setup().map_err(|e| format!("no wgpu adapter: {e:?}"))?;
+                Device::wgpu_options().init_with_setup().map_err(|e| anyhow!("no wgpu adapter: {e:?}"))?;
             let info = setup.adapter.get_info();
             (device, format!("wgpu {:?} on {}", info.backend, info.name))
         }
@@ -108,16 +111,21 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
     let pipeline = load_pipeline(args, device)?;
     let image = pipeline
         .image_tensor(&radiograph.resize_square(pipeline.image_size() as u32).pixels)
-        .map_err(|e| e.to_string())?;
+        .with_context(|| format!("cannot prepare {} for the model", args.image.display()))?;
 
     let encoding = pipeline.encode(image);
-    let analysis = block(pipeline.analysis(&encoding))?;
-    let zero_shot = block(pipeline.zero_shot(&encoding, &args.findings))?;
-    let report = block(pipeline.generate_report(&encoding, |_| ControlFlow::Continue(())))?;
-    let answer = block(pipeline.answer(&encoding, &args.question))?;
+    let analysis = block(pipeline.analysis(&encoding)).context("cannot read the regions and findings")?;
+    let zero_shot =
+        block(pipeline.zero_shot(&encoding, &args.findings)).context("cannot score the findings zero-shot")?;
+    let report =
+        block(pipeline.generate_report(&encoding, |_| ControlFlow::Continue(()))).context("cannot write the report")?;
+    let answer = block(pipeline.answer(&encoding, &args.question)).context("cannot answer the question")?;
     let to_check = args.check_report.clone().unwrap_or_else(|| report.clone());
-    let report_check =
-        if to_check.trim().is_empty() { Vec::new() } else { block(pipeline.check_report(&encoding, &to_check))? };
+    let report_check = if to_check.trim().is_empty() {
+        Vec::new()
+    } else {
+        block(pipeline.check_report(&encoding, &to_check)).context("cannot check the report")?
+    };
 
     if let Some(path) = &args.overlay {
         crate::overlay::write(path, &radiograph, &analysis)?;
@@ -136,7 +144,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
         report_check,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string_pretty(&out).context("cannot print the analysis as JSON")?);
     } else {
         print_text(&out, &radiograph, args.top);
     }
@@ -144,8 +152,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
 }
 
 /// Waits for a pipeline step on the native device.
-fn block<T>(step: impl std::future::Future<Output = gkmvlp::Result<T>>) -> Result<T, String> {
-    pollster::block_on(step).map_err(|e| e.to_string())
+fn block<T>(step: impl std::future::Future<Output = gkmvlp::Result<T>>) -> Result<T> {
+    Ok(pollster::block_on(step)?)
 }
 
 fn describe(r: &Radiograph) -> String {

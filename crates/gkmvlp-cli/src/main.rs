@@ -7,6 +7,7 @@ mod package;
 
 use std::process::ExitCode;
 
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -35,32 +36,39 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}`: the whole chain on one line, from what was being done to what failed underneath.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
         Command::Analyze(args) => analyze::run(&args),
-        Command::Simulate(args) => gkmvlp_sim::run(&args).map_err(|e| e.to_string()).and_then(|summary| {
-            serde_json::to_string_pretty(&summary).map(|s| println!("{s}")).map_err(|e| e.to_string())
-        }),
+        Command::Simulate(args) => {
+            let summary = gkmvlp_sim::run(&args)
+                .with_context(|| format!("cannot simulate a dataset into {}", args.out.display()))?;
+            println!("{}", serde_json::to_string_pretty(&summary).context("cannot print the summary")?);
+            Ok(())
+        }
         Command::PackageUntrained(args) => package::run(&args),
         Command::Package(args) => package::ship(&args),
         Command::Eval(args) => gkmvlp_train::eval::run(&args).map(|_| ()),
         Command::Calibrate(args) => gkmvlp_train::calibrate::run(&args).map(|_| ()),
         // An interrupted run fails, so a script that chains stages stops there too.
         Command::Train(args) => {
-            gkmvlp_train::run(&args).and_then(|step| match args.until.unwrap_or(args.steps).min(args.steps) {
-                end if step < end => Err(format!("training was interrupted at step {step} of {end}")),
+            let step = gkmvlp_train::run(&args)?;
+            match args.until.unwrap_or(args.steps).min(args.steps) {
+                end if step < end => bail!("training was interrupted at step {step} of {end}"),
                 _ => {
                     eprintln!("stopped at step {step}");
                     Ok(())
                 }
-            })
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use anyhow::{Context, Result, ensure};
 use gkmvlp::inference::pipeline::Analysis;
 use gkmvlp::vocab::Region;
 use gkmvlp_imaging::Radiograph;
@@ -32,11 +33,9 @@ fn outline(image: &mut RgbImage, bbox: [f32; 4], colour: [u8; 3], thickness: u32
     }
 }
 
-pub fn write(path: &Path, radiograph: &Radiograph, analysis: &Analysis) -> Result<(), String> {
+pub fn write(path: &Path, radiograph: &Radiograph, analysis: &Analysis) -> Result<()> {
     let (w, h) = (radiograph.width, radiograph.height);
-    if w == 0 || h == 0 {
-        return Err("empty image".into());
-    }
+    ensure!(w > 0 && h > 0, "{}: the image is empty", path.display());
     let mut image = RgbImage::from_fn(w, h, |x, y| {
         let v = (radiograph.pixels[(y * w + x) as usize].clamp(0.0, 1.0) * 255.0) as u8;
         Rgb([v, v, v])
@@ -48,5 +47,5 @@ pub fn write(path: &Path, radiograph: &Radiograph, analysis: &Analysis) -> Resul
     for finding in analysis.findings.iter().filter(|f| f.present) {
         outline(&mut image, analysis.regions[finding.region_index].bbox, [230, 40, 40], thickness * 2);
     }
-    image.save(path).map_err(|e| format!("{}: {e}", path.display()))
+    image.save(path).with_context(|| format!("cannot write {}", path.display()))
 }

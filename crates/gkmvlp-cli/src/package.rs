@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result};
 use burn::tensor::Device;
 use clap::Args;
 use gkmvlp::GkMvlpConfig;
@@ -28,14 +29,15 @@ pub struct PackageArgs {
     out: PathBuf,
 }
 
-pub fn run(args: &PackageArgs) -> Result<(), String> {
+pub fn run(args: &PackageArgs) -> Result<()> {
     let config = GkMvlpConfig::preset(&args.config)
-        .ok_or_else(|| format!("unknown config `{}` (tiny, demo, base)", args.config))?;
-    let tokenizer = std::fs::read(crate::analyze::repo_path("models").join(TOKENIZER_FILE))
-        .map_err(|e| format!("models/{TOKENIZER_FILE}: {e}"))?;
+        .with_context(|| format!("unknown config `{}` (tiny, demo, base)", args.config))?;
+    let tokenizer_path = crate::analyze::repo_path("models").join(TOKENIZER_FILE);
+    let tokenizer =
+        std::fs::read(&tokenizer_path).with_context(|| format!("cannot read {}", tokenizer_path.display()))?;
     let device = Device::flex();
     device.seed(args.seed);
-    let model = config.init(&device).map_err(|e| e.to_string())?;
+    let model = config.init(&device).context("cannot build the model")?;
     let training = serde_json::json!({ "untrained": true, "seed": args.seed });
     let files = weights::package(
         &model,
@@ -45,8 +47,8 @@ pub fn run(args: &PackageArgs) -> Result<(), String> {
         if args.int8 { Storage::Int8(Precision::default()) } else { Storage::F32 },
         None,
     )
-    .map_err(|e| e.to_string())?;
-    files.write_dir(&args.out).map_err(|e| e.to_string())?;
+    .context("cannot package the weights")?;
+    files.write_dir(&args.out).with_context(|| format!("cannot write the weights to {}", args.out.display()))?;
     eprintln!("wrote untrained `{}` weights ({} bytes) to {}", args.config, files.model.len(), args.out.display());
     Ok(())
 }
@@ -80,14 +82,15 @@ pub struct ShipArgs {
     out: PathBuf,
 }
 
-pub fn ship(args: &ShipArgs) -> Result<(), String> {
-    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
-    let read_json = |path: &Path| -> Result<serde_json::Value, String> {
-        serde_json::from_slice(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))
+pub fn ship(args: &ShipArgs) -> Result<()> {
+    let read_json = |path: &Path| -> Result<serde_json::Value> {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not valid JSON", path.display()))
     };
-    let files = WeightFiles::read_dir(&args.weights).map_err(|e| format!("{}: {e}", args.weights.display()))?;
+    let weights_context = || format!("cannot load the weights in {}", args.weights.display());
+    let files = WeightFiles::read_dir(&args.weights).with_context(weights_context)?;
     let tokenizer = files.tokenizer_json.clone();
-    let loaded = weights::load(files, &Device::flex()).map_err(|e| format!("{}: {e}", args.weights.display()))?;
+    let loaded = weights::load(files, &Device::flex()).with_context(weights_context)?;
     let (manifest, config, model) = (loaded.manifest, loaded.config, loaded.model);
     let mut training = match &manifest.training {
         serde_json::Value::Object(_) => manifest.training.clone(),
@@ -100,12 +103,12 @@ pub fn ship(args: &ShipArgs) -> Result<(), String> {
         training["metrics"] = read_json(metrics)?
             .get("metrics")
             .cloned()
-            .ok_or_else(|| format!("{}: no `metrics`", metrics.display()))?;
+            .with_context(|| format!("{}: no `metrics`", metrics.display()))?;
     }
     let files =
         weights::package(&model, &config, &tokenizer, training, storage(args), manifest.present_thresholds.clone())
-            .map_err(|e| e.to_string())?;
-    files.write_dir(&args.out).map_err(|e| e.to_string())?;
+            .context("cannot package the weights")?;
+    files.write_dir(&args.out).with_context(|| format!("cannot write the weights to {}", args.out.display()))?;
     eprintln!(
         "wrote {} weights ({} bytes) to {}",
         if args.int8 { "int8" } else { "f32" },

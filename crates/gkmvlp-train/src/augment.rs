@@ -7,6 +7,7 @@
 //! augmented image is as sharp as an unaugmented one. Labels do not change: the shifts are small enough
 //! that a finding stays in the frame.
 
+use anyhow::{Result, ensure};
 use gkmvlp_data::rng::Rng;
 use gkmvlp_imaging::Radiograph;
 use serde::{Deserialize, Serialize};
@@ -29,13 +30,13 @@ impl Augmentation {
     }
 
     /// Refuses values that would leave the image or invert it.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         let in_range = |name: &str, value: f32, max: f32| {
-            if value.is_finite() && (0.0..=max).contains(&value) {
-                Ok(())
-            } else {
-                Err(format!("augmentation {name} is {value}; it must be between 0 and {max}"))
-            }
+            ensure!(
+                value.is_finite() && (0.0..=max).contains(&value),
+                "augmentation {name} is {value}; it must be between 0 and {max}"
+            );
+            Ok(())
         };
         in_range("shift", self.shift, 0.25)?;
         in_range("zoom", self.zoom, 0.5)?;
@@ -213,8 +214,16 @@ mod tests {
 
     #[test]
     fn out_of_range_settings_are_refused() {
-        assert!(Augmentation { shift: 0.3, ..Default::default() }.validate().unwrap_err().contains("shift"));
-        assert!(Augmentation { gamma: f32::NAN, ..Default::default() }.validate().unwrap_err().contains("gamma"));
+        assert!(
+            Augmentation { shift: 0.3, ..Default::default() }.validate().unwrap_err().to_string().contains("shift")
+        );
+        assert!(
+            Augmentation { gamma: f32::NAN, ..Default::default() }
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("gamma")
+        );
         assert!(Augmentation { shift: 0.05, zoom: 0.05, gamma: 0.2 }.validate().is_ok());
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use gkmvlp::inference::pipeline::read_f32;
 use gkmvlp::network::ecls_head::{PRESENT_THRESHOLD, PresentThresholds};
@@ -93,9 +94,11 @@ pub fn fit(scores: &EntityScores) -> [f32; ENTITY_COUNT] {
     thresholds
 }
 
-pub fn run(args: &CalibrateArgs) -> Result<PresentThresholds, String> {
+pub fn run(args: &CalibrateArgs) -> Result<PresentThresholds> {
     if args.split == "test" {
-        return Err("calibrating on the test split would fit the thresholds to the studies their metrics are measured on; use --split val".into());
+        bail!(
+            "calibrating on the test split would fit the thresholds to the studies their metrics are measured on; use --split val"
+        );
     }
     let manifest_path = args.weights.join(MANIFEST_FILE);
     let pipeline = load_pipeline(&args.weights)?;
@@ -103,9 +106,9 @@ pub fn run(args: &CalibrateArgs) -> Result<PresentThresholds, String> {
     let mut scores =
         EntityScores { scores: Vec::with_capacity(records.len()), truth: Vec::with_capacity(records.len()) };
     for (i, record) in records.iter().enumerate() {
-        let image =
-            pipeline.image_tensor(&load_image(record, pipeline.image_size() as u32)?).map_err(|e| e.to_string())?;
-        let present = pollster::block_on(read_f32(pipeline.encode(image).present)).map_err(|e| e.to_string())?;
+        let which = || format!("record {}", record.id);
+        let image = pipeline.image_tensor(&load_image(record, pipeline.image_size() as u32)?).with_context(which)?;
+        let present = pollster::block_on(read_f32(pipeline.encode(image).present)).with_context(which)?;
         let mut best = [0.0f32; ENTITY_COUNT];
         for (candidate, p) in candidates().iter().zip(present) {
             best[candidate.entity] = best[candidate.entity].max(p);
@@ -128,16 +131,16 @@ pub fn run(args: &CalibrateArgs) -> Result<PresentThresholds, String> {
         args.split
     );
 
-    let read = std::fs::read(&manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-    let mut manifest = Manifest::parse(&read).map_err(|e| e.to_string())?;
-    let thresholds = PresentThresholds::try_from(thresholds.to_vec()).map_err(|e| e.to_string())?;
+    let read = std::fs::read(&manifest_path).with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let mut manifest = Manifest::parse(&read).with_context(|| manifest_path.display().to_string())?;
+    let thresholds = PresentThresholds::try_from(thresholds.to_vec())?;
     manifest.present_thresholds = Some(thresholds.clone());
     if let Some(training) = manifest.training.as_object_mut() {
         let calibration = serde_json::json!({ "split": args.split, "studies": records.len(), "ecls_f1_at_0.5": before, "ecls_f1": after });
         training.insert("calibration".into(), calibration);
     }
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
-    std::fs::write(&manifest_path, json).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    let json = serde_json::to_vec_pretty(&manifest).context("cannot serialise the manifest")?;
+    std::fs::write(&manifest_path, json).with_context(|| format!("cannot write {}", manifest_path.display()))?;
     eprintln!("wrote the thresholds into {}", manifest_path.display());
     Ok(thresholds)
 }

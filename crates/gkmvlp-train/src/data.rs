@@ -2,6 +2,7 @@
 //! ImaGenome layout through the same reader): images resized to the model's input, true boxes, every
 //! candidate's exist label, the report, and one question–answer pair per image.
 
+use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use gkmvlp::protocol::{after_last, prompted_ids, question_answer_text, report_text as protocol_report_text};
 use gkmvlp::tokenizer::{CLS_ID, PAD_ID, SEP_ID, TextTokenizer, TokenBatch, UNK_ID, pad_batch};
@@ -40,24 +41,24 @@ pub fn report_text(record: &Record) -> String {
 
 /// The decoder's vocabulary for a corpus: every tokenizer id its reports and question–answer texts use,
 /// plus the special tokens, in id order.
-pub fn decoder_vocabulary(records: &[&Record], tokenizer: &TextTokenizer) -> Result<Vec<u32>, String> {
+pub fn decoder_vocabulary(records: &[&Record], tokenizer: &TextTokenizer) -> Result<Vec<u32>> {
     let mut used = std::collections::BTreeSet::from([PAD_ID, UNK_ID, CLS_ID, SEP_ID]);
     for record in records {
         let qa = record.qa.iter().map(|qa| question_answer_text(&qa.question, &qa.answer));
         for text in std::iter::once(report_text(record)).chain(qa) {
-            used.extend(tokenizer.encode_plain(&text).map_err(|e| e.to_string())?);
+            used.extend(tokenizer.encode_plain(&text).with_context(|| format!("record {}", record.id))?);
         }
     }
     Ok(used.into_iter().collect())
 }
 
-fn decode_image(record: &Record) -> Result<Radiograph, String> {
-    let bytes = std::fs::read(&record.image).map_err(|e| format!("{}: {e}", record.image.display()))?;
-    gkmvlp_imaging::decode(&bytes).map_err(|e| format!("{}: {e}", record.image.display()))
+fn decode_image(record: &Record) -> Result<Radiograph> {
+    let bytes = std::fs::read(&record.image).with_context(|| format!("cannot read {}", record.image.display()))?;
+    gkmvlp_imaging::decode(&bytes).with_context(|| format!("cannot decode {}", record.image.display()))
 }
 
 /// Decodes and resizes one image to `size` × `size` grey in [0, 1].
-pub fn load_image(record: &Record, size: u32) -> Result<Vec<f32>, String> {
+pub fn load_image(record: &Record, size: u32) -> Result<Vec<f32>> {
     Ok(decode_image(record)?.resize_square(size).pixels)
 }
 
@@ -71,7 +72,7 @@ pub fn batch(
     tokenizer: &TextTokenizer,
     max_len: usize,
     device: &Device,
-) -> Result<Batch, String> {
+) -> Result<Batch> {
     let n = records.len();
     let candidates = records.first().map(|r| r.exist.len()).unwrap_or(0);
     let mut pixels = Vec::with_capacity(n * size * size);
@@ -79,12 +80,12 @@ pub fn batch(
     let (mut reports, mut questions) = (Vec::new(), Vec::new());
     for record in records {
         if record.boxes.len() != NUM_REGIONS || record.exist.len() != candidates {
-            return Err(format!(
+            bail!(
                 "record {}: {} boxes and {} labels do not fit this vocabulary",
                 record.id,
                 record.boxes.len(),
                 record.exist.len()
-            ));
+            );
         }
         let (image, record_boxes) = augmentation.apply(
             &decode_image(record)?,
@@ -113,8 +114,8 @@ pub fn batch(
         box_valid: float(box_valid, [n, NUM_REGIONS], device),
         exist: float(exist, [n, candidates], device),
         exist_valid: float(exist_valid, [n, candidates], device),
-        reports: tokenizer.batch(&reports, max_len, device).map_err(|e| e.to_string())?,
-        questions: tokenizer.batch(&questions, max_len, device).map_err(|e| e.to_string())?,
+        reports: tokenizer.batch(&reports, max_len, device).context("cannot tokenise the batch's reports")?,
+        questions: tokenizer.batch(&questions, max_len, device).context("cannot tokenise the batch's questions")?,
         report_texts: reports,
         question_texts: questions,
         same_findings: float(
@@ -139,16 +140,16 @@ pub fn prompted(
     max_len: usize,
     max_positions: usize,
     device: &Device,
-) -> Result<(TokenBatch, Tensor<2>), String> {
+) -> Result<(TokenBatch, Tensor<2>)> {
     let mut sequences = Vec::with_capacity(texts.len());
     let mut starts = Vec::with_capacity(texts.len());
     for (text, prompt) in texts.iter().zip(prompts) {
         // The text's own [CLS] gives way to the prompt's [CLS] … [SEP].
         let room = (max_positions + 1).checked_sub(prompt.len() + 2).filter(|&room| room >= 2);
-        let room = room.ok_or_else(|| {
+        let room = room.with_context(|| {
             format!("a findings prompt of {} tokens leaves no room for text in {max_positions} positions", prompt.len())
         })?;
-        let text = tokenizer.encode(text, max_len.min(room)).map_err(|e| e.to_string())?;
+        let text = tokenizer.encode(text, max_len.min(room))?;
         let (ids, start) = prompted_ids(prompt, &text);
         let start = match targets_from {
             // A pair cut before its answer has nothing to learn from.
@@ -235,7 +236,9 @@ mod tests {
         // The whole stays within the decoder's positions: the text is cut, or refused if nothing fits.
         let (batch, _) = prompted(&texts, &prompts, None, &tokenizer, 96, 24, &device).unwrap();
         assert_eq!(batch.ids.dims()[1], 24);
-        assert!(prompted(&texts, &prompts, None, &tokenizer, 96, 17, &device).unwrap_err().contains("no room"));
+        assert!(
+            prompted(&texts, &prompts, None, &tokenizer, 96, 17, &device).unwrap_err().to_string().contains("no room")
+        );
     }
 
     #[test]

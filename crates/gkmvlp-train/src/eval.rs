@@ -5,6 +5,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use gkmvlp::RegionPooling;
@@ -162,15 +163,11 @@ struct Generated {
     answers: Vec<(String, String)>,
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// Loads a weights folder onto the Flex CPU backend.
-pub fn load_pipeline(dir: &Path) -> Result<Pipeline, String> {
+pub fn load_pipeline(dir: &Path) -> Result<Pipeline> {
     WeightFiles::read_dir(dir)
         .and_then(|files| Pipeline::from_weights(files, Device::flex()))
-        .map_err(|e| format!("{}: {e}", dir.display()))
+        .with_context(|| format!("cannot load the weights in {}", dir.display()))
 }
 
 /// Per-entity presence: any candidate of the entity present.
@@ -241,27 +238,22 @@ fn macro_auc(groups: &[Vec<(f32, bool)>]) -> f64 {
     metrics::mean(&aucs(groups).into_iter().flatten().collect::<Vec<_>>()).unwrap_or(f64::NAN)
 }
 
-async fn evaluate_record(
-    pipeline: &Pipeline,
-    record: &Record,
-    args: &EvalArgs,
-    tally: &mut Tally,
-) -> Result<Vec<f32>, String> {
+async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, tally: &mut Tally) -> Result<Vec<f32>> {
     let pixels = load_image(record, pipeline.image_size() as u32)?;
-    let image = pipeline.image_tensor(&pixels).map_err(|e| e.to_string())?;
+    let image = pipeline.image_tensor(&pixels)?;
     let encoding = if args.true_boxes {
         let boxes = record
             .boxes
             .iter()
-            .map(|b| b.ok_or_else(|| format!("record {}: --true-boxes needs every region's box", record.id)))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|b| b.context("--true-boxes needs every region's box"))
+            .collect::<Result<Vec<_>>>()?;
         let boxes = Tensor::from_data(TensorData::new(boxes.concat(), [1, NUM_REGIONS, 4]), &pipeline.device);
         pipeline.model.encode_image(image, &pipeline.knowledge, RegionPooling::Given(boxes))
     } else {
         pipeline.encode(image)
     };
-    let boxes = read_f32(encoding.boxes.clone()).await.map_err(|e| e.to_string())?;
-    let present = read_f32(encoding.present.clone()).await.map_err(|e| e.to_string())?;
+    let boxes = read_f32(encoding.boxes.clone()).await?;
+    let present = read_f32(encoding.present.clone()).await?;
 
     for (region, truth) in record.boxes.iter().enumerate().take(NUM_REGIONS) {
         if let Some(truth) = truth {
@@ -306,14 +298,13 @@ async fn evaluate_record(
     }
 
     let names: Vec<String> = ENTITIES.iter().map(|e| e.name.to_string()).collect();
-    let scores = pipeline.zero_shot(&encoding, &names).await.map_err(|e| e.to_string())?;
+    let scores = pipeline.zero_shot(&encoding, &names).await?;
     for (entity, score) in scores.iter().enumerate() {
         tally.zero_shot[entity].push((score.probability, truth[entity]));
     }
 
     // As `Pipeline::generate_report` writes it, keeping the decoder's own text for its own score.
-    let decoder_report =
-        pipeline.decoder_report(&encoding, |_| ControlFlow::Continue(())).await.map_err(|e| e.to_string())?;
+    let decoder_report = pipeline.decoder_report(&encoding, |_| ControlFlow::Continue(())).await?;
     tally.decoder_mentioned.push(metrics::mentioned_findings(&decoder_report.text));
     let report = decoder_report.agreed();
     // The generated report continues the `findings:` cue; the reference starts with it.
@@ -326,10 +317,10 @@ async fn evaluate_record(
 
     let mut answers = Vec::with_capacity(record.qa.len());
     for qa in &record.qa {
-        let answer = pipeline.answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?;
+        let answer = pipeline.answer(&encoding, &qa.question).await?;
         // The decoder's own answer, unless it already wrote this one.
         let decoder = match answer.finding {
-            Some(_) => pipeline.generate_answer(&encoding, &qa.question).await.map_err(|e| e.to_string())?,
+            Some(_) => pipeline.generate_answer(&encoding, &qa.question).await?,
             None => answer.text.clone(),
         };
         let (pipeline_tally, decoder_tally) = if matches!(qa.answer.as_str(), "yes" | "no") {
@@ -350,23 +341,24 @@ async fn evaluate_record(
 
 /// The records of `split` in the dataset folder `data` (at most `limit` of them unless 0), each checked to
 /// fit this vocabulary.
-pub fn split_records(data: &Path, split: &str, limit: usize) -> Result<Vec<Record>, String> {
-    let mut records: Vec<Record> =
-        gkmvlp_data::read_dataset(data).map_err(|e| e.to_string())?.into_iter().filter(|r| r.split == split).collect();
+pub fn split_records(data: &Path, split: &str, limit: usize) -> Result<Vec<Record>> {
+    let records =
+        gkmvlp_data::read_dataset(data).with_context(|| format!("cannot read the dataset in {}", data.display()))?;
+    let mut records: Vec<Record> = records.into_iter().filter(|r| r.split == split).collect();
     if limit > 0 {
         records.truncate(limit);
     }
     if records.is_empty() {
-        return Err(format!("{}: no `{split}` records", data.display()));
+        bail!("{}: no `{split}` records", data.display());
     }
     match records.iter().find(|r| r.exist.len() != candidates().len()) {
-        Some(record) => Err(format!("record {}: {} labels do not fit this vocabulary", record.id, record.exist.len())),
+        Some(record) => bail!("record {}: {} labels do not fit this vocabulary", record.id, record.exist.len()),
         None => Ok(records),
     }
 }
 
 /// Evaluates; prints the metrics and returns them.
-pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
+pub fn run(args: &EvalArgs) -> Result<Metrics> {
     let pipeline = load_pipeline(&args.weights)?;
     let records = split_records(&args.data, &args.split, args.limit)?;
     let mut tally = Tally {
@@ -379,7 +371,9 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
     };
     let mut present = Vec::with_capacity(records.len());
     for (i, record) in records.iter().enumerate() {
-        present.push((record.id.clone(), pollster::block_on(evaluate_record(&pipeline, record, args, &mut tally))?));
+        let scores = pollster::block_on(evaluate_record(&pipeline, record, args, &mut tally))
+            .with_context(|| format!("record {}", record.id))?;
+        present.push((record.id.clone(), scores));
         eprint!("\revaluated {}/{}", i + 1, records.len());
     }
     eprintln!();
@@ -476,8 +470,8 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         compare(&output, baseline)?;
     }
     if let Some(out) = &args.out {
-        let json = serde_json::to_vec_pretty(&output).map_err(|e| e.to_string())?;
-        std::fs::write(out, json).map_err(|e| format!("{}: {e}", out.display()))?;
+        let json = serde_json::to_vec_pretty(&output).context("cannot serialise the evaluation")?;
+        std::fs::write(out, json).with_context(|| format!("cannot write {}", out.display()))?;
     }
     Ok(metrics)
 }
@@ -544,14 +538,11 @@ fn print_metrics(m: &Metrics) {
 }
 
 /// Prints the largest ECLS probability difference and the metric changes against an earlier run.
-fn compare(output: &EvalOutput, baseline: &Path) -> Result<(), String> {
-    let base: EvalOutput =
-        serde_json::from_slice(&read(baseline)?).map_err(|e| format!("{}: {e}", baseline.display()))?;
+fn compare(output: &EvalOutput, baseline: &Path) -> Result<()> {
+    let base: EvalOutput = serde_json::from_slice(&crate::read(baseline)?)
+        .with_context(|| format!("{}: not a `gkmvlp eval --out` file", baseline.display()))?;
     if base.present.iter().map(|(id, _)| id).ne(output.present.iter().map(|(id, _)| id)) {
-        return Err(format!(
-            "{}: evaluated other records; use the same --data, --split and --limit",
-            baseline.display()
-        ));
+        bail!("{}: evaluated other records; use the same --data, --split and --limit", baseline.display());
     }
     let max_diff = base
         .present

@@ -12,10 +12,11 @@ mod objectives;
 mod optimizer_state;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
@@ -185,8 +186,8 @@ struct TrainState {
     started_from: Option<serde_json::Value>,
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Learning rate at `step`: linear warm-up, then cosine decay to 10 %.
@@ -218,15 +219,15 @@ fn save(
     tokenizer_json: &[u8],
     dir: &Path,
     state: &TrainState,
-) -> Result<(), String> {
-    let training = serde_json::to_value(state).map_err(|e| e.to_string())?;
+) -> Result<()> {
+    let training = serde_json::to_value(state).context("cannot serialise the training state")?;
     let files = weights::package(&model.clone().valid(), config, tokenizer_json, training, weights::Storage::F32, None)
-        .map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        .context("cannot package the checkpoint's weights")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // The optimizer's state first, the weights' manifest last (each file through a temporary name), so a
     // checkpoint whose manifest names a step has every file of that step.
     optimizer_state::save(optimizer, model, dir)?;
-    files.write_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))
+    files.write_dir(dir).with_context(|| format!("cannot write the checkpoint to {}", dir.display()))
 }
 
 fn adamw(settings: &TrainSettings) -> ModuleOptimizer {
@@ -237,14 +238,13 @@ fn adamw(settings: &TrainSettings) -> ModuleOptimizer {
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the Ctrl-C handler once per process (a second installation is an error in `ctrlc`).
-fn catch_interrupt() -> Result<(), String> {
-    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+fn catch_interrupt() -> Result<()> {
+    // Every later call returns the first one's outcome: an error, which cannot be cloned, is shared.
+    static INSTALLED: OnceLock<std::result::Result<(), Arc<ctrlc::Error>>> = OnceLock::new();
     INSTALLED
-        .get_or_init(|| {
-            ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
-                .map_err(|e| format!("cannot catch Ctrl-C: {e}"))
-        })
+        .get_or_init(|| ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)).map_err(Arc::new))
         .clone()
+        .context("cannot catch Ctrl-C")
 }
 
 /// Stops gradients into E_T's MiniLM weights; its cross-attention (E_I→T's, new) keeps learning.
@@ -309,20 +309,18 @@ fn gradients(
     step: usize,
     inputs: &objectives::StepInputs,
     shards: usize,
-) -> Result<(GradientsParams, StepLosses), String> {
-    let shard =
-        |model: &gkmvlp::GkMvlp, records: &[&Record], share: f32| -> Result<(GradientsParams, StepLosses), String> {
-            let objectives = objectives::objectives(model, records, step, inputs)?;
-            let total = objectives
-                .iter()
-                .map(|(_, loss, weight)| loss.clone().mul_scalar(*weight))
-                .reduce(|a, b| a + b)
-                .expect("ECLS and boxes are always there");
-            let grads = GradientsParams::from_grads(total.clone().mul_scalar(share).backward(), model);
-            let parts =
-                objectives.into_iter().map(|(name, loss, _)| (name, loss.into_scalar::<f32>() * share)).collect();
-            Ok((grads, StepLosses { total: total.into_scalar::<f32>() * share, parts }))
-        };
+) -> Result<(GradientsParams, StepLosses)> {
+    let shard = |model: &gkmvlp::GkMvlp, records: &[&Record], share: f32| -> Result<(GradientsParams, StepLosses)> {
+        let objectives = objectives::objectives(model, records, step, inputs)?;
+        let total = objectives
+            .iter()
+            .map(|(_, loss, weight)| loss.clone().mul_scalar(*weight))
+            .reduce(|a, b| a + b)
+            .expect("ECLS and boxes are always there");
+        let grads = GradientsParams::from_grads(total.clone().mul_scalar(share).backward(), model);
+        let parts = objectives.into_iter().map(|(name, loss, _)| (name, loss.into_scalar::<f32>() * share)).collect();
+        Ok((grads, StepLosses { total: total.into_scalar::<f32>() * share, parts }))
+    };
     if shards <= 1 {
         return shard(model, records, 1.0);
     }
@@ -339,7 +337,7 @@ fn gradients(
             .collect();
         workers
             .into_iter()
-            .map(|worker| worker.join().unwrap_or_else(|_| Err("a batch shard's thread panicked".into())))
+            .map(|worker| worker.join().unwrap_or_else(|_| Err(anyhow!("a batch shard's thread panicked"))))
             .collect()
     });
     let mut accumulator = GradientsAccumulator::<gkmvlp::GkMvlp>::new();
@@ -358,40 +356,44 @@ fn gradients(
 }
 
 /// Trains; returns the last step reached.
-pub fn run(args: &TrainArgs) -> Result<usize, String> {
+pub fn run(args: &TrainArgs) -> Result<usize> {
     let mut settings = match &args.settings {
-        Some(path) => serde_json::from_slice(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?,
+        Some(path) => serde_json::from_slice(&read(path)?)
+            .with_context(|| format!("{}: not valid training settings", path.display()))?,
         None => TrainSettings::default(),
     };
-    if !(settings.ecls_positive_weight.is_finite() && settings.ecls_positive_weight > 0.0) {
-        return Err(format!("ecls_positive_weight is {}; it must be a positive number", settings.ecls_positive_weight));
-    }
+    ensure!(
+        settings.ecls_positive_weight.is_finite() && settings.ecls_positive_weight > 0.0,
+        "ecls_positive_weight is {}; it must be a positive number",
+        settings.ecls_positive_weight
+    );
     settings.augmentation.validate()?;
-    if settings.batch_shards == 0 || settings.batch_shards > settings.batch_size {
-        return Err(format!(
-            "batch_shards is {}; it must be from 1 to the batch size ({})",
-            settings.batch_shards, settings.batch_size
-        ));
-    }
+    ensure!(
+        settings.batch_shards != 0 && settings.batch_shards <= settings.batch_size,
+        "batch_shards is {}; it must be from 1 to the batch size ({})",
+        settings.batch_shards,
+        settings.batch_size
+    );
     if settings.batch_shards > 1 && (settings.itc_weight > 0.0 || settings.itm_weight > 0.0) {
-        return Err(format!(
+        bail!(
             "batch_shards is {}, but ITC and ITM contrast within the whole batch: set it to 1 where their weights are not 0",
             settings.batch_shards
-        ));
+        );
     }
     let tokenizer_json = read(&args.tokenizer)?;
-    let tokenizer = TextTokenizer::from_bytes(&tokenizer_json).map_err(|e| e.to_string())?;
-    let records = gkmvlp_data::read_dataset(&args.data).map_err(|e| e.to_string())?;
+    let tokenizer = TextTokenizer::from_bytes(&tokenizer_json)
+        .with_context(|| format!("{}: not a tokenizer", args.tokenizer.display()))?;
+    let records = gkmvlp_data::read_dataset(&args.data)
+        .with_context(|| format!("cannot read the dataset in {}", args.data.display()))?;
     let train: Vec<_> = records.iter().filter(|r| r.split == "train").collect();
-    if train.len() < 2 {
-        return Err(format!(
-            "{}: {} training records; at least 2 are needed (ITC contrasts within a batch)",
-            args.data.display(),
-            train.len()
-        ));
-    }
+    ensure!(
+        train.len() >= 2,
+        "{}: {} training records; at least 2 are needed (ITC contrasts within a batch)",
+        args.data.display(),
+        train.len()
+    );
     let device = match args.device.as_str() {
-        "wgpu" => Device::wgpu_options().init_with_setup().map_err(|e| format!("no wgpu adapter: {e:?}"))?.0,
+        "wgpu" => Device::wgpu_options().init_with_setup().map_err(|e| anyhow!("no wgpu adapter: {e:?}"))?.0,
         _ => Device::flex(),
     }
     .autodiff();
@@ -401,9 +403,10 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     let mut started_from = None;
     let (config, mut model, mut optimizer, start) = if args.resume {
         let manifest_json = read(&checkpoint.join(MANIFEST_FILE))?;
-        let manifest = Manifest::parse(&manifest_json).map_err(|e| e.to_string())?;
+        let manifest =
+            Manifest::parse(&manifest_json).with_context(|| checkpoint.join(MANIFEST_FILE).display().to_string())?;
         let state: TrainState = serde_json::from_value(manifest.training.clone())
-            .map_err(|e| format!("{}: no training state: {e}", checkpoint.display()))?;
+            .with_context(|| format!("{}: no training state", checkpoint.display()))?;
         settings = state.settings;
         started_from = state.started_from;
         if state.total_steps != args.steps {
@@ -412,21 +415,21 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
                 state.total_steps, args.steps
             );
         }
-        let (config, model) =
-            weights::load_model(&manifest, read(&checkpoint.join(MODEL_FILE))?, &device).map_err(|e| e.to_string())?;
+        let (config, model) = weights::load_model(&manifest, read(&checkpoint.join(MODEL_FILE))?, &device)
+            .with_context(|| checkpoint.display().to_string())?;
         let (optimizer, model) = optimizer_state::load(adamw(&settings), model, &checkpoint)?;
         (config, model, optimizer, state.step)
     } else if let Some(init) = &args.init {
         let manifest =
-            Manifest::parse(&read(&init.join(MANIFEST_FILE))?).map_err(|e| format!("{}: {e}", init.display()))?;
+            Manifest::parse(&read(&init.join(MANIFEST_FILE))?).with_context(|| init.display().to_string())?;
         let (config, model) = weights::load_model(&manifest, read(&init.join(MODEL_FILE))?, &device)
-            .map_err(|e| format!("{}: {e}", init.display()))?;
+            .with_context(|| init.display().to_string())?;
         eprintln!("starting from the weights in {}", init.display());
         started_from = Some(manifest.training.clone());
         (config, model, adamw(&settings), 0)
     } else {
         let mut config =
-            GkMvlpConfig::preset(&args.config).ok_or_else(|| format!("unknown config `{}`", args.config))?;
+            GkMvlpConfig::preset(&args.config).with_context(|| format!("unknown config `{}`", args.config))?;
         if args.no_grounding {
             config.grounding = gkmvlp::Grounding::Ungrounded;
         }
@@ -438,7 +441,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
                 config.text.vocab_size
             );
         }
-        let mut model = config.init(&device).map_err(|e| e.to_string())?;
+        let mut model = config.init(&device).context("cannot build the model")?;
         draw_initial_weights(&model);
         if config.text == gkmvlp::config::minilm_text() {
             let bytes = read(&args.minilm)?;
@@ -446,10 +449,8 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
                 &mut model.text_encoder,
                 bytes.clone(),
                 &args.minilm.display().to_string(),
-            )
-            .map_err(|e| e.to_string())?;
-            gkmvlp::storage::minilm::load_decoder(&mut model.text_decoder, bytes, &args.minilm.display().to_string())
-                .map_err(|e| e.to_string())?;
+            )?;
+            gkmvlp::storage::minilm::load_decoder(&mut model.text_decoder, bytes, &args.minilm.display().to_string())?;
         }
         (config, model, adamw(&settings), 0)
     };
@@ -457,13 +458,12 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     let config = if args.region_patches { config.with_region_patches(true) } else { config };
     model.gk_module.region_patches = config.region_patches;
     for (name, set) in [("prompt_from_truth", settings.prompt_from_truth), ("answers_only", settings.answers_only)] {
-        if set && !config.findings_prompt {
-            return Err(format!(
-                "{name} is set, but this model reads no findings prompt: add --findings-prompt, or start from weights trained with it"
-            ));
-        }
+        ensure!(
+            !set || config.findings_prompt,
+            "{name} is set, but this model reads no findings prompt: add --findings-prompt, or start from weights trained with it"
+        );
     }
-    let answer_cue = tokenizer.encode_plain(gkmvlp::protocol::ANSWER_CUE).map_err(|e| e.to_string())?;
+    let answer_cue = tokenizer.encode_plain(gkmvlp::protocol::ANSWER_CUE).context("cannot tokenise the answer cue")?;
 
     catch_interrupt()?;
     if !settings.train_text_encoder {
@@ -474,7 +474,7 @@ pub fn run(args: &TrainArgs) -> Result<usize, String> {
     } else {
         Some(
             Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device)
-                .map_err(|e| e.to_string())?,
+                .context("cannot encode the knowledge")?,
         )
     };
 

@@ -1,6 +1,7 @@
 //! One training step's objectives on a set of studies: the batch is read, the image encoded with its
 //! knowledge, and each objective whose weight is not 0 computed, as `(name, loss, weight)`.
 
+use anyhow::{Context, Result, anyhow};
 use burn::tensor::{Device, Tensor, TensorData};
 use gkmvlp::network::ecls_head::PresentThresholds;
 use gkmvlp::network::knowledge::Knowledge;
@@ -33,7 +34,7 @@ pub(crate) fn objectives(
     records: &[&Record],
     step: usize,
     inputs: &StepInputs,
-) -> Result<Vec<Objective>, String> {
+) -> Result<Vec<Objective>> {
     let StepInputs { settings, config, tokenizer, frozen_knowledge, answer_cue, device } = *inputs;
     let batch = data::batch(
         records,
@@ -48,7 +49,7 @@ pub(crate) fn objectives(
     let knowledge = match frozen_knowledge {
         Some(knowledge) => knowledge.clone(),
         None => Knowledge::encode(&model.text_encoder, tokenizer, config.text.max_positions, device)
-            .map_err(|e| e.to_string())?,
+            .context("cannot encode the knowledge")?,
     };
     let pooling = if settings.pool_predicted_boxes {
         RegionPooling::Predicted
@@ -125,12 +126,12 @@ pub(crate) fn objectives(
                     .into_data()
                     .convert::<f32>()
                     .try_to_vec::<f32>()
-                    .map_err(|e| format!("read-back failed: {e:?}"))?
+                    .map_err(|e| anyhow!("read-back of the ECLS probabilities failed: {e:?}"))?
             };
             let prompts = present
                 .chunks(present.len() / records.len())
                 .map(|p| tokenizer.encode_plain(&findings_prompt(p, &PresentThresholds::default())));
-            Some(prompts.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?)
+            Some(prompts.collect::<Result<Vec<_>, _>>().context("cannot tokenise the findings prompts")?)
         } else {
             None
         };

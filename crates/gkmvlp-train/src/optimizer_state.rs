@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use anyhow::{Context, Result, bail};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
@@ -61,40 +62,39 @@ impl ModuleMapper for RestoreIds<'_> {
 }
 
 /// Writes the optimizer's state and the model's parameter ids into `dir`, each through a temporary name.
-pub fn save(optimizer: &ModuleOptimizer, model: &GkMvlp, dir: &Path) -> Result<(), String> {
+pub fn save(optimizer: &ModuleOptimizer, model: &GkMvlp, dir: &Path) -> Result<()> {
     let mut collect = CollectIds::default();
     model.visit(&mut collect);
-    let ids = serde_json::to_vec(&collect.ids).map_err(|e| e.to_string())?;
+    let ids = serde_json::to_vec(&collect.ids).context("cannot serialise the parameter ids")?;
     let temporary = |name: &str| dir.join(format!("{name}.tmp"));
     std::fs::write(temporary(PARAM_IDS_FILE), ids)
-        .map_err(|e| format!("{}: {e}", dir.join(PARAM_IDS_FILE).display()))?;
+        .with_context(|| format!("cannot write {}", temporary(PARAM_IDS_FILE).display()))?;
     optimizer
         .save(temporary(OPTIMIZER_FILE))
-        .map_err(|e| format!("{}: cannot save the optimizer state: {e}", dir.join(OPTIMIZER_FILE).display()))?;
+        .with_context(|| format!("{}: cannot save the optimizer state", temporary(OPTIMIZER_FILE).display()))?;
     for name in [PARAM_IDS_FILE, OPTIMIZER_FILE] {
-        std::fs::rename(temporary(name), dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
+        std::fs::rename(temporary(name), dir.join(name))
+            .with_context(|| format!("cannot rename {} to {}", temporary(name).display(), dir.join(name).display()))?;
     }
     Ok(())
 }
 
 /// Gives `model` the parameter ids saved in `dir` and returns the optimizer with its saved state.
-pub fn load(optimizer: ModuleOptimizer, model: GkMvlp, dir: &Path) -> Result<(ModuleOptimizer, GkMvlp), String> {
+pub fn load(optimizer: ModuleOptimizer, model: GkMvlp, dir: &Path) -> Result<(ModuleOptimizer, GkMvlp)> {
     let ids_path = dir.join(PARAM_IDS_FILE);
-    let bytes = std::fs::read(&ids_path)
-        .map_err(|e| format!("{}: {e} (a checkpoint from before optimizer state was saved?)", ids_path.display()))?;
-    let ids: ParamIds = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", ids_path.display()))?;
+    let bytes = std::fs::read(&ids_path).with_context(|| {
+        format!("cannot read {} (a checkpoint from before optimizer state was saved?)", ids_path.display())
+    })?;
+    let ids: ParamIds =
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not valid parameter ids", ids_path.display()))?;
     let mut restore = RestoreIds { path: Vec::new(), ids: &ids, missing: Vec::new() };
     let model = model.map(&mut restore);
     if let Some(first) = restore.missing.first() {
-        return Err(format!(
-            "{}: {} parameter(s) have no saved id, first `{first}`",
-            ids_path.display(),
-            restore.missing.len()
-        ));
+        bail!("{}: {} parameter(s) have no saved id, first `{first}`", ids_path.display(), restore.missing.len());
     }
     let optimizer_path = dir.join(OPTIMIZER_FILE);
     let optimizer = optimizer
         .load(&optimizer_path)
-        .map_err(|e| format!("{}: cannot load the optimizer state: {e}", optimizer_path.display()))?;
+        .with_context(|| format!("{}: cannot load the optimizer state", optimizer_path.display()))?;
     Ok((optimizer, model))
 }

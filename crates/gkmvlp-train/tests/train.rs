@@ -175,7 +175,7 @@ fn tiny_trains_checkpoints_and_resumes() {
             split: split.into(),
         })
     };
-    let refused = calibrate("test").unwrap_err();
+    let refused = format!("{:#}", calibrate("test").unwrap_err());
     assert!(refused.contains("test split"), "{refused}");
     let thresholds = calibrate("train").expect("calibrate runs");
     let manifest = Manifest::parse(&std::fs::read(checkpoint.join(MANIFEST_FILE)).unwrap()).unwrap();
@@ -251,7 +251,7 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
         settings: Some(work.join("truth.json")),
         ..tiny_args(&work, "unprompted")
     };
-    let unprompted = run(&unprompted).unwrap_err();
+    let unprompted = format!("{:#}", run(&unprompted).unwrap_err());
     assert!(unprompted.contains("prompt_from_truth") && unprompted.contains("--findings-prompt"), "{unprompted}");
     std::fs::write(work.join("answers.json"), r#"{"answers_only": true}"#).unwrap();
     let answers = TrainArgs {
@@ -259,7 +259,7 @@ fn an_image_only_stage_trains_no_text_weight_and_a_run_can_start_from_it() {
         settings: Some(work.join("answers.json")),
         ..tiny_args(&work, "answers")
     };
-    let answers = run(&answers).unwrap_err();
+    let answers = format!("{:#}", run(&answers).unwrap_err());
     assert!(answers.contains("answers_only") && answers.contains("--findings-prompt"), "{answers}");
     assert_eq!(run(&prompted).unwrap(), 2);
     let manifest =
@@ -359,7 +359,7 @@ fn a_batch_split_into_shards_trains_the_weights_the_whole_batch_does() {
             "from 1 to the batch size",
         ),
     ] {
-        let error = run(&sharded(name, settings)).unwrap_err();
+        let error = format!("{:#}", run(&sharded(name, settings)).unwrap_err());
         assert!(error.contains("batch_shards") && error.contains(says), "{name}: {error}");
     }
     std::fs::remove_dir_all(&work).ok();
