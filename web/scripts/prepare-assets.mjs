@@ -2,7 +2,9 @@
 //   models/tokenizer.json                  always (the untrained fallback needs it)
 //   models/demo/: manifest.json and every file it lists           when ../models/demo exists
 //   samples/                               RG1 as PNG and DICOM, simulated radiographs, index.json
-// Samples are made by the gkmvlp-web `make_samples` example with the same decoder as the page.
+// Samples are made by `gkmvlp samples` (crates/gkmvlp-cli) with the same decoder as the page. The CLI is
+// built with the features `cargo test --release --workspace` (scripts/test.sh) already compiled burn with,
+// so a fresh machine builds burn natively once, not once more for this step.
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -29,4 +31,4 @@ const simDir = process.env.SIM_SAMPLES ?? join(repo, "models/samples");
 const simulated = existsSync(simDir) ? readdirSync(simDir).filter((f) => f.endsWith(".png")).sort().slice(0, 4).map((f) => join(simDir, f)) : [];
 const samples = join(pub, "samples");
 rmSync(samples, { recursive: true, force: true });
-execFileSync("cargo", ["run", "--quiet", "--release", "-p", "gkmvlp-web", "--example", "make_samples", "--", samples, ...simulated], { cwd: repo, stdio: "inherit" });
+execFileSync("cargo", ["run", "--quiet", "--release", "-p", "gkmvlp-cli", "--", "samples", samples, ...simulated], { cwd: repo, stdio: "inherit" });

@@ -4,6 +4,7 @@
 mod analyze;
 mod overlay;
 mod package;
+mod samples;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,9 @@ enum Command {
     Package(package::ShipArgs),
     /// Write an untrained model in the weights format (for the browser before trained weights exist).
     PackageUntrained(package::PackageArgs),
+    /// Write the page's sample images (RG1 as PNG and DICOM, simulated radiographs, a synthetic picture)
+    /// and their index.json into a folder.
+    Samples(samples::SamplesArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::PackageUntrained(args) => package::run(&args),
         Command::Package(args) => package::ship(&args),
+        Command::Samples(args) => samples::run(&args),
         Command::Eval(args) => gkmvlp_train::eval::run(&args).map(|_| ()),
         Command::Calibrate(args) => gkmvlp_train::calibrate::run(&args).map(|_| ()),
         // An interrupted run fails, so a script that chains stages stops there too.
