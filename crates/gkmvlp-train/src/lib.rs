@@ -29,9 +29,11 @@ use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp_data::Record;
 use serde::{Deserialize, Serialize};
 
-/// Loss weights, schedule and batch: the contents of `--settings FILE` (JSON), every field optional.
-/// An unknown field is refused, not ignored: a misspelt setting would otherwise train without it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Loss weights, schedule and batch: the contents of `--settings FILE` (JSON), every field optional: a
+/// missing field takes its value from [`TrainSettings::default`], so a settings file (`configs/*.json`)
+/// states only what differs. An unknown field is refused, not ignored: a misspelt setting would otherwise
+/// train without it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainSettings {
     pub batch_size: usize,
@@ -533,20 +535,105 @@ pub fn run(args: &TrainArgs) -> Result<usize> {
 mod tests {
     use super::*;
 
+    /// What each shipped settings file trains with. The files once spelt out every field; each now holds only
+    /// the fields that differ from the defaults, and must still read as the full file did.
+    fn shipped_settings() -> Vec<(&'static str, TrainSettings)> {
+        let default = TrainSettings::default;
+        let image_stage = TrainSettings {
+            learning_rate: 0.0003,
+            warmup_steps: 100,
+            itc_weight: 0.0,
+            itm_weight: 0.0,
+            lm_weight: 0.0,
+            checkpoint_every: 250,
+            itm_images: 4,
+            lm_both_texts: true,
+            batch_shards: 2,
+            ..default()
+        };
+        let report_stage = TrainSettings {
+            itc_weight: 0.0,
+            itm_weight: 0.0,
+            itm_images: 4,
+            lm_both_texts: true,
+            batch_shards: 2,
+            ..default()
+        };
+        vec![
+            ("ablation.json", default()),
+            ("ablation-no-ecls.json", TrainSettings { ecls_weight: 0.0, ..default() }),
+            ("demo-image-stage.json", image_stage.clone()),
+            ("demo-image-stage-2.json", TrainSettings { ecls_positive_weight: 4.0, ..image_stage.clone() }),
+            (
+                "demo-image-stage-pooled.json",
+                TrainSettings { ecls_positive_weight: 4.0, pool_predicted_boxes: true, ..image_stage },
+            ),
+            ("demo-report-stage.json", report_stage.clone()),
+            ("demo-report-stage-truth.json", TrainSettings { prompt_from_truth: true, ..report_stage.clone() }),
+            (
+                "demo-report-stage-truth-pooled.json",
+                TrainSettings { prompt_from_truth: true, pool_predicted_boxes: true, ..report_stage },
+            ),
+            (
+                "demo.json",
+                TrainSettings {
+                    itm_images: 4,
+                    lm_both_texts: true,
+                    findings_match: true,
+                    ecls_positive_weight: 4.0,
+                    ..default()
+                },
+            ),
+        ]
+    }
+
     #[test]
-    fn every_shipped_settings_file_reads_and_a_misspelt_field_is_refused() {
+    fn every_shipped_settings_file_reads_as_it_did_and_states_only_what_differs() {
         let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
-        let mut read_any = false;
-        for entry in std::fs::read_dir(&configs).unwrap() {
-            let path = entry.unwrap().path();
-            let settings: Result<TrainSettings, _> = serde_json::from_slice(&std::fs::read(&path).unwrap());
-            assert!(settings.is_ok(), "{}: {:?}", path.display(), settings.err());
-            read_any = true;
+        let expected = shipped_settings();
+        let mut files: Vec<String> = std::fs::read_dir(&configs)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".json"))
+            .collect();
+        files.sort();
+        let mut named: Vec<String> = expected.iter().map(|(name, _)| name.to_string()).collect();
+        named.sort();
+        assert_eq!(files, named, "every settings file in configs/ has its expected settings here");
+
+        for (name, settings) in expected {
+            let path = configs.join(name);
+            let bytes = std::fs::read(&path).unwrap();
+            match serde_json::from_slice::<TrainSettings>(&bytes) {
+                Ok(read) => assert_eq!(read, settings, "{}", path.display()),
+                Err(error) => panic!("{}: {error}", path.display()),
+            }
+            // A field whose removal changes nothing restates its default.
+            let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+            for field in fields.keys() {
+                let mut without = fields.clone();
+                without.remove(field);
+                let read: TrainSettings = serde_json::from_value(serde_json::Value::Object(without)).unwrap();
+                assert_ne!(read, settings, "{}: `{field}` restates its default", path.display());
+            }
         }
-        assert!(read_any);
+    }
+
+    #[test]
+    fn a_misspelt_settings_field_is_refused() {
+        let error = serde_json::from_str::<TrainSettings>(r#"{"batch_sise": 4}"#).unwrap_err();
+        assert!(error.to_string().contains("batch_sise"), "{error}");
         let error = serde_json::from_str::<TrainSettings>(r#"{"augmentaton": {"shift": 0.04}}"#).unwrap_err();
         assert!(error.to_string().contains("augmentaton"), "{error}");
+        let error = serde_json::from_str::<TrainSettings>(r#"{"augmentation": {"shfit": 0.04}}"#).unwrap_err();
+        assert!(error.to_string().contains("shfit"), "{error}");
         let settings: TrainSettings = serde_json::from_str(r#"{"augmentation": {"shift": 0.04}}"#).unwrap();
-        assert_eq!(settings.augmentation.shift, 0.04);
+        assert_eq!(
+            settings,
+            TrainSettings {
+                augmentation: augment::Augmentation { shift: 0.04, ..Default::default() },
+                ..Default::default()
+            }
+        );
     }
 }
