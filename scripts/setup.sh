@@ -17,6 +17,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+# rustfmt and clippy for the lint step of scripts/test.sh.
+for component in rustfmt clippy; do
+  rustup component list --installed | grep -q "^$component-" || rustup component add "$component"
+done
 
 # wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock. Not --locked: one of its locked
 # dependencies is not served by the registry here; unlocked it resolves and builds.
