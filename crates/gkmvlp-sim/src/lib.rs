@@ -26,7 +26,8 @@ pub mod report;
 pub mod sim;
 
 pub use dataset::{SimulateArgs, Summary, run};
-pub use findings::{Finding, FindingConfig, FindingRequest, Kind, Severity, Side};
+pub use findings::{Finding, FindingConfig, FindingRequest, Severity, Side};
+pub use gkmvlp_vocab::Entity;
 pub use gkmvlp_data::rng;
 pub use render::View;
 pub use report::{Qa, Report};

@@ -305,6 +305,23 @@ impl<'de> serde::Deserialize<'de> for Entity {
     }
 }
 
+/// Serde helpers that write an entity as its [`Entity::index`] instead of its key, for formats that
+/// store the number: `#[serde(with = "gkmvlp_vocab::entity_as_index")]`.
+#[cfg(feature = "serde")]
+pub mod entity_as_index {
+    use super::Entity;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(entity: &Entity, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(entity.index() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Entity, D::Error> {
+        let index = usize::deserialize(deserializer)?;
+        Entity::from_index(index).ok_or_else(|| serde::de::Error::custom(format!("no entity {index}")))
+    }
+}
+
 /// One knowledge candidate: an (entity, position) pair that is anatomically possible. The model scores
 /// `exist` for every candidate; the candidate list is the same everywhere because it is derived here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
