@@ -734,8 +734,10 @@ pub fn locate(plan: &Plan, proj: &Projection, an: &Anatomy, project: impl Fn([f3
     let n = proj.size;
     let mut out = Vec::new();
     for p in &plan.planned {
-        let device =
-            matches!(p.entity, Entity::EndotrachealTube | Entity::CentralVenousCatheter | Entity::EnlargedCardiacSilhouette);
+        let device = matches!(
+            p.entity,
+            Entity::EndotrachealTube | Entity::CentralVenousCatheter | Entity::EnlargedCardiacSilhouette
+        );
         let bit = 1u16 << p.bit;
         let pix: Vec<(f32, f32)> = if device {
             Vec::new()

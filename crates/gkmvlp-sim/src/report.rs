@@ -196,7 +196,9 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
         }
     };
     let claim_pos = match f.entity {
-        Entity::PleuralEffusion | Entity::Pneumothorax | Entity::EnlargedHilum | Entity::ElevatedHemidiaphragm => Vec::new(),
+        Entity::PleuralEffusion | Entity::Pneumothorax | Entity::EnlargedHilum | Entity::ElevatedHemidiaphragm => {
+            Vec::new()
+        }
         _ => spec,
     };
     (text.replace("  ", " "), claim_pos)
@@ -282,10 +284,14 @@ pub fn report(findings: &[Finding], view: &str, rng: &mut Rng, hedge_share: f64)
         sentences.push(sentence("findings", intro.to_string(), Vec::new()));
     }
     // Devices first, then the rest in a stable, shuffled-a-little order.
-    let mut order: Vec<&Finding> =
-        findings.iter().filter(|f| matches!(f.entity, Entity::EndotrachealTube | Entity::CentralVenousCatheter)).collect();
-    let mut rest: Vec<&Finding> =
-        findings.iter().filter(|f| !matches!(f.entity, Entity::EndotrachealTube | Entity::CentralVenousCatheter)).collect();
+    let mut order: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| matches!(f.entity, Entity::EndotrachealTube | Entity::CentralVenousCatheter))
+        .collect();
+    let mut rest: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| !matches!(f.entity, Entity::EndotrachealTube | Entity::CentralVenousCatheter))
+        .collect();
     for i in (1..rest.len()).rev() {
         rest.swap(i, rng.below(i + 1));
     }

@@ -229,13 +229,7 @@ fn check_text(st: &Study) {
     for s in &st.report.sentences {
         for c in &s.claims {
             if c.present {
-                assert!(
-                    present_any(c.entity),
-                    "seed {}: '{}' claims {} present",
-                    st.seed,
-                    s.text,
-                    c.entity.name()
-                );
+                assert!(present_any(c.entity), "seed {}: '{}' claims {} present", st.seed, s.text, c.entity.name());
                 for p in &c.positions {
                     assert!(
                         present_at(c.entity, p),
@@ -396,8 +390,9 @@ fn reports_and_answers_agree_with_triplets() {
 #[test]
 fn nodule_zone_matches_where_it_projects() {
     for seed in 300..306u64 {
-        let st =
-            sim().study(seed, &forced(128, vec![req(Entity::LungNodule, None, Some(Severity::Severe))])).expect("study");
+        let st = sim()
+            .study(seed, &forced(128, vec![req(Entity::LungNodule, None, Some(Severity::Severe))]))
+            .expect("study");
         let Some(f) = st.findings.iter().find(|f| f.entity == Entity::LungNodule) else { continue };
         // The nodule's pixels (finding bit 0) mostly lie in the lung it is reported in.
         let mut lungs = Vec::new();

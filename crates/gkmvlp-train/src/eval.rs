@@ -424,7 +424,11 @@ pub fn run(args: &EvalArgs) -> Result<Metrics, String> {
         ecls_macro_auc: macro_auc(&tally.ecls),
         ecls_auc_per_entity: Entity::ALL.iter().map(|e| e.name().to_string()).zip(aucs(&tally.ecls)).collect(),
         ecls_study_macro_auc: macro_auc(&tally.ecls_study),
-        ecls_study_auc_per_entity: Entity::ALL.iter().map(|e| e.name().to_string()).zip(aucs(&tally.ecls_study)).collect(),
+        ecls_study_auc_per_entity: Entity::ALL
+            .iter()
+            .map(|e| e.name().to_string())
+            .zip(aucs(&tally.ecls_study))
+            .collect(),
         ecls_f1,
         ecls_f1_interval: metrics::clinical_f1_interval(&tally.called, &tally.truth),
         ecls_calls_per_entity,
@@ -578,8 +582,8 @@ mod tests {
         let candidates = candidates();
         let mut present = vec![0.1; candidates.len()];
         let mut exist = vec![0i8; candidates.len()];
-        let of_first: Vec<usize> = (0..candidates.len()).filter(|&k| candidates[k].entity == Entity::PleuralEffusion).collect();
-        let of_second: Vec<usize> = (0..candidates.len()).filter(|&k| candidates[k].entity == Entity::Consolidation).collect();
+        let of_first: Vec<usize> = (0..candidates.len()).filter(|&k| candidates[k].entity.index() == 0).collect();
+        let of_second: Vec<usize> = (0..candidates.len()).filter(|&k| candidates[k].entity.index() == 1).collect();
         assert!(of_first.len() >= 2 && !of_second.is_empty(), "the test needs two positions of entity 0");
         present[of_first[1]] = 0.7;
         // An unlabelled position does not count, however probable.

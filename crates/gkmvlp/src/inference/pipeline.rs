@@ -376,12 +376,8 @@ impl Pipeline {
             Whereabouts::Side => side_of(&at).to_string(),
             Whereabouts::Zone => format!("in the {}", join_names(&most_specific(&at))),
         };
-        let finding = AnswerFinding {
-            entity: entity.name(),
-            position: Some(most_probable.name()),
-            probability,
-            threshold,
-        };
+        let finding =
+            AnswerFinding { entity: entity.name(), position: Some(most_probable.name()), probability, threshold };
         Ok(Answer { text, finding: Some(finding) })
     }
 

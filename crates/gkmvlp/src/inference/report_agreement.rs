@@ -181,7 +181,11 @@ mod tests {
     #[test]
     fn a_named_finding_the_report_leaves_out_is_added_where_nothing_contradicts_it() {
         let report = "ap view of the chest. there is no pleural effusion or pneumothorax. no pulmonary edema. impression : 1. small left pneumothorax. 2. cardiomegaly. 3. no acute cardiopulmonary process.";
-        let named = [named().to_vec(), vec![Candidate { entity: Entity::EnlargedCardiacSilhouette, position: Region::CardiacSilhouette }]].concat();
+        let named = [
+            named().to_vec(),
+            vec![Candidate { entity: Entity::EnlargedCardiacSilhouette, position: Region::CardiacSilhouette }],
+        ]
+        .concat();
         assert_eq!(
             agree_with_findings(report, &named),
             "ap view of the chest. no pulmonary edema. pleural effusion at the right costophrenic angle and the left costophrenic angle. \
