@@ -16,27 +16,27 @@
 
 use crate::DataError;
 use crate::read::walk;
-use gkmvlp_vocab::ENTITIES;
+use gkmvlp_vocab::{Entity, NUM_ENTITIES};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// NIH's findings and the vocabulary entity each maps to (None: no entity of ours).
-pub const NIH_ENTITIES: [(&str, Option<&str>); 14] = [
-    ("Atelectasis", Some("atelectasis")),
-    ("Cardiomegaly", Some("enlarged cardiac silhouette")),
-    ("Consolidation", Some("consolidation")),
-    ("Edema", Some("pulmonary edema")),
-    ("Effusion", Some("pleural effusion")),
-    ("Emphysema", Some("hyperaeration")),
+pub const NIH_ENTITIES: [(&str, Option<Entity>); 14] = [
+    ("Atelectasis", Some(Entity::Atelectasis)),
+    ("Cardiomegaly", Some(Entity::EnlargedCardiacSilhouette)),
+    ("Consolidation", Some(Entity::Consolidation)),
+    ("Edema", Some(Entity::PulmonaryEdema)),
+    ("Effusion", Some(Entity::PleuralEffusion)),
+    ("Emphysema", Some(Entity::Hyperaeration)),
     ("Fibrosis", None),
     ("Hernia", None),
     ("Infiltration", None),
-    ("Mass", Some("lung mass")),
-    ("Nodule", Some("lung nodule")),
+    ("Mass", Some(Entity::LungMass)),
+    ("Nodule", Some(Entity::LungNodule)),
     ("Pleural_Thickening", None),
     ("Pneumonia", None),
-    ("Pneumothorax", Some("pneumothorax")),
+    ("Pneumothorax", Some(Entity::Pneumothorax)),
 ];
 
 /// NIH's label for an image with none of its fourteen findings.
@@ -77,7 +77,7 @@ pub struct NihRecord {
     pub age: Option<u32>,
     /// "M" or "F" (empty where the file does not say).
     pub sex: String,
-    /// One label per `gkmvlp_vocab::ENTITIES` entry.
+    /// One label per entity, in `gkmvlp_vocab::Entity::ALL` order.
     pub labels: Vec<Label>,
     /// NIH's "No Finding": none of its fourteen findings.
     pub no_finding: bool,
@@ -86,9 +86,14 @@ pub struct NihRecord {
 }
 
 impl NihRecord {
-    /// The label of the entity named `name` (a `gkmvlp_vocab::ENTITIES` name); None if no such entity.
+    /// The label of the entity named `name` (an [`Entity::name`]); None if no such entity.
     pub fn label(&self, name: &str) -> Option<Label> {
-        gkmvlp_vocab::entity_index(name).and_then(|e| self.labels.get(e).copied())
+        Entity::from_name(name).and_then(|e| self.label_of(e))
+    }
+
+    /// The label of `entity`.
+    pub fn label_of(&self, entity: Entity) -> Option<Label> {
+        self.labels.get(entity.index()).copied()
     }
 }
 
@@ -274,10 +279,10 @@ fn read_rows(csv: &Path, columns: &Columns) -> Result<Vec<(usize, NihRecord)>, D
 
 /// NIH's pipe-separated finding list → (one label per entity, no finding, NIH's names).
 fn parse_labels(list: &str) -> Result<(Vec<Label>, bool, Vec<String>), String> {
-    let mut labels: Vec<Label> = ENTITIES.iter().map(|_| Label::Unknown).collect();
+    let mut labels: Vec<Label> = vec![Label::Unknown; NUM_ENTITIES];
     for (_, entity) in NIH_ENTITIES {
-        if let Some(e) = entity.and_then(gkmvlp_vocab::entity_index) {
-            labels[e] = Label::Absent;
+        if let Some(e) = entity {
+            labels[e.index()] = Label::Absent;
         }
     }
     let names: Vec<&str> = list.split('|').map(str::trim).collect();
@@ -296,8 +301,8 @@ fn parse_labels(list: &str) -> Result<(Vec<Label>, bool, Vec<String>), String> {
             let known: Vec<&str> = NIH_ENTITIES.iter().map(|(n, _)| *n).collect();
             return Err(format!("unknown label {name:?}; one of: {}, or {NO_FINDING:?}", known.join(", ")));
         };
-        if let Some(e) = entity.and_then(gkmvlp_vocab::entity_index) {
-            labels[e] = Label::Present;
+        if let Some(e) = entity {
+            labels[e.index()] = Label::Present;
         }
         nih.push(nih_name.to_string());
     }
@@ -338,12 +343,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_mapped_nih_finding_names_a_vocabulary_entity() {
-        for (nih, entity) in NIH_ENTITIES {
-            if let Some(e) = entity {
-                assert!(gkmvlp_vocab::entity_index(e).is_some(), "{nih} → {e}");
-            }
-        }
+    fn nine_nih_findings_map_onto_vocabulary_entities() {
         assert_eq!(NIH_ENTITIES.iter().filter(|(_, e)| e.is_some()).count(), 9);
     }
 
@@ -356,7 +356,7 @@ mod tests {
     #[test]
     fn labels_map_onto_entities() {
         let (labels, no_finding, nih) = parse_labels("Effusion|Infiltration|Emphysema").unwrap();
-        let label = |name: &str| labels[gkmvlp_vocab::entity_index(name).unwrap()];
+        let label = |name: &str| labels[Entity::from_name(name).unwrap().index()];
         assert!(!no_finding);
         assert_eq!(nih, vec!["Effusion", "Infiltration", "Emphysema"]);
         assert_eq!(label("pleural effusion"), Label::Present);

@@ -3,7 +3,7 @@
 
 use crate::DataError;
 use crate::record::{Record, ReportText, SPLITS};
-use gkmvlp_vocab::{NUM_REGIONS, Region, candidates};
+use gkmvlp_vocab::{Entity, NUM_REGIONS, Region, candidates};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -74,7 +74,7 @@ pub(crate) fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> 
 }
 
 /// Chest ImaGenome attribute names → vocabulary entities.
-fn imagenome_entity(name: &str) -> Option<usize> {
+fn imagenome_entity(name: &str) -> Option<Entity> {
     let n = name.trim().to_ascii_lowercase();
     let mapped = match n.as_str() {
         "mass/nodule (not otherwise specified)" | "lung nodule" | "nodule" => "lung nodule",
@@ -85,7 +85,7 @@ fn imagenome_entity(name: &str) -> Option<usize> {
         "endotracheal tube" | "et tube" => "endotracheal tube",
         other => other,
     };
-    gkmvlp_vocab::entity_index(mapped)
+    Entity::from_name(mapped)
 }
 
 fn report_sections(text: &str) -> ReportText {

@@ -1,7 +1,7 @@
 //! The dataset record: one image with its ground truth, as one JSONL line of a simulated dataset and as
 //! what every reader returns.
 
-use gkmvlp_vocab::candidates;
+use gkmvlp_vocab::{Entity, candidates};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -49,7 +49,7 @@ impl Record {
             .iter()
             .zip(&self.exist)
             .filter(|(_, e)| **e == 1)
-            .map(|(c, _)| (c.entity_name().to_string(), c.position.name().to_string()))
+            .map(|(c, _)| (c.entity.name().to_string(), c.position.name().to_string()))
             .collect()
     }
 }
@@ -60,7 +60,7 @@ impl Record {
 pub struct Finding {
     /// The simulator's finding kind in snake case ("pleural_effusion", "lung_nodule", …).
     pub kind: String,
-    /// Index into `gkmvlp_vocab::ENTITIES`.
+    /// The entity's [`Entity::index`]; see [`Finding::entity`].
     pub entity: usize,
     pub name: String,
     pub side: Side,
@@ -73,6 +73,13 @@ pub struct Finding {
     pub positions: Vec<String>,
     /// Free-form descriptors used by the report (e.g. "air bronchograms", "tip at the cavoatrial junction").
     pub details: Vec<String>,
+}
+
+impl Finding {
+    /// The vocabulary entity its `entity` number names (None for a number outside the vocabulary).
+    pub fn entity(&self) -> Option<Entity> {
+        Entity::from_index(self.entity)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -109,5 +116,13 @@ pub struct Qa {
     pub kind: String,
     pub question: String,
     pub answer: String,
+    /// The asked entity's [`Entity::index`], if the question is about one; see [`Qa::entity`].
     pub entity: Option<usize>,
+}
+
+impl Qa {
+    /// The vocabulary entity the question asks about, if any.
+    pub fn entity(&self) -> Option<Entity> {
+        self.entity.and_then(Entity::from_index)
+    }
 }

@@ -19,7 +19,7 @@ fn reads_the_mimic_imagenome_layout() {
     assert_eq!(r.report.findings, "Small right pleural effusion. No pneumothorax. The cardiac silhouette is normal.");
     assert_eq!(r.report.impression, "Small right pleural effusion.");
     let c = candidates();
-    let idx = |e: &str, p: Region| c.iter().position(|x| x.entity_name() == e && x.position == p).expect("candidate");
+    let idx = |e: &str, p: Region| c.iter().position(|x| x.entity.name() == e && x.position == p).expect("candidate");
     assert_eq!(r.exist[idx("pleural effusion", Region::RightCostophrenicAngle)], 1);
     assert_eq!(r.exist[idx("pneumothorax", Region::LeftLung)], 0);
     assert_eq!(r.exist[idx("pleural effusion", Region::LeftCostophrenicAngle)], -1);

@@ -160,7 +160,7 @@ fn reads_the_real_nih_development_set() {
     ] {
         assert_eq!(count(nih), n, "{nih}");
         let entity = NIH_ENTITIES.iter().find(|(name, _)| *name == nih).and_then(|(_, e)| *e).unwrap();
-        assert_eq!(recs.iter().filter(|r| r.label(entity) == Some(Label::Present)).count(), n, "{entity}");
+        assert_eq!(recs.iter().filter(|r| r.label_of(entity) == Some(Label::Present)).count(), n, "{entity:?}");
     }
     assert_eq!(recs.iter().filter(|r| r.no_finding).count(), 253);
     assert_eq!(recs.iter().filter(|r| r.view == "PA").count() + recs.iter().filter(|r| r.view == "AP").count(), 503);

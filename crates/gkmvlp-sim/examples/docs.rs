@@ -1,7 +1,8 @@
 //! Regenerates the README pictures: `cargo run --release -p gkmvlp-sim --example docs -- [OUT_DIR]`.
 //! docs/contact_sheet.png: 16 random studies; docs/findings.png: one study per finding kind;
 //! docs/overlay.png: the 29 boxes on one PA study, in three panels.
-use gkmvlp_sim::findings::{FindingConfig, FindingRequest, Kind, Severity};
+use gkmvlp_sim::Entity;
+use gkmvlp_sim::findings::{FindingConfig, FindingRequest, Severity};
 use gkmvlp_sim::{Simulator, Study, StudyConfig};
 use image::{GrayImage, Rgb, RgbImage};
 
@@ -63,11 +64,11 @@ fn main() {
         .collect();
     sheet(&tiles, 4, 192).save(out.join("contact_sheet.png")).expect("save");
     let mut tiles = Vec::new();
-    for (i, k) in Kind::ALL.iter().enumerate() {
+    for (i, entity) in Entity::ALL.into_iter().enumerate() {
         let c = StudyConfig {
             ap_share: 0.0,
             findings: FindingConfig {
-                forced: Some(vec![FindingRequest { kind: *k, side: None, severity: Some(Severity::Severe) }]),
+                forced: Some(vec![FindingRequest { entity, side: None, severity: Some(Severity::Severe) }]),
                 ..FindingConfig::default()
             },
             ..StudyConfig::default()

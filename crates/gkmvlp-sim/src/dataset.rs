@@ -2,11 +2,11 @@
 //! their images and scene graphs. The readers (`gkmvlp_data::read_dataset`) live in `gkmvlp-data`.
 
 use crate::SimError;
-use crate::findings::{FindingConfig, Kind};
+use crate::findings::FindingConfig;
 use crate::rng::Rng;
 use crate::sim::{Simulator, Study, StudyConfig};
 use gkmvlp_data::{Record, ReportText};
-use gkmvlp_vocab::{ENTITIES, Region, candidates};
+use gkmvlp_vocab::{Entity, Region, candidates};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -62,7 +62,7 @@ pub struct SimulateArgs {
     /// (`--prevalence "lung nodule=0.4"`). Meant for training sets; keep test sets at the defaults.
     #[arg(long = "prevalence", value_parser = parse_prevalence)]
     #[serde(default)]
-    pub prevalence: Vec<(Kind, f64)>,
+    pub prevalence: Vec<(Entity, f64)>,
     /// Maximum findings per study.
     #[arg(long, default_value_t = 4)]
     pub max_findings: usize,
@@ -127,8 +127,8 @@ impl SimulateArgs {
         for p in &mut f.prevalence {
             *p = (*p * self.prevalence_scale).clamp(0.0, 1.0);
         }
-        for &(kind, p) in &self.prevalence {
-            f.prevalence[kind as usize] = p;
+        for &(entity, p) in &self.prevalence {
+            f.prevalence[entity.index()] = p;
         }
         StudyConfig {
             size: self.size,
@@ -177,8 +177,8 @@ impl SimulateArgs {
                 return bad(format!("{name} must be within [0, 1], not {v}"));
             }
         }
-        if let Some((kind, p)) = self.prevalence.iter().find(|(_, p)| !(0.0..=1.0).contains(p)) {
-            return bad(format!("--prevalence of {} must be within [0, 1], not {p}", kind.name()));
+        if let Some((entity, p)) = self.prevalence.iter().find(|(_, p)| !(0.0..=1.0).contains(p)) {
+            return bad(format!("--prevalence of {} must be within [0, 1], not {p}", entity.name()));
         }
         if self.val_share + self.test_share > 1.0 {
             return bad("--val-share + --test-share exceed 1".into());
@@ -188,15 +188,15 @@ impl SimulateArgs {
 }
 
 /// `NAME=P`, NAME a finding's vocabulary name, any case (`lung nodule=0.4`).
-fn parse_prevalence(arg: &str) -> Result<(Kind, f64), String> {
+fn parse_prevalence(arg: &str) -> Result<(Entity, f64), String> {
     let (name, p) =
         arg.rsplit_once('=').ok_or_else(|| format!("expected NAME=P, as in \"lung nodule=0.4\", not {arg:?}"))?;
-    let kind = gkmvlp_vocab::entity_index(name).and_then(Kind::from_entity).ok_or_else(|| {
-        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+    let entity = Entity::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Entity::ALL.iter().map(|e| e.name()).collect();
         format!("unknown finding {:?}; one of: {}", name.trim(), names.join(", "))
     })?;
     let p: f64 = p.trim().parse().map_err(|_| format!("{:?} is not a probability", p.trim()))?;
-    Ok((kind, p))
+    Ok((entity, p))
 }
 
 /// What `run` did.
@@ -290,7 +290,7 @@ pub fn scene_graph(study: &Study, id: &str) -> serde_json::Value {
                 .iter()
                 .zip(&study.exist)
                 .filter(|(c, _)| c.position == *r)
-                .map(|(c, e)| format!("{}|{}|{}", category(c.entity), if *e == 1 { "yes" } else { "no" }, c.entity_name()))
+                .map(|(c, e)| format!("{}|{}|{}", category(c.entity), if *e == 1 { "yes" } else { "no" }, c.entity.name()))
                 .collect();
             (!attrs.is_empty()).then(|| {
                 let phrases: Vec<&str> = study
@@ -313,10 +313,10 @@ pub fn scene_graph(study: &Study, id: &str) -> serde_json::Value {
     })
 }
 
-fn category(entity: usize) -> &'static str {
-    match Kind::from_entity(entity) {
-        Some(Kind::EndotrachealTube | Kind::CentralVenousCatheter) => "tubesandlines",
-        Some(Kind::Consolidation | Kind::PulmonaryEdema | Kind::Atelectasis) => "disease",
+fn category(entity: Entity) -> &'static str {
+    match entity {
+        Entity::EndotrachealTube | Entity::CentralVenousCatheter => "tubesandlines",
+        Entity::Consolidation | Entity::PulmonaryEdema | Entity::Atelectasis => "disease",
         _ => "anatomicalfinding",
     }
 }
@@ -412,7 +412,7 @@ pub fn run(args: &SimulateArgs) -> Result<Summary, SimError> {
         "vocab_version": gkmvlp_vocab::VOCAB_VERSION,
         "regions": gkmvlp_vocab::REGIONS,
         "candidates": candidates().iter().map(|c| c.sentence()).collect::<Vec<_>>(),
-        "entities": ENTITIES.iter().map(|e| e.name).collect::<Vec<_>>(),
+        "entities": Entity::ALL.map(Entity::name),
         "args": args,
         "summary": summary,
     });
@@ -432,15 +432,15 @@ mod tests {
         args.prevalence_scale = 0.5;
         args.prevalence = vec![parse_prevalence("lung nodule = 0.4").unwrap()];
         let prevalence = args.study_config().findings.prevalence;
-        assert_eq!(prevalence[Kind::LungNodule as usize], 0.4);
+        assert_eq!(prevalence[Entity::LungNodule.index()], 0.4);
         assert_eq!(
-            prevalence[Kind::LungMass as usize],
-            0.5 * crate::findings::DEFAULT_PREVALENCE[Kind::LungMass as usize]
+            prevalence[Entity::LungMass.index()],
+            0.5 * crate::findings::DEFAULT_PREVALENCE[Entity::LungMass.index()]
         );
         assert!(parse_prevalence("lung nodules=0.4").unwrap_err().contains("one of: pleural effusion"));
         assert!(parse_prevalence("lung nodule").is_err());
         assert!(parse_prevalence("lung nodule=often").is_err());
-        args.prevalence = vec![(Kind::LungNodule, 1.5)];
+        args.prevalence = vec![(Entity::LungNodule, 1.5)];
         assert!(args.validate().unwrap_err().to_string().contains("--prevalence of lung nodule"));
     }
 }

@@ -7,104 +7,32 @@ use crate::anatomy::Anatomy;
 use crate::ct::Phantom;
 use crate::render::{LungMod, Projection, Shape};
 use crate::rng::Rng;
-use gkmvlp_vocab::{ENTITIES, Region, candidates};
+use gkmvlp_vocab::{Entity, Region, candidates};
 use serde::{Deserialize, Serialize};
 
-/// The finding types the simulator can insert, one per entity of [`gkmvlp_vocab::ENTITIES`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    PleuralEffusion,
-    Consolidation,
-    Atelectasis,
-    LungNodule,
-    LungMass,
-    Pneumothorax,
-    EnlargedCardiacSilhouette,
-    PulmonaryEdema,
-    EnlargedHilum,
-    MediastinalWidening,
-    ElevatedHemidiaphragm,
-    Hyperaeration,
-    EndotrachealTube,
-    CentralVenousCatheter,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 14] = [
-        Kind::PleuralEffusion,
-        Kind::Consolidation,
-        Kind::Atelectasis,
-        Kind::LungNodule,
-        Kind::LungMass,
-        Kind::Pneumothorax,
-        Kind::EnlargedCardiacSilhouette,
-        Kind::PulmonaryEdema,
-        Kind::EnlargedHilum,
-        Kind::MediastinalWidening,
-        Kind::ElevatedHemidiaphragm,
-        Kind::Hyperaeration,
-        Kind::EndotrachealTube,
-        Kind::CentralVenousCatheter,
-    ];
-
-    /// The vocabulary name (Chest ImaGenome attribute): `Kind::ALL` is in `gkmvlp_vocab::ENTITIES` order.
-    pub fn name(self) -> &'static str {
-        ENTITIES[self as usize].name
-    }
-
-    pub fn entity(self) -> Option<usize> {
-        Some(self as usize)
-    }
-
-    /// The name serde gives it (snake case), as in the `kind` of a record's findings.
-    pub fn key(self) -> &'static str {
-        match self {
-            Kind::PleuralEffusion => "pleural_effusion",
-            Kind::Consolidation => "consolidation",
-            Kind::Atelectasis => "atelectasis",
-            Kind::LungNodule => "lung_nodule",
-            Kind::LungMass => "lung_mass",
-            Kind::Pneumothorax => "pneumothorax",
-            Kind::EnlargedCardiacSilhouette => "enlarged_cardiac_silhouette",
-            Kind::PulmonaryEdema => "pulmonary_edema",
-            Kind::EnlargedHilum => "enlarged_hilum",
-            Kind::MediastinalWidening => "mediastinal_widening",
-            Kind::ElevatedHemidiaphragm => "elevated_hemidiaphragm",
-            Kind::Hyperaeration => "hyperaeration",
-            Kind::EndotrachealTube => "endotracheal_tube",
-            Kind::CentralVenousCatheter => "central_venous_catheter",
-        }
-    }
-
-    pub fn from_entity(e: usize) -> Option<Kind> {
-        Kind::ALL.get(e).copied()
-    }
-
-    /// Findings that exist on one side (or both when asked).
-    pub fn lateral(self) -> bool {
-        matches!(
-            self,
-            Kind::PleuralEffusion
-                | Kind::Consolidation
-                | Kind::Atelectasis
-                | Kind::LungNodule
-                | Kind::LungMass
-                | Kind::Pneumothorax
-                | Kind::EnlargedHilum
-                | Kind::ElevatedHemidiaphragm
-        )
-    }
+/// Findings that exist on one side (or both when asked).
+pub fn lateral(entity: Entity) -> bool {
+    matches!(
+        entity,
+        Entity::PleuralEffusion
+            | Entity::Consolidation
+            | Entity::Atelectasis
+            | Entity::LungNodule
+            | Entity::LungMass
+            | Entity::Pneumothorax
+            | Entity::EnlargedHilum
+            | Entity::ElevatedHemidiaphragm
+    )
 }
 
 pub use gkmvlp_data::{Severity, Side};
 
-/// A finding that is present in the study, with where it really lies.
+/// A finding that is present in the study, with where it really lies. It serialises as a dataset
+/// record's finding does: the entity as its `kind` key and its `entity` number.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(into = "gkmvlp_data::Finding", try_from = "gkmvlp_data::Finding")]
 pub struct Finding {
-    pub kind: Kind,
-    /// Index into `gkmvlp_vocab::ENTITIES`.
-    pub entity: usize,
+    pub entity: Entity,
     pub name: String,
     pub side: Side,
     pub severity: Severity,
@@ -123,11 +51,12 @@ impl Finding {
         self.positions.iter().filter_map(|p| Region::from_name(p)).collect()
     }
 
-    /// As a dataset record stores it: the same fields and JSON, the kind as its [`Kind::key`].
+    /// As a dataset record stores it: the same fields and JSON, the entity as its [`Entity::key`] (`kind`)
+    /// and its [`Entity::index`] (`entity`).
     pub fn to_record(&self) -> gkmvlp_data::Finding {
         gkmvlp_data::Finding {
-            kind: self.kind.key().to_string(),
-            entity: self.entity,
+            kind: self.entity.key().to_string(),
+            entity: self.entity.index(),
             name: self.name.clone(),
             side: self.side,
             severity: self.severity,
@@ -139,26 +68,55 @@ impl Finding {
     }
 }
 
+impl From<Finding> for gkmvlp_data::Finding {
+    fn from(finding: Finding) -> Self {
+        finding.to_record()
+    }
+}
+
+impl TryFrom<gkmvlp_data::Finding> for Finding {
+    type Error = String;
+
+    /// A record's finding, whose `kind` and `entity` must name the same entity.
+    fn try_from(f: gkmvlp_data::Finding) -> Result<Self, String> {
+        let entity = Entity::from_key(&f.kind).ok_or_else(|| format!("unknown finding kind `{}`", f.kind))?;
+        if entity.index() != f.entity {
+            return Err(format!("finding kind `{}` is entity {}, not {}", f.kind, entity.index(), f.entity));
+        }
+        Ok(Finding {
+            entity,
+            name: f.name,
+            side: f.side,
+            severity: f.severity,
+            size_mm: f.size_mm,
+            count: f.count,
+            positions: f.positions,
+            details: f.details,
+        })
+    }
+}
+
 /// A finding asked for explicitly (tests, targeted datasets). Unset fields are sampled.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct FindingRequest {
-    pub kind: Kind,
+    #[serde(rename = "kind")]
+    pub entity: Entity,
     pub side: Option<Side>,
     pub severity: Option<Severity>,
 }
 
-/// Default prevalence per kind (order of [`Kind::ALL`]) among abnormal studies.
+/// Default prevalence per entity (order of [`Entity::ALL`]) among abnormal studies.
 pub const DEFAULT_PREVALENCE: [f64; 14] =
     [0.22, 0.14, 0.14, 0.12, 0.05, 0.08, 0.16, 0.10, 0.05, 0.04, 0.06, 0.05, 0.08, 0.12];
 
 /// Default co-occurrences: if the first is present, the second is added with this probability.
-pub const DEFAULT_CO_OCCURRENCE: [(Kind, Kind, f64); 6] = [
-    (Kind::PulmonaryEdema, Kind::EnlargedCardiacSilhouette, 0.5),
-    (Kind::PulmonaryEdema, Kind::PleuralEffusion, 0.5),
-    (Kind::EnlargedCardiacSilhouette, Kind::PleuralEffusion, 0.25),
-    (Kind::EndotrachealTube, Kind::CentralVenousCatheter, 0.6),
-    (Kind::Consolidation, Kind::PleuralEffusion, 0.2),
-    (Kind::Atelectasis, Kind::PleuralEffusion, 0.3),
+pub const DEFAULT_CO_OCCURRENCE: [(Entity, Entity, f64); 6] = [
+    (Entity::PulmonaryEdema, Entity::EnlargedCardiacSilhouette, 0.5),
+    (Entity::PulmonaryEdema, Entity::PleuralEffusion, 0.5),
+    (Entity::EnlargedCardiacSilhouette, Entity::PleuralEffusion, 0.25),
+    (Entity::EndotrachealTube, Entity::CentralVenousCatheter, 0.6),
+    (Entity::Consolidation, Entity::PleuralEffusion, 0.2),
+    (Entity::Atelectasis, Entity::PleuralEffusion, 0.3),
 ];
 
 /// How findings are drawn.
@@ -166,9 +124,9 @@ pub const DEFAULT_CO_OCCURRENCE: [(Kind, Kind, f64); 6] = [
 pub struct FindingConfig {
     /// Share of studies with no finding at all.
     pub normal_share: f64,
-    /// Per-kind probability among abnormal studies (order of [`Kind::ALL`]).
+    /// Per-entity probability among abnormal studies (order of [`Entity::ALL`]).
     pub prevalence: Vec<f64>,
-    pub co_occurrence: Vec<(Kind, Kind, f64)>,
+    pub co_occurrence: Vec<(Entity, Entity, f64)>,
     pub max_findings: usize,
     /// If set, exactly these findings (prevalence ignored).
     pub forced: Option<Vec<FindingRequest>>,
@@ -194,8 +152,8 @@ pub fn draw(rng: &mut Rng, cfg: &FindingConfig) -> Vec<FindingRequest> {
     if rng.chance(cfg.normal_share) {
         return Vec::new();
     }
-    let mut kinds: Vec<Kind> = Vec::new();
-    for (i, k) in Kind::ALL.iter().enumerate() {
+    let mut kinds: Vec<Entity> = Vec::new();
+    for (i, k) in Entity::ALL.iter().enumerate() {
         if rng.chance(cfg.prevalence.get(i).copied().unwrap_or(0.0)) {
             kinds.push(*k);
         }
@@ -203,7 +161,7 @@ pub fn draw(rng: &mut Rng, cfg: &FindingConfig) -> Vec<FindingRequest> {
     if kinds.is_empty() {
         let total: f64 = cfg.prevalence.iter().sum();
         let mut t = rng.f64() * total;
-        for (i, k) in Kind::ALL.iter().enumerate() {
+        for (i, k) in Entity::ALL.iter().enumerate() {
             t -= cfg.prevalence.get(i).copied().unwrap_or(0.0);
             if t <= 0.0 {
                 kinds.push(*k);
@@ -211,7 +169,7 @@ pub fn draw(rng: &mut Rng, cfg: &FindingConfig) -> Vec<FindingRequest> {
             }
         }
         if kinds.is_empty() {
-            kinds.push(Kind::PleuralEffusion);
+            kinds.push(Entity::PleuralEffusion);
         }
     }
     for &(a, b, p) in &cfg.co_occurrence {
@@ -222,13 +180,13 @@ pub fn draw(rng: &mut Rng, cfg: &FindingConfig) -> Vec<FindingRequest> {
     while kinds.len() > cfg.max_findings.max(1) {
         kinds.remove(rng.below(kinds.len()));
     }
-    kinds.into_iter().map(|kind| FindingRequest { kind, side: None, severity: None }).collect()
+    kinds.into_iter().map(|entity| FindingRequest { entity, side: None, severity: None }).collect()
 }
 
 /// A finding in construction: its request, its 3-D modifications and how to locate it afterwards.
 #[derive(Clone, Debug)]
 pub struct Planned {
-    pub kind: Kind,
+    pub entity: Entity,
     pub side: Side,
     pub severity: Severity,
     pub size_mm: Option<f32>,
@@ -303,17 +261,17 @@ fn lesion_bbox(c: [f32; 3], r: f32) -> [f32; 6] {
 /// Turn the requests into 3-D modifications of the phantom.
 pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
     let mut plan = Plan::default();
-    // One finding per kind (the first request wins).
+    // One finding per entity (the first request wins).
     let mut seen = Vec::new();
     for req in reqs {
-        if seen.contains(&req.kind) || req.kind.entity().is_none() || plan.planned.len() >= 15 {
+        if seen.contains(&req.entity) || plan.planned.len() >= 15 {
             continue;
         }
-        seen.push(req.kind);
+        seen.push(req.entity);
         let bit = plan.planned.len() as u8;
         let severity = pick_sev(rng, req.severity);
         let mut p = Planned {
-            kind: req.kind,
+            entity: req.entity,
             side: Side::Midline,
             severity,
             size_mm: None,
@@ -323,20 +281,20 @@ pub fn plan(ph: &Phantom, rng: &mut Rng, reqs: &[FindingRequest]) -> Plan {
             details: Vec::new(),
             bit,
         };
-        match req.kind {
-            Kind::PleuralEffusion => pleural_effusion(ph, rng, req.side, &mut p, &mut plan),
-            Kind::Pneumothorax => pneumothorax(ph, rng, req.side, &mut p, &mut plan),
-            Kind::Consolidation => consolidation(ph, rng, req.side, &mut p, &mut plan),
-            Kind::Atelectasis => atelectasis(ph, rng, req.side, &mut p, &mut plan),
-            Kind::LungNodule | Kind::LungMass => lung_lesions(ph, rng, req.side, &mut p, &mut plan),
-            Kind::EnlargedCardiacSilhouette => enlarged_cardiac_silhouette(rng, &mut p, &mut plan),
-            Kind::PulmonaryEdema => pulmonary_edema(ph, &mut p, &mut plan),
-            Kind::EnlargedHilum => enlarged_hilum(ph, rng, req.side, &mut p, &mut plan),
-            Kind::MediastinalWidening => mediastinal_widening(ph, &mut p, &mut plan),
-            Kind::ElevatedHemidiaphragm => elevated_hemidiaphragm(ph, rng, req.side, &mut p, &mut plan),
-            Kind::Hyperaeration => hyperaeration(&mut p, &mut plan),
-            Kind::EndotrachealTube => endotracheal_tube(ph, rng, &mut p, &mut plan),
-            Kind::CentralVenousCatheter => central_venous_catheter(ph, rng, &mut p, &mut plan),
+        match req.entity {
+            Entity::PleuralEffusion => pleural_effusion(ph, rng, req.side, &mut p, &mut plan),
+            Entity::Pneumothorax => pneumothorax(ph, rng, req.side, &mut p, &mut plan),
+            Entity::Consolidation => consolidation(ph, rng, req.side, &mut p, &mut plan),
+            Entity::Atelectasis => atelectasis(ph, rng, req.side, &mut p, &mut plan),
+            Entity::LungNodule | Entity::LungMass => lung_lesions(ph, rng, req.side, &mut p, &mut plan),
+            Entity::EnlargedCardiacSilhouette => enlarged_cardiac_silhouette(rng, &mut p, &mut plan),
+            Entity::PulmonaryEdema => pulmonary_edema(ph, &mut p, &mut plan),
+            Entity::EnlargedHilum => enlarged_hilum(ph, rng, req.side, &mut p, &mut plan),
+            Entity::MediastinalWidening => mediastinal_widening(ph, &mut p, &mut plan),
+            Entity::ElevatedHemidiaphragm => elevated_hemidiaphragm(ph, rng, req.side, &mut p, &mut plan),
+            Entity::Hyperaeration => hyperaeration(&mut p, &mut plan),
+            Entity::EndotrachealTube => endotracheal_tube(ph, rng, &mut p, &mut plan),
+            Entity::CentralVenousCatheter => central_venous_catheter(ph, rng, &mut p, &mut plan),
         }
         plan.planned.push(p);
     }
@@ -500,7 +458,7 @@ fn atelectasis(ph: &Phantom, rng: &mut Rng, asked: Option<Side>, p: &mut Planned
 fn lung_lesions(ph: &Phantom, rng: &mut Rng, asked: Option<Side>, p: &mut Planned, plan: &mut Plan) {
     let bit = p.bit;
     let sev_t = severity_t(p.severity);
-    let mass = p.kind == Kind::LungMass;
+    let mass = p.entity == Entity::LungMass;
     let count = if mass { 1 } else { *rng.pick(&[1u32, 1, 1, 1, 2, 2, 3]) };
     let bilateral = count > 1 && rng.chance(0.3) && asked.is_none();
     let first = pick_side(rng, asked);
@@ -737,7 +695,7 @@ fn lesion_regions(p: &Planned, an: &Anatomy, project: &impl Fn([f32; 3]) -> [f64
 fn zones_holding(p: &Planned, an: &Anatomy, pix: &[(f32, f32)]) -> Vec<Region> {
     let si = side_idx(p.side);
     let r = |a: Region, b: Region| if si == 0 { a } else { b };
-    let zones: Vec<Region> = if p.kind == Kind::Atelectasis {
+    let zones: Vec<Region> = if p.entity == Entity::Atelectasis {
         vec![
             r(Region::RightMidLungZone, Region::LeftMidLungZone),
             r(Region::RightLowerLungZone, Region::LeftLowerLungZone),
@@ -776,9 +734,10 @@ pub fn locate(plan: &Plan, proj: &Projection, an: &Anatomy, project: impl Fn([f3
     let n = proj.size;
     let mut out = Vec::new();
     for p in &plan.planned {
-        let Some(entity) = p.kind.entity() else { continue };
-        let device =
-            matches!(p.kind, Kind::EndotrachealTube | Kind::CentralVenousCatheter | Kind::EnlargedCardiacSilhouette);
+        let device = matches!(
+            p.entity,
+            Entity::EndotrachealTube | Entity::CentralVenousCatheter | Entity::EnlargedCardiacSilhouette
+        );
         let bit = 1u16 << p.bit;
         let pix: Vec<(f32, f32)> = if device {
             Vec::new()
@@ -792,20 +751,20 @@ pub fn locate(plan: &Plan, proj: &Projection, an: &Anatomy, project: impl Fn([f3
             continue;
         }
         let mut regions: Vec<Region> = p.fixed.clone();
-        match p.kind {
-            Kind::LungNodule | Kind::LungMass => regions.extend(lesion_regions(p, an, &project)),
-            Kind::Consolidation | Kind::Atelectasis => regions.extend(zones_holding(p, an, &pix)),
+        match p.entity {
+            Entity::LungNodule | Entity::LungMass => regions.extend(lesion_regions(p, an, &project)),
+            Entity::Consolidation | Entity::Atelectasis => regions.extend(zones_holding(p, an, &pix)),
             _ => {}
         }
         // Keep only positions the vocabulary allows for this entity, in vocabulary order, unique.
-        let allowed = ENTITIES[entity].positions;
+        let allowed = p.entity.positions();
         let mut pos: Vec<Region> = allowed.iter().copied().filter(|r| regions.contains(r)).collect();
         pos.dedup();
         if pos.is_empty() {
             continue;
         }
         let mut side = p.side;
-        if matches!(p.kind, Kind::LungNodule | Kind::LungMass) {
+        if matches!(p.entity, Entity::LungNodule | Entity::LungMass) {
             let r = pos.iter().any(|r| r.name().starts_with("right"));
             let l = pos.iter().any(|r| r.name().starts_with("left"));
             side = if r && l {
@@ -817,9 +776,8 @@ pub fn locate(plan: &Plan, proj: &Projection, an: &Anatomy, project: impl Fn([f3
             };
         }
         out.push(Finding {
-            kind: p.kind,
-            entity,
-            name: p.kind.name().to_string(),
+            entity: p.entity,
+            name: p.entity.name().to_string(),
             side,
             severity: p.severity,
             size_mm: p.size_mm,
@@ -842,26 +800,24 @@ pub fn triplets(findings: &[Finding]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod kind_tests {
+mod entity_tests {
     use super::*;
 
     #[test]
-    fn kinds_follow_the_entity_table() {
-        assert_eq!(Kind::ALL.len(), ENTITIES.len());
-        for (i, kind) in Kind::ALL.iter().enumerate() {
-            assert_eq!(*kind as usize, i);
-            assert_eq!(gkmvlp_vocab::entity_index(kind.name()), Some(i));
-            assert_eq!(Kind::from_entity(i), Some(*kind));
-            assert_eq!(serde_json::to_value(kind).unwrap(), kind.key());
+    fn entities_serialise_as_the_simulators_kinds_did() {
+        for entity in Entity::ALL {
+            assert_eq!(serde_json::to_value(entity).unwrap(), entity.key());
+            assert_eq!(serde_json::from_value::<Entity>(entity.key().into()).unwrap(), entity);
         }
+        let request = FindingRequest { entity: Entity::LungNodule, side: None, severity: None };
+        assert_eq!(serde_json::to_string(&request).unwrap(), r#"{"kind":"lung_nodule","side":null,"severity":null}"#);
     }
 
     #[test]
     fn a_record_finding_serialises_as_the_simulators() {
         let finding = Finding {
-            kind: Kind::LungNodule,
-            entity: Kind::LungNodule as usize,
-            name: Kind::LungNodule.name().into(),
+            entity: Entity::LungNodule,
+            name: Entity::LungNodule.name().into(),
             side: Side::Bilateral,
             severity: Severity::Moderate,
             size_mm: Some(14.0),
@@ -872,6 +828,9 @@ mod kind_tests {
         let json = serde_json::to_string(&finding).unwrap();
         assert_eq!(serde_json::to_string(&finding.to_record()).unwrap(), json);
         let back: Finding = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.kind, Kind::LungNodule);
+        assert_eq!(back.entity, Entity::LungNodule);
+        assert!(json.starts_with(r#"{"kind":"lung_nodule","entity":3,"#), "{json}");
+        let mismatched = json.replace(r#""entity":3"#, r#""entity":4"#);
+        assert!(serde_json::from_str::<Finding>(&mismatched).is_err());
     }
 }

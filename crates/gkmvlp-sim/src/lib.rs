@@ -26,8 +26,9 @@ pub mod report;
 pub mod sim;
 
 pub use dataset::{SimulateArgs, Summary, run};
-pub use findings::{Finding, FindingConfig, FindingRequest, Kind, Severity, Side};
+pub use findings::{Finding, FindingConfig, FindingRequest, Severity, Side};
 pub use gkmvlp_data::rng;
+pub use gkmvlp_vocab::Entity;
 pub use render::View;
 pub use report::{Qa, Report};
 pub use sim::{Simulator, Study, StudyConfig};

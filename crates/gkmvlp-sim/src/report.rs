@@ -1,16 +1,18 @@
 //! Reports (FINDINGS and IMPRESSION) and question–answer pairs generated from the study's ground truth.
 //! Every sentence carries the claims it makes, so its agreement with the triplets can be checked.
 
-use crate::findings::{Finding, Kind, Severity, Side};
+use crate::findings::{Finding, Severity, Side, lateral};
 use crate::rng::Rng;
-use gkmvlp_vocab::{ENTITIES, Region, candidates, join_names, most_specific, side_of};
+use gkmvlp_vocab::{Entity, Region, candidates, join_names, most_specific, side_of};
 use serde::{Deserialize, Serialize};
 
 /// One claim a sentence makes: an entity is present (at least at these positions) or absent (at these
 /// positions, or anywhere when `positions` is empty).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Claim {
-    pub entity: usize,
+    /// Stored as its number, as the sentences in a record's `params` always have been.
+    #[serde(with = "gkmvlp_vocab::entity_as_index")]
+    pub entity: Entity,
     pub present: bool,
     pub positions: Vec<String>,
 }
@@ -32,10 +34,6 @@ pub struct Report {
 
 pub use gkmvlp_data::Qa;
 
-fn ent(k: Kind) -> usize {
-    k.entity().unwrap_or(usize::MAX)
-}
-
 fn cap(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -55,9 +53,9 @@ fn number_word(n: u32) -> &'static str {
     }
 }
 
-/// Severity word for a kind: effusions and pneumothoraces are small/moderate/large, others mild/…/severe.
-pub fn severity_word(k: Kind, s: Severity) -> &'static str {
-    let size_like = matches!(k, Kind::PleuralEffusion | Kind::Pneumothorax);
+/// Severity word for an entity: effusions and pneumothoraces are small/moderate/large, others mild/…/severe.
+pub fn severity_word(k: Entity, s: Severity) -> &'static str {
+    let size_like = matches!(k, Entity::PleuralEffusion | Entity::Pneumothorax);
     match (size_like, s) {
         (true, Severity::Mild) => "small",
         (true, Severity::Moderate) => "moderate",
@@ -81,19 +79,19 @@ fn present_claim(f: &Finding, positions: &[Region]) -> Claim {
     Claim { entity: f.entity, present: true, positions: positions.iter().map(|r| r.name().to_string()).collect() }
 }
 
-fn absent_claim(k: Kind) -> Claim {
-    Claim { entity: ent(k), present: false, positions: Vec::new() }
+fn absent_claim(k: Entity) -> Claim {
+    Claim { entity: k, present: false, positions: Vec::new() }
 }
 
 /// The positive sentence for one finding.
 fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
-    let sev = severity_word(f.kind, f.severity);
+    let sev = severity_word(f.entity, f.severity);
     let spec = most_specific(&f.regions());
     let where_ = join_names(&spec);
     let side = side_adj(f);
     let hedge_pre = if hedge { *rng.pick(&["possible ", "probable ", "likely "]) } else { "" };
-    let text = match f.kind {
-        Kind::PleuralEffusion => {
+    let text = match f.entity {
+        Entity::PleuralEffusion => {
             let eff = if f.side == Side::Bilateral { "pleural effusions" } else { "pleural effusion" };
             match rng.below(3) {
                 0 => format!(
@@ -108,12 +106,12 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
                 ),
             }
         }
-        Kind::Pneumothorax => match rng.below(3) {
+        Entity::Pneumothorax => match rng.below(3) {
             0 => format!("There is a {sev} {side} pneumothorax with a visible visceral pleural line."),
             1 => format!("{} {side} apical pneumothorax.", cap(sev)),
             _ => format!("A {sev} {side} pneumothorax is present, without lung markings beyond the pleural line."),
         },
-        Kind::Consolidation => match rng.below(3) {
+        Entity::Consolidation => match rng.below(3) {
             0 => format!(
                 "{}onsolidation in the {where_} with air bronchograms.",
                 if hedge { format!("{}c", cap(hedge_pre)) } else { "C".into() }
@@ -124,7 +122,7 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
             ),
             _ => format!("{} airspace consolidation is seen in the {where_}.", cap(&format!("{hedge_pre}focal"))),
         },
-        Kind::Atelectasis => match rng.below(3) {
+        Entity::Atelectasis => match rng.below(3) {
             0 => format!(
                 "{} atelectasis in the {where_}.",
                 cap(&format!(
@@ -138,7 +136,7 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
             ),
             _ => format!("{} atelectasis of the {where_}.", cap(&format!("{hedge_pre}{sev}"))),
         },
-        Kind::LungNodule => {
+        Entity::LungNodule => {
             let size = f.size_mm.unwrap_or(10.0);
             if f.count > 1 {
                 format!(
@@ -152,36 +150,36 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
                 format!("{}{size:.0} mm nodule in the {where_}.", if hedge { "Possible " } else { "" })
             }
         }
-        Kind::LungMass => {
+        Entity::LungMass => {
             let cm = f.size_mm.unwrap_or(40.0) / 10.0;
             format!("{} {cm:.1} cm mass in the {where_}.", if hedge { "Possible" } else { "A" })
         }
-        Kind::EnlargedCardiacSilhouette => match rng.below(3) {
+        Entity::EnlargedCardiacSilhouette => match rng.below(3) {
             0 => "The cardiac silhouette is enlarged.".to_string(),
             1 => format!("{} cardiomegaly.", cap(sev)),
             _ => format!("{} enlargement of the cardiac silhouette.", cap(sev)),
         },
-        Kind::PulmonaryEdema => match rng.below(2) {
+        Entity::PulmonaryEdema => match rng.below(2) {
             0 => format!("{} pulmonary edema with perihilar haziness.", cap(&format!("{hedge_pre}{sev}"))),
             _ => format!("There is {hedge_pre}{sev} bilateral perihilar pulmonary edema."),
         },
-        Kind::EnlargedHilum => match rng.below(2) {
+        Entity::EnlargedHilum => match rng.below(2) {
             0 => format!("The {side} hilum is {}enlarged.", if hedge { "possibly " } else { "" }),
             _ => format!("{} enlargement of the {side} hilum.", cap(&format!("{hedge_pre}{sev}"))),
         },
-        Kind::MediastinalWidening => match rng.below(2) {
+        Entity::MediastinalWidening => match rng.below(2) {
             0 => "The upper mediastinum is widened.".to_string(),
             _ => format!("{} widening of the mediastinum.", cap(sev)),
         },
-        Kind::ElevatedHemidiaphragm => match rng.below(2) {
+        Entity::ElevatedHemidiaphragm => match rng.below(2) {
             0 => format!("Elevation of the {side} hemidiaphragm."),
             _ => format!("The {side} hemidiaphragm is elevated."),
         },
-        Kind::Hyperaeration => match rng.below(2) {
+        Entity::Hyperaeration => match rng.below(2) {
             0 => "The lungs are hyperinflated with flattening of the hemidiaphragms.".to_string(),
             _ => "Hyperaeration of both lungs.".to_string(),
         },
-        Kind::EndotrachealTube => {
+        Entity::EndotrachealTube => {
             let tip = f.details.iter().find(|d| d.starts_with("tip")).cloned().unwrap_or_default();
             if f.positions.iter().any(|p| p == "carina") {
                 "The endotracheal tube tip is at the level of the carina; withdrawal by 2 cm is suggested.".to_string()
@@ -189,7 +187,7 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
                 format!("An endotracheal tube is in place, {tip}.")
             }
         }
-        Kind::CentralVenousCatheter => {
+        Entity::CentralVenousCatheter => {
             let tip = f.details.iter().find(|d| d.starts_with("tip")).cloned().unwrap_or_default();
             format!(
                 "{} central venous catheter with the {tip}.",
@@ -197,8 +195,10 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
             )
         }
     };
-    let claim_pos = match f.kind {
-        Kind::PleuralEffusion | Kind::Pneumothorax | Kind::EnlargedHilum | Kind::ElevatedHemidiaphragm => Vec::new(),
+    let claim_pos = match f.entity {
+        Entity::PleuralEffusion | Entity::Pneumothorax | Entity::EnlargedHilum | Entity::ElevatedHemidiaphragm => {
+            Vec::new()
+        }
         _ => spec,
     };
     (text.replace("  ", " "), claim_pos)
@@ -206,45 +206,45 @@ fn describe(f: &Finding, rng: &mut Rng, hedge: bool) -> (String, Vec<Region>) {
 
 /// Short impression phrase for a finding.
 fn impression_phrase(f: &Finding) -> String {
-    let sev = severity_word(f.kind, f.severity);
+    let sev = severity_word(f.entity, f.severity);
     let spec = join_names(&most_specific(&f.regions()));
-    match f.kind {
-        Kind::PleuralEffusion => {
+    match f.entity {
+        Entity::PleuralEffusion => {
             format!("{} {} pleural effusion{}", cap(sev), side_adj(f), if f.side == Side::Bilateral { "s" } else { "" })
         }
-        Kind::Pneumothorax => format!("{} {} pneumothorax", cap(sev), side_adj(f)),
-        Kind::Consolidation => format!("Consolidation in the {spec}, concerning for pneumonia"),
-        Kind::Atelectasis => format!("Atelectasis in the {spec}"),
-        Kind::LungNodule => format!(
+        Entity::Pneumothorax => format!("{} {} pneumothorax", cap(sev), side_adj(f)),
+        Entity::Consolidation => format!("Consolidation in the {spec}, concerning for pneumonia"),
+        Entity::Atelectasis => format!("Atelectasis in the {spec}"),
+        Entity::LungNodule => format!(
             "{} in the {spec}; CT recommended",
             if f.count > 1 { "Pulmonary nodules" } else { "Pulmonary nodule" }
         ),
-        Kind::LungMass => format!("Mass in the {spec}; further evaluation with CT recommended"),
-        Kind::EnlargedCardiacSilhouette => "Cardiomegaly".into(),
-        Kind::PulmonaryEdema => format!("{} pulmonary edema", cap(sev)),
-        Kind::EnlargedHilum => format!("Enlarged {} hilum", side_adj(f)),
-        Kind::MediastinalWidening => "Mediastinal widening".into(),
-        Kind::ElevatedHemidiaphragm => format!("Elevated {} hemidiaphragm", side_adj(f)),
-        Kind::Hyperaeration => "Hyperinflated lungs".into(),
-        Kind::EndotrachealTube => {
+        Entity::LungMass => format!("Mass in the {spec}; further evaluation with CT recommended"),
+        Entity::EnlargedCardiacSilhouette => "Cardiomegaly".into(),
+        Entity::PulmonaryEdema => format!("{} pulmonary edema", cap(sev)),
+        Entity::EnlargedHilum => format!("Enlarged {} hilum", side_adj(f)),
+        Entity::MediastinalWidening => "Mediastinal widening".into(),
+        Entity::ElevatedHemidiaphragm => format!("Elevated {} hemidiaphragm", side_adj(f)),
+        Entity::Hyperaeration => "Hyperinflated lungs".into(),
+        Entity::EndotrachealTube => {
             if f.positions.iter().any(|p| p == "carina") {
                 "Low endotracheal tube at the carina".into()
             } else {
                 "Endotracheal tube in appropriate position".into()
             }
         }
-        Kind::CentralVenousCatheter => format!(
+        Entity::CentralVenousCatheter => format!(
             "Central venous catheter, {}",
             f.details.iter().find(|d| d.starts_with("tip")).cloned().unwrap_or_default()
         ),
     }
 }
 
-/// Negative statements that may be made about kinds that are absent; each lists what it negates.
-const NEGATIONS: &[(&[Kind], &[&str])] = &[
-    (&[Kind::Pneumothorax], &["No pneumothorax.", "There is no pneumothorax.", "No evidence of pneumothorax."]),
+/// Negative statements that may be made about entities that are absent; each lists what it negates.
+const NEGATIONS: &[(&[Entity], &[&str])] = &[
+    (&[Entity::Pneumothorax], &["No pneumothorax.", "There is no pneumothorax.", "No evidence of pneumothorax."]),
     (
-        &[Kind::PleuralEffusion],
+        &[Entity::PleuralEffusion],
         &[
             "No pleural effusion.",
             "There is no pleural effusion.",
@@ -252,22 +252,22 @@ const NEGATIONS: &[(&[Kind], &[&str])] = &[
         ],
     ),
     (
-        &[Kind::PleuralEffusion, Kind::Pneumothorax],
+        &[Entity::PleuralEffusion, Entity::Pneumothorax],
         &["No pleural effusion or pneumothorax.", "There is no pleural effusion or pneumothorax."],
     ),
-    (&[Kind::Consolidation], &["No focal consolidation.", "There is no consolidation."]),
-    (&[Kind::PulmonaryEdema], &["No pulmonary edema.", "There is no pulmonary edema."]),
+    (&[Entity::Consolidation], &["No focal consolidation.", "There is no consolidation."]),
+    (&[Entity::PulmonaryEdema], &["No pulmonary edema.", "There is no pulmonary edema."]),
     (
-        &[Kind::EnlargedCardiacSilhouette],
+        &[Entity::EnlargedCardiacSilhouette],
         &["Heart size is normal.", "The cardiac silhouette is normal in size.", "No cardiomegaly."],
     ),
     (
-        &[Kind::MediastinalWidening, Kind::EnlargedHilum, Kind::PulmonaryEdema],
+        &[Entity::MediastinalWidening, Entity::EnlargedHilum, Entity::PulmonaryEdema],
         &["The mediastinal and hilar contours are normal.", "Normal mediastinal and hilar contours."],
     ),
-    (&[Kind::LungNodule, Kind::LungMass], &["No suspicious pulmonary nodule or mass.", "No focal nodule or mass."]),
+    (&[Entity::LungNodule, Entity::LungMass], &["No suspicious pulmonary nodule or mass.", "No focal nodule or mass."]),
     (
-        &[Kind::Consolidation, Kind::PulmonaryEdema, Kind::Atelectasis, Kind::LungNodule, Kind::LungMass],
+        &[Entity::Consolidation, Entity::PulmonaryEdema, Entity::Atelectasis, Entity::LungNodule, Entity::LungMass],
         &["The lungs are clear.", "The lungs are well expanded and clear."],
     ),
 ];
@@ -284,23 +284,27 @@ pub fn report(findings: &[Finding], view: &str, rng: &mut Rng, hedge_share: f64)
         sentences.push(sentence("findings", intro.to_string(), Vec::new()));
     }
     // Devices first, then the rest in a stable, shuffled-a-little order.
-    let mut order: Vec<&Finding> =
-        findings.iter().filter(|f| matches!(f.kind, Kind::EndotrachealTube | Kind::CentralVenousCatheter)).collect();
-    let mut rest: Vec<&Finding> =
-        findings.iter().filter(|f| !matches!(f.kind, Kind::EndotrachealTube | Kind::CentralVenousCatheter)).collect();
+    let mut order: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| matches!(f.entity, Entity::EndotrachealTube | Entity::CentralVenousCatheter))
+        .collect();
+    let mut rest: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| !matches!(f.entity, Entity::EndotrachealTube | Entity::CentralVenousCatheter))
+        .collect();
     for i in (1..rest.len()).rev() {
         rest.swap(i, rng.below(i + 1));
     }
     order.extend(rest);
     for f in &order {
         let hedgeable = matches!(
-            f.kind,
-            Kind::Consolidation
-                | Kind::Atelectasis
-                | Kind::LungNodule
-                | Kind::LungMass
-                | Kind::PulmonaryEdema
-                | Kind::EnlargedHilum
+            f.entity,
+            Entity::Consolidation
+                | Entity::Atelectasis
+                | Entity::LungNodule
+                | Entity::LungMass
+                | Entity::PulmonaryEdema
+                | Entity::EnlargedHilum
         );
         let hedge = hedgeable && rng.chance(hedge_share);
         let (text, pos) = describe(f, rng, hedge);
@@ -320,16 +324,16 @@ fn sentence(section: &str, text: String, claims: Vec<Claim>) -> Sentence {
     Sentence { section: section.into(), text, claims, hedged: false }
 }
 
-/// FINDINGS' negations of absent kinds: four for normal studies, one to three otherwise, none negating a
-/// kind twice.
+/// FINDINGS' negations of absent entities: four for normal studies, one to three otherwise, none negating a
+/// entity twice.
 fn negations(findings: &[Finding], rng: &mut Rng) -> Vec<Sentence> {
-    let present = |k: Kind| findings.iter().any(|f| f.kind == k);
+    let present = |k: Entity| findings.iter().any(|f| f.entity == k);
     let mut negs: Vec<usize> = (0..NEGATIONS.len()).filter(|&i| NEGATIONS[i].0.iter().all(|k| !present(*k))).collect();
     for i in (1..negs.len()).rev() {
         negs.swap(i, rng.below(i + 1));
     }
     let keep = if findings.is_empty() { 4 } else { 1 + rng.below(3) };
-    let mut covered: Vec<Kind> = Vec::new();
+    let mut covered: Vec<Entity> = Vec::new();
     let mut out = Vec::new();
     for i in negs {
         if out.len() >= keep {
@@ -354,7 +358,7 @@ fn impression(findings: &[Finding], order: &[&Finding], rng: &mut Rng) -> Vec<Se
             "No acute cardiopulmonary abnormality.",
             "Normal chest radiograph.",
         ]);
-        let claims = [Kind::PleuralEffusion, Kind::Pneumothorax, Kind::Consolidation, Kind::PulmonaryEdema]
+        let claims = [Entity::PleuralEffusion, Entity::Pneumothorax, Entity::Consolidation, Entity::PulmonaryEdema]
             .iter()
             .map(|k| absent_claim(*k))
             .collect();
@@ -373,22 +377,22 @@ fn impression(findings: &[Finding], order: &[&Finding], rng: &mut Rng) -> Vec<Se
 }
 
 /// Everyday names for the entities, used in questions.
-pub fn entity_word(k: Kind) -> &'static str {
+pub fn entity_word(k: Entity) -> &'static str {
     match k {
-        Kind::PleuralEffusion => "pleural effusion",
-        Kind::Consolidation => "consolidation",
-        Kind::Atelectasis => "atelectasis",
-        Kind::LungNodule => "lung nodule",
-        Kind::LungMass => "lung mass",
-        Kind::Pneumothorax => "pneumothorax",
-        Kind::EnlargedCardiacSilhouette => "cardiomegaly",
-        Kind::PulmonaryEdema => "pulmonary edema",
-        Kind::EnlargedHilum => "enlarged hilum",
-        Kind::MediastinalWidening => "mediastinal widening",
-        Kind::ElevatedHemidiaphragm => "elevated hemidiaphragm",
-        Kind::Hyperaeration => "hyperaeration",
-        Kind::EndotrachealTube => "endotracheal tube",
-        Kind::CentralVenousCatheter => "central venous catheter",
+        Entity::PleuralEffusion => "pleural effusion",
+        Entity::Consolidation => "consolidation",
+        Entity::Atelectasis => "atelectasis",
+        Entity::LungNodule => "lung nodule",
+        Entity::LungMass => "lung mass",
+        Entity::Pneumothorax => "pneumothorax",
+        Entity::EnlargedCardiacSilhouette => "cardiomegaly",
+        Entity::PulmonaryEdema => "pulmonary edema",
+        Entity::EnlargedHilum => "enlarged hilum",
+        Entity::MediastinalWidening => "mediastinal widening",
+        Entity::ElevatedHemidiaphragm => "elevated hemidiaphragm",
+        Entity::Hyperaeration => "hyperaeration",
+        Entity::EndotrachealTube => "endotracheal tube",
+        Entity::CentralVenousCatheter => "central venous catheter",
     }
 }
 
@@ -400,7 +404,7 @@ pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
     for f in findings {
         out.extend(finding_questions(f, rng));
     }
-    let names: Vec<&str> = findings.iter().map(|f| f.kind.name()).collect();
+    let names: Vec<&str> = findings.iter().map(|f| f.entity.name()).collect();
     out.push(Qa {
         kind: "open".into(),
         question: (*rng.pick(&[
@@ -415,14 +419,14 @@ pub fn qa(findings: &[Finding], exist: &[u8], rng: &mut Rng) -> Vec<Qa> {
     out
 }
 
-/// Presence questions on two or three kinds, present ones favoured.
+/// Presence questions on two or three entities, present ones favoured.
 fn presence_questions(findings: &[Finding], rng: &mut Rng) -> Vec<Qa> {
-    let find = |k: Kind| findings.iter().find(|f| f.kind == k);
-    let mut kinds: Vec<Kind> = Kind::ALL.to_vec();
+    let find = |k: Entity| findings.iter().find(|f| f.entity == k);
+    let mut kinds: Vec<Entity> = Entity::ALL.to_vec();
     for i in (1..kinds.len()).rev() {
         kinds.swap(i, rng.below(i + 1));
     }
-    let mut asked: Vec<Kind> = findings.iter().map(|f| f.kind).take(2).collect();
+    let mut asked: Vec<Entity> = findings.iter().map(|f| f.entity).take(2).collect();
     for k in kinds {
         if asked.len() >= 3 {
             break;
@@ -438,13 +442,13 @@ fn presence_questions(findings: &[Finding], rng: &mut Rng) -> Vec<Qa> {
             0 => {
                 let countable = matches!(
                     k,
-                    Kind::EndotrachealTube
-                        | Kind::CentralVenousCatheter
-                        | Kind::LungNodule
-                        | Kind::LungMass
-                        | Kind::PleuralEffusion
-                        | Kind::EnlargedHilum
-                        | Kind::ElevatedHemidiaphragm
+                    Entity::EndotrachealTube
+                        | Entity::CentralVenousCatheter
+                        | Entity::LungNodule
+                        | Entity::LungMass
+                        | Entity::PleuralEffusion
+                        | Entity::EnlargedHilum
+                        | Entity::ElevatedHemidiaphragm
                 );
                 let art = if !countable {
                     "any"
@@ -462,7 +466,7 @@ fn presence_questions(findings: &[Finding], rng: &mut Rng) -> Vec<Qa> {
             kind: "presence".into(),
             question: q,
             answer: if find(k).is_some() { "yes" } else { "no" }.into(),
-            entity: k.entity(),
+            entity: Some(k.index()),
         });
     }
     out
@@ -476,65 +480,65 @@ fn region_question(exist: &[u8], rng: &mut Rng) -> Qa {
     let c = cands[ci];
     Qa {
         kind: "region".into(),
-        question: format!("Is there {} in the {}?", ENTITIES[c.entity].name, c.position.name()),
+        question: format!("Is there {} in the {}?", c.entity.name(), c.position.name()),
         answer: if exist.get(ci) == Some(&1) { "yes" } else { "no" }.into(),
-        entity: Some(c.entity),
+        entity: Some(c.entity.index()),
     }
 }
 
 /// One finding's own questions: its side, its zone, its size and count, or its severity.
 fn finding_questions(f: &Finding, rng: &mut Rng) -> Vec<Qa> {
     let mut out = Vec::new();
-    let w = entity_word(f.kind);
-    if f.kind.lateral() || f.kind == Kind::PulmonaryEdema {
+    let w = entity_word(f.entity);
+    if lateral(f.entity) || f.entity == Entity::PulmonaryEdema {
         out.push(Qa {
             kind: "side".into(),
             question: format!("Which side is the {w} on?"),
             answer: side_of(&f.regions()).into(),
-            entity: Some(f.entity),
+            entity: Some(f.entity.index()),
         });
     }
-    if matches!(f.kind, Kind::LungNodule | Kind::LungMass | Kind::Consolidation | Kind::Atelectasis) {
+    if matches!(f.entity, Entity::LungNodule | Entity::LungMass | Entity::Consolidation | Entity::Atelectasis) {
         let spec = most_specific(&f.regions());
         let q = if rng.chance(0.5) { format!("Where is the {w}?") } else { format!("In which zone is the {w}?") };
         out.push(Qa {
             kind: "zone".into(),
             question: q,
             answer: format!("in the {}", join_names(&spec)),
-            entity: Some(f.entity),
+            entity: Some(f.entity.index()),
         });
     }
-    match f.kind {
-        Kind::LungNodule | Kind::LungMass => {
+    match f.entity {
+        Entity::LungNodule | Entity::LungMass => {
             out.push(Qa {
                 kind: "size".into(),
                 question: format!("How large is the {w}?"),
                 answer: format!("about {:.0} mm", f.size_mm.unwrap_or(0.0)),
-                entity: Some(f.entity),
+                entity: Some(f.entity.index()),
             });
-            if f.kind == Kind::LungNodule {
+            if f.entity == Entity::LungNodule {
                 out.push(Qa {
                     kind: "count".into(),
                     question: "How many nodules are there?".into(),
                     answer: number_word(f.count).into(),
-                    entity: Some(f.entity),
+                    entity: Some(f.entity.index()),
                 });
             }
         }
-        Kind::PleuralEffusion | Kind::Pneumothorax => {
+        Entity::PleuralEffusion | Entity::Pneumothorax => {
             out.push(Qa {
                 kind: "size".into(),
                 question: format!("How large is the {w}?"),
-                answer: severity_word(f.kind, f.severity).into(),
-                entity: Some(f.entity),
+                answer: severity_word(f.entity, f.severity).into(),
+                entity: Some(f.entity.index()),
             });
         }
-        Kind::EnlargedCardiacSilhouette | Kind::PulmonaryEdema => {
+        Entity::EnlargedCardiacSilhouette | Entity::PulmonaryEdema => {
             out.push(Qa {
                 kind: "severity".into(),
                 question: format!("How severe is the {w}?"),
-                answer: severity_word(f.kind, f.severity).into(),
-                entity: Some(f.entity),
+                answer: severity_word(f.entity, f.severity).into(),
+                entity: Some(f.entity.index()),
             });
         }
         _ => {}

@@ -1,9 +1,9 @@
 //! Tests on the real CT (assets/ct, fetched by `scripts/fetch-assets.sh --with-ct`).
 
-use gkmvlp_sim::findings::{FindingConfig, FindingRequest, Kind, Severity, Side};
+use gkmvlp_sim::findings::{FindingConfig, FindingRequest, Severity, Side, lateral};
 use gkmvlp_sim::render::group;
 use gkmvlp_sim::{Simulator, Study, StudyConfig};
-use gkmvlp_vocab::{ENTITIES, Region, candidates};
+use gkmvlp_vocab::{Entity, Region, candidates};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -30,8 +30,8 @@ fn forced(size: usize, reqs: Vec<FindingRequest>) -> StudyConfig {
     StudyConfig { findings: FindingConfig { forced: Some(reqs), ..FindingConfig::default() }, ..cfg(size) }
 }
 
-fn req(kind: Kind, side: Option<Side>, severity: Option<Severity>) -> FindingRequest {
-    FindingRequest { kind, side, severity }
+fn req(entity: Entity, side: Option<Side>, severity: Option<Severity>) -> FindingRequest {
+    FindingRequest { entity, side, severity }
 }
 
 fn mean_in(st: &Study, b: [f32; 4]) -> f64 {
@@ -162,7 +162,7 @@ fn right_effusion_brightens_right_angle_and_spares_left_lung() {
     let seed = 7;
     let normal = sim().study(seed, &forced(256, vec![])).expect("normal");
     let eff = sim()
-        .study(seed, &forced(256, vec![req(Kind::PleuralEffusion, Some(Side::Right), Some(Severity::Moderate))]))
+        .study(seed, &forced(256, vec![req(Entity::PleuralEffusion, Some(Side::Right), Some(Severity::Moderate))]))
         .expect("effusion");
     assert_eq!(normal.pose.rot_deg, eff.pose.rot_deg, "the finding must not change the pose");
     let cpa = normal.boxes[Region::RightCostophrenicAngle.index()];
@@ -174,7 +174,7 @@ fn right_effusion_brightens_right_angle_and_spares_left_lung() {
     assert!(d_right > 0.05, "right costophrenic angle brightened by only {d_right:.4}");
     assert!(d_left < 0.01, "left lung changed by {d_left:.4}");
     assert!(d_lcpa < 0.01, "left costophrenic angle changed by {d_lcpa:.4}");
-    let f = eff.findings.iter().find(|f| f.kind == Kind::PleuralEffusion).expect("effusion located");
+    let f = eff.findings.iter().find(|f| f.entity == Entity::PleuralEffusion).expect("effusion located");
     assert_eq!(f.side, Side::Right);
     assert!(f.positions.iter().any(|p| p == "right costophrenic angle"));
     assert!(f.positions.iter().all(|p| p.starts_with("right")));
@@ -196,22 +196,22 @@ fn seeds_reproduce_bit_for_bit() {
 }
 
 /// Words that name each entity in generated text (report and questions).
-fn synonyms(k: Kind) -> &'static [&'static str] {
+fn synonyms(k: Entity) -> &'static [&'static str] {
     match k {
-        Kind::PleuralEffusion => &["pleural effusion"],
-        Kind::Consolidation => &["consolidation"],
-        Kind::Atelectasis => &["atelectasis"],
-        Kind::LungNodule => &["nodule"],
-        Kind::LungMass => &["mass"],
-        Kind::Pneumothorax => &["pneumothorax"],
-        Kind::EnlargedCardiacSilhouette => &["cardiomegaly", "cardiac silhouette", "heart size"],
-        Kind::PulmonaryEdema => &["edema"],
-        Kind::EnlargedHilum => &["hilum", "hilar"],
-        Kind::MediastinalWidening => &["mediastinum", "mediastinal"],
-        Kind::ElevatedHemidiaphragm => &["elevat"],
-        Kind::Hyperaeration => &["hyperinflat", "hyperaeration"],
-        Kind::EndotrachealTube => &["endotracheal tube"],
-        Kind::CentralVenousCatheter => &["central venous catheter"],
+        Entity::PleuralEffusion => &["pleural effusion"],
+        Entity::Consolidation => &["consolidation"],
+        Entity::Atelectasis => &["atelectasis"],
+        Entity::LungNodule => &["nodule"],
+        Entity::LungMass => &["mass"],
+        Entity::Pneumothorax => &["pneumothorax"],
+        Entity::EnlargedCardiacSilhouette => &["cardiomegaly", "cardiac silhouette", "heart size"],
+        Entity::PulmonaryEdema => &["edema"],
+        Entity::EnlargedHilum => &["hilum", "hilar"],
+        Entity::MediastinalWidening => &["mediastinum", "mediastinal"],
+        Entity::ElevatedHemidiaphragm => &["elevat"],
+        Entity::Hyperaeration => &["hyperinflat", "hyperaeration"],
+        Entity::EndotrachealTube => &["endotracheal tube"],
+        Entity::CentralVenousCatheter => &["central venous catheter"],
     }
 }
 
@@ -219,30 +219,24 @@ fn synonyms(k: Kind) -> &'static [&'static str] {
 /// through the words of the sentence.
 fn check_text(st: &Study) {
     let cands = candidates();
-    let present_at = |e: usize, pos: &str| {
+    let present_at = |e: Entity, pos: &str| {
         cands.iter().zip(&st.exist).any(|(c, x)| *x == 1 && c.entity == e && c.position.name() == pos)
     };
-    let present_any = |e: usize| cands.iter().zip(&st.exist).any(|(c, x)| *x == 1 && c.entity == e);
-    let side_ok = |e: usize, side: &str| {
+    let present_any = |e: Entity| cands.iter().zip(&st.exist).any(|(c, x)| *x == 1 && c.entity == e);
+    let side_ok = |e: Entity, side: &str| {
         cands.iter().zip(&st.exist).any(|(c, x)| *x == 1 && c.entity == e && c.position.name().starts_with(side))
     };
     for s in &st.report.sentences {
         for c in &s.claims {
             if c.present {
-                assert!(
-                    present_any(c.entity),
-                    "seed {}: '{}' claims {} present",
-                    st.seed,
-                    s.text,
-                    ENTITIES[c.entity].name
-                );
+                assert!(present_any(c.entity), "seed {}: '{}' claims {} present", st.seed, s.text, c.entity.name());
                 for p in &c.positions {
                     assert!(
                         present_at(c.entity, p),
                         "seed {}: '{}' claims {} at {p}",
                         st.seed,
                         s.text,
-                        ENTITIES[c.entity].name
+                        c.entity.name()
                     );
                 }
             } else if c.positions.is_empty() {
@@ -251,7 +245,7 @@ fn check_text(st: &Study) {
                     "seed {}: '{}' denies {} but it is present",
                     st.seed,
                     s.text,
-                    ENTITIES[c.entity].name
+                    c.entity.name()
                 );
             }
         }
@@ -264,9 +258,8 @@ fn check_text(st: &Study) {
             || t.contains("normal")
             || t.contains("clear")
             || t.contains("sharp");
-        for k in Kind::ALL {
-            let Some(e) = k.entity() else { continue };
-            if !synonyms(k).iter().any(|w| t.contains(w)) {
+        for e in Entity::ALL {
+            if !synonyms(e).iter().any(|w| t.contains(w)) {
                 continue;
             }
             if negative {
@@ -276,17 +269,17 @@ fn check_text(st: &Study) {
                     "seed {}: '{}' negates {} which is present",
                     st.seed,
                     s.text,
-                    k.name()
+                    e.name()
                 );
             } else if s.claims.iter().any(|c| c.entity == e) {
-                assert!(present_any(e), "seed {}: '{}' affirms absent {}", st.seed, s.text, k.name());
+                assert!(present_any(e), "seed {}: '{}' affirms absent {}", st.seed, s.text, e.name());
                 for side in ["right", "left"] {
                     if t.contains(&format!("{side} "))
-                        && k.lateral()
+                        && lateral(e)
                         && !t.contains("right internal jugular")
                         && !t.contains("right-sided")
                     {
-                        assert!(side_ok(e, side), "seed {}: '{}' puts {} on the {side}", st.seed, s.text, k.name());
+                        assert!(side_ok(e, side), "seed {}: '{}' puts {} on the {side}", st.seed, s.text, e.name());
                     }
                 }
             }
@@ -296,24 +289,24 @@ fn check_text(st: &Study) {
     for q in &st.qa {
         match q.kind.as_str() {
             "presence" => {
-                let e = q.entity.expect("entity");
+                let e = q.entity().expect("entity");
                 assert_eq!(q.answer == "yes", present_any(e), "seed {}: {} → {}", st.seed, q.question, q.answer);
             }
             "region" => {
-                let e = q.entity.expect("entity");
+                let e = q.entity().expect("entity");
                 let pos = cands
                     .iter()
                     .find(|c| {
                         c.entity == e
                             && q.question.contains(&format!(" in the {}?", c.position.name()))
-                            && q.question.contains(ENTITIES[e].name)
+                            && q.question.contains(e.name())
                     })
                     .map(|c| c.position.name())
                     .expect("position in question");
                 assert_eq!(q.answer == "yes", present_at(e, pos), "seed {}: {} → {}", st.seed, q.question, q.answer);
             }
             "side" => {
-                let e = q.entity.expect("entity");
+                let e = q.entity().expect("entity");
                 let want = match (side_ok(e, "right"), side_ok(e, "left")) {
                     (true, true) => "both sides",
                     (true, false) => "right",
@@ -323,7 +316,7 @@ fn check_text(st: &Study) {
                 assert_eq!(q.answer, want, "seed {}: {}", st.seed, q.question);
             }
             "zone" => {
-                let e = q.entity.expect("entity");
+                let e = q.entity().expect("entity");
                 for r in Region::ALL {
                     if q.answer.contains(r.name())
                         && !(r.name() == "right lung" && q.answer.contains("right lung zone"))
@@ -333,7 +326,7 @@ fn check_text(st: &Study) {
                 }
             }
             "count" | "size" | "severity" => {
-                let e = q.entity.expect("entity");
+                let e = q.entity().expect("entity");
                 let f = st.findings.iter().find(|f| f.entity == e).expect("finding for count/size");
                 if q.kind == "count" {
                     let n =
@@ -344,7 +337,7 @@ fn check_text(st: &Study) {
                 }
             }
             "open" => {
-                let names: Vec<&str> = st.findings.iter().map(|f| f.kind.name()).collect();
+                let names: Vec<&str> = st.findings.iter().map(|f| f.entity.name()).collect();
                 if names.is_empty() {
                     assert_eq!(q.answer, "none");
                 } else {
@@ -359,12 +352,12 @@ fn check_text(st: &Study) {
 }
 
 #[test]
-fn every_finding_kind_is_inserted_located_and_reported() {
-    for (i, k) in Kind::ALL.iter().enumerate() {
+fn every_finding_is_inserted_located_and_reported() {
+    for (i, k) in Entity::ALL.iter().enumerate() {
         let st =
             sim().study(100 + i as u64, &forced(128, vec![req(*k, None, Some(Severity::Moderate))])).expect("study");
-        let f = st.findings.iter().find(|f| f.kind == *k).unwrap_or_else(|| panic!("{} not located", k.name()));
-        let allowed = ENTITIES[f.entity].positions;
+        let f = st.findings.iter().find(|f| f.entity == *k).unwrap_or_else(|| panic!("{} not located", k.name()));
+        let allowed = f.entity.positions();
         for p in f.regions() {
             assert!(allowed.contains(&p), "{} at disallowed {}", k.name(), p.name());
         }
@@ -397,9 +390,10 @@ fn reports_and_answers_agree_with_triplets() {
 #[test]
 fn nodule_zone_matches_where_it_projects() {
     for seed in 300..306u64 {
-        let st =
-            sim().study(seed, &forced(128, vec![req(Kind::LungNodule, None, Some(Severity::Severe))])).expect("study");
-        let Some(f) = st.findings.iter().find(|f| f.kind == Kind::LungNodule) else { continue };
+        let st = sim()
+            .study(seed, &forced(128, vec![req(Entity::LungNodule, None, Some(Severity::Severe))]))
+            .expect("study");
+        let Some(f) = st.findings.iter().find(|f| f.entity == Entity::LungNodule) else { continue };
         // The nodule's pixels (finding bit 0) mostly lie in the lung it is reported in.
         let mut lungs = Vec::new();
         if f.positions.iter().any(|p| p.starts_with("right")) {
@@ -474,7 +468,7 @@ fn a_nodule_stands_out_of_the_pixel_noise() {
     };
     for seed in 400..403u64 {
         let with =
-            sim().study(seed, &at_256(vec![req(Kind::LungNodule, None, Some(Severity::Moderate))])).expect("study");
+            sim().study(seed, &at_256(vec![req(Entity::LungNodule, None, Some(Severity::Moderate))])).expect("study");
         let without = sim().study(seed, &at_256(vec![])).expect("study");
         let peak = with
             .pixels

@@ -9,7 +9,7 @@ use clap::Args;
 use gkmvlp::inference::pipeline::read_f32;
 use gkmvlp::network::ecls_head::{PRESENT_THRESHOLD, PresentThresholds};
 use gkmvlp::storage::weights::{MANIFEST_FILE, Manifest};
-use gkmvlp::vocab::{ENTITIES, candidates};
+use gkmvlp::vocab::{Entity, candidates};
 
 use crate::data::load_image;
 use crate::eval::{entities_present, load_pipeline, split_records};
@@ -111,7 +111,7 @@ pub fn run(args: &CalibrateArgs) -> Result<PresentThresholds> {
         let present = pollster::block_on(read_f32(pipeline.encode(image).present)).with_context(which)?;
         let mut best = [0.0f32; ENTITY_COUNT];
         for (candidate, p) in candidates().iter().zip(present) {
-            best[candidate.entity] = best[candidate.entity].max(p);
+            best[candidate.entity.index()] = best[candidate.entity.index()].max(p);
         }
         scores.scores.push(best);
         scores.truth.push(entities_present(&record.exist));
@@ -121,8 +121,8 @@ pub fn run(args: &CalibrateArgs) -> Result<PresentThresholds> {
 
     let thresholds = fit(&scores);
     println!("{:<28} {:>9} {:>9}", "entity", "positives", "threshold");
-    for (index, (entity, threshold)) in ENTITIES.iter().zip(thresholds).enumerate() {
-        println!("{:<28} {:>9} {:>9.2}", entity.name, scores.positives(index), threshold);
+    for (index, (entity, threshold)) in Entity::ALL.iter().zip(thresholds).enumerate() {
+        println!("{:<28} {:>9} {:>9.2}", entity.name(), scores.positives(index), threshold);
     }
     let (before, after) = (scores.f1(&[PRESENT_THRESHOLD; ENTITY_COUNT]), scores.f1(&thresholds));
     println!(

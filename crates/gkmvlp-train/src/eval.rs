@@ -12,7 +12,7 @@ use gkmvlp::RegionPooling;
 use gkmvlp::inference::pipeline::{Pipeline, read_f32};
 use gkmvlp::protocol::REPORT_CUE;
 use gkmvlp::storage::weights::WeightFiles;
-use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, Region, candidates};
+use gkmvlp::vocab::{Entity, NUM_ENTITIES, NUM_REGIONS, Region, candidates};
 use gkmvlp_data::Record;
 use serde::{Deserialize, Serialize};
 
@@ -171,20 +171,20 @@ pub fn load_pipeline(dir: &Path) -> Result<Pipeline> {
 }
 
 /// Per-entity presence: any candidate of the entity present.
-pub(crate) fn entities_present(exist: &[i8]) -> [bool; 14] {
-    let mut present = [false; 14];
+pub(crate) fn entities_present(exist: &[i8]) -> [bool; NUM_ENTITIES] {
+    let mut present = [false; NUM_ENTITIES];
     for (candidate, &e) in candidates().iter().zip(exist) {
-        present[candidate.entity] |= e == 1;
+        present[candidate.entity.index()] |= e == 1;
     }
     present
 }
 
 /// Per entity, a study's score: its highest ECLS probability over the entity's labelled candidates (none
 /// where every one is unlabelled).
-fn study_scores(present: &[f32], exist: &[i8]) -> [Option<f32>; 14] {
-    let mut scores = [None; 14];
+fn study_scores(present: &[f32], exist: &[i8]) -> [Option<f32>; NUM_ENTITIES] {
+    let mut scores = [None; NUM_ENTITIES];
     for ((candidate, &p), _) in candidates().iter().zip(present).zip(exist).filter(|(_, e)| **e >= 0) {
-        let score: &mut Option<f32> = &mut scores[candidate.entity];
+        let score: &mut Option<f32> = &mut scores[candidate.entity.index()];
         *score = Some(score.map_or(p, |s| s.max(p)));
     }
     scores
@@ -206,14 +206,14 @@ struct Tally {
     texts: Vec<Generated>,
     references: Vec<Vec<String>>,
     rouge: Vec<f64>,
-    mentioned: Vec<[bool; 14]>,
+    mentioned: Vec<[bool; NUM_ENTITIES]>,
     /// What the decoder's own text states, per record.
-    decoder_mentioned: Vec<[bool; 14]>,
+    decoder_mentioned: Vec<[bool; NUM_ENTITIES]>,
     /// What ECLS calls present at the pipeline's thresholds, per record.
-    called: Vec<[bool; 14]>,
+    called: Vec<[bool; NUM_ENTITIES]>,
     /// Per severity (mild, moderate, severe): (findings called present, findings).
     severity_calls: [(usize, usize); 3],
-    truth: Vec<[bool; 14]>,
+    truth: Vec<[bool; NUM_ENTITIES]>,
     closed: (usize, usize),
     closed_decoder: (usize, usize),
     open: (usize, usize),
@@ -265,12 +265,12 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
     let candidates = candidates();
     for ((candidate, &p), &e) in candidates.iter().zip(&present).zip(&record.exist) {
         if e >= 0 {
-            tally.ecls[candidate.entity].push((p, e == 1));
+            tally.ecls[candidate.entity.index()].push((p, e == 1));
         }
     }
-    let mut called = [false; 14];
+    let mut called = [false; NUM_ENTITIES];
     for (candidate, &p) in candidates.iter().zip(&present) {
-        called[candidate.entity] |= pipeline.thresholds.is_present(candidate, p);
+        called[candidate.entity.index()] |= pipeline.thresholds.is_present(candidate, p);
     }
     tally.called.push(called);
     for finding in &record.findings {
@@ -288,7 +288,7 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
     }
     for (entity, _) in truth.iter().enumerate().filter(|(_, present)| **present) {
         let best = (0..candidates.len())
-            .filter(|&k| candidates[k].entity == entity)
+            .filter(|&k| candidates[k].entity.index() == entity)
             .max_by(|&a, &b| present[a].total_cmp(&present[b]));
         tally.grounding.1 += 1;
         tally.grounding.0 += usize::from(best.is_some_and(|k| record.exist[k] == 1));
@@ -297,7 +297,7 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
         return Ok(present);
     }
 
-    let names: Vec<String> = ENTITIES.iter().map(|e| e.name.to_string()).collect();
+    let names: Vec<String> = Entity::ALL.iter().map(|e| e.name().to_string()).collect();
     let scores = pipeline.zero_shot(&encoding, &names).await?;
     for (entity, score) in scores.iter().enumerate() {
         tally.zero_shot[entity].push((score.probability, truth[entity]));
@@ -364,9 +364,9 @@ pub fn run(args: &EvalArgs) -> Result<Metrics> {
     let mut tally = Tally {
         iou_sum: vec![0.0; NUM_REGIONS],
         iou_count: vec![0; NUM_REGIONS],
-        ecls: vec![Vec::new(); ENTITIES.len()],
-        ecls_study: vec![Vec::new(); ENTITIES.len()],
-        zero_shot: vec![Vec::new(); ENTITIES.len()],
+        ecls: vec![Vec::new(); NUM_ENTITIES],
+        ecls_study: vec![Vec::new(); NUM_ENTITIES],
+        zero_shot: vec![Vec::new(); NUM_ENTITIES],
         ..Tally::default()
     };
     let mut present = Vec::with_capacity(records.len());
@@ -386,7 +386,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics> {
     let (_, _, ecls_f1) = metrics::clinical_f1(&tally.called, &tally.truth);
     let (_, _, clinical_decoder_f1) = metrics::clinical_f1(&tally.decoder_mentioned, &tally.truth);
     let share = |hits: usize, total: usize| (total > 0).then(|| hits as f64 / total as f64);
-    let ecls_calls_per_entity = ENTITIES
+    let ecls_calls_per_entity = Entity::ALL
         .iter()
         .enumerate()
         .map(|(entity, e)| {
@@ -395,7 +395,7 @@ pub fn run(args: &EvalArgs) -> Result<Metrics> {
                 (c + usize::from(called), p + usize::from(truth), h + usize::from(called && truth))
             });
             EntityCalls {
-                name: e.name.to_string(),
+                name: e.name().to_string(),
                 positives,
                 precision: share(hits, called),
                 recall: share(hits, positives),
@@ -416,9 +416,13 @@ pub fn run(args: &EvalArgs) -> Result<Metrics> {
         box_iou: tally.iou_sum.iter().sum::<f64>() / tally.iou_count.iter().sum::<usize>().max(1) as f64,
         box_iou_per_region: per_region,
         ecls_macro_auc: macro_auc(&tally.ecls),
-        ecls_auc_per_entity: ENTITIES.iter().map(|e| e.name.to_string()).zip(aucs(&tally.ecls)).collect(),
+        ecls_auc_per_entity: Entity::ALL.iter().map(|e| e.name().to_string()).zip(aucs(&tally.ecls)).collect(),
         ecls_study_macro_auc: macro_auc(&tally.ecls_study),
-        ecls_study_auc_per_entity: ENTITIES.iter().map(|e| e.name.to_string()).zip(aucs(&tally.ecls_study)).collect(),
+        ecls_study_auc_per_entity: Entity::ALL
+            .iter()
+            .map(|e| e.name().to_string())
+            .zip(aucs(&tally.ecls_study))
+            .collect(),
         ecls_f1,
         ecls_f1_interval: metrics::clinical_f1_interval(&tally.called, &tally.truth),
         ecls_calls_per_entity,
@@ -569,8 +573,8 @@ mod tests {
         let candidates = candidates();
         let mut present = vec![0.1; candidates.len()];
         let mut exist = vec![0i8; candidates.len()];
-        let of_first: Vec<usize> = (0..candidates.len()).filter(|&k| candidates[k].entity == 0).collect();
-        let of_second: Vec<usize> = (0..candidates.len()).filter(|&k| candidates[k].entity == 1).collect();
+        let of_first: Vec<usize> = (0..candidates.len()).filter(|&k| candidates[k].entity.index() == 0).collect();
+        let of_second: Vec<usize> = (0..candidates.len()).filter(|&k| candidates[k].entity.index() == 1).collect();
         assert!(of_first.len() >= 2 && !of_second.is_empty(), "the test needs two positions of entity 0");
         present[of_first[1]] = 0.7;
         // An unlabelled position does not count, however probable.

@@ -5,13 +5,13 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use gkmvlp::vocab::ENTITIES;
+use gkmvlp::vocab::NUM_ENTITIES;
 pub use gkmvlp::vocab::mentions::{mentioned_findings, words};
 use gkmvlp_data::rng::Rng;
 
 /// Number of findings a report is parsed into, tied to the vocabulary so that a new entity fails to compile
 /// until it has its cues.
-pub(crate) const ENTITY_COUNT: usize = ENTITIES.len();
+pub(crate) const ENTITY_COUNT: usize = NUM_ENTITIES;
 
 /// Intersection over union of two `(x0, y0, x1, y1)` boxes; 0 when they do not overlap or are degenerate,
 /// so that a collapsed prediction never scores.
@@ -183,7 +183,7 @@ pub fn answers_match(predicted: &str, truth: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gkmvlp_sim::{Finding, Kind, Severity, Side};
+    use gkmvlp_sim::{Entity, Finding, Severity, Side};
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9
@@ -294,14 +294,14 @@ mod tests {
     }
 
     fn present(report: &str) -> Vec<&'static str> {
-        mentioned_findings(report).iter().zip(ENTITIES).filter(|(p, _)| **p).map(|(_, e)| e.name).collect()
+        mentioned_findings(report).iter().zip(Entity::ALL).filter(|(p, _)| **p).map(|(_, e)| e.name()).collect()
     }
 
     #[test]
     fn cues_follow_the_entity_order() {
-        for (i, entity) in ENTITIES.iter().enumerate() {
-            let found = mentioned_findings(entity.name);
-            assert!(found[i] && found.iter().filter(|f| **f).count() == 1, "{}: {found:?}", entity.name);
+        for (i, entity) in Entity::ALL.iter().enumerate() {
+            let found = mentioned_findings(entity.name());
+            assert!(found[i] && found.iter().filter(|f| **f).count() == 1, "{}: {found:?}", entity.name());
         }
     }
 
@@ -368,26 +368,25 @@ mod tests {
 
     /// A finding of `kind` shaped as the simulator's `findings::locate` makes it: allowed positions, the
     /// sides, sizes and details its report templates read.
-    fn simulated_finding(kind: Kind, rng: &mut Rng) -> Finding {
-        let entity = kind as usize;
-        let allowed = ENTITIES[entity].positions;
+    fn simulated_finding(kind: Entity, rng: &mut Rng) -> Finding {
+        let allowed = kind.positions();
         let mut positions: Vec<String> = (0..1 + rng.below(2)).map(|_| rng.pick(allowed).name().to_string()).collect();
         positions.dedup();
         let side = match kind {
-            Kind::PleuralEffusion => *rng.pick(&[Side::Right, Side::Left, Side::Bilateral]),
-            Kind::PulmonaryEdema | Kind::Hyperaeration => Side::Bilateral,
-            Kind::EnlargedCardiacSilhouette | Kind::MediastinalWidening | Kind::EndotrachealTube => Side::Midline,
-            Kind::CentralVenousCatheter => Side::Right,
+            Entity::PleuralEffusion => *rng.pick(&[Side::Right, Side::Left, Side::Bilateral]),
+            Entity::PulmonaryEdema | Entity::Hyperaeration => Side::Bilateral,
+            Entity::EnlargedCardiacSilhouette | Entity::MediastinalWidening | Entity::EndotrachealTube => Side::Midline,
+            Entity::CentralVenousCatheter => Side::Right,
             _ => *rng.pick(&[Side::Right, Side::Left]),
         };
         let details: Vec<String> = match kind {
-            Kind::PleuralEffusion if rng.chance(0.5) => vec!["meniscus".into()],
-            Kind::Atelectasis if rng.chance(0.5) => vec!["volume loss".into()],
-            Kind::EndotrachealTube if positions.iter().any(|p| p == "carina") => {
+            Entity::PleuralEffusion if rng.chance(0.5) => vec!["meniscus".into()],
+            Entity::Atelectasis if rng.chance(0.5) => vec!["volume loss".into()],
+            Entity::EndotrachealTube if positions.iter().any(|p| p == "carina") => {
                 vec!["tip 6 mm above the carina".into()]
             }
-            Kind::EndotrachealTube => vec!["tip 4 cm above the carina".into()],
-            Kind::CentralVenousCatheter => vec![
+            Entity::EndotrachealTube => vec!["tip 4 cm above the carina".into()],
+            Entity::CentralVenousCatheter => vec![
                 rng.pick(&[
                     "tip in the superior vena cava",
                     "tip at the cavoatrial junction",
@@ -398,13 +397,12 @@ mod tests {
             _ => Vec::new(),
         };
         Finding {
-            kind,
-            entity,
+            entity: kind,
             name: kind.name().to_string(),
             side,
             severity: *rng.pick(&[Severity::Mild, Severity::Moderate, Severity::Severe]),
             size_mm: Some(rng.uniform(6.0, 60.0) as f32),
-            count: if kind == Kind::LungNodule { 1 + rng.below(3) as u32 } else { 1 },
+            count: if kind == Entity::LungNodule { 1 + rng.below(3) as u32 } else { 1 },
             positions,
             details,
         }
@@ -417,11 +415,11 @@ mod tests {
         let mut wrong = Vec::new();
         for _ in 0..studies {
             let normal = rng.chance(0.25);
-            let kinds: Vec<Kind> = Kind::ALL.iter().copied().filter(|_| !normal && rng.chance(0.25)).collect();
+            let kinds: Vec<Entity> = Entity::ALL.iter().copied().filter(|_| !normal && rng.chance(0.25)).collect();
             let findings: Vec<Finding> = kinds.iter().map(|&k| simulated_finding(k, &mut rng)).collect();
             let mut truth = [false; ENTITY_COUNT];
             for f in &findings {
-                truth[f.entity] = true;
+                truth[f.entity.index()] = true;
             }
             let view = *rng.pick(&["PA", "AP"]);
             let report = gkmvlp_sim::report::report(&findings, view, &mut rng, 0.5);

@@ -130,8 +130,8 @@ fn tiny_trains_checkpoints_and_resumes() {
     };
     let metrics = gkmvlp_train::eval::run(&eval(false, "eval.json")).expect("eval runs");
     assert_eq!(metrics.records, 3);
-    assert_eq!(metrics.ecls_auc_per_entity.len(), gkmvlp::vocab::ENTITIES.len());
-    assert_eq!(metrics.ecls_study_auc_per_entity.len(), gkmvlp::vocab::ENTITIES.len());
+    assert_eq!(metrics.ecls_auc_per_entity.len(), gkmvlp::vocab::NUM_ENTITIES);
+    assert_eq!(metrics.ecls_study_auc_per_entity.len(), gkmvlp::vocab::NUM_ENTITIES);
     for (name, value) in [
         ("box IoU", metrics.box_iou),
         ("grounding", metrics.grounding_accuracy),
@@ -159,7 +159,7 @@ fn tiny_trains_checkpoints_and_resumes() {
     // Per-entity calls count each study once; the simulator's findings are tallied by severity.
     let records = gkmvlp_train::eval::split_records(&work.join("data"), "train", 3).unwrap();
     let studies_with = |entity: usize| records.iter().filter(|r| r.findings.iter().any(|f| f.entity == entity)).count();
-    assert_eq!(metrics.ecls_calls_per_entity.len(), gkmvlp::vocab::ENTITIES.len());
+    assert_eq!(metrics.ecls_calls_per_entity.len(), gkmvlp::vocab::NUM_ENTITIES);
     for (entity, calls) in metrics.ecls_calls_per_entity.iter().enumerate() {
         assert_eq!(calls.positives, studies_with(entity), "{}", calls.name);
         assert_eq!(calls.recall.is_some(), calls.positives > 0, "{}", calls.name);

@@ -153,85 +153,200 @@ pub const LUNG_ZONES: [Region; 10] = [
     LeftApicalZone,
 ];
 
-/// A finding the model grounds, with the positions where it may occur (GKMVLP.md, "Vocabularies").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entity {
-    /// Chest ImaGenome attribute name, e.g. `pleural effusion`.
-    pub name: &'static str,
-    /// Regions where the finding is anatomically possible.
-    pub positions: &'static [Region],
+/// Number of findings (entities) the model grounds.
+pub const NUM_ENTITIES: usize = 14;
+
+/// A finding the model grounds (GKMVLP.md, "Vocabularies"). Entity `i` is also ECLS threshold `i` and
+/// the `entity` number of a dataset record's findings. Typed like [`Region`], so that a finding cannot be
+/// confused with any other index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Entity {
+    PleuralEffusion,
+    Consolidation,
+    Atelectasis,
+    LungNodule,
+    LungMass,
+    Pneumothorax,
+    EnlargedCardiacSilhouette,
+    PulmonaryEdema,
+    EnlargedHilum,
+    MediastinalWidening,
+    ElevatedHemidiaphragm,
+    Hyperaeration,
+    EndotrachealTube,
+    CentralVenousCatheter,
 }
 
-pub const ENTITIES: [Entity; 14] = [
-    Entity {
-        name: "pleural effusion",
-        positions: &[
-            RightCostophrenicAngle,
-            LeftCostophrenicAngle,
-            RightLowerLungZone,
-            LeftLowerLungZone,
-            RightHemidiaphragm,
-            LeftHemidiaphragm,
-        ],
-    },
-    Entity { name: "consolidation", positions: &LUNG_ZONES },
-    Entity {
-        name: "atelectasis",
-        positions: &[RightLowerLungZone, LeftLowerLungZone, RightMidLungZone, LeftMidLungZone],
-    },
-    Entity { name: "lung nodule", positions: &LUNG_ZONES },
-    Entity { name: "lung mass", positions: &LUNG_ZONES },
-    Entity {
-        name: "pneumothorax",
-        positions: &[RightApicalZone, LeftApicalZone, RightUpperLungZone, LeftUpperLungZone, RightLung, LeftLung],
-    },
-    Entity { name: "enlarged cardiac silhouette", positions: &[CardiacSilhouette] },
-    Entity { name: "pulmonary edema", positions: &[RightLung, LeftLung, RightHilarStructures, LeftHilarStructures] },
-    Entity { name: "enlarged hilum", positions: &[RightHilarStructures, LeftHilarStructures] },
-    Entity { name: "mediastinal widening", positions: &[Mediastinum, UpperMediastinum] },
-    Entity { name: "elevated hemidiaphragm", positions: &[RightHemidiaphragm, LeftHemidiaphragm] },
-    Entity { name: "hyperaeration", positions: &[RightLung, LeftLung] },
-    Entity { name: "endotracheal tube", positions: &[Trachea, Carina] },
-    Entity { name: "central venous catheter", positions: &[Svc, CavoatrialJunction, RightAtrium] },
-];
+impl Entity {
+    /// All entities in vocabulary order.
+    pub const ALL: [Entity; NUM_ENTITIES] = [
+        Entity::PleuralEffusion,
+        Entity::Consolidation,
+        Entity::Atelectasis,
+        Entity::LungNodule,
+        Entity::LungMass,
+        Entity::Pneumothorax,
+        Entity::EnlargedCardiacSilhouette,
+        Entity::PulmonaryEdema,
+        Entity::EnlargedHilum,
+        Entity::MediastinalWidening,
+        Entity::ElevatedHemidiaphragm,
+        Entity::Hyperaeration,
+        Entity::EndotrachealTube,
+        Entity::CentralVenousCatheter,
+    ];
 
-/// Index of an entity by name, case-insensitive.
-pub fn entity_index(name: &str) -> Option<usize> {
-    let name = name.trim();
-    ENTITIES.iter().position(|e| e.name.eq_ignore_ascii_case(name))
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_index(index: usize) -> Option<Entity> {
+        Self::ALL.get(index).copied()
+    }
+
+    /// Chest ImaGenome attribute name, e.g. `pleural effusion`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Entity::PleuralEffusion => "pleural effusion",
+            Entity::Consolidation => "consolidation",
+            Entity::Atelectasis => "atelectasis",
+            Entity::LungNodule => "lung nodule",
+            Entity::LungMass => "lung mass",
+            Entity::Pneumothorax => "pneumothorax",
+            Entity::EnlargedCardiacSilhouette => "enlarged cardiac silhouette",
+            Entity::PulmonaryEdema => "pulmonary edema",
+            Entity::EnlargedHilum => "enlarged hilum",
+            Entity::MediastinalWidening => "mediastinal widening",
+            Entity::ElevatedHemidiaphragm => "elevated hemidiaphragm",
+            Entity::Hyperaeration => "hyperaeration",
+            Entity::EndotrachealTube => "endotracheal tube",
+            Entity::CentralVenousCatheter => "central venous catheter",
+        }
+    }
+
+    /// The name in snake case, e.g. `pleural_effusion`: the `kind` of a dataset record's findings.
+    pub fn key(self) -> &'static str {
+        match self {
+            Entity::PleuralEffusion => "pleural_effusion",
+            Entity::Consolidation => "consolidation",
+            Entity::Atelectasis => "atelectasis",
+            Entity::LungNodule => "lung_nodule",
+            Entity::LungMass => "lung_mass",
+            Entity::Pneumothorax => "pneumothorax",
+            Entity::EnlargedCardiacSilhouette => "enlarged_cardiac_silhouette",
+            Entity::PulmonaryEdema => "pulmonary_edema",
+            Entity::EnlargedHilum => "enlarged_hilum",
+            Entity::MediastinalWidening => "mediastinal_widening",
+            Entity::ElevatedHemidiaphragm => "elevated_hemidiaphragm",
+            Entity::Hyperaeration => "hyperaeration",
+            Entity::EndotrachealTube => "endotracheal_tube",
+            Entity::CentralVenousCatheter => "central_venous_catheter",
+        }
+    }
+
+    /// Case-insensitive lookup by Chest ImaGenome name (surrounding whitespace ignored).
+    pub fn from_name(name: &str) -> Option<Entity> {
+        let name = name.trim();
+        Self::ALL.iter().copied().find(|e| e.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Lookup by [`Entity::key`] (exact).
+    pub fn from_key(key: &str) -> Option<Entity> {
+        Self::ALL.iter().copied().find(|e| e.key() == key)
+    }
+
+    /// Regions where the finding is anatomically possible.
+    pub fn positions(self) -> &'static [Region] {
+        match self {
+            Entity::PleuralEffusion => &[
+                RightCostophrenicAngle,
+                LeftCostophrenicAngle,
+                RightLowerLungZone,
+                LeftLowerLungZone,
+                RightHemidiaphragm,
+                LeftHemidiaphragm,
+            ],
+            Entity::Consolidation => &LUNG_ZONES,
+            Entity::Atelectasis => &[RightLowerLungZone, LeftLowerLungZone, RightMidLungZone, LeftMidLungZone],
+            Entity::LungNodule => &LUNG_ZONES,
+            Entity::LungMass => &LUNG_ZONES,
+            Entity::Pneumothorax => {
+                &[RightApicalZone, LeftApicalZone, RightUpperLungZone, LeftUpperLungZone, RightLung, LeftLung]
+            }
+            Entity::EnlargedCardiacSilhouette => &[CardiacSilhouette],
+            Entity::PulmonaryEdema => &[RightLung, LeftLung, RightHilarStructures, LeftHilarStructures],
+            Entity::EnlargedHilum => &[RightHilarStructures, LeftHilarStructures],
+            Entity::MediastinalWidening => &[Mediastinum, UpperMediastinum],
+            Entity::ElevatedHemidiaphragm => &[RightHemidiaphragm, LeftHemidiaphragm],
+            Entity::Hyperaeration => &[RightLung, LeftLung],
+            Entity::EndotrachealTube => &[Trachea, Carina],
+            Entity::CentralVenousCatheter => &[Svc, CavoatrialJunction, RightAtrium],
+        }
+    }
+}
+
+/// An entity serialises as its [`Entity::key`], as the simulator's finding kinds always have.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Entity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.key())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Entity {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(deserializer)?;
+        Entity::from_key(&key).ok_or_else(|| {
+            let keys: Vec<&str> = Entity::ALL.iter().map(|e| e.key()).collect();
+            serde::de::Error::custom(format!("unknown finding `{key}`, expected one of {}", keys.join(", ")))
+        })
+    }
+}
+
+/// Serde helpers that write an entity as its [`Entity::index`] instead of its key, for formats that
+/// store the number: `#[serde(with = "gkmvlp_vocab::entity_as_index")]`.
+#[cfg(feature = "serde")]
+pub mod entity_as_index {
+    use super::Entity;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(entity: &Entity, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(entity.index() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Entity, D::Error> {
+        let index = usize::deserialize(deserializer)?;
+        Entity::from_index(index).ok_or_else(|| serde::de::Error::custom(format!("no entity {index}")))
+    }
 }
 
 /// One knowledge candidate: an (entity, position) pair that is anatomically possible. The model scores
 /// `exist` for every candidate; the candidate list is the same everywhere because it is derived here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Candidate {
-    /// Index into [`ENTITIES`].
-    pub entity: usize,
+    pub entity: Entity,
     pub position: Region,
 }
 
 impl Candidate {
-    pub fn entity_name(&self) -> &'static str {
-        ENTITIES[self.entity].name
-    }
-
     /// The knowledge sentence the text encoder reads, e.g. `pleural effusion at the left costophrenic angle`.
     pub fn sentence(&self) -> String {
-        format!("{} at the {}", self.entity_name(), self.position.name())
+        format!("{} at the {}", self.entity.name(), self.position.name())
     }
 }
 
-/// Every candidate triplet, entity-major in table order.
+/// Every candidate triplet, entity-major in vocabulary order.
 pub fn candidates() -> Vec<Candidate> {
-    ENTITIES
+    Entity::ALL
         .iter()
-        .enumerate()
-        .flat_map(|(entity, e)| e.positions.iter().map(move |&position| Candidate { entity, position }))
+        .flat_map(|&entity| entity.positions().iter().map(move |&position| Candidate { entity, position }))
         .collect()
 }
 
 /// Index of a candidate in [`candidates`], if that pair is in the vocabulary.
-pub fn candidate_index(entity: usize, position: Region) -> Option<usize> {
+pub fn candidate_index(entity: Entity, position: Region) -> Option<usize> {
     candidates().iter().position(|c| c.entity == entity && c.position == position)
 }
 
@@ -292,14 +407,29 @@ mod tests {
     #[test]
     fn candidates_are_unique_and_indexed() {
         let all = candidates();
-        assert_eq!(all.len(), ENTITIES.iter().map(|e| e.positions.len()).sum::<usize>());
+        assert_eq!(all.len(), Entity::ALL.iter().map(|e| e.positions().len()).sum::<usize>());
         let mut seen = std::collections::HashSet::new();
         for (i, c) in all.iter().enumerate() {
             assert!(seen.insert((c.entity, c.position)), "duplicate {c:?}");
             assert_eq!(candidate_index(c.entity, c.position), Some(i));
         }
         assert_eq!(all[0].sentence(), "pleural effusion at the right costophrenic angle");
-        assert_eq!(entity_index("Lung Nodule"), Some(3));
+        assert_eq!(Entity::from_name(" Lung Nodule "), Some(Entity::LungNodule));
+    }
+
+    #[test]
+    fn entity_enum_matches_names_and_keys() {
+        for (i, e) in Entity::ALL.iter().copied().enumerate() {
+            assert_eq!(e.index(), i);
+            assert_eq!(Entity::from_index(i), Some(e));
+            assert_eq!(Entity::from_name(e.name()), Some(e));
+            assert_eq!(Entity::from_key(e.key()), Some(e));
+            assert_eq!(e.key(), e.name().replace(' ', "_"));
+        }
+        assert_eq!(Entity::from_index(NUM_ENTITIES), None);
+        assert_eq!(Entity::LungNodule.index(), 3);
+        assert_eq!(Entity::from_name("lung elbow"), None);
+        assert_eq!(Entity::from_key("Lung_Nodule"), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::ENTITIES;
+use crate::NUM_ENTITIES;
 
 /// Lower-cased alphanumeric words (digits kept, punctuation dropped): the one normalisation every text
 /// metric and the question reader share, so that case and punctuation never count.
@@ -44,9 +44,9 @@ const fn unqualified(terms: &'static [&'static str]) -> Cue {
 
 const ENLARGED: &[&str] = &["enlarged", "enlargement", "enlarging", "prominent", "prominence"];
 
-/// The cues of each entity, in `ENTITIES` order: what the simulator writes (`gkmvlp_sim::report`) plus
+/// The cues of each entity, in `Entity::ALL` order: what the simulator writes (`gkmvlp_sim::report`) plus
 /// common synonyms, so that texts phrased a little differently are still understood.
-pub const ENTITY_CUES: [&[Cue]; ENTITIES.len()] = [
+pub const ENTITY_CUES: [&[Cue]; NUM_ENTITIES] = [
     &[unqualified(&["effusion", "effusions"])],
     &[unqualified(&["consolidation", "consolidations", "consolidative", "pneumonia"])],
     &[unqualified(&["atelectasis", "atelectatic"])],
@@ -127,21 +127,21 @@ fn affirmed(clause: &[String], cue: &Cue) -> bool {
     })
 }
 
-/// Which of the `ENTITIES` a report states as present (hedged mentions such as "possible consolidation"
+/// Which of the entities a report states as present (hedged mentions such as "possible consolidation"
 /// count), clause by clause with negation cues: the report side of clinical-efficacy scoring, and what the
 /// report decoder checks before it ends a report.
-pub fn mentioned_findings(report: &str) -> [bool; ENTITIES.len()] {
+pub fn mentioned_findings(report: &str) -> [bool; NUM_ENTITIES] {
     any_clause(report, affirmed)
 }
 
-/// Which of the `ENTITIES` a report names without stating them present ("no pleural effusion", "the
+/// Which of the entities a report names without stating them present ("no pleural effusion", "the
 /// mediastinal and hilar contours are normal"): the sentences a statement of the finding would contradict.
-pub fn mentioned_as_absent(report: &str) -> [bool; ENTITIES.len()] {
+pub fn mentioned_as_absent(report: &str) -> [bool; NUM_ENTITIES] {
     any_clause(report, |clause, cue| !occurrences(clause, cue.terms).is_empty() && !affirmed(clause, cue))
 }
 
 /// Per entity, whether `test` holds for one of its cues in one of the report's clauses.
-fn any_clause(report: &str, test: impl Fn(&[String], &Cue) -> bool) -> [bool; ENTITIES.len()] {
+fn any_clause(report: &str, test: impl Fn(&[String], &Cue) -> bool) -> [bool; NUM_ENTITIES] {
     let clauses = clauses(report);
     ENTITY_CUES.map(|cues| clauses.iter().any(|clause| cues.iter().any(|cue| test(clause, cue))))
 }

@@ -165,7 +165,7 @@ impl Session {
     /// Boxes, grounded findings and zero-shot scores of the 14 finding names.
     pub async fn analyze(&self, image: &OpenImage) -> Result<ImageAnalysis> {
         let Analysis { regions, findings } = self.pipeline.analysis(&image.encoding).await?;
-        let names: Vec<String> = gkmvlp::vocab::ENTITIES.iter().map(|e| e.name.to_string()).collect();
+        let names: Vec<String> = gkmvlp::vocab::Entity::ALL.iter().map(|e| e.name().to_string()).collect();
         let zero_shot = self.pipeline.zero_shot(&image.encoding, &names).await?;
         Ok(ImageAnalysis { image: image_info(&image.radiograph), regions, findings, zero_shot })
     }

@@ -129,8 +129,8 @@ mod tests {
 
         // Each entity at its own threshold: the first candidate's entity from 0.25, the last's from 0.95.
         let (first, last) = (candidates()[0].entity, candidates()[count - 1].entity);
-        let mut per_entity = vec![0.5; crate::vocab::ENTITIES.len()];
-        (per_entity[first], per_entity[last]) = (0.25, 0.95);
+        let mut per_entity = vec![0.5; crate::vocab::NUM_ENTITIES];
+        (per_entity[first.index()], per_entity[last.index()]) = (0.25, 0.95);
         let calibrated = PresentThresholds::try_from(per_entity).unwrap();
         present[0] = 0.3;
         assert_eq!(findings_prompt(&present, &calibrated), format!("present: {}", sentences[0]));

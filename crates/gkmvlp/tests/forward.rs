@@ -11,7 +11,7 @@ use gkmvlp::inference::reference_run::{self, synthetic_radiograph};
 use gkmvlp::network::ecls_head::PresentThresholds;
 use gkmvlp::network::knowledge::Knowledge;
 use gkmvlp::storage::weights::{self, KNOWLEDGE_FILE, MODEL_FILE, Manifest, TOKENIZER_FILE, WeightFiles};
-use gkmvlp::vocab::{ENTITIES, NUM_REGIONS, candidates};
+use gkmvlp::vocab::{Entity, NUM_ENTITIES, NUM_REGIONS, candidates};
 use gkmvlp::{GkMvlpConfig, RegionPooling};
 
 fn read(t: Tensor<2>) -> Vec<f32> {
@@ -129,9 +129,9 @@ fn calibrated_thresholds_travel_in_the_manifest_and_decide_what_is_present() {
     let highest = |entity: &str| {
         analysis.findings.iter().filter(|f| f.entity == entity).map(|f| f.probability).fold(0.0f32, f32::max)
     };
-    for (offset, called) in [(1e-4f32, 0), (-1e-4, ENTITIES.len())] {
+    for (offset, called) in [(1e-4f32, 0), (-1e-4, NUM_ENTITIES)] {
         let thresholds = PresentThresholds::try_from(
-            ENTITIES.iter().map(|e| (highest(e.name) + offset).clamp(1e-3, 0.999)).collect::<Vec<_>>(),
+            Entity::ALL.iter().map(|e| (highest(e.name()) + offset).clamp(1e-3, 0.999)).collect::<Vec<_>>(),
         )
         .unwrap();
         let files = weights::package(
@@ -338,7 +338,7 @@ fn zero_shot_answer_and_report_check_run() {
             .unwrap();
     assert_eq!(at_angle.finding.map(|f| f.probability), Some(effusion(Some("left costophrenic angle"))));
     for (threshold, expected) in [(effusion(None), "yes"), (effusion(None) + 1e-3, "no")] {
-        pipeline.thresholds = PresentThresholds::try_from(vec![threshold; ENTITIES.len()]).unwrap();
+        pipeline.thresholds = PresentThresholds::try_from(vec![threshold; NUM_ENTITIES]).unwrap();
         assert_eq!(
             pollster::block_on(pipeline.answer(&encoding, "is there a pleural effusion?")).unwrap().text,
             expected
@@ -354,7 +354,7 @@ fn zero_shot_answer_and_report_check_run() {
     assert_eq!(ask(&pipeline, "where is the effusion?").text, format!("in the {position}"));
     let least =
         analysis.findings.iter().filter(|f| f.entity == "pleural effusion").map(|f| f.probability).fold(1.0, f32::min);
-    pipeline.thresholds = PresentThresholds::try_from(vec![least; ENTITIES.len()]).unwrap();
+    pipeline.thresholds = PresentThresholds::try_from(vec![least; NUM_ENTITIES]).unwrap();
     assert_eq!(
         ask(&pipeline, "which side is the effusion on?").text,
         "both sides",

@@ -6,7 +6,7 @@
 //! it unread, for the decoder to answer.
 
 use gkmvlp_vocab::mentions::{ENTITY_CUES, spans, words};
-use gkmvlp_vocab::{ENTITIES, Region, candidate_index};
+use gkmvlp_vocab::{Entity, Region, candidate_index};
 
 /// Words that open a yes/no question.
 const OPENERS: [&str; 7] = ["is", "are", "does", "do", "has", "have", "can"];
@@ -61,8 +61,7 @@ const WHERE_OPENINGS: [(&[&str], Whereabouts); 7] = [
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClosedQuestion {
-    /// Index into [`ENTITIES`].
-    pub entity: usize,
+    pub entity: Entity,
     /// The region asked about, always one of the entity's positions; `None` asks about the whole image.
     pub position: Option<Region>,
 }
@@ -78,8 +77,7 @@ pub enum Whereabouts {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WhereQuestion {
-    /// Index into [`ENTITIES`].
-    pub entity: usize,
+    pub entity: Entity,
     pub asks: Whereabouts,
 }
 
@@ -130,10 +128,10 @@ impl ClosedQuestion {
 }
 
 /// The one finding `tokens` name, with the tokens its cues explain; `None` for none or several.
-fn named_finding(tokens: &[String]) -> Option<(usize, Vec<bool>)> {
+fn named_finding(tokens: &[String]) -> Option<(Entity, Vec<bool>)> {
     let mut explained = vec![false; tokens.len()];
     let mut named = Vec::new();
-    for (entity, cues) in ENTITY_CUES.iter().enumerate() {
+    for (entity, cues) in Entity::ALL.into_iter().zip(ENTITY_CUES) {
         for cue in cues.iter() {
             let (terms, qualifiers) = (spans(tokens, cue.terms), spans(tokens, cue.qualifiers));
             if !terms.is_empty() && (cue.qualifiers.is_empty() || !qualifiers.is_empty()) {
@@ -149,18 +147,17 @@ fn named_finding(tokens: &[String]) -> Option<(usize, Vec<bool>)> {
 
 /// Whether every token is explained, a filler or a word of the finding's name: anything else (a negation,
 /// a size, a second question) changes what is asked.
-fn all_understood(tokens: &[String], explained: &[bool], entity: usize, fillers: &[&str]) -> bool {
-    let name = words(ENTITIES[entity].name);
+fn all_understood(tokens: &[String], explained: &[bool], entity: Entity, fillers: &[&str]) -> bool {
+    let name = words(entity.name());
     tokens.iter().enumerate().all(|(i, word)| explained[i] || fillers.contains(&word.as_str()) || name.contains(word))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gkmvlp_vocab::entity_index;
 
     fn asked(entity: &str, position: Option<Region>) -> Option<ClosedQuestion> {
-        Some(ClosedQuestion { entity: entity_index(entity).unwrap(), position })
+        Some(ClosedQuestion { entity: Entity::from_name(entity).unwrap(), position })
     }
 
     #[test]
@@ -196,7 +193,7 @@ mod tests {
 
     #[test]
     fn reads_the_where_questions_of_the_simulator() {
-        let asked = |entity: &str, asks| Some(WhereQuestion { entity: entity_index(entity).unwrap(), asks });
+        let asked = |entity: &str, asks| Some(WhereQuestion { entity: Entity::from_name(entity).unwrap(), asks });
         let side = |entity| asked(entity, Whereabouts::Side);
         let zone = |entity| asked(entity, Whereabouts::Zone);
         assert_eq!(ClosedQuestion::read_where("Which side is the pleural effusion on?"), side("pleural effusion"));

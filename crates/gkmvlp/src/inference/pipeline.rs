@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use gkmvlp_vocab::mentions::mentioned_findings;
-use gkmvlp_vocab::{Candidate, ENTITIES, NUM_REGIONS, Region, join_names, most_specific, side_of};
+use gkmvlp_vocab::{Candidate, Entity, NUM_REGIONS, Region, join_names, most_specific, side_of};
 use serde::Serialize;
 
 use crate::config::GkMvlpConfig;
@@ -235,7 +235,7 @@ impl Pipeline {
             .iter()
             .enumerate()
             .map(|(k, c)| GroundedFinding {
-                entity: c.entity_name(),
+                entity: c.entity.name(),
                 position: c.position.name(),
                 region_index: c.position.index(),
                 probability: present[k],
@@ -305,7 +305,7 @@ impl Pipeline {
         let unfinished = |generated: &[u32]| {
             tokenizer.decode(generated).is_ok_and(|text| {
                 let stated = mentioned_findings(&text);
-                named.iter().flatten().any(|c| !stated[c.entity])
+                named.iter().flatten().any(|c| !stated[c.entity.index()])
             })
         };
         let text = self.continue_text(encoding, prefix, Some(IMPRESSION_CUE), Some(&unfinished), on_text).await?;
@@ -349,7 +349,7 @@ impl Pipeline {
             .fold(0.0, f32::max);
         let threshold = self.thresholds.of(asked.entity);
         let finding = AnswerFinding {
-            entity: ENTITIES[asked.entity].name,
+            entity: asked.entity.name(),
             position: asked.position.map(Region::name),
             probability,
             threshold,
@@ -369,24 +369,20 @@ impl Pipeline {
             .iter()
             .copied()
             .max_by(|a, b| a.1.total_cmp(&b.1))
-            .ok_or_else(|| GkError::Config(format!("no knowledge candidate places {}", ENTITIES[entity].name)))?;
+            .ok_or_else(|| GkError::Config(format!("no knowledge candidate places {}", entity.name())))?;
         let called: Vec<Region> = positions.iter().filter(|(_, p)| *p >= threshold).map(|(r, _)| *r).collect();
         let at = if called.is_empty() { vec![most_probable] } else { called };
         let text = match asked.asks {
             Whereabouts::Side => side_of(&at).to_string(),
             Whereabouts::Zone => format!("in the {}", join_names(&most_specific(&at))),
         };
-        let finding = AnswerFinding {
-            entity: ENTITIES[entity].name,
-            position: Some(most_probable.name()),
-            probability,
-            threshold,
-        };
+        let finding =
+            AnswerFinding { entity: entity.name(), position: Some(most_probable.name()), probability, threshold };
         Ok(Answer { text, finding: Some(finding) })
     }
 
     /// Each knowledge candidate of `entity`: its position and ECLS probability.
-    async fn positions_of(&self, encoding: &ImageEncoding, entity: usize) -> Result<Vec<(Region, f32)>> {
+    async fn positions_of(&self, encoding: &ImageEncoding, entity: Entity) -> Result<Vec<(Region, f32)>> {
         let present = read_f32(encoding.present.clone().narrow(0, 0, 1)).await?;
         Ok(self
             .knowledge

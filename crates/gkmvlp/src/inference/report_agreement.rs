@@ -4,16 +4,22 @@
 //! better measured of the two (`gkmvlp eval` prints both), so the report follows it.
 
 use gkmvlp_vocab::mentions::{mentioned_as_absent, mentioned_findings, spans, words};
-use gkmvlp_vocab::{Candidate, ENTITIES, entity_index};
+use gkmvlp_vocab::{Candidate, Entity, NUM_ENTITIES};
 
 use crate::protocol::IMPRESSION_CUE;
 
 /// Phrases that call a whole group of findings absent without naming them (as the simulator's normal
 /// reports do), and the findings of that group; `None`: every finding.
-const ABSENT_TOGETHER: [(&[&str], Option<&[&str]>); 2] = [
+const ABSENT_TOGETHER: [(&[&str], Option<&[Entity]>); 2] = [
     (
         &["lungs are clear", "lungs are well expanded and clear"],
-        Some(&["consolidation", "atelectasis", "lung nodule", "lung mass", "pulmonary edema"]),
+        Some(&[
+            Entity::Consolidation,
+            Entity::Atelectasis,
+            Entity::LungNodule,
+            Entity::LungMass,
+            Entity::PulmonaryEdema,
+        ]),
     ),
     (&["no acute cardiopulmonary"], None),
 ];
@@ -23,7 +29,7 @@ const ABSENT_TOGETHER: [(&[&str], Option<&[&str]>); 2] = [
 struct Sentence {
     numbered: bool,
     text: String,
-    states: [bool; ENTITIES.len()],
+    states: [bool; NUM_ENTITIES],
 }
 
 impl Sentence {
@@ -32,12 +38,10 @@ impl Sentence {
     }
 
     /// Whether it calls `entity` absent, by name or with its group.
-    fn calls_absent(&self, entity: usize) -> bool {
+    fn calls_absent(&self, entity: Entity) -> bool {
         let words = words(&self.text);
-        let in_group = |group: &Option<&[&str]>| {
-            group.is_none_or(|names| names.iter().any(|&name| entity_index(name) == Some(entity)))
-        };
-        mentioned_as_absent(&self.text)[entity]
+        let in_group = |group: &Option<&[Entity]>| group.is_none_or(|entities| entities.contains(&entity));
+        mentioned_as_absent(&self.text)[entity.index()]
             || ABSENT_TOGETHER.iter().any(|(phrases, group)| in_group(group) && !spans(&words, phrases).is_empty())
     }
 }
@@ -56,18 +60,18 @@ pub fn agree_with_findings(report: &str, named: &[Candidate]) -> String {
     let last = sections.last_mut().expect("the findings section");
     let unfinished = last.pop_if(|s| !s.text.ends_with('.')).is_some();
 
-    let named_entity = |entity: usize| named.iter().any(|c| c.entity == entity);
+    let named_entity = |entity: Entity| named.iter().any(|c| c.entity == entity);
     let states_unnamed =
-        |s: &Sentence| s.states.iter().enumerate().any(|(entity, &stated)| stated && !named_entity(entity));
+        |s: &Sentence| Entity::ALL.into_iter().zip(s.states).any(|(entity, stated)| stated && !named_entity(entity));
     let count = |sections: &[Vec<Sentence>]| sections.iter().map(Vec::len).sum::<usize>();
     let before = count(&sections);
     sections.iter_mut().for_each(|section| section.retain(|s| !states_unnamed(s)));
-    let stated: [bool; ENTITIES.len()] =
+    let stated: [bool; NUM_ENTITIES] =
         std::array::from_fn(|entity| sections.iter().flatten().any(|s| s.states[entity]));
     // In the prompt's order, most probable first.
-    let mut missing: Vec<usize> = Vec::new();
+    let mut missing: Vec<Entity> = Vec::new();
     for candidate in named {
-        if !stated[candidate.entity] && !missing.contains(&candidate.entity) {
+        if !stated[candidate.entity.index()] && !missing.contains(&candidate.entity) {
             missing.push(candidate.entity);
         }
     }
@@ -78,7 +82,7 @@ pub fn agree_with_findings(report: &str, named: &[Candidate]) -> String {
 
     for &entity in &missing {
         let positions: Vec<&str> = named.iter().filter(|c| c.entity == entity).map(|c| c.position.name()).collect();
-        let text = format!("{} at the {}.", ENTITIES[entity].name, positions.join(" and the "));
+        let text = format!("{} at the {}.", entity.name(), positions.join(" and the "));
         for section in &mut sections {
             let numbered = section.iter().any(|s| s.numbered);
             section.push(Sentence::new(numbered, text.clone()));
@@ -152,8 +156,8 @@ mod tests {
     use super::*;
     use gkmvlp_vocab::Region;
 
-    const EFFUSION: usize = 0;
-    const PNEUMOTHORAX: usize = 5;
+    const EFFUSION: Entity = Entity::PleuralEffusion;
+    const PNEUMOTHORAX: Entity = Entity::Pneumothorax;
 
     fn named() -> [Candidate; 3] {
         [
@@ -177,14 +181,18 @@ mod tests {
     #[test]
     fn a_named_finding_the_report_leaves_out_is_added_where_nothing_contradicts_it() {
         let report = "ap view of the chest. there is no pleural effusion or pneumothorax. no pulmonary edema. impression : 1. small left pneumothorax. 2. cardiomegaly. 3. no acute cardiopulmonary process.";
-        let named = [named().to_vec(), vec![Candidate { entity: 6, position: Region::CardiacSilhouette }]].concat();
+        let named = [
+            named().to_vec(),
+            vec![Candidate { entity: Entity::EnlargedCardiacSilhouette, position: Region::CardiacSilhouette }],
+        ]
+        .concat();
         assert_eq!(
             agree_with_findings(report, &named),
             "ap view of the chest. no pulmonary edema. pleural effusion at the right costophrenic angle and the left costophrenic angle. \
              impression : 1. small left pneumothorax. 2. cardiomegaly. 3. pleural effusion at the right costophrenic angle and the left costophrenic angle."
         );
         // Several are added in the prompt's order (most probable first), each entity once.
-        let hilum = Candidate { entity: 8, position: Region::RightHilarStructures };
+        let hilum = Candidate { entity: Entity::EnlargedHilum, position: Region::RightHilarStructures };
         assert_eq!(
             agree_with_findings("normal chest radiograph.", &[named[1], hilum, named[0]]),
             "normal chest radiograph. pneumothorax at the left lung. enlarged hilum at the right hilar structures. pleural effusion at the right costophrenic angle."
@@ -194,7 +202,7 @@ mod tests {
             agree_with_findings("no pleural effusion. left pneumothorax.", &named[..2]),
             "left pneumothorax. pleural effusion at the right costophrenic angle."
         );
-        let consolidation = Candidate { entity: 1, position: Region::RightMidLungZone };
+        let consolidation = Candidate { entity: Entity::Consolidation, position: Region::RightMidLungZone };
         assert_eq!(
             agree_with_findings("the lungs are clear. no pneumothorax.", &[consolidation]),
             "no pneumothorax. consolidation at the right mid lung zone."

@@ -7,13 +7,13 @@ use burn::tensor::{Device, Tensor, activation::softmax};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GkError, Result};
-use crate::vocab::{Candidate, ENTITIES};
+use crate::vocab::{Candidate, Entity, NUM_ENTITIES};
 
 /// ECLS probability from which a finding is called present when no calibrated threshold is known.
 pub const PRESENT_THRESHOLD: f32 = 0.5;
 
 /// The ECLS probability from which each entity is called present (drawn on overlays, marked on the page,
-/// named in the findings prompt), in [`ENTITIES`] order. One probability cannot suit every finding: a
+/// named in the findings prompt), in [`Entity::ALL`] order. One probability cannot suit every finding: a
 /// rare, subtle one is best called at 0.15 and an effusion at 0.85, so `gkmvlp calibrate` fits them on a
 /// validation split and the weights' manifest carries them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,7 +22,7 @@ pub struct PresentThresholds(Vec<f32>);
 
 impl Default for PresentThresholds {
     fn default() -> Self {
-        PresentThresholds(vec![PRESENT_THRESHOLD; ENTITIES.len()])
+        PresentThresholds(vec![PRESENT_THRESHOLD; NUM_ENTITIES])
     }
 }
 
@@ -31,17 +31,17 @@ impl TryFrom<Vec<f32>> for PresentThresholds {
 
     /// One threshold per entity, each strictly between 0 and 1.
     fn try_from(per_entity: Vec<f32>) -> Result<Self> {
-        if per_entity.len() != ENTITIES.len() {
+        if per_entity.len() != NUM_ENTITIES {
             return Err(GkError::Input(format!(
                 "{} present thresholds for {} entities",
                 per_entity.len(),
-                ENTITIES.len()
+                NUM_ENTITIES
             )));
         }
         if let Some((entity, t)) = per_entity.iter().enumerate().find(|(_, t)| !(**t > 0.0 && **t < 1.0)) {
             return Err(GkError::Input(format!(
                 "present threshold {t} of {} is not strictly between 0 and 1",
-                ENTITIES[entity].name
+                Entity::ALL[entity].name()
             )));
         }
         Ok(PresentThresholds(per_entity))
@@ -55,9 +55,9 @@ impl From<PresentThresholds> for Vec<f32> {
 }
 
 impl PresentThresholds {
-    /// The threshold of entity `entity` (an index into [`ENTITIES`]).
-    pub fn of(&self, entity: usize) -> f32 {
-        self.0[entity]
+    /// The threshold of `entity`.
+    pub fn of(&self, entity: Entity) -> f32 {
+        self.0[entity.index()]
     }
 
     pub fn is_present(&self, candidate: &Candidate, probability: f32) -> bool {
@@ -102,21 +102,21 @@ mod tests {
     #[test]
     fn present_thresholds_are_one_probability_per_entity() {
         let uniform = PresentThresholds::default();
-        assert!((0..ENTITIES.len()).all(|e| uniform.of(e) == PRESENT_THRESHOLD));
+        assert!(Entity::ALL.iter().all(|&e| uniform.of(e) == PRESENT_THRESHOLD));
 
-        let mut per_entity = vec![0.5; ENTITIES.len()];
-        per_entity[3] = 0.15;
+        let mut per_entity = vec![0.5; NUM_ENTITIES];
+        per_entity[Entity::LungNodule.index()] = 0.15;
         let json = serde_json::to_string(&PresentThresholds::try_from(per_entity).unwrap()).unwrap();
         let read: PresentThresholds = serde_json::from_str(&json).unwrap();
-        assert_eq!(read.of(3), 0.15);
+        assert_eq!(read.of(Entity::LungNodule), 0.15);
 
         let error = PresentThresholds::try_from(vec![0.5; 3]).unwrap_err().to_string();
         assert!(error.contains("3 present thresholds for 14 entities"), "{error}");
         for bad in [0.0, 1.0, f32::NAN, -0.2] {
-            let mut per_entity = vec![0.5; ENTITIES.len()];
+            let mut per_entity = vec![0.5; NUM_ENTITIES];
             per_entity[0] = bad;
             let error = PresentThresholds::try_from(per_entity).unwrap_err().to_string();
-            assert!(error.contains(ENTITIES[0].name), "{error}");
+            assert!(error.contains(Entity::PleuralEffusion.name()), "{error}");
         }
         assert!(serde_json::from_str::<PresentThresholds>("[0.5, 2.0]").is_err(), "checked when read, too");
     }
