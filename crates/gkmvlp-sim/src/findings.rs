@@ -200,6 +200,15 @@ pub struct Planned {
     pub bit: u8,
 }
 
+impl Planned {
+    /// Puts a one-sided finding on the side asked for, or on one drawn; returns that side's index (0 right,
+    /// 1 left).
+    fn place_on_side(&mut self, rng: &mut Rng, asked: Option<Side>) -> usize {
+        self.side = pick_side(rng, asked);
+        side_idx(self.side)
+    }
+}
+
 /// The 3-D plan of a study's findings.
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
@@ -355,9 +364,7 @@ fn pleural_effusion(ph: &Phantom, rng: &mut Rng, asked: Option<Side>, p: &mut Pl
 fn pneumothorax(ph: &Phantom, rng: &mut Rng, asked: Option<Side>, p: &mut Planned, plan: &mut Plan) {
     let bit = p.bit;
     let severity = p.severity;
-    let s = pick_side(rng, asked);
-    p.side = s;
-    let si = side_idx(s);
+    let si = p.place_on_side(rng, asked);
     let lb = ph.lung_box[si];
     let c = [ph.hilum[si][0], ph.hilum[si][1], lb[2] - 20.0];
     let d_apex = lb[5] - c[2];
@@ -386,9 +393,7 @@ fn pneumothorax(ph: &Phantom, rng: &mut Rng, asked: Option<Side>, p: &mut Planne
 fn consolidation(ph: &Phantom, rng: &mut Rng, asked: Option<Side>, p: &mut Planned, plan: &mut Plan) {
     let bit = p.bit;
     let sev_t = severity_t(p.severity);
-    let s = pick_side(rng, asked);
-    p.side = s;
-    let si = side_idx(s);
+    let si = p.place_on_side(rng, asked);
     let c = lung_point(ph, rng, si, Some((ph.lung_box[si][2], ph.lung_box[si][5] - 10.0)), 15.0);
     let r0 = (20.0 + 22.0 * sev_t + rng.uniform(0.0, 8.0) as f32).min(50.0);
     let mut blobs = vec![(c, r0)];
@@ -424,9 +429,7 @@ fn consolidation(ph: &Phantom, rng: &mut Rng, asked: Option<Side>, p: &mut Plann
 fn atelectasis(ph: &Phantom, rng: &mut Rng, asked: Option<Side>, p: &mut Planned, plan: &mut Plan) {
     let bit = p.bit;
     let sev_t = severity_t(p.severity);
-    let s = pick_side(rng, asked);
-    p.side = s;
-    let si = side_idx(s);
+    let si = p.place_on_side(rng, asked);
     let lb = ph.lung_box[si];
     let lower = rng.chance(0.7);
     let cz =
@@ -533,9 +536,7 @@ fn pulmonary_edema(ph: &Phantom, p: &mut Planned, plan: &mut Plan) {
 fn enlarged_hilum(ph: &Phantom, rng: &mut Rng, asked: Option<Side>, p: &mut Planned, plan: &mut Plan) {
     let bit = p.bit;
     let sev_t = severity_t(p.severity);
-    let s = pick_side(rng, asked);
-    p.side = s;
-    let si = side_idx(s);
+    let si = p.place_on_side(rng, asked);
     let h = ph.hilum[si];
     let c = [h[0] + if si == 0 { -8.0 } else { 8.0 }, h[1], h[2]];
     let r = 16.0 + 10.0 * sev_t;
@@ -569,9 +570,7 @@ fn mediastinal_widening(ph: &Phantom, p: &mut Planned, plan: &mut Plan) {
 fn elevated_hemidiaphragm(ph: &Phantom, rng: &mut Rng, asked: Option<Side>, p: &mut Planned, plan: &mut Plan) {
     let bit = p.bit;
     let sev_t = severity_t(p.severity);
-    let s = pick_side(rng, asked);
-    p.side = s;
-    let si = side_idx(s);
+    let si = p.place_on_side(rng, asked);
     let lb = ph.lung_box[si];
     let delta = 22.0 + 20.0 * sev_t;
     plan.mods.push(LungMod {
