@@ -2,7 +2,7 @@
 # Trains the demo model from scratch on a CPU: simulate the data, pre-train in stages, fit the per-finding
 # present thresholds on 2,000 validation studies, evaluate the f32 checkpoint, package it as int8, evaluate
 # the int8 weights against the f32 ones. The image and report stages split each batch over two threads
-# (batch_shards 2 in their settings; README, "How to train"). The shipped models/demo is this script's
+# (batch_shards 2 in their settings; docs/training-log.md says why). The shipped models/demo is this script's
 # output, run from scratch on this machine (models/README.md, "How it was trained"). Each stage's wall
 # time goes to RUN_FOLDER/stage-times.txt.
 #   1. image stage: boxes and ECLS only (configs/demo-image-stage.json), with --region-patches (each
