@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use gkmvlp::inference::reference_run::synthetic_radiograph;
-use gkmvlp_imaging::{Radiograph, SourceFormat};
+use gkmvlp_imaging::Radiograph;
 
 #[derive(Args)]
 pub struct SamplesArgs {
@@ -51,16 +51,7 @@ pub fn run(args: &SamplesArgs) -> Result<()> {
     // The deterministic chest-like test picture the parity tests use (not the simulator).
     let size = 256;
     let pixels = synthetic_radiograph(size);
-    let picture = Radiograph {
-        width: size as u32,
-        height: size as u32,
-        pixels,
-        format: SourceFormat::Png,
-        bits_stored: 8,
-        modality_values: None,
-        window: None,
-        invert: false,
-    };
+    let picture = Radiograph::grey(size as u32, size as u32, pixels);
     write("synthetic.png", &picture.to_png_8bit())?;
     index.push(serde_json::json!({"file": "synthetic.png", "label": "synthetic test picture"}));
 

@@ -105,6 +105,21 @@ pub(crate) fn check_dimensions(width: u32, height: u32) -> Result<(), ImagingErr
 }
 
 impl Radiograph {
+    /// A grey picture made in memory rather than decoded: 8-bit PNG semantics, no DICOM metadata.
+    /// `pixels` are row-major, `width * height` values in `[0, 1]`.
+    pub fn grey(width: u32, height: u32, pixels: Vec<f32>) -> Radiograph {
+        Radiograph {
+            width,
+            height,
+            pixels,
+            format: SourceFormat::Png,
+            bits_stored: 8,
+            modality_values: None,
+            window: None,
+            invert: false,
+        }
+    }
+
     /// Recomputes `pixels` from the modality values with another VOI window (DICOM only).
     pub fn rewindow(&self, window: Window) -> Result<Radiograph, ImagingError> {
         let values = self.modality_values.as_ref().ok_or(ImagingError::NotDicom(self.format))?;

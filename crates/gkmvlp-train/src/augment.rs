@@ -111,23 +111,13 @@ pub fn draws(study_id: &str, step: usize) -> Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gkmvlp_imaging::SourceFormat;
 
     /// A black image with one white rectangle, and that rectangle as a normalised box.
     fn image_with_rectangle(side: u32, [x0, y0, x1, y1]: [u32; 4]) -> (Radiograph, [f32; 4]) {
         let pixels = (0..side * side)
             .map(|i| f32::from(u8::from((x0..x1).contains(&(i % side)) && (y0..y1).contains(&(i / side)))))
             .collect();
-        let image = Radiograph {
-            width: side,
-            height: side,
-            pixels,
-            format: SourceFormat::Png,
-            bits_stored: 8,
-            modality_values: None,
-            window: None,
-            invert: false,
-        };
+        let image = Radiograph::grey(side, side, pixels);
         (image, [x0, y0, x1, y1].map(|v| v as f32 / side as f32))
     }
 
@@ -194,16 +184,7 @@ mod tests {
 
     #[test]
     fn gamma_bends_grey_but_keeps_black_and_white() {
-        let image = Radiograph {
-            width: 3,
-            height: 1,
-            pixels: vec![0.0, 0.5, 1.0],
-            format: SourceFormat::Png,
-            bits_stored: 8,
-            modality_values: None,
-            window: None,
-            invert: false,
-        };
+        let image = Radiograph::grey(3, 1, vec![0.0, 0.5, 1.0]);
         let augmentation = Augmentation { shift: 0.0, zoom: 0.0, gamma: 0.5 };
         let greys: Vec<f32> = (0..10).map(|s| augmentation.apply(&image, &[], 3, &mut Rng::new(s)).0[1]).collect();
         assert!(greys.iter().all(|&g| (0.5f32.powf(0.5f32.exp())..=0.5f32.powf((-0.5f32).exp())).contains(&g)));

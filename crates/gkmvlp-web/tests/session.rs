@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use burn::tensor::Device;
 use gkmvlp::GkMvlpConfig;
 use gkmvlp::storage::weights::{self, MODEL_FILE, WeightFiles};
-use gkmvlp_imaging::{Radiograph, SourceFormat};
+use gkmvlp_imaging::Radiograph;
 use gkmvlp_web::ErrorKind;
 use gkmvlp_web::session::{self, Session, UNTRAINED_SEED};
 
@@ -14,17 +14,7 @@ const TOKENIZER: &[u8] = include_bytes!("../../../models/tokenizer.json");
 
 fn png(width: u32, height: u32) -> Vec<u8> {
     let pixels = (0..width * height).map(|i| (i % width) as f32 / width as f32 * 0.8 + 0.1).collect();
-    let r = Radiograph {
-        width,
-        height,
-        pixels,
-        format: SourceFormat::Png,
-        bits_stored: 8,
-        modality_values: None,
-        window: None,
-        invert: false,
-    };
-    r.to_png_8bit()
+    Radiograph::grey(width, height, pixels).to_png_8bit()
 }
 
 #[test]
