@@ -28,6 +28,9 @@ enum Command {
     Train(gkmvlp_train::TrainArgs),
     /// Evaluate weights on a held-out split: boxes, ECLS, grounding, zero-shot, reports, VQA.
     Eval(gkmvlp_train::eval::EvalArgs),
+    /// Evaluate weights on real radiographs with NIH ChestX-ray14 image-level labels: AUC per finding with
+    /// a 95 % interval over patients, calls on positive and on "No Finding" images.
+    EvalReal(gkmvlp_train::eval_real::EvalRealArgs),
     /// Fit the per-finding present thresholds of trained weights on a validation split (into their manifest).
     Calibrate(gkmvlp_train::calibrate::CalibrateArgs),
     /// Re-package trained weights (a checkpoint) for shipping: int8 or f32, with their metrics.
@@ -63,6 +66,7 @@ fn run(command: Command) -> Result<()> {
         Command::Package(args) => package::ship(&args),
         Command::Samples(args) => samples::run(&args),
         Command::Eval(args) => gkmvlp_train::eval::run(&args).map(|_| ()),
+        Command::EvalReal(args) => gkmvlp_train::eval_real::run(&args).map(|_| ()),
         Command::Calibrate(args) => gkmvlp_train::calibrate::run(&args).map(|_| ()),
         // An interrupted run fails, so a script that chains stages stops there too.
         Command::Train(args) => {

@@ -6,6 +6,7 @@ pub mod augment;
 pub mod calibrate;
 pub mod data;
 pub mod eval;
+pub mod eval_real;
 pub mod losses;
 pub mod metrics;
 mod objectives;
