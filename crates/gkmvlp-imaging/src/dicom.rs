@@ -167,6 +167,7 @@ fn grey(
         modality_values: Some(values),
         window: Some(window),
         invert,
+        chroma: 0.0,
     })
 }
 
@@ -192,6 +193,21 @@ fn colour(
             (y / max).clamp(0.0, 1.0)
         })
         .collect();
+    let half = (max + 1.0) / 2.0;
+    let spread: f64 = values
+        .chunks_exact(3)
+        .map(|p| {
+            // YBR: the two colour-difference samples' distance from their grey midpoint; RGB: the
+            // largest channel difference.
+            let s = if is_ybr {
+                (p[1] - half).abs() + (p[2] - half).abs()
+            } else {
+                p[0].max(p[1]).max(p[2]) - p[0].min(p[1]).min(p[2])
+            };
+            f64::from(s)
+        })
+        .sum();
+    let chroma = ((spread / (width as f64 * height as f64)) as f32 / max).clamp(0.0, 1.0);
     Ok(Radiograph {
         width,
         height,
@@ -201,5 +217,6 @@ fn colour(
         modality_values: None,
         window: None,
         invert: false,
+        chroma,
     })
 }

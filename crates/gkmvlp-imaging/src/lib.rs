@@ -9,6 +9,8 @@ mod dicom;
 mod dicom_frames;
 mod dicom_lengths;
 mod error;
+pub mod input_check;
+mod input_check_model;
 mod raster;
 mod resize;
 mod voi;
@@ -18,6 +20,7 @@ mod wasm_libc;
 use std::fmt;
 
 pub use error::ImagingError;
+pub use input_check::InputCheck;
 pub use voi::Window;
 
 /// Largest accepted side, in pixels (decompression-bomb guard).
@@ -62,6 +65,11 @@ pub struct Radiograph {
     pub window: Option<Window>,
     /// DICOM MONOCHROME1: low values display white.
     pub invert: bool,
+    /// How far from grey the source's colours were: the mean over pixels of the largest difference
+    /// between its colour channels, in `[0, 1]`. 0 for grey sources and for colour files whose
+    /// channels are equal (a radiograph saved as RGB); what tells a colour photograph from a radiograph
+    /// once both are grey here.
+    pub chroma: f32,
 }
 
 /// Decodes a PNG, JPEG or DICOM (Part 10) file's bytes, sniffing the format by its magic bytes.
@@ -117,6 +125,7 @@ impl Radiograph {
             modality_values: None,
             window: None,
             invert: false,
+            chroma: 0.0,
         }
     }
 

@@ -44,10 +44,21 @@ pub(crate) fn decode(bytes: &[u8], format: SourceFormat) -> Result<Radiograph, I
         other => map_err(format, other),
     })?;
     let (pixels, bits_stored) = grey(&image)?;
+    let chroma = chroma(&image);
     if pixels.len() != width as usize * height as usize {
         return Err(ImagingError::corrupt(format, "decoded size differs from the header"));
     }
-    Ok(Radiograph { width, height, pixels, format, bits_stored, modality_values: None, window: None, invert: false })
+    Ok(Radiograph {
+        width,
+        height,
+        pixels,
+        format,
+        bits_stored,
+        modality_values: None,
+        window: None,
+        invert: false,
+        chroma,
+    })
 }
 
 /// One grey channel in `[0, 1]` and the source bit depth.
@@ -80,6 +91,34 @@ fn grey(image: &DynamicImage) -> Result<(Vec<f32>, u16), ImagingError> {
             )));
         }
     })
+}
+
+/// Mean largest channel difference, in `[0, 1]` (see [`Radiograph::chroma`]); 0 for grey pixel types.
+fn chroma(image: &DynamicImage) -> f32 {
+    fn spread<T: Copy + Into<f32>>(data: &[T], n: usize, max: f32) -> f32 {
+        let pixels = data.len() / n;
+        if pixels == 0 {
+            return 0.0;
+        }
+        let total: f64 = data
+            .chunks_exact(n)
+            .map(|p| {
+                let (lo, hi) = p[..3].iter().fold((f32::INFINITY, 0.0f32), |(lo, hi), &v| {
+                    let v: f32 = v.into();
+                    (lo.min(v), hi.max(v))
+                });
+                f64::from(hi - lo)
+            })
+            .sum();
+        (total / pixels as f64) as f32 / max
+    }
+    match image {
+        DynamicImage::ImageRgb8(b) => spread(b.as_raw(), 3, 255.0),
+        DynamicImage::ImageRgba8(b) => spread(b.as_raw(), 4, 255.0),
+        DynamicImage::ImageRgb16(b) => spread(b.as_raw(), 3, 65535.0),
+        DynamicImage::ImageRgba16(b) => spread(b.as_raw(), 4, 65535.0),
+        _ => 0.0,
+    }
 }
 
 /// 8-bit greyscale PNG of the display pixels.
