@@ -1,15 +1,17 @@
-//! `gkmvlp analyze IMAGE`: the six outputs of GK-MVLP for one radiograph.
+//! `gkmvlp analyze IMAGE...`: the six outputs of GK-MVLP for each radiograph, after a check that it is
+//! a frontal chest radiograph. One image prints text (or `--json`); several, or a folder, one JSON line
+//! each, with the model loaded once.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
 use gkmvlp::GkMvlpConfig;
 use gkmvlp::inference::pipeline::{Analysis, Answer, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore};
 use gkmvlp::storage::weights::{MANIFEST_FILE, TOKENIZER_FILE, WeightFiles};
-use gkmvlp_imaging::Radiograph;
+use gkmvlp_imaging::{InputCheck, Radiograph};
 use serde::Serialize;
 
 /// Where `cargo run` finds the repository's files.
@@ -25,8 +27,13 @@ pub enum Backend {
 
 #[derive(Args)]
 pub struct AnalyzeArgs {
-    /// The radiograph: PNG, JPEG or DICOM.
-    image: PathBuf,
+    /// The radiographs (PNG, JPEG or DICOM), or folders of them. With more than one image, one JSON
+    /// object per line (JSONL); an image that fails gets a line with its error and the run goes on.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Analyse images that do not look like a frontal chest radiograph instead of refusing them.
+    #[arg(long)]
+    analyse_anyway: bool,
     /// A question to answer about the image.
     #[arg(long, default_value = "is there a pleural effusion?")]
     question: String,
@@ -43,12 +50,13 @@ pub struct AnalyzeArgs {
     /// How many grounded findings to print (all with --json).
     #[arg(long, default_value_t = 10)]
     top: usize,
-    /// Print one JSON object instead of text.
+    /// Print one JSON object instead of text (always, one per line, with several images).
     #[arg(long)]
     json: bool,
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     device: Backend,
-    /// Also write the image with the lung, heart and diaphragm boxes and the present findings' regions.
+    /// Also write the image with the lung, heart and diaphragm boxes and the present findings' regions
+    /// (one image only).
     #[arg(long)]
     overlay: Option<PathBuf>,
 }
@@ -57,6 +65,9 @@ pub struct AnalyzeArgs {
 struct Report {
     image: String,
     image_info: String,
+    /// Whether the image looks like a frontal chest radiograph (analysed anyway when it does not only
+    /// with `--analyse-anyway`).
+    input_check: InputCheck,
     weights: WeightsOrigin,
     device: String,
     analysis: Analysis,
@@ -95,10 +106,33 @@ fn load_pipeline(args: &AnalyzeArgs, device: Device) -> Result<Pipeline> {
     Pipeline::untrained(GkMvlpConfig::demo(), &tokenizer, minilm, device).context("cannot build the untrained model")
 }
 
+/// A JSON line for an image that could not be analysed.
+#[derive(Serialize)]
+struct Failure {
+    image: String,
+    error: String,
+    /// Set when the image decoded and was refused by the input check.
+    input_check: Option<InputCheck>,
+}
+
+/// Why one image was not analysed.
+struct Refusal {
+    error: anyhow::Error,
+    input_check: Option<InputCheck>,
+}
+
+impl From<anyhow::Error> for Refusal {
+    fn from(error: anyhow::Error) -> Refusal {
+        Refusal { error, input_check: None }
+    }
+}
+
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
-    let bytes = read(&args.image)?;
-    let radiograph =
-        gkmvlp_imaging::decode(&bytes).with_context(|| format!("cannot decode {}", args.image.display()))?;
+    let images = expand(&args.images)?;
+    let batch = images.len() > 1 || args.images.iter().any(|p| p.is_dir());
+    if batch && args.overlay.is_some() {
+        bail!("--overlay takes one image; {} were given", images.len());
+    }
     let (device, device_name) = match args.device {
         Backend::Flex => (Device::flex(), "Flex (CPU)".to_string()),
         Backend::Wgpu => {
@@ -108,10 +142,106 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
             (device, format!("wgpu {:?} on {}", info.backend, info.name))
         }
     };
+    if !batch {
+        let path = &images[0];
+        // The image is read and checked before the model loads, so a refusal is quick.
+        let radiograph = open(path)?;
+        let check = radiograph.check_frontal_chest();
+        if !check.chest_radiograph && !args.analyse_anyway {
+            bail!(
+                "{} does not look like a frontal chest radiograph: {} (score {:.2}); pass --analyse-anyway to analyse it all the same",
+                path.display(),
+                check.reason,
+                check.score
+            );
+        }
+        let pipeline = load_pipeline(args, device)?;
+        let out = analyse(args, &pipeline, &device_name, path, &radiograph, check)?;
+        if let Some(overlay) = &args.overlay {
+            crate::overlay::write(overlay, &radiograph, &out.analysis)?;
+        }
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&out).context("cannot print the analysis as JSON")?);
+        } else {
+            print_text(&out, &radiograph, args.top);
+        }
+        return Ok(());
+    }
     let pipeline = load_pipeline(args, device)?;
+    let mut failed = 0;
+    for path in &images {
+        let line = match analyse_checked(args, &pipeline, &device_name, path) {
+            Ok(out) => serde_json::to_string(&out),
+            Err(Refusal { error, input_check }) => {
+                failed += 1;
+                serde_json::to_string(&Failure {
+                    image: path.display().to_string(),
+                    error: format!("{error:#}"),
+                    input_check,
+                })
+            }
+        };
+        println!("{}", line.context("cannot print the analysis as JSON")?);
+    }
+    if failed > 0 {
+        bail!("{failed} of {} images were not analysed (see their JSON lines)", images.len());
+    }
+    Ok(())
+}
+
+/// The files named, with each folder replaced by the PNG, JPEG and DICOM files directly in it (sorted).
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut images = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            images.push(path.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot list {}", path.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| {
+                let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+                p.is_file() && matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "dcm" | "dicom")
+            })
+            .collect();
+        if found.is_empty() {
+            bail!("{} holds no PNG, JPEG or DICOM file", path.display());
+        }
+        found.sort();
+        images.extend(found);
+    }
+    Ok(images)
+}
+
+fn open(path: &Path) -> Result<Radiograph> {
+    let bytes = read(path)?;
+    gkmvlp_imaging::decode(&bytes).with_context(|| format!("cannot decode {}", path.display()))
+}
+
+/// Decodes, checks (refusing unless `--analyse-anyway`) and analyses one image of a batch.
+fn analyse_checked(args: &AnalyzeArgs, pipeline: &Pipeline, device_name: &str, path: &Path) -> Result<Report, Refusal> {
+    let radiograph = open(path)?;
+    let check = radiograph.check_frontal_chest();
+    if !check.chest_radiograph && !args.analyse_anyway {
+        let error = anyhow!("does not look like a frontal chest radiograph: {}", check.reason);
+        return Err(Refusal { error, input_check: Some(check) });
+    }
+    Ok(analyse(args, pipeline, device_name, path, &radiograph, check)?)
+}
+
+/// The six outputs for one decoded image.
+fn analyse(
+    args: &AnalyzeArgs,
+    pipeline: &Pipeline,
+    device_name: &str,
+    path: &Path,
+    radiograph: &Radiograph,
+    input_check: InputCheck,
+) -> Result<Report> {
     let image = pipeline
         .image_tensor(&radiograph.resize_square(pipeline.image_size() as u32).pixels)
-        .with_context(|| format!("cannot prepare {} for the model", args.image.display()))?;
+        .with_context(|| format!("cannot prepare {} for the model", path.display()))?;
 
     let encoding = pipeline.encode(image);
     let analysis = block(pipeline.analysis(&encoding)).context("cannot read the regions and findings")?;
@@ -126,15 +256,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     } else {
         block(pipeline.check_report(&encoding, &to_check)).context("cannot check the report")?
     };
-
-    if let Some(path) = &args.overlay {
-        crate::overlay::write(path, &radiograph, &analysis)?;
-    }
-    let out = Report {
-        image: args.image.display().to_string(),
-        image_info: describe(&radiograph),
+    Ok(Report {
+        image: path.display().to_string(),
+        image_info: describe(radiograph),
+        input_check,
         weights: pipeline.origin.clone(),
-        device: device_name,
+        device: device_name.to_string(),
         analysis,
         zero_shot,
         report,
@@ -142,13 +269,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         question: args.question.clone(),
         answer,
         report_check,
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&out).context("cannot print the analysis as JSON")?);
-    } else {
-        print_text(&out, &radiograph, args.top);
-    }
-    Ok(())
+    })
 }
 
 /// Waits for a pipeline step on the native device.
@@ -176,6 +297,15 @@ fn print_text(out: &Report, radiograph: &Radiograph, top: usize) {
             "WARNING: UNTRAINED WEIGHTS — random{}. The outputs below are not meaningful; train a model or pass --weights.",
             if *text_encoder_from_minilm { ", text encoder and decoder from all-MiniLM-L6-v2" } else { "" }
         ),
+    }
+    let check = &out.input_check;
+    match (check.chest_radiograph, check.borderline) {
+        (false, _) => println!(
+            "WARNING: this does not look like a frontal chest radiograph ({}); analysed anyway as asked.",
+            check.reason
+        ),
+        (true, true) => println!("CAUTION: {} (input check score {:.2}).", check.reason, check.score),
+        (true, false) => {}
     }
     println!("Not for clinical use.\n");
     let (w, h) = (radiograph.width as f32, radiograph.height as f32);

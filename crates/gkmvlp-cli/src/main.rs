@@ -1,5 +1,6 @@
-//! `gkmvlp`: the command line of GK-MVLP. `analyze` runs the model on one radiograph and prints what it
-//! finds: region boxes, grounded findings, zero-shot scores, a report, an answer and a report check.
+//! `gkmvlp`: the command line of GK-MVLP. `analyze` checks that an image is a frontal chest radiograph,
+//! runs the model on it and prints what it finds: region boxes, grounded findings, zero-shot scores, a
+//! report, an answer and a report check.
 
 mod analyze;
 mod overlay;
@@ -20,7 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Analyze one radiograph (PNG, JPEG or DICOM).
+    /// Analyze radiographs (PNG, JPEG or DICOM; files or folders), after checking that each is a frontal
+    /// chest radiograph: text or JSON for one, a JSON line each for several.
     Analyze(analyze::AnalyzeArgs),
     /// Simulate a chest radiograph dataset from the bundled CT (images, reports, triplets, boxes, Q&A).
     Simulate(gkmvlp_sim::SimulateArgs),
