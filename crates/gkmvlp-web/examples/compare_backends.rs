@@ -1,6 +1,6 @@
 //! Untrained session on Flex and on wgpu (native): same findings? `cargo run --release -p gkmvlp-web --example compare_backends -- IMAGE`
 use burn::tensor::Device;
-use gkmvlp_web::session::Session;
+use gkmvlp_web::session::{CheckedImage, Session};
 
 fn main() {
     let path = std::env::args().nth(1).expect("image");
@@ -8,7 +8,8 @@ fn main() {
     let tokenizer = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/tokenizer.json")).unwrap();
     let run = |device: Device| {
         let s = Session::untrained(&tokenizer, device).unwrap();
-        let image = s.open(&bytes).unwrap();
+        // The untrained network reads anything: both backends must agree on every image.
+        let image = s.encode(&CheckedImage::decode(&bytes).unwrap(), true).unwrap();
         let a = pollster::block_on(s.analyze(&image)).unwrap();
         a.findings
             .iter()

@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::error::{ErrorKind, WebError};
-use crate::session::{self, OpenImage, Session};
+use crate::session::{self, CheckedImage, OpenImage, Session};
 use gkmvlp::storage::weights::WeightFiles;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -49,6 +49,24 @@ export interface ImageInfo {
   value_range: [number, number] | null;
   invert: boolean;
 }
+/** Whether an image looks like a frontal chest radiograph (gkmvlp-imaging's input check, as in the CLI). */
+export interface InputCheck {
+  /** False: refused; the model reads it only when asked to analyse it anyway. */
+  chest_radiograph: boolean;
+  /** Closeness to real chest films in [0, 1]; under 0.5 is refused. */
+  score: number;
+  /** Accepted, but far from the radiographs the model was trained on: outputs deserve less trust. */
+  borderline: boolean;
+  /** Why, in words a user understands. */
+  reason: string;
+  /** What the check measured, named by gkmvlp-imaging (its set changes as the check is refitted). */
+  features: Record<string, number>;
+}
+/** What `open` tells about an upload before any model runs. */
+export interface CheckedImageInfo {
+  image: ImageInfo;
+  input_check: InputCheck;
+}
 export interface RegionBox {
   index: number;
   name: string;
@@ -75,6 +93,7 @@ export interface Answer {
 }
 export interface ImageAnalysis {
   image: ImageInfo;
+  input_check: InputCheck;
   regions: RegionBox[];
   findings: GroundedFinding[];
   zero_shot: ZeroShotScore[];
@@ -109,12 +128,15 @@ struct BackendInfo {
     fallback_reason: Option<String>,
 }
 
-/// GK-MVLP on one device: load a model, open an image, then ask about it.
+/// GK-MVLP on one device: load a model, open (decode and check) an image, analyse it, then ask about it.
 #[wasm_bindgen]
 pub struct GkMvlpApp {
     device: Device,
     backend: BackendInfo,
     session: Rc<RefCell<Option<Rc<Session>>>>,
+    /// The image on display, decoded and checked; the model may not have read it.
+    checked: Rc<RefCell<Option<Rc<CheckedImage>>>>,
+    /// The model's encoding of `checked`, once analysed.
     image: Rc<RefCell<Option<Rc<OpenImage>>>>,
 }
 
@@ -122,8 +144,12 @@ fn loaded(cell: &Rc<RefCell<Option<Rc<Session>>>>) -> Result<Rc<Session>, JsValu
     cell.borrow().clone().ok_or_else(|| js_error(WebError::state("the model is not loaded yet")))
 }
 
-fn opened(cell: &Rc<RefCell<Option<Rc<OpenImage>>>>) -> Result<Rc<OpenImage>, JsValue> {
+fn displayed(cell: &Rc<RefCell<Option<Rc<CheckedImage>>>>) -> Result<Rc<CheckedImage>, JsValue> {
     cell.borrow().clone().ok_or_else(|| js_error(WebError::state("open an image first")))
+}
+
+fn analysed(cell: &Rc<RefCell<Option<Rc<OpenImage>>>>) -> Result<Rc<OpenImage>, JsValue> {
+    cell.borrow().clone().ok_or_else(|| js_error(WebError::state("analyse the image first")))
 }
 
 #[wasm_bindgen]
@@ -166,7 +192,7 @@ impl GkMvlpApp {
                 }
             }
         };
-        Ok(GkMvlpApp { device, backend, session: Rc::default(), image: Rc::default() })
+        Ok(GkMvlpApp { device, backend, session: Rc::default(), checked: Rc::default(), image: Rc::default() })
     }
 
     #[wasm_bindgen(unchecked_return_type = "BackendInfo")]
@@ -198,6 +224,7 @@ impl GkMvlpApp {
 
     fn install(&self, session: Session) -> Result<JsValue, JsValue> {
         let info = session.model_info();
+        *self.checked.borrow_mut() = None;
         *self.image.borrow_mut() = None;
         *self.session.borrow_mut() = Some(Rc::new(session));
         to_js(&info)
@@ -219,32 +246,42 @@ impl GkMvlpApp {
         })
     }
 
-    /// Decodes a PNG, JPEG or DICOM, encodes it once, and returns its regions, grounded findings and
-    /// zero-shot scores. The image stays open for every later request.
+    /// Decodes a PNG, JPEG or DICOM and checks that it looks like a frontal chest radiograph; no model
+    /// runs. The image replaces the open one (its display pixels, its requests) even when refused.
+    #[wasm_bindgen(unchecked_return_type = "CheckedImageInfo")]
+    pub fn open(&self, image_bytes: &[u8]) -> Result<JsValue, JsValue> {
+        let checked = CheckedImage::decode(image_bytes).map_err(js_error)?;
+        let info = checked.info();
+        *self.image.borrow_mut() = None;
+        *self.checked.borrow_mut() = Some(Rc::new(checked));
+        to_js(&info)
+    }
+
+    /// Encodes the open image once and returns its regions, grounded findings and zero-shot scores; the
+    /// encoding serves every later request. An image the input check refused is analysed only with
+    /// `analyse_anyway` (else an `InputError` with the reason).
     #[wasm_bindgen(unchecked_return_type = "Promise<ImageAnalysis>")]
-    pub fn analyze(&self, image_bytes: Vec<u8>) -> Promise {
-        let session = self.session.clone();
-        let image = self.image.clone();
+    pub fn analyze(&self, analyse_anyway: bool) -> Promise {
+        let (session, checked, image) = (self.session.clone(), self.checked.clone(), self.image.clone());
         future_to_promise(async move {
-            let session = loaded(&session)?;
-            let open = Rc::new(session.open(&image_bytes).map_err(js_error)?);
+            let (session, checked) = (loaded(&session)?, displayed(&checked)?);
+            let open = Rc::new(session.encode(&checked, analyse_anyway).map_err(js_error)?);
             *image.borrow_mut() = Some(open.clone());
-            let analysis = session.analyze(&open).await.map_err(js_error)?;
-            to_js(&analysis)
+            to_js(&session.analyze(&open).await.map_err(js_error)?)
         })
     }
 
     /// The open image's display pixels as RGBA (`width * height * 4` bytes).
     #[wasm_bindgen(js_name = displayPixels)]
     pub fn display_pixels(&self) -> Result<Vec<u8>, JsValue> {
-        Ok(session::rgba(&opened(&self.image)?.radiograph))
+        Ok(session::rgba(&displayed(&self.checked)?.radiograph))
     }
 
     /// The open DICOM's display pixels (RGBA) with another VOI window; the model's input is unchanged.
     #[wasm_bindgen(js_name = windowedPixels)]
     pub fn windowed_pixels(&self, center: f32, width: f32) -> Result<Vec<u8>, JsValue> {
-        let open = opened(&self.image)?;
-        Ok(session::rgba(&session::rewindow(&open.radiograph, center, width).map_err(js_error)?))
+        let checked = displayed(&self.checked)?;
+        Ok(session::rgba(&session::rewindow(&checked.radiograph, center, width).map_err(js_error)?))
     }
 
     /// Zero-shot score of each finding text against the open image.
@@ -252,7 +289,7 @@ impl GkMvlpApp {
     pub fn zero_shot(&self, texts: Vec<String>) -> Promise {
         let (session, image) = (self.session.clone(), self.image.clone());
         future_to_promise(async move {
-            let (session, image) = (loaded(&session)?, opened(&image)?);
+            let (session, image) = (loaded(&session)?, analysed(&image)?);
             to_js(&session.zero_shot(&image, &texts).await.map_err(js_error)?)
         })
     }
@@ -268,7 +305,7 @@ impl GkMvlpApp {
     ) -> Promise {
         let (session, image) = (self.session.clone(), self.image.clone());
         future_to_promise(async move {
-            let (session, image) = (loaded(&session)?, opened(&image)?);
+            let (session, image) = (loaded(&session)?, analysed(&image)?);
             let text = session
                 .generate_report(&image, |text| match on_text.call1(&JsValue::NULL, &JsValue::from_str(text)) {
                     Ok(answer) if answer.as_bool() == Some(false) => ControlFlow::Break(()),
@@ -285,7 +322,7 @@ impl GkMvlpApp {
     pub fn answer(&self, question: String) -> Promise {
         let (session, image) = (self.session.clone(), self.image.clone());
         future_to_promise(async move {
-            let (session, image) = (loaded(&session)?, opened(&image)?);
+            let (session, image) = (loaded(&session)?, analysed(&image)?);
             to_js(&session.answer(&image, &question).await.map_err(js_error)?)
         })
     }
@@ -295,7 +332,7 @@ impl GkMvlpApp {
     pub fn check_report(&self, report: String) -> Promise {
         let (session, image) = (self.session.clone(), self.image.clone());
         future_to_promise(async move {
-            let (session, image) = (loaded(&session)?, opened(&image)?);
+            let (session, image) = (loaded(&session)?, analysed(&image)?);
             to_js(&session.check_report(&image, &report).await.map_err(js_error)?)
         })
     }

@@ -13,4 +13,4 @@ pub mod session;
 mod bindings;
 
 pub use error::{ErrorKind, WebError};
-pub use session::{ImageInfo, ModelInfo, Session};
+pub use session::{CheckedImage, ImageInfo, ModelInfo, Session};

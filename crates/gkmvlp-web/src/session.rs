@@ -1,6 +1,7 @@
 //! Everything the page does that is not JavaScript: load a model, decode an image (the same
-//! [`gkmvlp_imaging::decode`] as the CLI), encode it once, and answer every later request about it
-//! from that one encoding. Natively testable on Flex; `bindings` wraps it for the browser.
+//! [`gkmvlp_imaging::decode`] as the CLI) and check that it looks like a frontal chest radiograph (the
+//! CLI's input check) before any model reads it, encode it once, and answer every later request about
+//! it from that one encoding. Natively testable on Flex; `bindings` wraps it for the browser.
 
 use std::ops::ControlFlow;
 
@@ -13,7 +14,7 @@ use gkmvlp::inference::reference_run::synthetic_radiograph;
 use gkmvlp::storage::weights::{self, Manifest, WeightFiles};
 use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp::{GkMvlpConfig, ImageEncoding};
-use gkmvlp_imaging::{Radiograph, Window};
+use gkmvlp_imaging::{InputCheck, Radiograph, Window};
 use serde::Serialize;
 
 use crate::error::{ErrorKind, Result, WebError};
@@ -62,10 +63,21 @@ pub struct WindowInfo {
     pub width: f32,
 }
 
+/// What the page learns about an upload before any model runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckedImageInfo {
+    pub image: ImageInfo,
+    /// Whether it looks like a frontal chest radiograph; the model reads a refused one only when the
+    /// user asks for it all the same.
+    pub input_check: InputCheck,
+}
+
 /// Everything `analyze` returns for one image.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageAnalysis {
     pub image: ImageInfo,
+    /// The input check the image was analysed after (refused ones only when asked to go on).
+    pub input_check: InputCheck,
     /// The 29 anatomical regions, boxes normalised to the image.
     pub regions: Vec<RegionBox>,
     /// Every (finding, position) candidate, most probable first.
@@ -74,10 +86,30 @@ pub struct ImageAnalysis {
     pub zero_shot: Vec<ZeroShotScore>,
 }
 
-/// An image opened in the page: its display copy (re-windowed by the page) and the model's encoding,
-/// computed once and reused for every request about the image.
-pub struct OpenImage {
+/// An upload decoded and checked, before the model has read it: the display copy (re-windowed by the
+/// page) and the input check's verdict.
+pub struct CheckedImage {
     pub radiograph: Radiograph,
+    pub input_check: InputCheck,
+}
+
+impl CheckedImage {
+    /// Decodes `bytes` (PNG, JPEG or DICOM) and checks that it looks like a frontal chest radiograph.
+    pub fn decode(bytes: &[u8]) -> Result<CheckedImage> {
+        let radiograph = gkmvlp_imaging::decode(bytes)?;
+        let input_check = radiograph.check_frontal_chest();
+        Ok(CheckedImage { radiograph, input_check })
+    }
+
+    pub fn info(&self) -> CheckedImageInfo {
+        CheckedImageInfo { image: image_info(&self.radiograph), input_check: self.input_check.clone() }
+    }
+}
+
+/// An image the model has read: the model's encoding, computed once and reused for every request about
+/// the image, and what the page was told about the image.
+pub struct OpenImage {
+    pub checked: CheckedImageInfo,
     pub encoding: ImageEncoding,
 }
 
@@ -153,13 +185,20 @@ impl Session {
         Ok(())
     }
 
-    /// Decodes `bytes` (PNG, JPEG or DICOM) and encodes the image once.
-    pub fn open(&self, bytes: &[u8]) -> Result<OpenImage> {
-        let radiograph = gkmvlp_imaging::decode(bytes)?;
+    /// Encodes a checked image once. An image the input check refused is read only with
+    /// `analyse_anyway` (the user's choice, as the CLI's `--analyse-anyway`); without it, an `Input`
+    /// error with the check's reason.
+    pub fn encode(&self, image: &CheckedImage, analyse_anyway: bool) -> Result<OpenImage> {
+        let check = &image.input_check;
+        if !check.chest_radiograph && !analyse_anyway {
+            return Err(WebError::new(
+                ErrorKind::Input,
+                format!("this does not look like a frontal chest radiograph: {}", check.reason),
+            ));
+        }
         let size = self.pipeline.image_size() as u32;
-        let tensor: Tensor<4> = self.pipeline.image_tensor(&radiograph.resize_square(size).pixels)?;
-        let encoding = self.pipeline.encode(tensor);
-        Ok(OpenImage { radiograph, encoding })
+        let tensor: Tensor<4> = self.pipeline.image_tensor(&image.radiograph.resize_square(size).pixels)?;
+        Ok(OpenImage { checked: image.info(), encoding: self.pipeline.encode(tensor) })
     }
 
     /// Boxes, grounded findings and zero-shot scores of the 14 finding names.
@@ -167,7 +206,8 @@ impl Session {
         let Analysis { regions, findings } = self.pipeline.analysis(&image.encoding).await?;
         let names: Vec<String> = gkmvlp::vocab::Entity::ALL.iter().map(|e| e.name().to_string()).collect();
         let zero_shot = self.pipeline.zero_shot(&image.encoding, &names).await?;
-        Ok(ImageAnalysis { image: image_info(&image.radiograph), regions, findings, zero_shot })
+        let CheckedImageInfo { image, input_check } = image.checked.clone();
+        Ok(ImageAnalysis { image, input_check, regions, findings, zero_shot })
     }
 
     pub async fn zero_shot(&self, image: &OpenImage, texts: &[String]) -> Result<Vec<ZeroShotScore>> {
@@ -218,7 +258,7 @@ pub fn verify_file(manifest_json: &[u8], name: &str, bytes: &[u8]) -> Result<()>
     Ok(Manifest::parse(manifest_json)?.verify(name, bytes)?)
 }
 
-pub fn image_info(r: &Radiograph) -> ImageInfo {
+fn image_info(r: &Radiograph) -> ImageInfo {
     let value_range = r.modality_values.as_ref().map(|v| {
         let (lo, hi) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
         [lo, hi]

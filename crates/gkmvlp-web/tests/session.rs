@@ -1,20 +1,49 @@
 //! The browser's session logic, natively on Flex: loading (trained format and untrained), decoding with
-//! the CLI's decoder, one encoding reused for every request, and clear errors for bad input.
+//! the CLI's decoder, the input check before the model reads an image, one encoding reused for every
+//! request, and clear errors for bad input.
 
 use std::ops::ControlFlow;
 
 use burn::tensor::Device;
 use gkmvlp::GkMvlpConfig;
+use gkmvlp::inference::reference_run::synthetic_radiograph;
 use gkmvlp::storage::weights::{self, MODEL_FILE, WeightFiles};
 use gkmvlp_imaging::Radiograph;
 use gkmvlp_web::ErrorKind;
-use gkmvlp_web::session::{self, Session, UNTRAINED_SEED};
+use gkmvlp_web::session::{self, CheckedImage, OpenImage, Session, UNTRAINED_SEED};
 
 const TOKENIZER: &[u8] = include_bytes!("../../../models/tokenizer.json");
 
+/// A left-to-right ramp: decodes, but the input check refuses it (not a chest film).
 fn png(width: u32, height: u32) -> Vec<u8> {
     let pixels = (0..width * height).map(|i| (i % width) as f32 / width as f32 * 0.8 + 0.1).collect();
     Radiograph::grey(width, height, pixels).to_png_8bit()
+}
+
+/// Decodes and encodes `bytes` whatever the input check says (the ramp is no chest film).
+fn open_anyway(s: &Session, bytes: &[u8]) -> OpenImage {
+    s.encode(&CheckedImage::decode(bytes).unwrap(), true).unwrap()
+}
+
+#[test]
+fn the_input_check_runs_on_every_upload_before_the_model() {
+    let s = Session::untrained(TOKENIZER, Device::flex()).unwrap();
+    let ramp = CheckedImage::decode(&png(96, 80)).unwrap();
+    let info = ramp.info();
+    assert!(!info.input_check.chest_radiograph, "{:?}", info.input_check);
+    assert!(!info.input_check.reason.is_empty());
+    assert_eq!((info.image.width, info.image.height), (96, 80));
+    let refused = s.encode(&ramp, false).err().unwrap();
+    assert_eq!(refused.kind, ErrorKind::Input);
+    assert!(refused.message.contains(&info.input_check.reason), "{}", refused.message);
+    let anyway = pollster::block_on(s.analyze(&s.encode(&ramp, true).unwrap())).unwrap();
+    assert_eq!(anyway.input_check, info.input_check, "the analysis carries the check it was run after");
+
+    let film = Radiograph::grey(256, 256, synthetic_radiograph(256)).to_png_8bit();
+    let film = CheckedImage::decode(&film).unwrap();
+    assert!(film.input_check.chest_radiograph, "{:?}", film.input_check);
+    let analysis = pollster::block_on(s.analyze(&s.encode(&film, false).unwrap())).unwrap();
+    assert!(analysis.input_check.chest_radiograph);
 }
 
 #[test]
@@ -23,7 +52,8 @@ fn untrained_session_analyzes_and_answers_from_one_encoding() {
     let info = s.model_info();
     assert!(!info.trained);
     assert_eq!(info.preset, "tiny");
-    let image = s.open(&png(96, 80)).unwrap();
+    let checked = CheckedImage::decode(&png(96, 80)).unwrap();
+    let image = s.encode(&checked, true).unwrap();
     let a = pollster::block_on(s.analyze(&image)).unwrap();
     assert_eq!(a.regions.len(), 29);
     assert_eq!(a.findings.len(), info.candidates);
@@ -42,25 +72,26 @@ fn untrained_session_analyzes_and_answers_from_one_encoding() {
     let checks = pollster::block_on(s.check_report(&image, "No effusion. Heart size normal.")).unwrap();
     assert_eq!(checks.len(), 2);
     pollster::block_on(s.warm_up()).unwrap();
-    assert_eq!(session::rgba(&image.radiograph).len(), 96 * 80 * 4);
+    assert_eq!(session::rgba(&checked.radiograph).len(), 96 * 80 * 4);
 }
 
 #[test]
 fn bad_inputs_give_typed_messages() {
     let s = Session::untrained(TOKENIZER, Device::flex()).unwrap();
-    let text = s.open(b"this is a text file renamed .png").err().unwrap();
+    let text = CheckedImage::decode(b"this is a text file renamed .png").err().unwrap();
     assert_eq!(text.kind, ErrorKind::Image);
     assert!(text.message.contains("unknown image format"), "{}", text.message);
-    let tiny = s.open(&png(1, 1)).err().unwrap();
+    let tiny = CheckedImage::decode(&png(1, 1)).err().unwrap();
     assert_eq!(tiny.kind, ErrorKind::Image);
     assert!(tiny.message.contains("too small"), "{}", tiny.message);
     let mut truncated = png(64, 64);
     truncated.truncate(truncated.len() / 2);
-    assert_eq!(s.open(&truncated).err().unwrap().kind, ErrorKind::Image);
-    let image = s.open(&png(64, 64)).unwrap();
+    assert_eq!(CheckedImage::decode(&truncated).err().unwrap().kind, ErrorKind::Image);
+    let image = open_anyway(&s, &png(64, 64));
     let empty = pollster::block_on(s.answer(&image, "   ")).err().unwrap();
     assert_eq!(empty.kind, ErrorKind::Input);
-    assert!(session::rewindow(&image.radiograph, 40.0, 400.0).is_err(), "PNG has no modality values");
+    let ramp = CheckedImage::decode(&png(64, 64)).unwrap();
+    assert!(session::rewindow(&ramp.radiograph, 40.0, 400.0).is_err(), "PNG has no modality values");
 }
 
 #[test]
@@ -105,11 +136,13 @@ fn weights_folder_loads_and_corruption_is_named() {
 fn typescript_interfaces_cover_the_result_fields() {
     let bindings = include_str!("../src/bindings.rs");
     let s = Session::untrained(TOKENIZER, Device::flex()).unwrap();
-    let image = s.open(&png(64, 64)).unwrap();
+    let image = open_anyway(&s, &png(64, 64));
     let a = serde_json::to_value(pollster::block_on(s.analyze(&image)).unwrap()).unwrap();
     let mut objects = vec![
         a.clone(),
         a["image"].clone(),
+        a["input_check"].clone(),
+        serde_json::to_value(&image.checked).unwrap(),
         a["regions"][0].clone(),
         a["findings"][0].clone(),
         a["zero_shot"][0].clone(),
