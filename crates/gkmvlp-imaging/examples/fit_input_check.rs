@@ -107,8 +107,12 @@ fn main() {
     for source in &sources {
         let fit = fit(&positives, &framed, &all);
         let held: Vec<&Sample> = negatives.iter().filter(|n| &n.source == source).collect();
-        let kept: Vec<String> =
-            held.iter().filter(|n| fit.model().check(&n.image).chest_radiograph).map(|n| n.name.clone()).collect();
+        let kept: Vec<String> = held
+            .iter()
+            .map(|n| (n, fit.model().check(&n.image)))
+            .filter(|(_, check)| check.chest_radiograph)
+            .map(|(n, check)| format!("{} {:.2}", n.name, check.score))
+            .collect();
         refused_all += held.len() - kept.len();
         total_all += held.len();
         writeln!(report, "  {source}: {} / {} (accepted: {})", held.len() - kept.len(), held.len(), kept.join(", "))

@@ -10,6 +10,8 @@
 //! coefficients are in `input_check_model.rs`, written by `examples/fit_input_check.rs` (how they were
 //! fitted and measured is told there and in the crate README).
 
+use std::ops::Range;
+
 use serde::Serialize;
 
 use crate::Radiograph;
@@ -23,6 +25,10 @@ pub const CELLS: usize = COARSE * COARSE;
 
 /// Above this chroma the source was a colour picture (a radiograph saved as RGB has about 0).
 const MAX_CHROMA: f32 = 0.04;
+/// Rows and columns of the fine grid that make its inner part, for `air_share`.
+const INNER: Range<usize> = FINE as usize / 8..FINE as usize * 7 / 8;
+/// Grey levels this close to the darkest, as a share of the range, count as air.
+const AIR_LEVEL: f32 = 0.03;
 /// Below this standard deviation (of grey values in `[0, 1]` on the fine grid) the image is blank.
 const MIN_CONTRAST: f32 = 0.02;
 /// Below this neighbour correlation on the fine grid the image is noise: a radiograph's neighbouring
@@ -65,6 +71,18 @@ pub struct Features {
     pub explained: f32,
     /// Correlation with its own mirror image on the coarse grid.
     pub symmetry: f32,
+    /// How much brighter the midline (mediastinum and spine) is than the lung fields either side, in
+    /// standard deviations of the coarse grid: high on a frontal chest film, low or negative for a
+    /// slice with a bright body on a dark background, or a disc.
+    pub midline_over_lungs: f32,
+    /// How much brighter the band below the lungs (diaphragm, abdomen) is than the lung fields.
+    pub below_over_lungs: f32,
+    /// Correlation of the left lung region with the mirrored right one.
+    pub lung_symmetry: f32,
+    /// Share of the image's inner part (an eighth of each side left out, where a film's collimation
+    /// border lies) within 3 % of the darkest level: the air around a CT or MR slice or a drawn shape;
+    /// a chest film's lungs are dark but not as dark as the air outside the body.
+    pub air_share: f32,
 }
 
 impl Features {
@@ -80,11 +98,22 @@ impl Features {
         );
         let down = correlation(fine[..fine.len() - side].iter().copied(), fine[side..].iter().copied());
         let coarse = standardised_coarse(&fine);
+        let (darkest, brightest) = fine.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let air_level = darkest + AIR_LEVEL * (brightest - darkest);
+        let inner: Vec<f32> =
+            (INNER.clone()).flat_map(|row| fine[row * side..][INNER.clone()].iter().copied()).collect();
         let mirrored = coarse.chunks_exact(COARSE).flat_map(|row| row.iter().rev()).copied();
         let energy: f32 = coarse.iter().map(|v| v * v).sum();
         let projections: Vec<f32> =
             components.iter().map(|c| c.iter().zip(&coarse).map(|(a, b)| a * b).sum()).collect();
         let share = |p: f32| if energy > 0.0 { p / energy } else { 0.0 };
+        let lungs = region_mean(&coarse, LUNG_ROWS, &[LEFT_LUNG_COLUMNS, RIGHT_LUNG_COLUMNS]);
+        let lung_side = |mirror: bool| {
+            let coarse = &coarse;
+            LUNG_SIDE_ROWS.flat_map(move |row| {
+                LUNG_SIDE_COLUMNS.map(move |col| coarse[row * COARSE + if mirror { COARSE - 1 - col } else { col }])
+            })
+        };
         Features {
             chroma: image.chroma,
             contrast,
@@ -94,18 +123,43 @@ impl Features {
             template: projections.first().map_or(0.0, |p| share(p * energy.sqrt())),
             explained: share(projections.iter().map(|p| p * p).sum()),
             symmetry: correlation(coarse.iter().copied(), mirrored),
+            midline_over_lungs: region_mean(&coarse, LUNG_ROWS, &[MIDLINE_COLUMNS]) - lungs,
+            below_over_lungs: region_mean(&coarse, BELOW_ROWS, &[BELOW_COLUMNS]) - lungs,
+            lung_symmetry: correlation(lung_side(false), lung_side(true)),
+            air_share: inner.iter().filter(|&&v| v <= air_level).count() as f32 / inner.len().max(1) as f32,
         }
     }
 
     /// What the distance from real chest films is measured on, in the order of [`Model::mean`]:
     /// smoothness as `ln(1 - smoothness)`, which spreads the range where films and smooth drawings differ.
     pub fn layout(&self) -> [f32; LAYOUT] {
-        [self.explained, self.template, self.symmetry, (1.0 - self.smoothness).max(1e-6).ln()]
+        [
+            self.explained,
+            self.template,
+            self.symmetry,
+            (1.0 - self.smoothness).max(1e-6).ln(),
+            self.midline_over_lungs,
+            self.below_over_lungs,
+            self.lung_symmetry,
+            self.air_share,
+        ]
     }
 }
 
 /// Number of layout features.
-pub const LAYOUT: usize = 4;
+pub const LAYOUT: usize = 8;
+
+// Where a frontal chest film's anatomy lies on the 16×16 coarse grid of a tightly framed film (rows
+// from the top, columns from the left); wide enough to hold on films framed a little otherwise.
+const LUNG_ROWS: Range<usize> = 4..11;
+const LEFT_LUNG_COLUMNS: Range<usize> = 2..6;
+const RIGHT_LUNG_COLUMNS: Range<usize> = 10..14;
+const MIDLINE_COLUMNS: Range<usize> = 7..9;
+const BELOW_ROWS: Range<usize> = 12..15;
+const BELOW_COLUMNS: Range<usize> = 4..12;
+/// One side of the chest, mirrored onto the other for `lung_symmetry`.
+const LUNG_SIDE_ROWS: Range<usize> = 3..12;
+const LUNG_SIDE_COLUMNS: Range<usize> = 1..7;
 
 /// A fitted check: the patterns of chest films, and where real films lie in [`Features::layout`]
 /// (their mean and inverse covariance, for a Mahalanobis distance).
@@ -193,6 +247,16 @@ fn layout_reason(f: &Features) -> String {
     } else {
         "its layout and grey levels are unlike those of a frontal chest film".into()
     }
+}
+
+/// Mean of the coarse grid over `rows` and the union of `column_ranges`.
+fn region_mean(coarse: &[f32], rows: Range<usize>, column_ranges: &[Range<usize>]) -> f32 {
+    let cells: Vec<f32> = rows
+        .flat_map(|row| {
+            column_ranges.iter().flat_map(move |cols| cols.clone().map(move |col| coarse[row * COARSE + col]))
+        })
+        .collect();
+    mean_std(&cells).0
 }
 
 fn mean_std(values: &[f32]) -> (f32, f32) {

@@ -86,9 +86,9 @@ fn every_real_and_simulated_radiograph_is_accepted() {
     assert!(refused.is_empty(), "real or simulated radiographs refused: {refused:#?}");
 }
 
-/// Issue 36 asks for 95 %; the committed model refuses 82.7 % of this corpus (129 of 156), because its
-/// margin keeps every real film of held-out patients accepted. This floor guards what is reached.
-const REFUSED_AT_LEAST: f32 = 0.80;
+/// Issue 36 asks for 95 %. The fitter measures 154 of 156 refused (98.7 %) with each source left out;
+/// negatives play no part in the fit, so the committed model reads them as unseen too.
+const REFUSED_AT_LEAST: f32 = 0.95;
 
 #[test]
 fn most_negatives_are_refused() {
