@@ -2,7 +2,7 @@
 // (textContent), never as HTML.
 
 import type {
-  BackendChoice, GroundedFinding, ImageAnalysis, Request, Results, SentenceCheck, WorkerEvent, ZeroShotScore,
+  BackendChoice, GroundedFinding, ImageAnalysis, InputCheck, Request, Results, SentenceCheck, WorkerEvent, ZeroShotScore,
 } from "./protocol.ts";
 import { Viewer } from "./viewer.ts";
 
@@ -139,6 +139,8 @@ $("retry").addEventListener("click", load);
 // ---- results --------------------------------------------------------------------------------------
 
 let analysis: ImageAnalysis | null = null;
+/** The image on display (decoded and checked; `analysis` is null until the model has read it). */
+let openName: string | null = null;
 let windowState: { center: number; width: number; span: number } | null = null;
 let reportId = 0;
 
@@ -241,6 +243,74 @@ function generateReport(): void {
     });
 }
 
+/** Shows a newly opened image and drops the results of the previous one. */
+function showImage(r: Results["open"], name: string): void {
+  const info = r.checked.image;
+  analysis = null;
+  openName = name;
+  viewer.setImage(r.rgba, r.width, r.height);
+  viewer.resetView();
+  viewer.setHighlight(null);
+  viewer.setRegions([]);
+  $("findings").replaceChildren();
+  $("zero-shot").replaceChildren();
+  $("answers").replaceChildren();
+  $("checks").replaceChildren();
+  reportId += 1; // a report still streaming belongs to the old image
+  const report = $("report");
+  report.textContent = "";
+  delete report.dataset.state;
+  $("report-stop").hidden = true;
+  $("image-info").textContent = `${name}: ${info.format}, ${info.width}×${info.height}, ${info.bits_stored} bits${info.invert ? ", MONOCHROME1" : ""}`;
+  if (info.window && info.value_range) {
+    windowState = { ...info.window, span: Math.max(1, info.value_range[1] - info.value_range[0]) };
+    viewer.onWindowDrag = onWindowDrag;
+    showWindow();
+  } else {
+    windowState = null;
+    viewer.onWindowDrag = null;
+    $("window-info").textContent = "";
+  }
+}
+
+/** The input check's verdict: a refusal with the choice to go on, or (once analysed) a caution line. */
+function showInputCheck(check: InputCheck, analysed: boolean): void {
+  const refused = !check.chest_radiograph;
+  document.body.dataset.refused = String(refused && !analysed);
+  $("input-refused").hidden = !refused || analysed;
+  $("input-refused-text").textContent = refused ? `This does not look like a frontal chest radiograph: ${check.reason}.` : "";
+  const caution = $("input-caution");
+  caution.hidden = !analysed || !(refused || check.borderline);
+  caution.textContent = refused
+    ? `Analysed anyway, as asked: this does not look like a frontal chest radiograph (${check.reason}). The outputs below mean little.`
+    : check.borderline
+      ? `Caution: this image is unlike the radiographs the model was trained on (input check score ${check.score.toFixed(2)}); its outputs are less reliable.`
+      : "";
+}
+
+/** Runs the model on the open image; `anyway`: the user chose to go on past the input check. */
+async function analyse(name: string, anyway: boolean): Promise<void> {
+  document.body.dataset.analyzing = "true";
+  try {
+    const a = await request({ type: "analyze", anyway });
+    analysis = a;
+    viewer.setRegions(a.regions);
+    renderFindings(a.findings);
+    renderScores(a.zero_shot);
+    showInputCheck(a.input_check, true);
+    document.body.dataset.analyzed = String(Number(document.body.dataset.analyzed ?? 0) + 1);
+    generateReport();
+  } catch (e) {
+    if (e instanceof Superseded) return;
+    const err = e as Error;
+    showMessage(`${name}: ${err.message}`);
+    document.body.dataset.lastError = err.name;
+    if (anyway) $("input-refused").hidden = false; // the choice stays open for another try
+  } finally {
+    document.body.dataset.analyzing = "false";
+  }
+}
+
 async function openImage(bytes: ArrayBuffer, name: string): Promise<void> {
   if (document.body.dataset.state !== "ready") {
     showMessage("The model is still loading; try again in a moment.", "info");
@@ -251,41 +321,35 @@ async function openImage(bytes: ArrayBuffer, name: string): Promise<void> {
   document.body.dataset.analyzing = "true";
   stopReport(); // the old image's report is no longer wanted
   try {
-    const r = await request({ type: "analyze", bytes }, undefined, [bytes]);
-    analysis = r.analysis;
-    const info = r.analysis.image;
-    viewer.setImage(r.rgba, r.width, r.height);
-    viewer.resetView();
-    viewer.setHighlight(null);
-    viewer.setRegions(r.analysis.regions);
-    renderFindings(r.analysis.findings);
-    renderScores(r.analysis.zero_shot);
-    $("answers").replaceChildren();
-    $("checks").replaceChildren();
-    $("image-info").textContent = `${name}: ${info.format}, ${info.width}×${info.height}, ${info.bits_stored} bits${info.invert ? ", MONOCHROME1" : ""}`;
-    if (info.window && info.value_range) {
-      windowState = { ...info.window, span: Math.max(1, info.value_range[1] - info.value_range[0]) };
-      viewer.onWindowDrag = onWindowDrag;
-      showWindow();
-    } else {
-      windowState = null;
-      viewer.onWindowDrag = null;
-      $("window-info").textContent = "";
+    let opened: Results["open"];
+    try {
+      opened = await request({ type: "open", bytes }, undefined, [bytes]);
+    } catch (e) {
+      if (e instanceof Superseded) return;
+      const err = e as Error;
+      showMessage(`${name}: ${err.message}`);
+      $("image-info").textContent = openName ? `the previous image (${openName}) is still open` : "";
+      document.body.dataset.lastError = err.name;
+      return;
     }
-    document.body.dataset.analyzed = String(Number(document.body.dataset.analyzed ?? 0) + 1);
-    generateReport();
-  } catch (e) {
-    if (e instanceof Superseded) return;
-    const err = e as Error;
-    showMessage(`${name}: ${err.message}`);
-    $("image-info").textContent = analysis ? "the previous image is still open" : "";
-    document.body.dataset.lastError = err.name;
+    showImage(opened, name);
+    const check = opened.checked.input_check;
+    showInputCheck(check, false);
+    // A refused image stays on display; the model reads it only if the user chooses to go on.
+    if (check.chest_radiograph) await analyse(name, false);
   } finally {
     document.body.dataset.analyzing = "false";
-    // Files tried, read or refused: tells a watcher that this file's outcome is on the page.
+    // Files tried, read, refused or analysed: tells a watcher that this file's outcome is on the page.
     document.body.dataset.opened = String(Number(document.body.dataset.opened ?? 0) + 1);
   }
 }
+
+$("analyse-anyway").addEventListener("click", () => {
+  if (!openName || analysis) return;
+  clearMessage();
+  $("input-refused").hidden = true;
+  void analyse(openName, true);
+});
 
 // ---- window / level (DICOM) -------------------------------------------------------------------------
 
@@ -362,7 +426,7 @@ async function loadSamples(): Promise<void> {
 
 function needImage(): boolean {
   if (analysis) return true;
-  showMessage("Open an image first.", "info");
+  showMessage(openName ? "The model has not read this image: choose “Analyse anyway” to run it." : "Open an image first.", "info");
   return false;
 }
 

@@ -1,14 +1,19 @@
 // The message protocol between the page and the model worker, shaped like transformers.js's:
 // file events `initiate` → `progress` → `done`, then `ready`; per request `update` (streamed text),
-// `complete` or `error`. Requests run one at a time in arrival order; a new image supersedes the
-// requests still queued for the old one (they end with `superseded`), by design. `window` and
-// `stopReport` skip the queue.
+// `complete` or `error`. Requests run one at a time in arrival order; a new image (`open`) supersedes
+// the requests still queued for the old one (they end with `superseded`), by design. `window` and
+// `stopReport` skip the queue. `open` only decodes and checks the image; the model reads it on
+// `analyze`, which the page sends when the input check passed or the user chose to analyse anyway.
 
 import type {
-  Answer, BackendInfo, GroundedFinding, ImageAnalysis, ModelInfo, RegionBox, SentenceCheck, ZeroShotScore,
+  Answer, BackendInfo, CheckedImageInfo, GroundedFinding, ImageAnalysis, InputCheck, ModelInfo, RegionBox, SentenceCheck,
+  ZeroShotScore,
 } from "../pkg/gkmvlp_web.js";
 
-export type { Answer, BackendInfo, GroundedFinding, ImageAnalysis, ModelInfo, RegionBox, SentenceCheck, ZeroShotScore };
+export type {
+  Answer, BackendInfo, CheckedImageInfo, GroundedFinding, ImageAnalysis, InputCheck, ModelInfo, RegionBox, SentenceCheck,
+  ZeroShotScore,
+};
 
 export type BackendChoice = "webgpu" | "flex";
 
@@ -22,7 +27,9 @@ export interface WeightsSource {
 
 export type Request =
   | { id: number; type: "load"; baseUrl: string; backend: BackendChoice; weights: "auto" | "untrained" }
-  | { id: number; type: "analyze"; bytes: ArrayBuffer }
+  | { id: number; type: "open"; bytes: ArrayBuffer }
+  /** Analyses the open image; `anyway`: even though the input check refused it (the user's choice). */
+  | { id: number; type: "analyze"; anyway: boolean }
   | { id: number; type: "zeroShot"; texts: string[] }
   | { id: number; type: "report" }
   /** Stops the report being generated (at its next token) and every report still queued. */
@@ -34,7 +41,8 @@ export type Request =
 export interface Results {
   /** `ms`: the whole load, filled in by the page from the `ready` event. */
   load: { backend: BackendInfo; model: ModelInfo; source: WeightsSource; adapter: AdapterSummary | null; ms?: number };
-  analyze: { analysis: ImageAnalysis; width: number; height: number; rgba: ArrayBuffer };
+  open: { checked: CheckedImageInfo; width: number; height: number; rgba: ArrayBuffer };
+  analyze: ImageAnalysis;
   zeroShot: ZeroShotScore[];
   /** `stopped`: a `stopReport` ended it early; `text` is what was written until then. */
   report: { text: string; stopped: boolean };

@@ -1,5 +1,5 @@
 // The model worker: every byte of model work happens here, off the page's thread. Model requests run
-// one at a time in arrival order; when a new image arrives, requests still queued for the old one are
+// one at a time in arrival order; when a new image is opened, requests still queued for the old one are
 // dropped (`superseded`). Window/level requests only touch the decoded image and skip the queue, keeping
 // only the latest one, so dragging stays smooth while a report is being generated.
 
@@ -119,14 +119,17 @@ async function run(req: Exclude<Request, { type: "window" | "stopReport" }>): Pr
       post({ status: "ready", id: req.id, result, ms: ms() });
       return;
     }
-    case "analyze": {
+    case "open": {
       const a = need();
-      const analysis = await a.analyze(new Uint8Array(req.bytes));
+      const checked = a.open(new Uint8Array(req.bytes));
       const rgba = a.displayPixels().buffer as ArrayBuffer;
-      const result = { analysis, width: analysis.image.width, height: analysis.image.height, rgba };
-      post({ status: "complete", id: req.id, type: "analyze", result, ms: ms() }, [rgba]);
+      const result = { checked, width: checked.image.width, height: checked.image.height, rgba };
+      post({ status: "complete", id: req.id, type: "open", result, ms: ms() }, [rgba]);
       return;
     }
+    case "analyze":
+      post({ status: "complete", id: req.id, type: "analyze", result: await need().analyze(req.anyway), ms: ms() });
+      return;
     case "zeroShot":
       post({ status: "complete", id: req.id, type: "zeroShot", result: await need().zeroShot(req.texts), ms: ms() });
       return;
@@ -185,7 +188,7 @@ scope.onmessage = (event: MessageEvent<Request>) => {
     post({ status: "complete", id: req.id, type: "stopReport", result: reports.size > 0, ms: 0 });
     return;
   }
-  if (req.type === "analyze") {
+  if (req.type === "open") {
     generation += 1;
     for (const [id, gen] of pending) {
       if (gen < generation) {

@@ -1,8 +1,9 @@
 // Browser tests of the built page (web/dist; `npm run build` first), with node's test runner:
 //   1. WebGPU: the page must run on a WebGPU adapter (the test FAILS if it falls back), analyse the RG1
 //      DICOM and a simulated PNG, draw the 29 regions, list findings, stream a report and stop one, answer a question,
-//      score a zero-shot text, check a report, survive bad files, and send no request that is not a
-//      same-origin static file. Screenshots go to web/test-results/.
+//      score a zero-shot text, check a report, survive bad files, refuse a picture that is no chest
+//      radiograph until asked to analyse it anyway, caution on a borderline one, and send no request that
+//      is not a same-origin static file. Screenshots go to web/test-results/.
 //   2. Flex: without WebGPU the page falls back to burn's Flex backend and says so.
 //   3. Weights: a weights folder (manifest + safetensors + tokenizer) downloads with progress, is served
 //      from the Cache API on the second visit, and a corrupt or missing file gives a message and a retry.
@@ -115,6 +116,8 @@ describe("WebGPU", () => {
   test("analyses the RG1 DICOM: regions drawn and named, findings listed, window/level", { timeout: STEP_TIMEOUT }, async () => {
     await openFile(page, "RG1_UNCR.dcm", readFileSync(RG1), "application/dicom", 1);
     assert.equal(await page.evaluate(() => document.body.dataset.analyzed), "1", await page.textContent("#message"));
+    assert.equal(await page.isVisible("#input-refused"), false, "a real frontal chest film passes the input check");
+    assert.equal(await page.isVisible("#input-caution"), false, "and needs no caution");
     assert.match(await page.textContent("#image-info"), /DICOM/);
     assert.equal(await page.getAttribute("#canvas", "data-regions"), "29");
     assert.ok((await page.locator("#findings li").count()) > 10);
@@ -190,6 +193,64 @@ describe("WebGPU", () => {
     await expectBadFile(page, "truncated.dcm", readFileSync(RG1).subarray(0, 4096), /corrupt or truncated DICOM|cannot read this image/);
     await expectBadFile(page, "one-pixel.png", ONE_PIXEL_PNG, /too small/);
     await ask(page, "where is the heart?");
+  });
+
+  test("a picture that is no chest radiograph is refused with its reason until analysed anyway", { timeout: STEP_TIMEOUT * 2 }, async () => {
+    // A colour picture, drawn here: the input check refuses it before the model reads it.
+    const dataUrl = await page.evaluate(() => {
+      const canvas = document.createElement("canvas");
+      canvas.width = 160;
+      canvas.height = 160;
+      const ctx = canvas.getContext("2d");
+      const gradient = ctx.createLinearGradient(0, 0, 160, 160);
+      gradient.addColorStop(0, "#d02020");
+      gradient.addColorStop(1, "#2040d0");
+      ctx.fillStyle = gradient;
+      ctx.fillRect(0, 0, 160, 160);
+      return canvas.toDataURL("image/png");
+    });
+    const colour = Buffer.from(dataUrl.split(",")[1], "base64");
+    const analysed = Number(await page.evaluate(() => document.body.dataset.analyzed ?? 0));
+    const opened = Number(await page.evaluate(() => document.body.dataset.opened ?? 0));
+    await page.setInputFiles("#file", { name: "colour.png", mimeType: "image/png", buffer: colour });
+    await page.waitForFunction((n) => Number(document.body.dataset.opened ?? 0) > n, opened, { timeout: STEP_TIMEOUT });
+    assert.ok(await page.isVisible("#input-refused"), await page.textContent("#message"));
+    assert.match(await page.textContent("#input-refused-text"), /^This does not look like a frontal chest radiograph: it is a colour picture/);
+    assert.equal(await page.getAttribute("#input-check", "aria-live"), "polite", "the notice is announced");
+    assert.equal(Number(await page.evaluate(() => document.body.dataset.analyzed)), analysed, "no analysis ran");
+    assert.equal(await page.locator("#findings li").count(), 0, "the previous image's findings are gone");
+    assert.equal(await page.getAttribute("#canvas", "data-regions"), "0");
+    assert.match(await page.textContent("#image-info"), /^colour\.png: PNG, 160×160/, "the refused image stays on display");
+    await page.fill("#qa-input", "is there a pleural effusion?");
+    await page.click("#qa-form button");
+    assert.match(await page.textContent("#message"), /has not read this image/);
+    await page.screenshot({ path: join(results, "webgpu-refused.png") });
+
+    // A real, focusable button: the keyboard reaches and presses it.
+    await page.focus("#analyse-anyway");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "analyse-anyway");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction((n) => Number(document.body.dataset.analyzed ?? 0) > n || !document.querySelector("#message")?.hidden, analysed, { timeout: STEP_TIMEOUT });
+    assert.equal(Number(await page.evaluate(() => document.body.dataset.analyzed)), analysed + 1, await page.textContent("#message"));
+    assert.equal(await page.getAttribute("#canvas", "data-regions"), "29");
+    assert.ok((await page.locator("#findings li").count()) > 10);
+    assert.equal(await page.isVisible("#input-refused"), false);
+    assert.match(await page.textContent("#input-caution"), /^Analysed anyway, as asked: this does not look like a frontal chest radiograph \(it is a colour picture/);
+    assert.match(await ask(page, "is there a pleural effusion?"), /^Q: is there a pleural effusion\?A: /);
+  });
+
+  test("the page's samples: real films pass the input check, the synthetic picture gets a caution", { timeout: STEP_TIMEOUT * 2 }, async () => {
+    const openSample = async (file) => {
+      const analysed = Number(await page.evaluate(() => document.body.dataset.analyzed ?? 0));
+      await page.click(`#samples button[data-sample="${file}"]`);
+      await page.waitForFunction((n) => Number(document.body.dataset.analyzed ?? 0) > n || document.body.dataset.refused === "true", analysed, { timeout: STEP_TIMEOUT });
+      assert.equal(await page.evaluate(() => document.body.dataset.refused), "false", `${file}: ${await page.textContent("#input-refused-text")}`);
+    };
+    await openSample("rg1.png");
+    assert.equal(await page.isVisible("#input-caution"), false, "RG1 is a typical frontal chest film");
+    await openSample("synthetic.png");
+    assert.match(await page.textContent("#input-caution"), /^Caution: this image is unlike the radiographs the model was trained on \(input check score 0\.\d\d\); its outputs are less reliable\.$/);
+    assert.ok(await page.isVisible("#input-caution"));
   });
 
   test("no request leaves the origin or asks for anything but a static file", async () => {
