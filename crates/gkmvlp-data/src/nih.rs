@@ -15,8 +15,9 @@
 //! Pleural_Thickening, Pneumonia) are accepted and kept in [`NihRecord::nih_labels`] only.
 
 use crate::DataError;
+use crate::Record;
 use crate::read::walk;
-use gkmvlp_vocab::{Entity, NUM_ENTITIES};
+use gkmvlp_vocab::{Entity, NUM_ENTITIES, NUM_REGIONS, candidates};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,36 @@ impl NihRecord {
     /// The label of `entity`.
     pub fn label_of(&self, entity: Entity) -> Option<Label> {
         self.labels.get(entity.index()).copied()
+    }
+
+    /// Which of `folds` patient-disjoint folds this image belongs to: a hash of the patient, so a patient's
+    /// films share a fold and a fold does not depend on which other images are listed.
+    pub fn fold(&self, folds: usize) -> usize {
+        let hash = u64::from(self.patient).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        (hash % folds.max(1) as u64) as usize
+    }
+
+    /// As a training record: no boxes, no text; an entity absent from the image is absent at each of its
+    /// positions, one present is known only to be somewhere among them (`Record::image_labels`).
+    pub fn to_record(&self) -> Record {
+        let exist =
+            candidates().iter().map(|c| if self.labels[c.entity.index()] == Label::Absent { 0 } else { -1 }).collect();
+        Record {
+            id: format!("nih/{}", self.index),
+            image: self.image.clone(),
+            split: "train".into(),
+            view: self.view.clone(),
+            width: 0,
+            height: 0,
+            report: Default::default(),
+            boxes: vec![None; NUM_REGIONS],
+            exist,
+            image_labels: self.labels.iter().map(|l| l.as_i8()).collect(),
+            findings: Vec::new(),
+            qa: Vec::new(),
+            source: "nih-chestxray14".into(),
+            params: serde_json::json!({ "patient_id": self.patient, "nih_labels": self.nih_labels }),
+        }
     }
 }
 
@@ -370,5 +401,50 @@ mod tests {
         assert!(parse_labels("Effusion|Pleural effusion").unwrap_err().contains("unknown label \"Pleural effusion\""));
         assert!(parse_labels("No Finding|Mass").is_err());
         assert!(parse_labels("Mass||Nodule").is_err());
+    }
+
+    fn record(patient: u32, labels: &str) -> NihRecord {
+        let (labels, no_finding, nih_labels) = parse_labels(labels).unwrap();
+        NihRecord {
+            image: PathBuf::from("x.png"),
+            index: format!("{patient:08}_000.png"),
+            patient,
+            follow_up: None,
+            view: "PA".into(),
+            age: None,
+            sex: String::new(),
+            labels,
+            no_finding,
+            nih_labels,
+        }
+    }
+
+    #[test]
+    fn a_training_record_knows_absence_everywhere_and_presence_only_somewhere() {
+        let r = record(7, "Effusion").to_record();
+        assert_eq!(r.boxes, vec![None; NUM_REGIONS]);
+        assert_eq!(r.image_labels[Entity::PleuralEffusion.index()], 1);
+        assert_eq!(r.image_labels[Entity::LungNodule.index()], 0);
+        assert_eq!(r.image_labels[Entity::EndotrachealTube.index()], -1);
+        for (c, &e) in candidates().iter().zip(&r.exist) {
+            let expected = if c.entity == Entity::LungNodule { Some(0) } else { None };
+            if let Some(expected) = expected {
+                assert_eq!(e, expected, "{c:?}");
+            }
+            if matches!(c.entity, Entity::PleuralEffusion | Entity::EndotrachealTube) {
+                assert_eq!(e, -1, "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn folds_keep_a_patients_films_together_and_are_balanced() {
+        let folds = 5;
+        assert_eq!(record(42, "No Finding").fold(folds), record(42, "Mass").fold(folds));
+        let mut sizes = [0usize; 5];
+        for patient in 0..1000 {
+            sizes[record(patient, "No Finding").fold(folds)] += 1;
+        }
+        assert!(sizes.iter().all(|&n| (150..250).contains(&n)), "{sizes:?}");
     }
 }

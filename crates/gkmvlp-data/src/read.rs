@@ -198,6 +198,7 @@ pub fn read_imagenome(root: &Path) -> Result<Vec<Record>, DataError> {
             report,
             boxes,
             exist,
+            image_labels: Vec::new(),
             findings: Vec::new(),
             qa: Vec::new(),
             source: "mimic-cxr+chest-imagenome".into(),

@@ -24,6 +24,10 @@ pub struct Record {
     pub boxes: Vec<Option<[f32; 4]>>,
     /// For every `gkmvlp_vocab::candidates()` entry: 1 present, 0 absent, -1 unknown.
     pub exist: Vec<i8>,
+    /// Per entity (`Entity::ALL` order), where the source labels whole images only (NIH ChestX-ray14):
+    /// 1 present somewhere, 0 absent, -1 unknown. Empty where `exist` says it all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_labels: Vec<i8>,
     /// Simulated findings (empty for real data).
     #[serde(default)]
     pub findings: Vec<Finding>,

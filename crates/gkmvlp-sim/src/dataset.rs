@@ -235,6 +235,7 @@ pub fn study_record(study: &Study, id: &str, image: PathBuf, split: &str) -> Rec
         report: ReportText { findings: study.report.findings.clone(), impression: study.report.impression.clone() },
         boxes: study.boxes.iter().map(|b| Some(*b)).collect(),
         exist: study.exist.iter().map(|&e| e as i8).collect(),
+        image_labels: Vec::new(),
         findings: study.findings.iter().map(|f| f.to_record()).collect(),
         qa: study.qa.clone(),
         source: "simulated".into(),

@@ -22,7 +22,14 @@ pub struct Augmentation {
     pub zoom: f32,
     /// Largest change of gamma either way, in natural log: pixels become `p^exp(u)`, `u` within ±`gamma`.
     pub gamma: f32,
+    /// Share of images first shrunk to a side between [`THUMBNAIL_SIDES`] and enlarged again: the
+    /// resolution of a downsampled film (NIH's teaching thumbnails are 64 pixels), which the simulator's
+    /// sharp renders never show.
+    pub thumbnail: f32,
 }
+
+/// The smallest and largest side a thumbnail is shrunk to.
+pub const THUMBNAIL_SIDES: (u32, u32) = (48, 128);
 
 impl Augmentation {
     pub fn is_none(&self) -> bool {
@@ -40,7 +47,8 @@ impl Augmentation {
         };
         in_range("shift", self.shift, 0.25)?;
         in_range("zoom", self.zoom, 0.5)?;
-        in_range("gamma", self.gamma, 1.0)
+        in_range("gamma", self.gamma, 1.0)?;
+        in_range("thumbnail", self.thumbnail, 1.0)
     }
 
     /// `image` resized to `size` × `size` through a window drawn from `rng` (see [`draws`]), and `boxes`
@@ -65,6 +73,10 @@ impl Augmentation {
         let left = ((width - window_width as f32) / 2.0 + self.shift * width * symmetric()).round() as i64;
         let top = ((height - window_height as f32) / 2.0 + self.shift * height * symmetric()).round() as i64;
         let gamma = (self.gamma * symmetric()).exp();
+        let thumbnail_side = rng.chance(f64::from(self.thumbnail)).then(|| {
+            let (smallest, largest) = THUMBNAIL_SIDES;
+            rng.uniform(f64::from(smallest), f64::from(largest + 1)) as u32
+        });
 
         // Outside the source, the nearest edge pixel: a border, not a black frame the network never sees
         // at inference.
@@ -95,6 +107,10 @@ impl Augmentation {
                 (moved[2] > moved[0] && moved[3] > moved[1]).then_some(moved)
             })
             .collect();
+        let window = match thumbnail_side {
+            Some(side) if side < size => window.resize_square(side),
+            _ => window,
+        };
         (window.resize_square(size).pixels, boxes)
     }
 }
@@ -138,7 +154,7 @@ mod tests {
     #[test]
     fn boxes_move_with_the_image() {
         let (image, rectangle) = image_with_rectangle(256, [60, 100, 140, 180]);
-        let augmentation = Augmentation { shift: 0.08, zoom: 0.1, gamma: 0.0 };
+        let augmentation = Augmentation { shift: 0.08, zoom: 0.1, ..Default::default() };
         let mut moved_at_all = 0;
         for step in 0..20 {
             let (pixels, boxes) =
@@ -166,7 +182,7 @@ mod tests {
         let (image, _) = image_with_rectangle(100, [0, 0, 1, 1]);
         let at_edge = [0.0, 0.4, 0.02, 0.6];
         let across = [0.0, 0.4, 0.5, 0.6];
-        let shift = Augmentation { shift: 0.2, zoom: 0.0, gamma: 0.0 };
+        let shift = Augmentation { shift: 0.2, ..Default::default() };
         // A seed whose window moves right by more than the thin box's width.
         let seed = (0..)
             .find(|&s| {
@@ -185,7 +201,7 @@ mod tests {
     #[test]
     fn gamma_bends_grey_but_keeps_black_and_white() {
         let image = Radiograph::grey(3, 1, vec![0.0, 0.5, 1.0]);
-        let augmentation = Augmentation { shift: 0.0, zoom: 0.0, gamma: 0.5 };
+        let augmentation = Augmentation { gamma: 0.5, ..Default::default() };
         let greys: Vec<f32> = (0..10).map(|s| augmentation.apply(&image, &[], 3, &mut Rng::new(s)).0[1]).collect();
         assert!(greys.iter().all(|&g| (0.5f32.powf(0.5f32.exp())..=0.5f32.powf((-0.5f32).exp())).contains(&g)));
         assert!(greys.iter().any(|&g| (g - 0.5).abs() > 0.05), "{greys:?}");
@@ -205,6 +221,24 @@ mod tests {
                 .to_string()
                 .contains("gamma")
         );
-        assert!(Augmentation { shift: 0.05, zoom: 0.05, gamma: 0.2 }.validate().is_ok());
+        assert!(Augmentation { shift: 0.05, zoom: 0.05, gamma: 0.2, thumbnail: 0.5 }.validate().is_ok());
+    }
+
+    #[test]
+    fn a_thumbnail_keeps_the_picture_but_loses_its_detail() {
+        // Fine stripes one pixel wide, and a bright left half: the stripes cannot survive 128 pixels.
+        let side = 256u32;
+        let pixels =
+            (0..side * side).map(|i| if i % side < side / 2 { 0.9 } else { 0.2 + 0.2 * (i % 2) as f32 }).collect();
+        let image = Radiograph::grey(side, side, pixels);
+        let augmentation = Augmentation { thumbnail: 1.0, ..Default::default() };
+        let (shrunk, _) = augmentation.apply(&image, &[], 224, &mut Rng::new(1));
+        let sharp = image.resize_square(224).pixels;
+        let stripes = |p: &[f32]| (160..200).map(|x| (p[100 * 224 + x] - p[100 * 224 + x + 1]).abs()).sum::<f32>();
+        assert!(stripes(&shrunk) < 0.5 * stripes(&sharp), "{} vs {}", stripes(&shrunk), stripes(&sharp));
+        assert!((shrunk[100 * 224 + 20] - 0.9).abs() < 0.02 && (shrunk[100 * 224 + 180] - 0.3).abs() < 0.05);
+        let never = Augmentation { thumbnail: 0.0, shift: 0.01, ..Default::default() };
+        let (kept, _) = never.apply(&image, &[], 224, &mut Rng::new(1));
+        assert!(stripes(&kept) > 0.5 * stripes(&sharp));
     }
 }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use gkmvlp::protocol::{after_last, prompted_ids, question_answer_text, report_text as protocol_report_text};
 use gkmvlp::tokenizer::{CLS_ID, PAD_ID, SEP_ID, TextTokenizer, TokenBatch, UNK_ID, pad_batch};
-use gkmvlp::vocab::NUM_REGIONS;
+use gkmvlp::vocab::{NUM_ENTITIES, NUM_REGIONS};
 use gkmvlp_data::Record;
 use gkmvlp_imaging::Radiograph;
 
@@ -23,6 +23,11 @@ pub struct Batch {
     pub exist: Tensor<2>,
     /// `[batch, candidates]`, 1 where the label is known.
     pub exist_valid: Tensor<2>,
+    /// `[batch, entities]`, 1 where a study labelled only as a whole (`Record::image_labels`) has the
+    /// entity somewhere: multiple-instance targets over the entity's positions.
+    pub image_present: Tensor<2>,
+    /// `[batch, entities]`, 1 where the study has such a label.
+    pub image_labelled: Tensor<2>,
     pub reports: TokenBatch,
     /// `question: … answer: …` sequences.
     pub questions: TokenBatch,
@@ -77,6 +82,7 @@ pub fn batch(
     let candidates = records.first().map(|r| r.exist.len()).unwrap_or(0);
     let mut pixels = Vec::with_capacity(n * size * size);
     let (mut boxes, mut box_valid, mut exist, mut exist_valid) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut image_present, mut image_labelled) = (Vec::new(), Vec::new());
     let (mut reports, mut questions) = (Vec::new(), Vec::new());
     for record in records {
         if record.boxes.len() != NUM_REGIONS || record.exist.len() != candidates {
@@ -102,6 +108,12 @@ pub fn batch(
             exist.push(if e == 1 { 1.0f32 } else { 0.0 });
             exist_valid.push(if e >= 0 { 1.0f32 } else { 0.0 });
         }
+        match record.image_labels.len() {
+            0 => image_labelled.extend([0.0f32; NUM_ENTITIES]),
+            NUM_ENTITIES => image_labelled.extend(record.image_labels.iter().map(|&l| f32::from(u8::from(l >= 0)))),
+            n => bail!("record {}: {n} image-level labels; the vocabulary has {NUM_ENTITIES} entities", record.id),
+        }
+        image_present.extend((0..NUM_ENTITIES).map(|e| f32::from(u8::from(record.image_labels.get(e) == Some(&1)))));
         reports.push(report_text(record));
         questions.push(match record.qa.get(step % record.qa.len().max(1)) {
             Some(qa) => question_answer_text(&qa.question, &qa.answer),
@@ -114,6 +126,8 @@ pub fn batch(
         box_valid: float(box_valid, [n, NUM_REGIONS], device),
         exist: float(exist, [n, candidates], device),
         exist_valid: float(exist_valid, [n, candidates], device),
+        image_present: float(image_present, [n, NUM_ENTITIES], device),
+        image_labelled: float(image_labelled, [n, NUM_ENTITIES], device),
         reports: tokenizer.batch(&reports, max_len, device).context("cannot tokenise the batch's reports")?,
         questions: tokenizer.batch(&questions, max_len, device).context("cannot tokenise the batch's questions")?,
         report_texts: reports,

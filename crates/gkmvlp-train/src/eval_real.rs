@@ -22,9 +22,11 @@ const BOOTSTRAP_RESAMPLES: usize = 1000;
 
 #[derive(Args)]
 pub struct EvalRealArgs {
-    /// Weights folder (manifest.json, model.safetensors, tokenizer.json).
-    #[arg(long)]
-    pub weights: PathBuf,
+    /// Weights folder (manifest.json, model.safetensors, tokenizer.json). Given N times, a
+    /// cross-validation: the images of patient fold k of N (`gkmvlp train --real-holdout-fold k
+    /// --real-folds N`) are scored by the k-th weights, which did not train on them.
+    #[arg(long, required = true, num_args = 1..)]
+    pub weights: Vec<PathBuf>,
     /// NIH ChestX-ray14 folder: `labels.csv` with the images it lists, or `Data_Entry_2017*.csv` with the
     /// images anywhere below it.
     #[arg(long)]
@@ -83,14 +85,16 @@ pub struct ImageScores {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct EvalRealOutput {
-    weights: String,
+    /// One folder, or one per fold.
+    weights: Vec<String>,
     data: String,
     metrics: RealMetrics,
     images: Vec<ImageScores>,
 }
 
 pub fn run(args: &EvalRealArgs) -> Result<RealMetrics> {
-    let pipeline = load_pipeline(&args.weights)?;
+    let pipelines = args.weights.iter().map(|w| load_pipeline(w)).collect::<Result<Vec<_>>>()?;
+    let folds = pipelines.len();
     let mut records = read_nih(&args.data).with_context(|| format!("cannot read {}", args.data.display()))?;
     if args.limit > 0 {
         records.truncate(args.limit);
@@ -100,7 +104,8 @@ pub fn run(args: &EvalRealArgs) -> Result<RealMetrics> {
     }
     let mut images = Vec::with_capacity(records.len());
     for (i, record) in records.iter().enumerate() {
-        let scores = pollster::block_on(score_image(&pipeline, record))
+        let pipeline = &pipelines[record.fold(folds)];
+        let scores = pollster::block_on(score_image(pipeline, record))
             .with_context(|| format!("cannot evaluate {}", record.image.display()))?;
         images.push(scores);
         if (i + 1) % 100 == 0 {
@@ -111,7 +116,7 @@ pub fn run(args: &EvalRealArgs) -> Result<RealMetrics> {
     print_metrics(&metrics);
     if let Some(path) = &args.out {
         let out = EvalRealOutput {
-            weights: args.weights.display().to_string(),
+            weights: args.weights.iter().map(|w| w.display().to_string()).collect(),
             data: args.data.display().to_string(),
             metrics: metrics.clone(),
             images,

@@ -90,8 +90,14 @@ pub struct TrainSettings {
     /// (an enlarged heart, a raised hemidiaphragm) is then misjudged whenever the predicted box is off.
     /// For rounds that start from trained boxes: early on the predicted boxes are noise.
     pub pool_predicted_boxes: bool,
-    /// Shift, zoom and gamma of each training image ([`augment::Augmentation`]); none by default.
+    /// Shift, zoom, gamma and resolution loss of each training image ([`augment::Augmentation`]); none by
+    /// default.
     pub augmentation: augment::Augmentation,
+    /// Images of each batch drawn from the real radiographs of `--real`, labelled as a whole: ECLS learns
+    /// their absent findings at every position, and each labelled entity's image score (its highest
+    /// probability over its positions) against the image's label. The rest of the batch is simulated and
+    /// keeps teaching boxes and grounding.
+    pub real_per_batch: usize,
 }
 
 impl Default for TrainSettings {
@@ -120,6 +126,7 @@ impl Default for TrainSettings {
             batch_shards: 1,
             pool_predicted_boxes: false,
             augmentation: augment::Augmentation::default(),
+            real_per_batch: 0,
         }
     }
 }
@@ -174,6 +181,16 @@ pub struct TrainArgs {
     /// it adds no parameters, so with `--init` the weights gain it from this run on.
     #[arg(long, conflicts_with = "resume")]
     pub region_patches: bool,
+    /// Real radiographs with NIH ChestX-ray14 image-level labels (a `labels.csv` folder or
+    /// `Data_Entry_2017*.csv` with its images), mixed into each batch by the `real_per_batch` setting.
+    #[arg(long)]
+    pub real: Option<PathBuf>,
+    /// Leave out the patients of this fold of `--real` (of `--real-folds`), to evaluate on them:
+    /// `gkmvlp eval-real --folds`.
+    #[arg(long, requires = "real")]
+    pub real_holdout_fold: Option<usize>,
+    #[arg(long, default_value_t = 5, requires = "real_holdout_fold")]
+    pub real_folds: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -358,6 +375,41 @@ fn gradients(
     Ok((accumulator.grads(), losses))
 }
 
+/// The real radiographs of `dir` as training records, less the patients of `holdout` (of `folds`).
+fn real_records(dir: &Path, holdout: Option<usize>, folds: usize) -> Result<Vec<Record>> {
+    if let Some(fold) = holdout {
+        ensure!(fold < folds, "--real-holdout-fold {fold} is not one of the {folds} folds (0 to {})", folds - 1);
+    }
+    let records =
+        gkmvlp_data::read_nih(dir).with_context(|| format!("cannot read the real radiographs in {}", dir.display()))?;
+    let kept: Vec<Record> = records.iter().filter(|r| holdout != Some(r.fold(folds))).map(|r| r.to_record()).collect();
+    ensure!(!kept.is_empty(), "{}: no real radiographs left to train on", dir.display());
+    Ok(kept)
+}
+
+/// The `count` real records of `step`: consecutive runs through seeded permutations, one per pass.
+fn real_batch(real: &[Record], count: usize, step: usize, seed: u64) -> Vec<&Record> {
+    (step * count..(step + 1) * count)
+        .map(|drawn| {
+            let (pass, at) = (drawn / real.len(), drawn % real.len());
+            // A permutation per pass; the pass's id keeps it apart from the simulated data's orders.
+            &real[permutation(real.len(), seed ^ 0x5EA1 ^ ((pass as u64) << 20))[at]]
+        })
+        .collect()
+}
+
+/// `a` and `b` taking turns, so that each batch shard gets its share of both.
+fn interleave<'a>(a: Vec<&'a Record>, b: Vec<&'a Record>) -> Vec<&'a Record> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return out,
+            (x, y) => out.extend(x.into_iter().chain(y)),
+        }
+    }
+}
+
 /// Trains; returns the last step reached.
 pub fn run(args: &TrainArgs) -> Result<usize> {
     let mut settings = match &args.settings {
@@ -383,6 +435,26 @@ pub fn run(args: &TrainArgs) -> Result<usize> {
             settings.batch_shards
         );
     }
+    ensure!(
+        (settings.real_per_batch > 0) == args.real.is_some(),
+        "real_per_batch is {} and --real is {}: real images need both",
+        settings.real_per_batch,
+        if args.real.is_some() { "given" } else { "not given" }
+    );
+    ensure!(
+        settings.real_per_batch < settings.batch_size,
+        "real_per_batch is {}; it must leave simulated studies in a batch of {}",
+        settings.real_per_batch,
+        settings.batch_size
+    );
+    ensure!(
+        settings.real_per_batch == 0 || settings.pool_predicted_boxes,
+        "real images have no true boxes to pool the region features from: set pool_predicted_boxes"
+    );
+    let real = match &args.real {
+        Some(dir) => real_records(dir, args.real_holdout_fold, args.real_folds)?,
+        None => Vec::new(),
+    };
     let tokenizer_json = read(&args.tokenizer)?;
     let tokenizer = TextTokenizer::from_bytes(&tokenizer_json)
         .with_context(|| format!("{}: not a tokenizer", args.tokenizer.display()))?;
@@ -489,22 +561,26 @@ pub fn run(args: &TrainArgs) -> Result<usize> {
         answer_cue: &answer_cue,
         device: &device,
     };
-    let batch_size = settings.batch_size.min(train.len());
-    let batches_per_epoch = train.len() / batch_size;
+    let batch_size = settings.batch_size.min(train.len() + settings.real_per_batch);
+    let simulated_per_batch = batch_size - settings.real_per_batch;
+    let batches_per_epoch = train.len() / simulated_per_batch;
     let started = Instant::now();
     let mut step = start;
     let until = args.until.unwrap_or(args.steps).min(args.steps);
     eprintln!(
-        "training `{}` on {} records from step {start} to {until} of {}; batch {batch_size}",
+        "training `{}` on {} records{} from step {start} to {until} of {}; batch {batch_size}",
         config.preset_name().unwrap_or("custom"),
         train.len(),
+        if real.is_empty() { String::new() } else { format!(" and {} real radiographs", real.len()) },
         args.steps
     );
     while step < until {
         let epoch = step / batches_per_epoch;
         let order = permutation(train.len(), args.seed ^ epoch as u64);
-        let offset = (step % batches_per_epoch) * batch_size;
-        let records: Vec<_> = order[offset..offset + batch_size].iter().map(|&i| train[i]).collect();
+        let offset = (step % batches_per_epoch) * simulated_per_batch;
+        let simulated = order[offset..offset + simulated_per_batch].iter().map(|&i| train[i]);
+        let records: Vec<&Record> =
+            interleave(simulated.collect(), real_batch(&real, settings.real_per_batch, step, args.seed));
         let (grads, losses) = gradients(&model, &records, step, &inputs, settings.batch_shards)?;
         model = optimizer.step(learning_rate(&settings, step, args.steps), model, grads);
         step += 1;
@@ -569,6 +645,7 @@ mod tests {
                 "demo-image-stage-pooled.json",
                 TrainSettings { ecls_positive_weight: 4.0, pool_predicted_boxes: true, ..image_stage },
             ),
+            ("demo-real-stage.json", real_stage()),
             ("demo-report-stage.json", report_stage.clone()),
             ("demo-report-stage-truth.json", TrainSettings { prompt_from_truth: true, ..report_stage.clone() }),
             (
@@ -586,6 +663,24 @@ mod tests {
                 },
             ),
         ]
+    }
+
+    /// The real-image round: simulated and real radiographs in each batch, the boxes pooled as at inference.
+    fn real_stage() -> TrainSettings {
+        TrainSettings {
+            learning_rate: 0.0001,
+            warmup_steps: 30,
+            itc_weight: 0.0,
+            itm_weight: 0.0,
+            lm_weight: 0.0,
+            checkpoint_every: 1000,
+            ecls_positive_weight: 4.0,
+            batch_shards: 2,
+            pool_predicted_boxes: true,
+            real_per_batch: 4,
+            augmentation: augment::Augmentation { shift: 0.04, zoom: 0.05, gamma: 0.2, thumbnail: 0.5 },
+            ..TrainSettings::default()
+        }
     }
 
     #[test]
@@ -618,6 +713,46 @@ mod tests {
                 assert_ne!(read, settings, "{}: `{field}` restates its default", path.display());
             }
         }
+    }
+
+    fn nih_record(id: usize) -> Record {
+        Record {
+            id: format!("nih/{id}"),
+            image: PathBuf::new(),
+            split: "train".into(),
+            view: "PA".into(),
+            width: 0,
+            height: 0,
+            report: Default::default(),
+            boxes: Vec::new(),
+            exist: Vec::new(),
+            image_labels: Vec::new(),
+            findings: Vec::new(),
+            qa: Vec::new(),
+            source: "nih-chestxray14".into(),
+            params: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn real_batches_go_through_every_image_once_per_pass() {
+        let real: Vec<Record> = (0..10).map(nih_record).collect();
+        let ids = |step| real_batch(&real, 4, step, 3).iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        // Steps 0 and 1 take the first 8 of the first pass's order, step 2 its last 2 and 2 of the next pass.
+        let mut first_pass: Vec<String> = [ids(0), ids(1), ids(2)[..2].to_vec()].concat();
+        first_pass.sort();
+        let mut all: Vec<String> = real.iter().map(|r| r.id.clone()).collect();
+        all.sort();
+        assert_eq!(first_pass, all);
+        assert_eq!(ids(5), ids(5), "the same step draws the same images (for --resume)");
+    }
+
+    #[test]
+    fn interleaving_alternates_and_keeps_the_rest() {
+        let records: Vec<Record> = (0..5).map(nih_record).collect();
+        let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| &records[i]);
+        let ids: Vec<&str> = interleave(vec![a, b, c], vec![d, e]).iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["nih/0", "nih/3", "nih/1", "nih/4", "nih/2"]);
     }
 
     #[test]

@@ -22,6 +22,17 @@ pub fn entity_existence(p: Tensor<2>, present: Tensor<2>, valid: Tensor<2>, posi
     binary_cross_entropy(p, present, weights)
 }
 
+/// ECLS for studies labelled only as a whole (multiple-instance): an entity's image score is its highest
+/// probability over its positions, as at inference, and is learnt by binary cross-entropy against the
+/// image's label. `p` `[batch, candidates]`; `membership` `[candidates, entities]`, 1 where a candidate is of
+/// the entity; `present` and `labelled` `[batch, entities]`: the image-level label, and 1 where there is one.
+pub fn multiple_instance(p: Tensor<2>, membership: Tensor<2>, present: Tensor<2>, labelled: Tensor<2>) -> Tensor<1> {
+    let [batch, candidates] = p.dims();
+    let [_, entities] = membership.dims();
+    let per_entity = p.reshape([batch, candidates, 1]) * membership.reshape([1, candidates, entities]);
+    binary_cross_entropy(per_entity.max_dim(1).reshape([batch, entities]), present, labelled)
+}
+
 /// Symmetric InfoNCE over a batch. `logits`: `[batch, batch]`; `matches`: `[batch, batch]`, symmetric, 1
 /// where image `i` and text `j` belong together (the diagonal at least). Each row's target spreads
 /// evenly over its matches.
@@ -99,6 +110,21 @@ mod tests {
         let (present_term, absent_term) = (-(0.5f32.ln()), -(0.8f32.ln()));
         assert!((loss(1.0) - (present_term + absent_term) / 2.0).abs() < 1e-5);
         assert!((loss(3.0) - (3.0 * present_term + absent_term) / 4.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn an_image_label_is_learnt_at_the_entitys_most_probable_position() {
+        let device = Device::flex();
+        // Two images, three candidates: the first two of entity 0, the third of entity 1.
+        let p = Tensor::<2>::from_data(TensorData::new(vec![0.2f32, 0.8, 0.1, 0.6, 0.3, 0.9], [2, 3]), &device);
+        let membership =
+            Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 1.0, 0.0, 0.0, 1.0], [3, 2]), &device);
+        // Image 0 has entity 0 somewhere and not entity 1; image 1 has entity 1, its entity 0 is unlabelled.
+        let present = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [2, 2]), &device);
+        let labelled = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 1.0, 0.0, 1.0], [2, 2]), &device);
+        let loss = multiple_instance(p.clone(), membership, present, labelled).into_scalar::<f32>();
+        let expected = (-(0.8f32.ln()) - 0.9f32.ln() - 0.9f32.ln()) / 3.0;
+        assert!((loss - expected).abs() < 1e-5, "{loss} against {expected}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use gkmvlp::network::ecls_head::PresentThresholds;
 use gkmvlp::network::knowledge::Knowledge;
 use gkmvlp::protocol::findings_prompt;
 use gkmvlp::tokenizer::TextTokenizer;
+use gkmvlp::vocab::{Entity, NUM_ENTITIES, candidates};
 use gkmvlp::{GkMvlp, GkMvlpConfig, RegionPooling};
 use gkmvlp_data::Record;
 
@@ -64,6 +65,12 @@ pub(crate) fn objectives(
         batch.exist_valid,
         settings.ecls_positive_weight,
     );
+    let image_label_loss = (settings.real_per_batch > 0).then(|| {
+        let membership: Vec<f32> =
+            candidates().iter().flat_map(|c| Entity::ALL.map(|e| f32::from(u8::from(c.entity == e)))).collect();
+        let membership = Tensor::from_data(TensorData::new(membership, [candidates().len(), NUM_ENTITIES]), device);
+        losses::multiple_instance(encoding.present.clone(), membership, batch.image_present, batch.image_labelled)
+    });
 
     // A text-side objective whose weight is 0 is not computed at all: an image-only stage (boxes and ECLS)
     // skips the whole text side and runs several times faster.
@@ -156,6 +163,9 @@ pub(crate) fn objectives(
         let lm_loss =
             lm_losses.into_iter().reduce(|a, b| a + b).expect("at least one text").div_scalar(texts.len() as f32);
         objectives.push(("lm", lm_loss, settings.lm_weight));
+    }
+    if let Some(loss) = image_label_loss {
+        objectives.push(("ecls-image", loss, settings.ecls_weight));
     }
     objectives.extend([("ecls", ecls_loss, settings.ecls_weight), ("box", box_loss, settings.box_weight)]);
     Ok(objectives)
