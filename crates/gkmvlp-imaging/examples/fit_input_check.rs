@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use corpus::Sample;
-use gkmvlp_imaging::input_check::{CELLS, COARSE, Features, LAYOUT, Model, coarse_grid};
+use gkmvlp_imaging::input_check::{CELLS, COARSE, Features, InputCheck, LAYOUT, Model, coarse_grid};
 
 const FOLDS: u64 = 5;
 /// Principal components kept: the patterns chest films are made of.
@@ -71,8 +71,9 @@ fn main() {
     let mut report = String::new();
     let mut held_scores = Vec::new();
     let (mut accepted, mut framed_accepted, mut framed_total) = (BTreeMap::<String, [usize; 2]>::new(), 0, 0);
-    // Accepted and judged of the variants that must be accepted; refused and judged of the rest.
-    let (mut unseen, mut misoriented) = (BTreeMap::<&str, [usize; 2]>::new(), BTreeMap::<&str, [usize; 2]>::new());
+    // Accepted and judged of the variants that must be accepted; refused, told inverted and judged of
+    // the rest.
+    let (mut unseen, mut misoriented) = (BTreeMap::<&str, [usize; 2]>::new(), BTreeMap::<&str, [usize; 3]>::new());
     for fold in 0..FOLDS {
         let train: Vec<usize> = (0..positives.len()).filter(|&i| positives[i].group % FOLDS != fold).collect();
         let fit = fit(&positives, &framed, &train);
@@ -95,9 +96,11 @@ fn main() {
                 }
                 let inverted = std::iter::once(("inverted", corpus::inverted(&s.image)));
                 for (variant, image) in corpus::turned(&s.image).into_iter().chain(inverted) {
+                    let check = model.check(&image);
                     let entry = misoriented.entry(variant).or_default();
-                    entry[0] += usize::from(!model.check(&image).chest_radiograph);
-                    entry[1] += 1;
+                    entry[0] += usize::from(!check.chest_radiograph);
+                    entry[1] += usize::from(says_inverted(&check));
+                    entry[2] += 1;
                 }
             }
         }
@@ -115,8 +118,8 @@ fn main() {
     writeln!(report, "  lowest held-out scores: {}", lowest.join(", ")).ok();
 
     writeln!(report, "Real films refused when misoriented or inverted (held-out fits):").ok();
-    for (variant, [r, n]) in &misoriented {
-        writeln!(report, "  {variant}: {r} / {n}").ok();
+    for (variant, [r, told, n]) in &misoriented {
+        writeln!(report, "  {variant}: {r} / {n} ({told} told it looks inverted)").ok();
     }
 
     // Negatives: the fit uses none, so each source is left out of the one fit that judges them all.
@@ -137,6 +140,9 @@ fn main() {
         writeln!(report, "  {source}: {} / {} (accepted: {})", held.len() - kept.len(), held.len(), kept.join(", "))
             .ok();
     }
+    let told_inverted: Vec<&str> =
+        negatives.iter().filter(|n| says_inverted(&fit.model().check(&n.image))).map(|n| n.name.as_str()).collect();
+    writeln!(report, "  told they look like an inverted chest film: {}", told_inverted.join(", ")).ok();
     let refused = checks.iter().filter(|&&accepted| !accepted).count();
     let distinct = distinct_images(&negatives);
     let distinct_refused = distinct.iter().filter(|copies| copies.iter().all(|&i| !checks[i])).count();
@@ -154,6 +160,10 @@ fn main() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/input_check_model.rs");
     std::fs::write(path, source(&fit, &report)).expect("write src/input_check_model.rs");
     eprintln!("wrote {path}");
+}
+
+fn says_inverted(check: &InputCheck) -> bool {
+    !check.chest_radiograph && check.reason.contains("inverted")
 }
 
 /// The negatives grouped by image: the same picture in several encodings (lossy ones included) or
@@ -291,10 +301,7 @@ fn source(fit: &Fit, report: &str) -> String {
     out.push_str(
         "/// Components: the first principal components of standardised chest radiographs on the 16×16 grid\n",
     );
-    out.push_str(
-        "/// (uncentred: the first is the typical film). Layout: explained share, first-component correlation,\n",
-    );
-    out.push_str("/// symmetry, ln(1 - smoothness).\n");
+    out.push_str("/// (uncentred: the first is the typical film). Layout: as `Features::layout` orders it.\n");
     out.push_str("#[rustfmt::skip]\npub const MODEL: Model<'static> = Model {\n    components: &[\n");
     for c in &fit.components {
         out.push_str("        [\n");

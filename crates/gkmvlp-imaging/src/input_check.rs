@@ -3,12 +3,15 @@
 //! A few interpretable features of the image shrunk to a fixed grid (so the check reads a thumbnail
 //! and a 3000-pixel film alike): how colourful the source was, its contrast, how smooth it is from
 //! one cell to the next, its aspect ratio, its left–right symmetry, its correlation with the typical
-//! frontal chest film, and how much of it the few patterns that real chest films are made of explain
-//! (the first principal components of real radiographs on a 16×16 grid). Colour, blank, noise and extreme shapes are refused outright, each with its
-//! own reason; the rest is scored by its Mahalanobis distance from real chest films in the layout
-//! features. The template and the
-//! coefficients are in `input_check_model.rs`, written by `examples/fit_input_check.rs` (how they were
-//! fitted and measured is told there and in the crate README).
+//! frontal chest film, how much of it the few patterns that real chest films are made of explain
+//! (the first principal components of real radiographs on a 16×16 grid), and its anatomy: a bright
+//! midline between two dark lung fields, a bright band below them, the two lung regions alike, and
+//! no air (the darkest level) inside the image, as there is around a CT or MR slice or a drawn shape.
+//! Colour, blank, noise and extreme shapes are refused outright, each with its own reason; the rest
+//! is scored by its Mahalanobis distance from real chest films in the layout features, and a refused
+//! image that would pass with its grey levels inverted is told so. The template and the coefficients
+//! are in `input_check_model.rs`, written by `examples/fit_input_check.rs` (how they were fitted and
+//! measured is told there and in the crate README).
 
 use std::ops::Range;
 
@@ -210,7 +213,8 @@ impl Model<'_> {
         }
         let score = self.score(&features);
         if score < 0.5 {
-            return InputCheck { score, ..refuse(layout_reason(&features)) };
+            let reason = if self.looks_inverted(image) { INVERTED.into() } else { layout_reason(&features) };
+            return InputCheck { score, ..refuse(reason) };
         }
         let borderline = score < self.borderline;
         let reason = if borderline {
@@ -219,6 +223,17 @@ impl Model<'_> {
             "it looks like a frontal chest radiograph"
         };
         InputCheck { chest_radiograph: true, score, borderline, reason: reason.into(), features }
+    }
+
+    /// Whether the image with its grey levels inverted would be accepted: a film saved with the
+    /// wrong polarity (a MONOCHROME1 image written out without its inversion), which the model would
+    /// misread as it takes bright for dense.
+    fn looks_inverted(&self, image: &Radiograph) -> bool {
+        let inverted = Radiograph::grey(image.width, image.height, image.pixels.iter().map(|v| 1.0 - v).collect());
+        let features = Features::of(&inverted, self.components);
+        // Above the caution threshold, not merely accepted: a CT or MR slice inverted (a bright ring
+        // around a dark body) can pass for a chest film, but not a typical one.
+        !Self::refused_by_rule(&features) && self.score(&features) >= self.borderline
     }
 
     /// Whether the image is refused by a rule before the regression (colour, blank, noise, shape).
@@ -236,6 +251,8 @@ impl Radiograph {
         SHIPPED.check(self)
     }
 }
+
+const INVERTED: &str = "it looks like a frontal chest film with its grey levels inverted (lungs bright, bones dark): save it with bones bright";
 
 /// The reason for a low score: whichever of the layout features falls furthest short.
 fn layout_reason(f: &Features) -> String {

@@ -103,8 +103,34 @@ fn real_films_tilted_a_little_or_scaled_up_are_accepted() {
     assert!(refused.is_empty(), "real films refused: {refused:#?}");
 }
 
-/// Issue 36 asks for 95 %. The fitter measures 154 of 156 refused (98.7 %) with each source left out;
-/// negatives play no part in the fit, so the committed model reads them as unseen too.
+/// A film saved with inverted grey levels is refused, as the model would misread it, and told so; the
+/// fitter measures 463 of 503 held-out films (92 %) told so, and no negative.
+#[test]
+fn inverted_real_films_are_refused_as_inverted() {
+    let Some(dir) = corpus::realcxr_dir() else {
+        println!("skipped: no real radiographs at ../shared/realcxr (set GKMVLP_REALCXR)");
+        return;
+    };
+    let real = corpus::realcxr(&dir);
+    let told = real
+        .iter()
+        .map(|s| corpus::inverted(&s.image).check_frontal_chest())
+        .filter(|c| !c.chest_radiograph && c.reason.contains("inverted"))
+        .count();
+    println!("{told} of {} inverted films refused as inverted", real.len());
+    assert!(told as f32 >= 0.9 * real.len() as f32, "only {told} of {}", real.len());
+    let mut negatives = corpus::generated();
+    negatives.extend(corpus::fetched_negatives().map(|(fetched, _)| fetched).unwrap_or_default());
+    let misread: Vec<&str> = negatives
+        .iter()
+        .filter(|s| s.image.check_frontal_chest().reason.contains("inverted"))
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(misread.is_empty(), "told they look like an inverted chest film: {misread:?}");
+}
+
+/// Issue 36 asks for 95 %. The fitter measures 154 of 158 files refused (97.5 %; 77 of 81 distinct
+/// images, 95.1 %); negatives play no part in the fit, so the committed model reads them as unseen too.
 const REFUSED_AT_LEAST: f32 = 0.95;
 
 #[test]
