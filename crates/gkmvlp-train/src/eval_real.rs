@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use gkmvlp::inference::pipeline::{Pipeline, read_f32};
-use gkmvlp::vocab::{Entity, NUM_ENTITIES, candidates};
+use gkmvlp::vocab::{Entity, NUM_ENTITIES, Region, candidates};
 use gkmvlp_data::nih::{Label, NIH_ENTITIES, NihRecord, read_nih};
 use gkmvlp_data::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,24 @@ pub struct EvalRealArgs {
     /// Write the metrics and every image's scores to this JSON file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Boxes drawn by hand on some of the images (`docs/realcxr-boxes.json`: `{"boxes": {IMAGE_INDEX:
+    /// {REGION_NAME: [x0, y0, x1, y1]}}}`, normalised): the predicted boxes' mean IoU with them, per region.
+    #[arg(long)]
+    pub boxes: Option<PathBuf>,
+}
+
+/// Hand-drawn boxes: per image index, per region name.
+#[derive(Debug, Deserialize)]
+struct DrawnBoxes {
+    boxes: BTreeMap<String, BTreeMap<String, [f32; 4]>>,
+}
+
+/// The predicted boxes against hand-drawn ones, for one region.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrawnBoxIou {
+    pub region: String,
+    pub images: usize,
+    pub mean_iou: f64,
 }
 
 /// One labelled finding's results.
@@ -72,6 +90,9 @@ pub struct RealMetrics {
     /// Share of the "No Finding" images on which any entity at all is called (NIH does not label the
     /// devices, the hila, the mediastinum or the hemidiaphragms, so some of these calls may be right).
     pub no_finding_any_called: Option<f64>,
+    /// With `--boxes`: per region drawn, the predicted boxes' mean IoU with the drawn ones.
+    #[serde(default)]
+    pub drawn_box_iou: Vec<DrawnBoxIou>,
 }
 
 /// One image's scores: per entity, its highest probability over its positions and whether it is called.
@@ -81,6 +102,8 @@ pub struct ImageScores {
     pub patient: u32,
     pub scores: Vec<f32>,
     pub called: Vec<bool>,
+    /// The 29 region boxes, normalised (x0, y0, x1, y1), in vocabulary order.
+    pub boxes: Vec<[f32; 4]>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -112,7 +135,13 @@ pub fn run(args: &EvalRealArgs) -> Result<RealMetrics> {
             eprintln!("{} of {} images", i + 1, records.len());
         }
     }
-    let metrics = real_metrics(&records, &images);
+    let mut metrics = real_metrics(&records, &images);
+    if let Some(path) = &args.boxes {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let drawn: DrawnBoxes =
+            serde_json::from_str(&text).with_context(|| format!("{}: not a file of drawn boxes", path.display()))?;
+        metrics.drawn_box_iou = drawn_box_iou(&drawn, &images).with_context(|| path.display().to_string())?;
+    }
     print_metrics(&metrics);
     if let Some(path) = &args.out {
         let out = EvalRealOutput {
@@ -131,9 +160,11 @@ async fn score_image(pipeline: &Pipeline, record: &NihRecord) -> Result<ImageSco
     let bytes = std::fs::read(&record.image).with_context(|| format!("cannot read {}", record.image.display()))?;
     let radiograph = gkmvlp_imaging::decode(&bytes).context("cannot decode the image")?;
     let image = pipeline.image_tensor(&radiograph.resize_square(pipeline.image_size() as u32).pixels)?;
-    let present = read_f32(pipeline.encode(image).present).await?;
+    let encoding = pipeline.encode(image);
+    let present = read_f32(encoding.present).await?;
+    let boxes = read_f32(encoding.boxes).await?.chunks_exact(4).map(|b| [b[0], b[1], b[2], b[3]]).collect();
     let (scores, called) = entity_scores(pipeline, &present);
-    Ok(ImageScores { index: record.index.clone(), patient: record.patient, scores, called })
+    Ok(ImageScores { index: record.index.clone(), patient: record.patient, scores, called, boxes })
 }
 
 /// Per entity: the highest probability over its positions, and whether any position is called present.
@@ -208,7 +239,33 @@ pub fn real_metrics(records: &[NihRecord], images: &[ImageScores]) -> RealMetric
         findings,
         no_finding_any_labelled_called: share(no_finding_labelled, no_finding.len()),
         no_finding_any_called: share(no_finding_any, no_finding.len()),
+        drawn_box_iou: Vec::new(),
     }
+}
+
+/// Mean IoU per drawn region; every drawn image must have been scored and every region name known.
+fn drawn_box_iou(drawn: &DrawnBoxes, images: &[ImageScores]) -> Result<Vec<DrawnBoxIou>> {
+    let mut per_region: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for (index, regions) in &drawn.boxes {
+        let Some(image) = images.iter().find(|i| &i.index == index) else {
+            bail!("{index} has drawn boxes but was not evaluated");
+        };
+        for (name, drawn) in regions {
+            let region = Region::from_name(name).with_context(|| format!("{index}: no region named {name:?}"))?;
+            per_region
+                .entry(region.index())
+                .or_default()
+                .push(f64::from(metrics::box_iou(image.boxes[region.index()], *drawn)));
+        }
+    }
+    Ok(per_region
+        .into_iter()
+        .map(|(region, ious)| DrawnBoxIou {
+            region: Region::ALL[region].name().to_string(),
+            images: ious.len(),
+            mean_iou: metrics::mean(&ious).unwrap_or(f64::NAN),
+        })
+        .collect())
 }
 
 /// AUC of one entity's image scores over the images of `sample` (indices, repeats allowed) that label it.
@@ -279,6 +336,9 @@ fn print_metrics(m: &RealMetrics) {
         num(m.no_finding_any_labelled_called),
         num(m.no_finding_any_called)
     );
+    for b in &m.drawn_box_iou {
+        println!("{:<20} box IoU with hand-drawn boxes {:.3} ({} images)", b.region, b.mean_iou, b.images);
+    }
 }
 
 #[cfg(test)]
@@ -311,7 +371,7 @@ mod tests {
         scores[Entity::PleuralEffusion.index()] = effusion;
         let mut calls = vec![false; NUM_ENTITIES];
         calls[Entity::PleuralEffusion.index()] = called;
-        ImageScores { index: String::new(), patient, scores, called: calls }
+        ImageScores { index: String::new(), patient, scores, called: calls, boxes: Vec::new() }
     }
 
     #[test]
