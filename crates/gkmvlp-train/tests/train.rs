@@ -53,6 +53,9 @@ fn tiny_args(work: &std::path::Path, run: &str) -> TrainArgs {
         findings_prompt: false,
         region_patches: false,
         device: "flex".into(),
+        real: None,
+        real_holdout_fold: None,
+        real_folds: 5,
     }
 }
 
@@ -302,6 +305,68 @@ fn pooling_from_predicted_boxes_trains_ecls_on_them_and_leaves_the_boxes_to_the_
     assert!(
         largest_difference(&part(&on_true, "ecls_head"), &part(&on_predicted, "ecls_head")) > 1e-6,
         "ECLS read the same regions from both boxes"
+    );
+    std::fs::remove_dir_all(&work).ok();
+}
+
+#[test]
+fn real_radiographs_labelled_as_a_whole_train_beside_the_simulated_ones_and_are_evaluated() {
+    let _turn = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let work = simulated("real-test");
+    // Six of the simulated images stand in for real films, in the NIH labels.csv layout.
+    let records = gkmvlp_data::read_dataset(work.join("data")).unwrap();
+    let nih = work.join("nih");
+    std::fs::create_dir_all(&nih).unwrap();
+    let labels = ["Effusion", "No Finding", "Cardiomegaly|Effusion", "No Finding", "Nodule", "No Finding"];
+    let mut csv = String::from("file,labels,view_position,patient_id\n");
+    for (patient, (record, label)) in records.iter().zip(labels).enumerate() {
+        csv += &format!("{},{label},PA,{patient}\n", record.image.display());
+    }
+    std::fs::write(nih.join("labels.csv"), csv).unwrap();
+    let settings = |name: &str, pooled: bool| {
+        let path = work.join(format!("{name}.json"));
+        let json = format!(
+            r#"{{"itc_weight": 0, "itm_weight": 0, "lm_weight": 0, "batch_size": 4, "real_per_batch": 2, "pool_predicted_boxes": {pooled}}}"#
+        );
+        std::fs::write(&path, json).unwrap();
+        Some(path)
+    };
+
+    let args = TrainArgs { settings: settings("real", true), real: Some(nih.clone()), ..tiny_args(&work, "real") };
+    assert_eq!(run(&args).unwrap(), 4);
+    let checkpoint = work.join("real").join("checkpoint");
+    let metrics = gkmvlp_train::eval_real::run(&gkmvlp_train::eval_real::EvalRealArgs {
+        weights: vec![checkpoint],
+        data: nih.clone(),
+        limit: 0,
+        out: None,
+        boxes: None,
+    })
+    .unwrap();
+    assert_eq!((metrics.images, metrics.patients, metrics.no_finding_images), (6, 6, 3));
+    let effusion = metrics.findings.iter().find(|f| f.nih == "Effusion").unwrap();
+    assert_eq!((effusion.positives, effusion.negatives), (2, 4));
+    assert!(effusion.auc.is_some_and(|auc| (0.0..=1.0).contains(&auc)));
+
+    let refused = |args: TrainArgs, expected: &str| {
+        let error = format!("{:#}", run(&args).unwrap_err());
+        assert!(error.contains(expected), "{error}");
+    };
+    // Real films have no true boxes to pool from; real images need both the setting and the folder; a fold
+    // must exist.
+    refused(
+        TrainArgs { settings: settings("true-boxes", false), real: Some(nih.clone()), ..tiny_args(&work, "r1") },
+        "pool_predicted_boxes",
+    );
+    refused(TrainArgs { settings: settings("no-folder", true), ..tiny_args(&work, "r2") }, "--real");
+    refused(
+        TrainArgs {
+            settings: settings("fold", true),
+            real: Some(nih),
+            real_holdout_fold: Some(5),
+            ..tiny_args(&work, "r3")
+        },
+        "not one of the 5 folds",
     );
     std::fs::remove_dir_all(&work).ok();
 }
