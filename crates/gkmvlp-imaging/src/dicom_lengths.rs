@@ -6,6 +6,10 @@
 //! element header is walked with dicom-encoding's own header decoders and each defined length is
 //! checked against the bytes that remain; values are skipped, never read or allocated.
 //!
+//! The same walk bounds how deeply sequences nest ([`MAX_SEQUENCE_DEPTH`]): dicom-object parses a
+//! nested sequence by recursion, and 10,000 nested sequences overflowed the stack and aborted the
+//! process.
+//!
 //! Deflated data sets cannot be walked without inflating them and are left to the parser.
 
 use std::io::Cursor;
@@ -21,7 +25,13 @@ use crate::{ImagingError, SourceFormat};
 
 const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
 const ITEM: Tag = Tag(0xFFFE, 0xE000);
+const ITEM_DELIMITER: Tag = Tag(0xFFFE, 0xE00D);
 const SEQUENCE_DELIMITER: Tag = Tag(0xFFFE, 0xE0DD);
+
+/// Deepest accepted nesting of sequences (a sequence inside an item of a sequence counts 2). Real
+/// objects nest a few levels; the parser recurses per level, and this keeps it within a small
+/// (wasm-sized) stack.
+pub const MAX_SEQUENCE_DEPTH: usize = 32;
 const TRANSFER_SYNTAX: Tag = Tag(0x0002, 0x0010);
 
 /// Checks every defined element length of a Part 10 file against the bytes left after it.
@@ -81,11 +91,24 @@ fn fits(bytes: &[u8], header: &DataElementHeader, value_at: usize, len: u32) -> 
     Ok(value_at + len as usize)
 }
 
+/// An open sequence or item: whether it is a sequence, and where it ends when its length is defined
+/// (otherwise at its delimiter).
+struct Open {
+    sequence: bool,
+    end: Option<usize>,
+}
+
 /// Walks the data set flat: sequences and their items are entered (their contents are more
-/// headers); encapsulated pixel data fragments and every other value are skipped.
+/// headers); encapsulated pixel data fragments and every other value are skipped. Open sequences and
+/// items are tracked (at most [`MAX_SEQUENCE_DEPTH`] sequences) to bound their nesting.
 fn walk(decoder: &impl Decode, bytes: &[u8], mut pos: usize) -> Result<(), ImagingError> {
     let mut in_fragments = false;
+    let mut open: Vec<Open> = Vec::new();
     while pos < bytes.len() {
+        // Everything inside a defined-length container ends with it.
+        if let Some(k) = open.iter().position(|o| o.end.is_some_and(|end| end <= pos)) {
+            open.truncate(k);
+        }
         let Some((header, value_at)) = header_at(decoder, bytes, pos) else {
             return Ok(());
         };
@@ -94,20 +117,44 @@ fn walk(decoder: &impl Decode, bytes: &[u8], mut pos: usize) -> Result<(), Imagi
         if let Some(len) = defined {
             fits(bytes, &header, value_at, len)?;
         }
+        let end = defined.map(|len| value_at + len as usize);
         let enter = if tag.0 == 0xFFFE {
-            if tag == SEQUENCE_DELIMITER {
+            let closes = |o: Option<&Open>, sequence| o.is_some_and(|o| o.sequence == sequence && o.end.is_none());
+            if tag == SEQUENCE_DELIMITER && in_fragments {
                 in_fragments = false;
+            } else if (tag == SEQUENCE_DELIMITER && closes(open.last(), true))
+                || (tag == ITEM_DELIMITER && closes(open.last(), false))
+            {
+                open.pop();
             }
             // An item of a sequence holds a data set; a fragment of pixel data holds bytes.
-            !(tag == ITEM && in_fragments)
-        } else if defined.is_none() {
-            in_fragments |= tag == PIXEL_DATA;
+            let item = tag == ITEM && !in_fragments;
+            if item {
+                open.push(Open { sequence: false, end });
+            }
+            item
+        } else if defined.is_none() && tag == PIXEL_DATA {
+            in_fragments = true;
+            true
+        } else if defined.is_none() || header.vr() == VR::SQ {
+            let depth = open.iter().filter(|o| o.sequence).count() + 1;
+            if depth > MAX_SEQUENCE_DEPTH {
+                return Err(ImagingError::corrupt(
+                    SourceFormat::Dicom,
+                    format!(
+                        "sequence ({:04X},{:04X}) is nested {depth} deep (at most {MAX_SEQUENCE_DEPTH} \
+                         nested sequences are accepted)",
+                        tag.0, tag.1
+                    ),
+                ));
+            }
+            open.push(Open { sequence: true, end });
             true
         } else {
-            header.vr() == VR::SQ
+            false
         };
-        pos = match (enter, defined) {
-            (false, Some(len)) => value_at + len as usize,
+        pos = match (enter, end) {
+            (false, Some(end)) => end,
             _ => value_at,
         };
     }

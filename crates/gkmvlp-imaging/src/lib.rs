@@ -19,6 +19,7 @@ mod wasm_libc;
 
 use std::fmt;
 
+pub use dicom_lengths::MAX_SEQUENCE_DEPTH;
 pub use error::ImagingError;
 pub use input_check::InputCheck;
 pub use voi::Window;

@@ -6,7 +6,7 @@ use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{InMemDicomObject, mem::InMemElement};
-use gkmvlp_imaging::{ImagingError, Window, decode};
+use gkmvlp_imaging::{ImagingError, MAX_SEQUENCE_DEPTH, Window, decode};
 
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const RLE: &str = "1.2.840.10008.1.2.5";
@@ -353,4 +353,48 @@ fn mutated_files_never_panic() {
     }
     eprintln!("mutations: {ok} decoded, {failed} refused in {:?}", start.elapsed());
     assert!(start.elapsed().as_secs() < 20);
+}
+
+/// A 32×32 8-bit file with `depth` sequences nested inside each other's items just before its
+/// Pixel Data, with undefined lengths (closed by delimiters) or defined ones.
+fn nested_sequences(depth: usize, defined: bool) -> Vec<u8> {
+    let mut spec = Spec::grey(32, 32, 8);
+    spec.pixels = Some(native_u8(ramp8()));
+    let mut bytes = spec.bytes();
+    let at = bytes.windows(4).rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00]).expect("pixel data");
+    // Built from the inside out: each level is (0040,0275) SQ > item > the level inside.
+    let mut inner = Vec::new();
+    for _ in 0..depth {
+        let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+        item.extend(if defined { inner.len() as u32 } else { u32::MAX }.to_le_bytes());
+        item.append(&mut inner);
+        if !defined {
+            item.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        }
+        let mut sq = vec![0x40, 0x00, 0x75, 0x02, b'S', b'Q', 0, 0];
+        sq.extend(if defined { item.len() as u32 } else { u32::MAX }.to_le_bytes());
+        sq.append(&mut item);
+        if !defined {
+            sq.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        }
+        inner = sq;
+    }
+    bytes.splice(at..at, inner);
+    bytes
+}
+
+/// dicom-object parses nested sequences by recursion: 10,000 levels aborted the process on a stack
+/// overflow. Run on a 256 KB stack (wasm's is small) so that an unbounded parse would abort here.
+#[test]
+fn deeply_nested_sequences_are_refused_on_a_small_stack() {
+    let run = || {
+        for defined in [false, true] {
+            let err = decode(&nested_sequences(10_000, defined)).unwrap_err();
+            assert!(err.to_string().contains("nested 33 deep"), "{err}");
+            assert!(decode(&nested_sequences(MAX_SEQUENCE_DEPTH + 1, defined)).is_err());
+            let ok = decode(&nested_sequences(MAX_SEQUENCE_DEPTH, defined));
+            assert!(ok.is_ok(), "{MAX_SEQUENCE_DEPTH} levels, defined {defined}: {ok:?}");
+        }
+    };
+    std::thread::Builder::new().stack_size(256 * 1024).spawn(run).expect("thread").join().expect("no panic");
 }
