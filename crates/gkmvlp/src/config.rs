@@ -3,6 +3,18 @@
 
 use burn::config::Config;
 
+use crate::error::GkError;
+use crate::tokenizer::{CLS_ID, PAD_ID, SEP_ID, UNK_ID};
+
+/// Largest width, depth, image side or vocabulary a configuration may ask for. A manifest is untrusted,
+/// and the model is built (its parameters allocated) before its weights are read, so an absurd size would
+/// exhaust memory before the weights' size check could refuse it. The `base` preset is far below these.
+const MAX_WIDTH: usize = 8192;
+const MAX_LAYERS: usize = 128;
+const MAX_IMAGE_SIZE: usize = 2048;
+const MAX_VOCABULARY: usize = 1 << 20;
+const MAX_POSITIONS: usize = 8192;
+
 /// The ViT image encoder (E_I).
 #[derive(Config, Debug, PartialEq)]
 pub struct VisionConfig {
@@ -29,6 +41,23 @@ pub struct VisionConfig {
 }
 
 impl VisionConfig {
+    /// Why the image encoder cannot be built, if it cannot.
+    fn validate(&self) -> crate::error::Result<()> {
+        positive_up_to("vision.image_size", self.image_size, MAX_IMAGE_SIZE)?;
+        divides("vision.patch_size", self.patch_size, "vision.image_size", self.image_size)?;
+        positive_up_to("vision.width", self.width, MAX_WIDTH)?;
+        positive_up_to("vision.depth", self.depth, MAX_LAYERS)?;
+        divides("vision.heads", self.heads, "vision.width", self.width)?;
+        positive_up_to("vision.mlp_ratio", self.mlp_ratio, 64)?;
+        if !self.pixel_mean.is_finite() {
+            return Err(GkError::Config(format!("vision.pixel_mean is {}; it must be finite", self.pixel_mean)));
+        }
+        if !(self.pixel_std.is_finite() && self.pixel_std > 0.0) {
+            return Err(GkError::Config(format!("vision.pixel_std is {}; it must be positive", self.pixel_std)));
+        }
+        Ok(())
+    }
+
     /// Patches along one side of the image.
     pub fn grid_size(&self) -> usize {
         self.image_size / self.patch_size
@@ -56,6 +85,56 @@ pub struct TextConfig {
     /// LayerNorm epsilon; BERT checkpoints are trained with 1e-12.
     #[config(default = 1e-12)]
     pub layer_norm_eps: f64,
+}
+
+impl TextConfig {
+    /// Why a text transformer of this shape cannot be built, if it cannot.
+    fn validate(&self) -> crate::error::Result<()> {
+        let largest_special = [PAD_ID, UNK_ID, CLS_ID, SEP_ID].into_iter().fold(0, u32::max) as usize;
+        if self.vocab_size <= largest_special || self.vocab_size > MAX_VOCABULARY {
+            return Err(GkError::Config(format!(
+                "text.vocab_size is {}; it must hold the special tokens (ids up to {largest_special}) and be at \
+                 most {MAX_VOCABULARY}",
+                self.vocab_size
+            )));
+        }
+        positive_up_to("text.width", self.width, MAX_WIDTH)?;
+        positive_up_to("text.layers", self.layers, MAX_LAYERS)?;
+        divides("text.heads", self.heads, "text.width", self.width)?;
+        positive_up_to("text.intermediate", self.intermediate, 8 * MAX_WIDTH)?;
+        // [CLS], one token and [SEP]: the shortest text anything is asked about.
+        if !(3..=MAX_POSITIONS).contains(&self.max_positions) {
+            return Err(GkError::Config(format!(
+                "text.max_positions is {}; it must be from 3 to {MAX_POSITIONS}",
+                self.max_positions
+            )));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(GkError::Config(format!(
+                "text.layer_norm_eps is {}; it must be positive",
+                self.layer_norm_eps
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `value` is at least 1 and at most `max`, or an error naming `field`.
+fn positive_up_to(field: &str, value: usize, max: usize) -> crate::error::Result<()> {
+    if value == 0 || value > max {
+        return Err(GkError::Config(format!("{field} is {value}; it must be from 1 to {max}")));
+    }
+    Ok(())
+}
+
+/// `part` is positive and divides `whole` (so is at most `whole`), or an error naming both fields.
+fn divides(part_field: &str, part: usize, whole_field: &str, whole: usize) -> crate::error::Result<()> {
+    if part == 0 || !whole.is_multiple_of(part) {
+        return Err(GkError::Config(format!(
+            "{part_field} is {part}; it must be positive and divide {whole_field} {whole}"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether knowledge tokens may attend only to the region their triplet names (the paper's grounding), or
@@ -113,6 +192,21 @@ pub struct GkMvlpConfig {
 }
 
 impl GkMvlpConfig {
+    /// Why a network of this configuration cannot be built, naming the field; every size is checked here,
+    /// before any tensor is made, because a manifest's configuration is untrusted input. The decoder's
+    /// vocabulary is checked against the tokenizer's where it is built (`DecoderVocabulary::new`).
+    pub fn validate(&self) -> crate::error::Result<()> {
+        self.vision.validate()?;
+        self.text.validate()?;
+        positive_up_to("decoder_layers", self.decoder_layers, MAX_LAYERS)?;
+        positive_up_to("region_head_layers", self.region_head_layers, MAX_LAYERS)?;
+        positive_up_to("roi_samples", self.roi_samples, 64)?;
+        positive_up_to("gk_layers", self.gk_layers, MAX_LAYERS)?;
+        positive_up_to("embed_dim", self.embed_dim, MAX_WIDTH)?;
+        positive_up_to("max_generated_tokens", self.max_generated_tokens, MAX_POSITIONS)?;
+        Ok(())
+    }
+
     /// A few-thousand-parameter network for tests: every part present, nothing trained.
     pub fn tiny() -> Self {
         Self::new(VisionConfig::new(64, 32, 2, 2), TextConfig::new(32, 2, 2, 64).with_max_positions(128), 1)

@@ -44,6 +44,22 @@ impl TextTokenizer {
         Ok(tokenizer)
     }
 
+    /// Ids it can give, special tokens included: every one must be below the model's `text.vocab_size`.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Why a model of `vocab_size` word embeddings cannot read this tokenizer's ids, if it cannot.
+    pub fn check_fits(&self, vocab_size: usize) -> Result<()> {
+        if self.vocab_size() > vocab_size {
+            return Err(GkError::Tokenizer(format!(
+                "the tokenizer has {} ids, more than the model's text.vocab_size {vocab_size}",
+                self.vocab_size()
+            )));
+        }
+        Ok(())
+    }
+
     /// `[CLS] text [SEP]`, at most `max_len` ids (the text is cut, `[SEP]` kept).
     pub fn encode(&self, text: &str, max_len: usize) -> Result<Vec<u32>> {
         let encoding =

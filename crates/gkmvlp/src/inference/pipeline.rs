@@ -139,6 +139,7 @@ impl Pipeline {
         device: Device,
         origin: WeightsOrigin,
     ) -> Result<Self> {
+        tokenizer.check_fits(config.text.vocab_size)?;
         let knowledge = Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device)?;
         Ok(Pipeline { model, config, tokenizer, knowledge, thresholds: PresentThresholds::default(), device, origin })
     }

@@ -52,8 +52,10 @@ pub struct ImageEncoding {
 }
 
 impl GkMvlpConfig {
-    /// Fails only on a decoder vocabulary that does not fit the tokenizer's.
+    /// Fails on a configuration [`GkMvlpConfig::validate`] refuses, or a decoder vocabulary that does not fit
+    /// the tokenizer's.
     pub fn init(&self, device: &Device) -> Result<GkMvlp> {
+        self.validate()?;
         let v = &self.vision;
         let t = &self.text;
         let vocabulary = DecoderVocabulary::new(&self.decoder_vocabulary, t.vocab_size)?;

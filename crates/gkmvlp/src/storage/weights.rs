@@ -108,8 +108,10 @@ impl Manifest {
                 fields.entry(switch).or_insert(serde_json::Value::Bool(false));
             }
         }
-        serde_json::from_value(config)
-            .map_err(|e| GkError::weights(MANIFEST_FILE, format!("config does not describe a GK-MVLP model: {e}")))
+        let config: GkMvlpConfig = serde_json::from_value(config)
+            .map_err(|e| GkError::weights(MANIFEST_FILE, format!("config does not describe a GK-MVLP model: {e}")))?;
+        config.validate().map_err(|e| GkError::weights(MANIFEST_FILE, e.to_string()))?;
+        Ok(config)
     }
 
     /// Checks `bytes` against the manifest's entry for `name`: present, same size, same sha256.
@@ -319,6 +321,7 @@ pub fn load(files: WeightFiles, device: &Device) -> Result<LoadedWeights> {
         None if listed => return Err(GkError::weights(KNOWLEDGE_FILE, "listed in manifest.json but not given")),
         None => None,
     };
+    tokenizer.check_fits(manifest.model_config()?.text.vocab_size)?;
     let (config, model) = load_model(&manifest, files.model, device)?;
     let knowledge = knowledge.map(|bytes| parse_knowledge(&bytes, config.text.width, device)).transpose()?;
     Ok(LoadedWeights {
