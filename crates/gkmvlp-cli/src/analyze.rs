@@ -2,6 +2,7 @@
 //! a frontal chest radiograph. One image prints text (or `--json`); several, or a folder, one JSON line
 //! each, with the model loaded once.
 
+use std::io::Read;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,7 @@ use clap::{Args, ValueEnum};
 use gkmvlp::GkMvlpConfig;
 use gkmvlp::inference::pipeline::{Analysis, Answer, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore};
 use gkmvlp::storage::weights::{MANIFEST_FILE, TOKENIZER_FILE, WeightFiles};
-use gkmvlp_imaging::{InputCheck, Radiograph};
+use gkmvlp_imaging::{ImagingError, InputCheck, MAX_INPUT_BYTES, Radiograph};
 use serde::Serialize;
 
 /// Where `cargo run` finds the repository's files.
@@ -214,8 +215,29 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(images)
 }
 
+/// Reads an input image, refusing one over the decoder's input limit before reading it, and
+/// reading at most one byte past the limit so that endless or growing files (`/dev/zero`, a pipe)
+/// are bounded too.
+fn read_image(path: &Path) -> Result<Vec<u8>> {
+    let limit = MAX_INPUT_BYTES;
+    let too_large = |bytes: u64| {
+        anyhow::Error::new(ImagingError::InputTooLarge { bytes }).context(format!("cannot read {}", path.display()))
+    };
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let metadata = file.metadata().with_context(|| format!("cannot read {}", path.display()))?;
+    if metadata.is_file() && metadata.len() > limit {
+        return Err(too_large(metadata.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 fn open(path: &Path) -> Result<Radiograph> {
-    let bytes = read(path)?;
+    let bytes = read_image(path)?;
     gkmvlp_imaging::decode(&bytes).with_context(|| format!("cannot decode {}", path.display()))
 }
 

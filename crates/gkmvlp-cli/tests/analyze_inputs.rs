@@ -64,3 +64,25 @@ fn a_folder_gives_one_json_line_per_image_and_fails_if_any_failed() {
     assert_eq!(simulated["input_check"]["chest_radiograph"], true);
     assert!(simulated["report"].is_string());
 }
+
+/// An input over the decoder's limit is refused before it is read: a 3 GB sparse file by its size,
+/// and `/dev/zero`, which has none, after reading one byte past the limit.
+#[test]
+fn an_oversized_or_endless_input_is_refused_before_it_is_read_whole() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("oversized");
+    std::fs::create_dir_all(&dir).expect("create the test folder");
+    let sparse = dir.join("sparse.png");
+    let file = std::fs::File::create(&sparse).expect("create a sparse file");
+    file.set_len(3 << 30).expect("make it 3 GB");
+    let mut inputs = vec![sparse.to_str().expect("a UTF-8 path").to_string()];
+    if Path::new("/dev/zero").exists() {
+        inputs.push("/dev/zero".into());
+    }
+    for input in &inputs {
+        let output = gkmvlp(&["analyze", input]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{input} must be refused");
+        assert!(stderr.contains("input too large") && stderr.contains("limit 268435456 bytes"), "{input}: {stderr}");
+    }
+    let _ = std::fs::remove_file(&sparse);
+}

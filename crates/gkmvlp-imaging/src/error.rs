@@ -1,7 +1,7 @@
 //! The one error type of the crate: every message says what was wrong and, where it helps, what
 //! would be accepted.
 
-use crate::{MAX_PIXELS, MAX_SIDE, MIN_SIDE, SourceFormat};
+use crate::{MAX_INPUT_BYTES, MAX_PIXELS, MAX_SIDE, MIN_SIDE, SourceFormat};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ImagingError {
@@ -28,6 +28,9 @@ pub enum ImagingError {
         MAX_PIXELS / (1024 * 1024)
     )]
     TooLarge { width: u32, height: u32 },
+
+    #[error("input too large: {bytes} bytes or more (limit {MAX_INPUT_BYTES} bytes, {} MiB)", MAX_INPUT_BYTES / (1024 * 1024))]
+    InputTooLarge { bytes: u64 },
 
     #[error("image too small: {width}×{height} (at least {MIN_SIDE} px on a side)")]
     TooSmall { width: u32, height: u32 },

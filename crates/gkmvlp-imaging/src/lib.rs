@@ -30,6 +30,10 @@ pub const MAX_SIDE: u32 = 16_384;
 pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
 /// Smallest accepted side, in pixels.
 pub const MIN_SIDE: u32 = 16;
+/// Largest accepted input file, in bytes (256 MiB): room for an uncompressed 64 Mpx frame of 16-bit
+/// grey (128 MiB) or 8-bit colour (192 MiB) with its headers. Callers reading files should stop
+/// reading here rather than load a larger file (or an endless one such as `/dev/zero`) first.
+pub const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The container the radiograph came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +79,9 @@ pub struct Radiograph {
 
 /// Decodes a PNG, JPEG or DICOM (Part 10) file's bytes, sniffing the format by its magic bytes.
 pub fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(ImagingError::InputTooLarge { bytes: bytes.len() as u64 });
+    }
     let image = match sniff(bytes)? {
         SourceFormat::Png => raster::decode(bytes, SourceFormat::Png)?,
         SourceFormat::Jpeg => raster::decode(bytes, SourceFormat::Jpeg)?,

@@ -136,3 +136,11 @@ fn mutated_png_and_jpeg_never_panic() {
     }
     assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
 }
+
+#[test]
+fn input_over_the_byte_limit_is_refused() {
+    let mut bytes = vec![0u8; gkmvlp_imaging::MAX_INPUT_BYTES as usize + 1];
+    bytes[..8].copy_from_slice(b"\x89PNG\r\n\x1a\n");
+    let err = decode(&bytes).unwrap_err();
+    assert_eq!(err, ImagingError::InputTooLarge { bytes: gkmvlp_imaging::MAX_INPUT_BYTES + 1 });
+}
