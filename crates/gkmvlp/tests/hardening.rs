@@ -83,3 +83,63 @@ fn a_bad_config_is_refused_before_any_tensor_is_made() {
     let error = pipeline.err().expect("the tokenizer's ids do not fit").to_string();
     assert!(error.contains("more than the model's text.vocab_size 1000"), "{error}");
 }
+
+/// `bytes` (a safetensors file) with the first value of `tensor` set to `value`.
+fn with_first_value(bytes: &[u8], tensor: &str, value: f32) -> Vec<u8> {
+    use safetensors::tensor::{SafeTensors, TensorView};
+    let file = SafeTensors::deserialize(bytes).unwrap();
+    let mut owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.dtype(), view.shape().to_vec(), view.data().to_vec()))
+        .collect();
+    let (_, _, _, data) = owned.iter_mut().find(|(name, ..)| name == tensor).expect("the tensor exists");
+    data[..4].copy_from_slice(&value.to_le_bytes());
+    let views: Vec<(String, TensorView)> = owned
+        .iter()
+        .map(|(name, dtype, shape, data)| (name.clone(), TensorView::new(*dtype, shape.clone(), data).unwrap()))
+        .collect();
+    safetensors::tensor::serialize(views, None).unwrap()
+}
+
+#[test]
+fn non_finite_weights_are_refused_naming_the_tensor() {
+    use gkmvlp::storage::weights::{self, FileEntry, MODEL_FILE, sha256_hex};
+    let device = Device::flex();
+    let model = common::tiny_model(7);
+    let config = GkMvlpConfig::tiny();
+    for storage in [weights::Storage::F32, weights::Storage::Int8(Default::default())] {
+        let files =
+            weights::package(&model, &config, common::TOKENIZER_JSON, serde_json::json!({}), storage.clone(), None)
+                .unwrap();
+        // An f32 tensor (a bias) and, for int8, the scales of a matrix, which dequantise into the matrix.
+        let file = safetensors::SafeTensors::deserialize(&files.model).unwrap();
+        let f32_names: Vec<String> = file
+            .tensors()
+            .into_iter()
+            .filter(|(name, view)| name.starts_with("ecls_head") && view.dtype() == safetensors::Dtype::F32)
+            .map(|(name, _)| name)
+            .collect();
+        let bias = f32_names.iter().find(|name| !name.ends_with(".int8_scales")).expect("an f32 tensor");
+        let mut targets = vec![(bias.clone(), bias.clone())];
+        if let Some(scales) = f32_names.iter().find(|name| name.ends_with(".int8_scales")) {
+            targets.push((scales.clone(), scales.trim_end_matches(".int8_scales").to_string()));
+        }
+        assert_eq!(targets.len(), if storage == weights::Storage::F32 { 1 } else { 2 }, "{targets:?}");
+        for ((tensor, named), bad) in targets.into_iter().zip([f32::NAN, f32::INFINITY].into_iter().cycle()) {
+            let mut tampered = files.clone();
+            tampered.model = with_first_value(&files.model, &tensor, bad);
+            // Re-hashed into the manifest, as someone altering the folder would.
+            let mut manifest = Manifest::parse(&files.manifest_json).unwrap();
+            manifest.files.insert(
+                MODEL_FILE.into(),
+                FileEntry { sha256: sha256_hex(&tampered.model), bytes: tampered.model.len() as u64 },
+            );
+            tampered.manifest_json = serde_json::to_vec(&manifest).unwrap();
+            let error = weights::load(tampered, &device).err().expect("refused").to_string();
+            assert!(error.contains(&format!("tensor `{named}` holds NaN or infinite values")), "{storage:?}: {error}");
+            assert!(error.contains(MODEL_FILE), "{error}");
+        }
+        weights::load(files, &device).expect("the untampered weights load");
+    }
+}

@@ -144,8 +144,10 @@ pub fn load_model(manifest: &Manifest, model_bytes: Vec<u8>, device: &Device) ->
     Ok((config, model))
 }
 
-/// Applies a safetensors file to `model`; every tensor must match, in name and shape, both ways.
+/// Applies a safetensors file to `model`; every tensor must match, in name and shape, both ways, and hold
+/// only finite values.
 pub fn apply_strict(model: &mut GkMvlp, bytes: Vec<u8>, file: &str) -> Result<()> {
+    refuse_non_finite(&bytes, file)?;
     let result = SafetensorsStore::from_bytes(Some(bytes)).allow_partial(true).apply_to(model).map_err(|e| {
         GkError::weights(file, format!("cannot load into the model: {}", crate::error::abbreviate(&e.to_string())))
     })?;
@@ -168,6 +170,30 @@ pub fn apply_strict(model: &mut GkMvlp, bytes: Vec<u8>, file: &str) -> Result<()
             file,
             format!("{} tensor(s) belong to another architecture, e.g. {}", result.unused.len(), names.join(", ")),
         ));
+    }
+    Ok(())
+}
+
+/// Refuses a safetensors file with a NaN or infinite float, naming the first such tensor: a file altered and
+/// re-hashed into its manifest would otherwise load, and every probability downstream would be NaN.
+fn refuse_non_finite(bytes: &[u8], file: &str) -> Result<()> {
+    let tensors =
+        SafeTensors::deserialize(bytes).map_err(|e| GkError::weights(file, format!("not a safetensors file: {e}")))?;
+    for (name, view) in tensors.tensors() {
+        let data = view.data();
+        let finite = match view.dtype() {
+            Dtype::F32 => data.chunks_exact(4).all(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite()),
+            Dtype::F64 => data
+                .chunks_exact(8)
+                .all(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]).is_finite()),
+            // A half float is NaN or infinite when its exponent bits are all set.
+            Dtype::F16 => data.chunks_exact(2).all(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 != 0x7c00),
+            Dtype::BF16 => data.chunks_exact(2).all(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 != 0x7f80),
+            _ => true,
+        };
+        if !finite {
+            return Err(GkError::weights(file, format!("tensor `{name}` holds NaN or infinite values")));
+        }
     }
     Ok(())
 }
