@@ -143,3 +143,28 @@ fn non_finite_weights_are_refused_naming_the_tensor() {
         weights::load(files, &device).expect("the untampered weights load");
     }
 }
+
+#[test]
+fn a_long_report_is_refused_and_one_within_the_cap_is_checked_in_batches() {
+    use gkmvlp::inference::pipeline::{MAX_REPORT_SENTENCES, SENTENCES_PER_BATCH};
+    use gkmvlp::inference::reference_run::synthetic_radiograph;
+    let pipeline = common::pipeline(common::tiny_model(11), Device::flex());
+    let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());
+
+    let too_long = "No effusion. ".repeat(MAX_REPORT_SENTENCES + 1);
+    let error = pollster::block_on(pipeline.check_report(&encoding, &too_long)).err().expect("refused").to_string();
+    assert!(error.contains("201 sentences; at most 200 are checked"), "{error}");
+
+    // Sentences of different lengths, so that each batch pads some of them.
+    let phrases = ["no effusion", "the heart is enlarged", "small left apical pneumothorax", "lungs clear"];
+    let sentences: Vec<String> = (0..50).map(|i| format!("{} {i}", phrases[i % phrases.len()])).collect();
+    assert!(sentences.len() > SENTENCES_PER_BATCH, "more than one batch");
+    let checked = pollster::block_on(pipeline.check_report(&encoding, &sentences.join(". "))).unwrap();
+    assert_eq!(checked.len(), sentences.len());
+    for i in [0, 1, SENTENCES_PER_BATCH - 1, SENTENCES_PER_BATCH, 49] {
+        let alone = pollster::block_on(pipeline.check_report(&encoding, &sentences[i])).unwrap();
+        assert_eq!(checked[i].sentence, sentences[i]);
+        let (batched, single) = (checked[i].match_probability, alone[0].match_probability);
+        assert!((batched - single).abs() < 1e-5, "sentence {i}: {batched} in a batch, {single} alone");
+    }
+}

@@ -26,6 +26,12 @@ use crate::protocol::{
 use crate::storage::weights::{self, LoadedWeights, WeightFiles};
 use crate::tokenizer::{CLS_ID, SEP_ID, TextTokenizer, pad_batch};
 
+/// Most sentences [`Pipeline::check_report`] checks in one report; a report is a few dozen.
+pub const MAX_REPORT_SENTENCES: usize = 200;
+/// Sentences checked in one batch: each reads its own copy of the visual memory's keys and values, so
+/// the batch, not the report, sets the memory used.
+pub const SENTENCES_PER_BATCH: usize = 32;
+
 /// A report as the decoder wrote it, behind its findings prompt.
 #[derive(Debug, Clone)]
 pub struct DecoderReport {
@@ -471,21 +477,31 @@ impl Pipeline {
         })
     }
 
-    /// ITM score of each sentence of a report against the image; low scores mark unsupported sentences.
+    /// ITM score of each sentence of a report against the image; low scores mark unsupported sentences. At
+    /// most [`MAX_REPORT_SENTENCES`], checked [`SENTENCES_PER_BATCH`] at a time so that memory stays bounded.
     pub async fn check_report(&self, encoding: &ImageEncoding, report: &str) -> Result<Vec<SentenceCheck>> {
         let sentences = split_sentences(report);
         if sentences.is_empty() {
             return Err(GkError::Input("the report has no sentences".into()));
         }
+        if sentences.len() > MAX_REPORT_SENTENCES {
+            return Err(GkError::Input(format!(
+                "the report has {} sentences; at most {MAX_REPORT_SENTENCES} are checked",
+                sentences.len()
+            )));
+        }
         let ids = sentences
             .iter()
             .map(|s| self.tokenizer.encode(s, self.config.text.max_positions))
             .collect::<Result<Vec<_>>>()?;
-        let batch = pad_batch(&ids, &self.device);
         let memory = encoding.visual_memory.clone().narrow(0, 0, 1);
         let [_, m, w] = memory.dims();
-        let memory = memory.expand([sentences.len(), m, w]);
-        let scores = read_f32(self.model.match_probability(&memory, batch.ids, batch.mask)).await?;
+        let mut scores = Vec::with_capacity(sentences.len());
+        for batch_ids in ids.chunks(SENTENCES_PER_BATCH) {
+            let batch = pad_batch(batch_ids, &self.device);
+            let memory = memory.clone().expand([batch_ids.len(), m, w]);
+            scores.extend(read_f32(self.model.match_probability(&memory, batch.ids, batch.mask)).await?);
+        }
         Ok(sentences
             .into_iter()
             .zip(scores)
