@@ -152,7 +152,7 @@ fn a_long_report_is_refused_and_one_within_the_cap_is_checked_in_batches() {
     let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());
 
     let too_long = "No effusion. ".repeat(MAX_REPORT_SENTENCES + 1);
-    let error = pollster::block_on(pipeline.check_report(&encoding, &too_long)).err().expect("refused").to_string();
+    let error = pollster::block_on(pipeline.check_report(&encoding, &too_long)).expect_err("refused").to_string();
     assert!(error.contains("201 sentences; at most 200 are checked"), "{error}");
 
     // Sentences of different lengths, so that each batch pads some of them.
