@@ -35,6 +35,9 @@ fn map_err(format: SourceFormat, err: ImageError) -> ImagingError {
 /// Decodes PNG or JPEG bytes. The dimensions are read from the header (no pixel buffer) and
 /// checked first; the decoder then runs under `image` limits as a second guard.
 pub(crate) fn decode(bytes: &[u8], format: SourceFormat) -> Result<Radiograph, ImagingError> {
+    if format == SourceFormat::Jpeg {
+        check_jpeg_complete(bytes)?;
+    }
     let mut header = reader(bytes, format);
     header.no_limits(); // reading the header allocates nothing; our own check names the size
     let (width, height) = header.into_dimensions().map_err(|e| map_err(format, e))?;
@@ -59,6 +62,44 @@ pub(crate) fn decode(bytes: &[u8], format: SourceFormat) -> Result<Radiograph, I
         invert: false,
         chroma,
     })
+}
+
+/// Refuses a JPEG whose data ends before its EOI marker, or that has no scan before it. The `image`
+/// crate runs zune-jpeg in its lenient mode, which fills whatever a truncated scan lacks with grey and
+/// reports success: a file cut in half was analysed as if whole, and a frame header claiming
+/// 16000×4000 with no scan at all decoded to a blank 64 Mpx image. The markers are walked (segments
+/// by their lengths, entropy-coded data up to the next marker) without decoding anything.
+fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImagingError> {
+    let truncated = |what: &str| ImagingError::corrupt(SourceFormat::Jpeg, format!("truncated JPEG: {what}"));
+    let mut pos = 2; // after SOI
+    let mut scans = 0;
+    loop {
+        // The next marker: 0xFF then a byte that is neither a fill 0xFF, a stuffed 0x00 nor a restart
+        // marker (those occur inside entropy-coded data).
+        let Some(at) = (pos..bytes.len().saturating_sub(1))
+            .find(|&i| bytes[i] == 0xFF && !matches!(bytes[i + 1], 0x00 | 0xFF | 0xD0..=0xD7))
+        else {
+            return Err(truncated(if scans == 0 {
+                "the data ends before any image scan"
+            } else {
+                "the image data ends before the end-of-image marker"
+            }));
+        };
+        let marker = bytes[at + 1];
+        match marker {
+            0xD9 if scans == 0 => return Err(truncated("no image scan before the end-of-image marker")),
+            0xD9 => return Ok(()),
+            0x01 => pos = at + 2, // TEM: no length
+            _ => {
+                let len = bytes.get(at + 2..at + 4).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+                if len < 2 || at + 2 + len > bytes.len() {
+                    return Err(truncated(&format!("marker segment 0x{marker:02X} ends past the data")));
+                }
+                scans += usize::from(marker == 0xDA);
+                pos = at + 2 + len;
+            }
+        }
+    }
 }
 
 /// One grey channel in `[0, 1]` and the source bit depth.

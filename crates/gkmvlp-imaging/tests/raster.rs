@@ -152,3 +152,28 @@ fn rewindow_needs_dicom() {
     let err = d.rewindow(gkmvlp_imaging::Window { center: 100.0, width: 50.0 }).unwrap_err();
     assert_eq!(err, ImagingError::NotDicom(SourceFormat::Png));
 }
+
+/// zune-jpeg (through `image`) fills a truncated scan with grey and reports success: a JPEG cut short
+/// must be refused, not analysed as if whole.
+#[test]
+fn truncated_jpeg_is_refused() {
+    let img = image::GrayImage::from_fn(256, 192, |x, y| image::Luma([((x * 7 + y * 3) % 256) as u8]));
+    let mut whole = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut whole, 90).encode_image(&img).expect("encode JPEG");
+    assert_eq!(decode(&whole).expect("the whole JPEG").width, 256);
+    for cut in [whole.len() / 2, whole.len() * 2 / 3, whole.len() - 2] {
+        let err = decode(&whole[..cut]).unwrap_err();
+        assert!(err.to_string().contains("truncated JPEG"), "cut at {cut} of {}: {err}", whole.len());
+    }
+    // Headers only: the frame header claims 16000×4000, and there is no scan (with and without EOI).
+    let sos = whole.windows(2).position(|w| w == [0xFF, 0xDA]).expect("a scan");
+    let mut headers = whole[..sos].to_vec();
+    let sof = headers.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline frame header");
+    headers[sof + 5..sof + 9].copy_from_slice(&[0x0F, 0xA0, 0x3E, 0x80]); // height 4000, width 16000
+    for tail in [&[][..], &[0xFF, 0xD9]] {
+        let mut bytes = headers.clone();
+        bytes.extend(tail);
+        let err = decode(&bytes).unwrap_err();
+        assert!(err.to_string().contains("truncated JPEG"), "{err}");
+    }
+}
