@@ -168,3 +168,34 @@ fn a_long_report_is_refused_and_one_within_the_cap_is_checked_in_batches() {
         assert!((batched - single).abs() < 1e-5, "sentence {i}: {batched} in a batch, {single} alone");
     }
 }
+
+#[test]
+fn a_question_of_absence_is_answered_as_the_findings_list_calls_it() {
+    use gkmvlp::inference::reference_run::synthetic_radiograph;
+    let pipeline = common::pipeline(common::tiny_model(5), Device::flex());
+    let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());
+    let answer = |question: &str| pollster::block_on(pipeline.answer(&encoding, question)).unwrap();
+    for (present, absent) in [
+        ("Is there a pleural effusion?", "Is there no pleural effusion?"),
+        ("Is there lung mass in the left lung?", "Is there no lung mass in the left lung?"),
+    ] {
+        let (yes, no) = (answer(present), answer(absent));
+        let finding = no.finding.as_ref().expect("answered from the findings");
+        assert!(finding.asks_absence);
+        let called = finding.probability >= finding.threshold;
+        assert_eq!(no.text, if called { "no" } else { "yes" }, "{absent}: {finding:?}");
+        assert_ne!(yes.text, no.text, "{present} and {absent} have opposite answers");
+    }
+}
+
+#[test]
+fn a_where_question_about_an_unknown_finding_places_nothing() {
+    use gkmvlp::inference::reference_run::synthetic_radiograph;
+    let pipeline = common::pipeline(common::tiny_model(5), Device::flex());
+    let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());
+    let answer = pollster::block_on(pipeline.answer(&encoding, "Where is the rib fracture?")).unwrap();
+    assert!(answer.finding.is_none());
+    assert!(answer.text.starts_with("\"rib fracture\" is not a finding this model knows"), "{}", answer.text);
+    assert!(answer.text.contains("pleural effusion"), "the findings it knows are listed: {}", answer.text);
+    assert!(!answer.text.contains(" in the "), "no zone is invented: {}", answer.text);
+}

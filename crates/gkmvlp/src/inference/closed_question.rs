@@ -2,8 +2,10 @@
 //! lung?") and questions of where one finding is ("Which side is the pleural effusion on?", "Where is the
 //! consolidation?"), read out of free text so that the pipeline answers them from the grounded ECLS
 //! probabilities, the ones the findings list shows, and never contradicts that list (the decoder can).
-//! Whatever else a question holds (a second finding, a negation, a size, a side without a region) leaves
-//! it unread, for the decoder to answer.
+//! A presence question may ask the absence instead ("Is there no pneumothorax?"). Whatever else a question
+//! holds (a second finding, another negation, a size, a side without a region) leaves it unread, for the
+//! decoder to answer; except a where question about something that is none of the model's findings, which
+//! the decoder would place somewhere all the same.
 
 use gkmvlp_vocab::mentions::{ENTITY_CUES, spans, words};
 use gkmvlp_vocab::{Entity, Region, candidate_index};
@@ -45,6 +47,10 @@ const FILLERS: [&str; 30] = [
     "on",
 ];
 
+/// The one word that turns a presence question into an absence question ("is there no effusion?").
+/// "not" is left out: "is there not an effusion?" asks whether there is one.
+const ABSENCE: &str = "no";
+
 /// Words a where question may hold besides its opening and its finding.
 const WHERE_FILLERS: [&str; 10] = ["is", "are", "the", "a", "an", "on", "of", "in", "located", "seen"];
 
@@ -64,6 +70,9 @@ pub struct ClosedQuestion {
     pub entity: Entity,
     /// The region asked about, always one of the entity's positions; `None` asks about the whole image.
     pub position: Option<Region>,
+    /// Whether the question asks that the finding is absent ("is there no pleural effusion?"): the answer
+    /// is then "yes" exactly when the findings list does not call it.
+    pub asks_absence: bool,
 }
 
 /// What a where question asks of its finding.
@@ -82,13 +91,22 @@ pub struct WhereQuestion {
 }
 
 impl ClosedQuestion {
-    /// The finding (and region) `question` asks the presence of, if that is all it asks.
+    /// The finding (and region) `question` asks the presence or the absence of, if that is all it asks.
     pub fn read(question: &str) -> Option<ClosedQuestion> {
         let tokens = words(question);
         if !OPENERS.contains(&tokens.first()?.as_str()) {
             return None;
         }
         let (entity, mut explained) = named_finding(&tokens)?;
+        let absence: Vec<usize> = (0..tokens.len()).filter(|&i| tokens[i] == ABSENCE).collect();
+        let asks_absence = match absence[..] {
+            [] => false,
+            [at] => {
+                explained[at] = true;
+                true
+            }
+            _ => return None,
+        };
 
         // A region whose name lies inside another one's ("mediastinum" in "upper mediastinum") is that one.
         let regions: Vec<_> =
@@ -110,7 +128,11 @@ impl ClosedQuestion {
             return None;
         }
 
-        all_understood(&tokens, &explained, entity, &FILLERS).then_some(ClosedQuestion { entity, position })
+        all_understood(&tokens, &explained, entity, &FILLERS).then_some(ClosedQuestion {
+            entity,
+            position,
+            asks_absence,
+        })
     }
 
     /// The finding whose side or position `question` asks ("which side is the pleural effusion on?",
@@ -118,17 +140,44 @@ impl ClosedQuestion {
     /// to the decoder.
     pub fn read_where(question: &str) -> Option<WhereQuestion> {
         let tokens = words(question);
-        let (opening, asks) = WHERE_OPENINGS
-            .iter()
-            .find(|(opening, _)| opening.len() <= tokens.len() && opening.iter().zip(&tokens).all(|(o, t)| o == t))?;
+        let (opening, asks) = where_opening(&tokens)?;
         let (entity, mut explained) = named_finding(&tokens)?;
         explained[..opening.len()].fill(true);
-        all_understood(&tokens, &explained, entity, &WHERE_FILLERS).then_some(WhereQuestion { entity, asks: *asks })
+        all_understood(&tokens, &explained, entity, &WHERE_FILLERS).then_some(WhereQuestion { entity, asks })
     }
+
+    /// What a where question asks about when it names none of the model's findings ("where is the rib
+    /// fracture?" gives "rib fracture"): the pipeline says it knows no such finding rather than let the
+    /// decoder invent a place for it.
+    pub fn read_unknown_where(question: &str) -> Option<String> {
+        let tokens = words(question);
+        let (opening, _) = where_opening(&tokens)?;
+        if !named_findings(&tokens).0.is_empty() {
+            return None;
+        }
+        let asked: Vec<&str> =
+            tokens[opening.len()..].iter().map(String::as_str).filter(|w| !WHERE_FILLERS.contains(w)).collect();
+        (!asked.is_empty()).then(|| asked.join(" "))
+    }
+}
+
+/// The opening of a where question that `tokens` start with, and what it asks.
+fn where_opening(tokens: &[String]) -> Option<(&'static [&'static str], Whereabouts)> {
+    WHERE_OPENINGS
+        .iter()
+        .find(|(opening, _)| opening.len() <= tokens.len() && opening.iter().zip(tokens).all(|(o, t)| o == t))
+        .copied()
 }
 
 /// The one finding `tokens` name, with the tokens its cues explain; `None` for none or several.
 fn named_finding(tokens: &[String]) -> Option<(Entity, Vec<bool>)> {
+    let (named, explained) = named_findings(tokens);
+    let [entity] = named[..] else { return None };
+    Some((entity, explained))
+}
+
+/// Every finding `tokens` name, once each, with the tokens their cues explain.
+fn named_findings(tokens: &[String]) -> (Vec<Entity>, Vec<bool>) {
     let mut explained = vec![false; tokens.len()];
     let mut named = Vec::new();
     for (entity, cues) in Entity::ALL.into_iter().zip(ENTITY_CUES) {
@@ -141,8 +190,7 @@ fn named_finding(tokens: &[String]) -> Option<(Entity, Vec<bool>)> {
         }
     }
     named.dedup();
-    let [entity] = named[..] else { return None };
-    Some((entity, explained))
+    (named, explained)
 }
 
 /// Whether every token is explained, a filler or a word of the finding's name: anything else (a negation,
@@ -157,7 +205,43 @@ mod tests {
     use super::*;
 
     fn asked(entity: &str, position: Option<Region>) -> Option<ClosedQuestion> {
-        Some(ClosedQuestion { entity: Entity::from_name(entity).unwrap(), position })
+        Some(ClosedQuestion { entity: Entity::from_name(entity).unwrap(), position, asks_absence: false })
+    }
+
+    #[test]
+    fn reads_a_question_of_absence() {
+        let absent = |entity, position| asked(entity, position).map(|q| ClosedQuestion { asks_absence: true, ..q });
+        assert_eq!(ClosedQuestion::read("Is there no pleural effusion?"), absent("pleural effusion", None));
+        assert_eq!(ClosedQuestion::read("Is there no pneumothorax?"), absent("pneumothorax", None));
+        assert_eq!(
+            ClosedQuestion::read("Is there no evidence of lung mass in the left lung?"),
+            absent("lung mass", Some(Region::LeftLung))
+        );
+        for question in [
+            "Is there no no pneumothorax?",
+            "Is there not a pneumothorax?",
+            "Is there no pneumothorax or effusion?",
+            "Is the effusion no longer present?",
+        ] {
+            assert_eq!(ClosedQuestion::read(question), None, "{question}");
+        }
+    }
+
+    #[test]
+    fn reads_a_where_question_about_no_finding_the_model_knows() {
+        let unknown = |question| ClosedQuestion::read_unknown_where(question);
+        assert_eq!(unknown("Where is the rib fracture?").as_deref(), Some("rib fracture"));
+        assert_eq!(unknown("Which side is the fracture on?").as_deref(), Some("fracture"));
+        for question in [
+            "Where is the consolidation?",
+            "Where is the largest nodule?",
+            "Where is the effusion or the fracture?",
+            "Where?",
+            "Is there a fracture?",
+            "",
+        ] {
+            assert_eq!(unknown(question), None, "{question}");
+        }
     }
 
     #[test]
@@ -228,7 +312,6 @@ mod tests {
             "How large is the lung nodule?",
             "Is the pleural effusion large?",
             "Is the effusion on the left?",
-            "Is there no pneumothorax?",
             "Is there a pleural effusion or a pneumothorax?",
             "Is there pleural effusion in the right lung?",
             "Is there consolidation in the left lung or the right lung?",

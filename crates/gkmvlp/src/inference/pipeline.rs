@@ -97,12 +97,13 @@ pub struct ZeroShotScore {
 pub struct Answer {
     pub text: String,
     /// For a question that asks only whether one finding is present (at one region), or only which side
-    /// it is on or where it is: the ECLS probability the answer comes from. `None` when the decoder wrote the answer.
+    /// it is on or where it is: the ECLS probability the answer comes from. `None` when the decoder wrote the
+    /// answer, or when the question asks where something is that none of the model's findings is.
     pub finding: Option<AnswerFinding>,
 }
 
 /// The grounded finding behind a yes/no answer (`yes` when `probability` reaches `threshold`, exactly as the
-/// findings list decides) or a side or where answer (the most probable of the finding's positions).
+/// findings list decides; the reverse for a question of absence) or a side or where answer (the most probable of the finding's positions).
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerFinding {
     pub entity: &'static str,
@@ -110,6 +111,8 @@ pub struct AnswerFinding {
     pub position: Option<&'static str>,
     pub probability: f32,
     pub threshold: f32,
+    /// A question of absence ("is there no pleural effusion?"): its `yes` is the finding not called.
+    pub asks_absence: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -334,15 +337,24 @@ impl Pipeline {
         Ok((prompted_ids(&prompt, &text).0, Some(prompt_candidates(&present, &self.thresholds))))
     }
 
-    /// Answer to a free-text question. One that asks only whether a finding is present (see
-    /// [`ClosedQuestion`]) is answered from its ECLS probability and threshold, like the findings list; one
+    /// Answer to a free-text question. One that asks only whether a finding is present, or absent (see
+    /// [`ClosedQuestion`]), is answered from its ECLS probability and threshold, like the findings list; one
     /// that asks only which side a finding is on, or where it is, from the positions the findings list calls
-    /// it at (its most probable position where none is called); any other by the decoder
-    /// ([`Pipeline::generate_answer`]).
+    /// it at (its most probable position where none is called); one that asks where something is that is
+    /// none of the model's findings, with that it knows no such finding (the decoder would place it all
+    /// the same); any other by the decoder ([`Pipeline::generate_answer`]).
     pub async fn answer(&self, encoding: &ImageEncoding, question: &str) -> Result<Answer> {
         let prompt = self.question_prompt(question)?;
         if let Some(asked) = ClosedQuestion::read_where(question) {
             return self.answer_where(encoding, asked).await;
+        }
+        if let Some(unknown) = ClosedQuestion::read_unknown_where(question) {
+            let known: Vec<&str> = Entity::ALL.iter().map(|e| e.name()).collect();
+            let text = format!(
+                "\"{unknown}\" is not a finding this model knows, so it cannot say where it is; it knows: {}",
+                known.join(", ")
+            );
+            return Ok(Answer { text, finding: None });
         }
         let Some(asked) = ClosedQuestion::read(question) else {
             return Ok(Answer { text: self.continue_question(encoding, prompt).await?, finding: None });
@@ -360,8 +372,10 @@ impl Pipeline {
             position: asked.position.map(Region::name),
             probability,
             threshold,
+            asks_absence: asked.asks_absence,
         };
-        Ok(Answer { text: if probability >= threshold { "yes" } else { "no" }.into(), finding: Some(finding) })
+        let called = probability >= threshold;
+        Ok(Answer { text: if called != asked.asks_absence { "yes" } else { "no" }.into(), finding: Some(finding) })
     }
 
     /// Where the findings list calls the asked finding, or where it is most probable when the list does not
@@ -383,8 +397,13 @@ impl Pipeline {
             Whereabouts::Side => side_of(&at).to_string(),
             Whereabouts::Zone => format!("in the {}", join_names(&most_specific(&at))),
         };
-        let finding =
-            AnswerFinding { entity: entity.name(), position: Some(most_probable.name()), probability, threshold };
+        let finding = AnswerFinding {
+            entity: entity.name(),
+            position: Some(most_probable.name()),
+            probability,
+            threshold,
+            asks_absence: false,
+        };
         Ok(Answer { text, finding: Some(finding) })
     }
 
