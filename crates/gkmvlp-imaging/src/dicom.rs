@@ -104,6 +104,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
             "{bits_stored} bits stored in {bits_allocated} allocated (expected 8 or 16 allocated)"
         )));
     }
+    check_native_length(&obj, width, height, samples, bits_allocated)?;
     let geometry = Geometry { width, height, samples: samples as u32, bits_allocated: bits_allocated as u32 };
     check_compressed_frame(&obj, &uid, geometry)?;
     // Multi-frame objects: the first frame is used (documented behaviour).
@@ -138,6 +139,39 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
             grey(width, height, values, bits_stored, &decoded)
         }
         pi => colour(width, height, &values[..n * spp], bits_stored, spp, pi),
+    }
+}
+
+/// Native (uncompressed) pixel data must hold exactly what the header implies, Rows × Columns ×
+/// Samples per Pixel × Bits Allocated / 8 × Number of Frames bytes, plus the one padding byte an odd
+/// length needs. dicom-pixeldata reads the frame it is asked for from the start and ignores the rest,
+/// so headers that understate the image (a 64×64 film declared 32×32) were decoded as a wrong picture.
+fn check_native_length(
+    obj: &DefaultDicomObject,
+    width: u32,
+    height: u32,
+    samples: i64,
+    bits_allocated: i64,
+) -> Result<(), ImagingError> {
+    let Some(data) = obj.element_opt(tags::PIXEL_DATA).ok().flatten().and_then(|e| e.value().primitive()) else {
+        return Ok(()); // encapsulated: the frames are checked by `check_compressed_frame`
+    };
+    let frames = int_attr(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
+    if frames < 1 {
+        return Err(corrupt(format!("Number of Frames is {frames}")));
+    }
+    let need = [i64::from(width), i64::from(height), samples, bits_allocated / 8, frames]
+        .into_iter()
+        .try_fold(1i64, i64::checked_mul)
+        .and_then(|n| u64::try_from(n).ok());
+    let have = data.calculate_byte_len() as u64;
+    match need {
+        Some(need) if have == need || (need % 2 == 1 && have == need + 1) => Ok(()),
+        _ => Err(corrupt(format!(
+            "pixel data holds {have} bytes, but {width}×{height} × {samples} samples × {bits_allocated} bits × \
+             {frames} frames needs {}",
+            need.map_or("more than can be counted".to_string(), |n| n.to_string())
+        ))),
     }
 }
 

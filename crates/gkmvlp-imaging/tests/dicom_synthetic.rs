@@ -398,3 +398,25 @@ fn deeply_nested_sequences_are_refused_on_a_small_stack() {
     };
     std::thread::Builder::new().stack_size(256 * 1024).spawn(run).expect("thread").join().expect("no panic");
 }
+
+/// Native pixel data must be exactly as long as the header implies (plus one pad byte for an odd
+/// length): a 64×64 film declared 32×32 was decoded as its first 1024 bytes.
+#[test]
+fn native_pixel_data_length_must_match_the_header() {
+    let with = |rows: u16, cols: u16, data: Vec<u8>, frames: Option<&str>| {
+        let mut spec = Spec::grey(rows, cols, 8);
+        spec.extra = frames.map(|f| DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, f)).into_iter().collect();
+        spec.pixels = Some(native_u8(data));
+        decode(&spec.bytes())
+    };
+    let film: Vec<u8> = (0..64 * 64).map(|i| (i % 251) as u8).collect();
+    assert!(with(64, 64, film.clone(), None).is_ok());
+    for (rows, cols, frames) in [(32, 32, None), (64, 32, None), (32, 32, Some("2")), (64, 64, Some("2"))] {
+        let err = with(rows, cols, film.clone(), frames).unwrap_err();
+        assert!(err.to_string().contains("pixel data holds 4096 bytes"), "{rows}×{cols} {frames:?}: {err}");
+    }
+    assert!(with(32, 32, film, Some("4")).is_ok());
+    // An odd length (17×17) takes one pad byte; two are refused.
+    assert!(with(17, 17, vec![7; 290], None).is_ok());
+    assert!(with(17, 17, vec![7; 291], None).is_err());
+}
