@@ -85,11 +85,12 @@ export interface GroundedFinding {
 }
 export interface ZeroShotScore { finding: string; probability: number; }
 export interface SentenceCheck { sentence: string; match_probability: number; }
-/** `finding` is set when the question asked only whether a finding is present (at a region): the answer is
- * then its ECLS probability against its threshold, as in the findings list; null when the decoder wrote it. */
+/** `finding` is set when the question asked only whether a finding is present (at a region), or absent
+ * (`asks_absence`: its yes is the finding not called): the answer is then its ECLS probability against its
+ * threshold, as in the findings list; null when the decoder wrote it. */
 export interface Answer {
   text: string;
-  finding: { entity: string; position: string | null; probability: number; threshold: number } | null;
+  finding: { entity: string; position: string | null; probability: number; threshold: number; asks_absence: boolean } | null;
 }
 export interface ImageAnalysis {
   image: ImageInfo;
