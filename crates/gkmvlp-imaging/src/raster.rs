@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageError, ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 
 use crate::{ImagingError, MAX_PIXELS, MAX_SIDE, Radiograph, SourceFormat, check_dimensions};
 
@@ -42,12 +42,19 @@ pub(crate) fn decode(bytes: &[u8], format: SourceFormat) -> Result<Radiograph, I
     header.no_limits(); // reading the header allocates nothing; our own check names the size
     let (width, height) = header.into_dimensions().map_err(|e| map_err(format, e))?;
     check_dimensions(width, height)?;
-    let image = reader(bytes, format).decode().map_err(|e| match e {
+    let decode_error = |e| match e {
         ImageError::Limits(_) => ImagingError::TooLarge { width, height },
         other => map_err(format, other),
-    })?;
+    };
+    let mut decoder = reader(bytes, format).into_decoder().map_err(decode_error)?;
+    // A camera or phone photo of a film stores its rotation as EXIF orientation rather than turning the
+    // pixels: without it the film would be read on its side.
+    let orientation = decoder.orientation().map_err(decode_error)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    image.apply_orientation(orientation);
     let (pixels, bits_stored) = grey(&image)?;
     let chroma = chroma(&image);
+    let (width, height) = (image.width(), image.height());
     if pixels.len() != width as usize * height as usize {
         return Err(ImagingError::corrupt(format, "decoded size differs from the header"));
     }

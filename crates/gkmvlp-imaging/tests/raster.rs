@@ -177,3 +177,34 @@ fn truncated_jpeg_is_refused() {
         assert!(err.to_string().contains("truncated JPEG"), "{err}");
     }
 }
+
+/// A photo of a film taken on its side stores "rotate 90° clockwise" as EXIF orientation (6); the film
+/// must come out upright, its width and height swapped.
+#[test]
+fn exif_orientation_turns_the_image_upright() {
+    // 64 wide, 32 high: bright only in the top-left quarter.
+    let img = image::GrayImage::from_fn(64, 32, |x, y| image::Luma([if x < 32 && y < 16 { 250 } else { 10 }]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95).encode_image(&img).expect("encode JPEG");
+    let plain = decode(&jpeg).expect("the plain JPEG");
+    assert_eq!((plain.width, plain.height), (64, 32));
+
+    // An APP1 Exif segment right after SOI: a little-endian TIFF header and one IFD entry, Orientation
+    // (0x0112), SHORT, count 1, value 6.
+    let mut tiff = b"II*\0\x08\0\0\0".to_vec();
+    tiff.extend([1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(tiff);
+    let length = (app1.len() + 2) as u16;
+    let mut rotated = jpeg[..2].to_vec();
+    rotated.extend([0xFF, 0xE1]);
+    rotated.extend(length.to_be_bytes());
+    rotated.extend(app1);
+    rotated.extend(&jpeg[2..]);
+
+    let upright = decode(&rotated).expect("the JPEG with EXIF orientation");
+    assert_eq!((upright.width, upright.height), (32, 64));
+    // Turned 90° clockwise, the bright top-left quarter is now the top-right one.
+    let at = |x: u32, y: u32| upright.pixels[(y * upright.width + x) as usize];
+    assert!(at(24, 8) > 0.8 && at(8, 8) < 0.2, "top right {}, top left {}", at(24, 8), at(8, 8));
+}
