@@ -2,6 +2,8 @@
 //! ImaGenome layout through the same reader): images resized to the model's input, true boxes, every
 //! candidate's exist label, the report, and one question–answer pair per image.
 
+use std::path::Path;
+
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use gkmvlp::protocol::{after_last, prompted_ids, question_answer_text, report_text as protocol_report_text};
@@ -57,14 +59,15 @@ pub fn decoder_vocabulary(records: &[&Record], tokenizer: &TextTokenizer) -> Res
     Ok(used.into_iter().collect())
 }
 
-fn decode_image(record: &Record) -> Result<Radiograph> {
-    let bytes = std::fs::read(&record.image).with_context(|| format!("cannot read {}", record.image.display()))?;
-    gkmvlp_imaging::decode(&bytes).with_context(|| format!("cannot decode {}", record.image.display()))
+/// Reads and decodes one image file.
+pub(crate) fn decode_file(path: &Path) -> Result<Radiograph> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    gkmvlp_imaging::decode(&bytes).with_context(|| format!("cannot decode {}", path.display()))
 }
 
 /// Decodes and resizes one image to `size` × `size` grey in [0, 1].
 pub fn load_image(record: &Record, size: u32) -> Result<Vec<f32>> {
-    Ok(decode_image(record)?.resize_square(size).pixels)
+    Ok(decode_file(&record.image)?.resize_square(size).pixels)
 }
 
 /// Builds a batch; `step` picks which question of each record is used, and with `augmentation`, how
@@ -94,7 +97,7 @@ pub fn batch(
             );
         }
         let (image, record_boxes) = augmentation.apply(
-            &decode_image(record)?,
+            &decode_file(&record.image)?,
             &record.boxes,
             size as u32,
             &mut augment::draws(&record.id, step),

@@ -15,10 +15,9 @@ use gkmvlp_data::nih::{Label, NIH_ENTITIES, NihRecord, read_nih};
 use gkmvlp_data::rng::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::data::decode_file;
 use crate::eval::load_pipeline;
-use crate::metrics;
-
-const BOOTSTRAP_RESAMPLES: usize = 1000;
+use crate::metrics::{self, BOOTSTRAP_RESAMPLES};
 
 #[derive(Args)]
 pub struct EvalRealArgs {
@@ -157,8 +156,7 @@ pub fn run(args: &EvalRealArgs) -> Result<RealMetrics> {
 }
 
 async fn score_image(pipeline: &Pipeline, record: &NihRecord) -> Result<ImageScores> {
-    let bytes = std::fs::read(&record.image).with_context(|| format!("cannot read {}", record.image.display()))?;
-    let radiograph = gkmvlp_imaging::decode(&bytes).context("cannot decode the image")?;
+    let radiograph = decode_file(&record.image)?;
     let image = pipeline.image_tensor(&radiograph.resize_square(pipeline.image_size() as u32).pixels)?;
     let encoding = pipeline.encode(image);
     let present = read_f32(encoding.present).await?;
@@ -185,6 +183,7 @@ pub fn real_metrics(records: &[NihRecord], images: &[ImageScores]) -> RealMetric
     let no_finding: Vec<usize> = (0..records.len()).filter(|&i| records[i].no_finding).collect();
     let share = |hits: usize, of: usize| (of > 0).then(|| hits as f64 / of as f64);
     let patients = patient_groups(records);
+    let all: Vec<usize> = (0..records.len()).collect();
 
     let findings: Vec<FindingResult> = labelled
         .iter()
@@ -204,7 +203,6 @@ pub fn real_metrics(records: &[NihRecord], images: &[ImageScores]) -> RealMetric
             }
             let called_no_finding = no_finding.iter().filter(|&&i| images[i].called[e]).count();
             let auc_of = |sample: &[usize]| finding_auc(records, images, entity, sample);
-            let all: Vec<usize> = (0..records.len()).collect();
             FindingResult {
                 nih: nih.to_string(),
                 entity: entity.name().to_string(),
@@ -224,7 +222,6 @@ pub fn real_metrics(records: &[NihRecord], images: &[ImageScores]) -> RealMetric
         // A resample that lost a finding's positives would average over fewer findings: not comparable.
         (aucs.len() == findings.iter().filter(|f| f.auc.is_some()).count()).then(|| metrics::mean(&aucs)).flatten()
     };
-    let all: Vec<usize> = (0..records.len()).collect();
     let labelled_indices: Vec<usize> = labelled.iter().map(|(_, e)| e.index()).collect();
     let all_indices: Vec<usize> = (0..NUM_ENTITIES).collect();
     let calls_any =
@@ -295,7 +292,7 @@ fn bootstrap_interval(patients: &[Vec<usize>], statistic: impl Fn(&[usize]) -> O
         return None;
     }
     let mut rng = Rng::new(0);
-    let mut values: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+    let values: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
         .filter_map(|_| {
             let sample: Vec<usize> =
                 (0..patients.len()).flat_map(|_| patients[rng.below(patients.len())].iter().copied()).collect();
@@ -305,9 +302,7 @@ fn bootstrap_interval(patients: &[Vec<usize>], statistic: impl Fn(&[usize]) -> O
     if values.len() < BOOTSTRAP_RESAMPLES / 2 {
         return None;
     }
-    values.sort_by(f64::total_cmp);
-    let at = |q: f64| values[((values.len() as f64 * q) as usize).min(values.len() - 1)];
-    Some((at(0.025), at(0.975)))
+    metrics::percentile_interval(values)
 }
 
 fn print_metrics(m: &RealMetrics) {

@@ -127,8 +127,19 @@ pub fn clinical_f1(predicted: &[[bool; ENTITY_COUNT]], truth: &[[bool; ENTITY_CO
     scores_from_counts(total)
 }
 
-/// Resamples behind [`clinical_f1_interval`]: enough for the 2.5th and 97.5th percentiles to settle.
-const BOOTSTRAP_RESAMPLES: usize = 1000;
+/// Resamples of a bootstrap ([`clinical_f1_interval`], `eval_real`'s intervals over patients): enough for
+/// the 2.5th and 97.5th percentiles to settle.
+pub const BOOTSTRAP_RESAMPLES: usize = 1000;
+
+/// The 2.5th and 97.5th percentiles of a bootstrap's `values`, in any order; none without values.
+pub fn percentile_interval(mut values: Vec<f64>) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |per_mille: usize| values[(values.len() * per_mille / 1000).min(values.len() - 1)];
+    Some((at(25), at(975)))
+}
 
 /// The 95 % percentile-bootstrap interval of [`clinical_f1`]'s F1, resampling whole studies with
 /// replacement: how far another sample of as many studies would likely put it. Seeded, so the same calls
@@ -139,15 +150,13 @@ pub fn clinical_f1_interval(predicted: &[[bool; ENTITY_COUNT]], truth: &[[bool; 
         return None;
     }
     let mut rng = Rng::new(0);
-    let mut f1s: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+    let f1s = (0..BOOTSTRAP_RESAMPLES)
         .map(|_| {
             let total = (0..studies.len()).map(|_| studies[rng.below(studies.len())]).fold([0; 3], add_counts);
             scores_from_counts(total).2
         })
         .collect();
-    f1s.sort_by(f64::total_cmp);
-    let percentile = |p: usize| f1s[(BOOTSTRAP_RESAMPLES * p / 1000).min(BOOTSTRAP_RESAMPLES - 1)];
-    Some((percentile(25), percentile(975)))
+    percentile_interval(f1s)
 }
 
 /// Each study's (true positives, false positives, false negatives) over its entities.
