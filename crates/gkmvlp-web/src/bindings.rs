@@ -225,7 +225,8 @@ impl GkMvlpApp {
 
     fn install(&self, session: Session) -> Result<JsValue, JsValue> {
         let info = session.model_info();
-        *self.checked.borrow_mut() = None;
+        // An image opened (decoded and checked: no model needed) while the model loaded stays open for
+        // the new model to analyse; only an encoding made by an earlier model is dropped.
         *self.image.borrow_mut() = None;
         *self.session.borrow_mut() = Some(Rc::new(session));
         to_js(&info)
@@ -248,7 +249,8 @@ impl GkMvlpApp {
     }
 
     /// Decodes a PNG, JPEG or DICOM and checks that it looks like a frontal chest radiograph; no model
-    /// runs. The image replaces the open one (its display pixels, its requests) even when refused.
+    /// runs, and none need be loaded yet. The image replaces the open one (its display pixels, its
+    /// requests) even when refused.
     #[wasm_bindgen(unchecked_return_type = "CheckedImageInfo")]
     pub fn open(&self, image_bytes: &[u8]) -> Result<JsValue, JsValue> {
         let checked = CheckedImage::decode(image_bytes).map_err(js_error)?;
