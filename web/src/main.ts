@@ -466,7 +466,9 @@ $("qa-form").addEventListener("submit", (e) => {
       source.textContent = f
         ? `from the findings: ${f.entity}${f.position ? ` at the ${f.position}` : ""} ${f.probability.toFixed(3)}, ` +
           `called present from ${f.threshold.toFixed(2)}`
-        : "written by the report decoder";
+        : answer.source === "decoder"
+          ? "written by the report decoder"
+          : "not answered: the question is beyond what the model knows";
       item.append(source);
       item.dataset.state = "done";
     })

@@ -10,7 +10,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
 use gkmvlp::GkMvlpConfig;
-use gkmvlp::inference::pipeline::{Analysis, Answer, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore};
+use gkmvlp::inference::pipeline::{
+    Analysis, Answer, AnswerSource, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore,
+};
 use gkmvlp::storage::weights::{MANIFEST_FILE, TOKENIZER_FILE, WeightFiles};
 use gkmvlp_imaging::{ImagingError, InputCheck, MAX_INPUT_BYTES, Radiograph};
 use serde::Serialize;
@@ -364,7 +366,8 @@ fn print_text(out: &Report, radiograph: &Radiograph, top: usize) {
             f.probability,
             f.threshold
         ),
-        None => println!("   (written by the report decoder)"),
+        None if out.answer.source == AnswerSource::Decoder => println!("   (written by the report decoder)"),
+        None => println!("   (not answered: the question is beyond what the model knows)"),
     }
     println!("\n6. Report check (ITM probability that the image supports each sentence)");
     if out.report_check.is_empty() {

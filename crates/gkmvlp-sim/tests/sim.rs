@@ -3,6 +3,7 @@
 use gkmvlp_sim::findings::{FindingConfig, FindingRequest, Severity, Side, lateral};
 use gkmvlp_sim::render::group;
 use gkmvlp_sim::{Simulator, Study, StudyConfig};
+use gkmvlp_vocab::questions::unknown_question_words;
 use gkmvlp_vocab::{Entity, Region, candidates};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -285,8 +286,15 @@ fn check_text(st: &Study) {
             }
         }
     }
-    // Q&A.
+    // Q&A, every question in words the runtime knows as the model's own.
     for q in &st.qa {
+        let unknown = unknown_question_words(&q.question);
+        assert!(
+            unknown.is_empty(),
+            "seed {}: '{}' has words the runtime does not know: {unknown:?}",
+            st.seed,
+            q.question
+        );
         match q.kind.as_str() {
             "presence" => {
                 let e = q.entity().expect("entity");

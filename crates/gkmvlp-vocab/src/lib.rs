@@ -6,6 +6,7 @@
 //! weights trained on another vocabulary fails instead of silently mislabelling.
 
 pub mod mentions;
+pub mod questions;
 
 /// Version of these tables, stored in every weight manifest.
 pub const VOCAB_VERSION: u32 = 1;

@@ -85,11 +85,14 @@ export interface GroundedFinding {
 }
 export interface ZeroShotScore { finding: string; probability: number; }
 export interface SentenceCheck { sentence: string; match_probability: number; }
-/** `finding` is set when the question asked only whether a finding is present (at a region), or absent
- * (`asks_absence`: its yes is the finding not called): the answer is then its ECLS probability against its
- * threshold, as in the findings list; null when the decoder wrote it. */
+/** `source` says who answered: the findings list, the report decoder, or no one (`unanswerable`: the question
+ * asks about a finding or in words the model does not know, and `text` says so). `finding` is set when the
+ * question asked only whether a finding is present (at a region), or absent (`asks_absence`: its yes is the
+ * finding not called), or where it is: the answer is then its ECLS probability against its threshold, as in
+ * the findings list. */
 export interface Answer {
   text: string;
+  source: "findings" | "decoder" | "unanswerable";
   finding: { entity: string; position: string | null; probability: number; threshold: number; asks_absence: boolean } | null;
 }
 export interface ImageAnalysis {

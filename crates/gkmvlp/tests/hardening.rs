@@ -4,6 +4,7 @@ mod common;
 
 use burn::tensor::Device;
 use gkmvlp::GkMvlpConfig;
+use gkmvlp::inference::pipeline::AnswerSource;
 use gkmvlp::storage::weights::Manifest;
 
 const DEMO_MANIFEST: &[u8] = include_bytes!("../../../models/demo/manifest.json");
@@ -194,8 +195,29 @@ fn a_where_question_about_an_unknown_finding_places_nothing() {
     let pipeline = common::pipeline(common::tiny_model(5), Device::flex());
     let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());
     let answer = pollster::block_on(pipeline.answer(&encoding, "Where is the rib fracture?")).unwrap();
+    assert_eq!(answer.source, AnswerSource::Unanswerable);
     assert!(answer.finding.is_none());
     assert!(answer.text.starts_with("\"rib fracture\" is not a finding this model knows"), "{}", answer.text);
     assert!(answer.text.contains("pleural effusion"), "the findings it knows are listed: {}", answer.text);
     assert!(!answer.text.contains(" in the "), "no zone is invented: {}", answer.text);
+}
+
+#[test]
+fn a_question_in_words_the_model_never_read_is_not_given_to_the_decoder() {
+    use gkmvlp::inference::reference_run::synthetic_radiograph;
+    let pipeline = common::pipeline(common::tiny_model(5), Device::flex());
+    let encoding = pipeline.encode(pipeline.image_tensor(&synthetic_radiograph(64)).unwrap());
+    let answer = |question: &str| pollster::block_on(pipeline.answer(&encoding, question)).unwrap();
+
+    let french = answer("Y a-t-il un épanchement pleural ?");
+    assert_eq!(french.source, AnswerSource::Unanswerable);
+    assert!(french.finding.is_none());
+    assert!(
+        french.text.starts_with("This model does not know the words \"y\", \"t\", \"il\", \"un\", \"épanchement\"")
+    );
+    assert!(!french.text.contains("yes"), "no verdict: {}", french.text);
+
+    assert_eq!(answer("Is the patient a smoker?").source, AnswerSource::Unanswerable);
+    assert_eq!(answer("Is there a pleural effusion?").source, AnswerSource::Findings);
+    assert_eq!(answer("How large is the pleural effusion?").source, AnswerSource::Decoder);
 }

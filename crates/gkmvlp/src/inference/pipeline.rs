@@ -9,6 +9,7 @@ use std::ops::ControlFlow;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use gkmvlp_vocab::mentions::mentioned_findings;
+use gkmvlp_vocab::questions::unknown_question_words;
 use gkmvlp_vocab::{Candidate, Entity, NUM_REGIONS, Region, join_names, most_specific, side_of};
 use serde::Serialize;
 
@@ -96,10 +97,25 @@ pub struct ZeroShotScore {
 #[derive(Debug, Clone, Serialize)]
 pub struct Answer {
     pub text: String,
+    /// Who answered: the findings list, the report decoder, or no one.
+    pub source: AnswerSource,
     /// For a question that asks only whether one finding is present (at one region), or only which side
     /// it is on or where it is: the ECLS probability the answer comes from. `None` when the decoder wrote the
-    /// answer, or when the question asks where something is that none of the model's findings is.
+    /// answer, or when no one did.
     pub finding: Option<AnswerFinding>,
+}
+
+/// Where an answer comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerSource {
+    /// The grounded findings, as the findings list shows them.
+    Findings,
+    /// The report decoder's free text.
+    Decoder,
+    /// No one: the question asks about something the model does not know (a finding it does not ground,
+    /// words it was never trained on), and the text says so instead of letting the decoder guess.
+    Unanswerable,
 }
 
 /// The grounded finding behind a yes/no answer (`yes` when `probability` reaches `threshold`, exactly as the
@@ -342,7 +358,9 @@ impl Pipeline {
     /// that asks only which side a finding is on, or where it is, from the positions the findings list calls
     /// it at (its most probable position where none is called); one that asks where something is that is
     /// none of the model's findings, with that it knows no such finding (the decoder would place it all
-    /// the same); any other by the decoder ([`Pipeline::generate_answer`]).
+    /// the same); one with words the model was never trained on ([`unknown_question_words`]), with those
+    /// words (the decoder would answer a question in another language confidently); any other by the
+    /// decoder ([`Pipeline::generate_answer`]).
     pub async fn answer(&self, encoding: &ImageEncoding, question: &str) -> Result<Answer> {
         let prompt = self.question_prompt(question)?;
         if let Some(asked) = ClosedQuestion::read_where(question) {
@@ -354,10 +372,21 @@ impl Pipeline {
                 "\"{unknown}\" is not a finding this model knows, so it cannot say where it is; it knows: {}",
                 known.join(", ")
             );
-            return Ok(Answer { text, finding: None });
+            return Ok(Answer { text, source: AnswerSource::Unanswerable, finding: None });
+        }
+        let unknown = unknown_question_words(question);
+        if !unknown.is_empty() {
+            let text = format!(
+                "This model does not know the words {}: it was trained only on English questions such as \
+                 \"Is there a pleural effusion?\", \"Which side is the pneumothorax on?\", \"Where is the lung \
+                 nodule?\", \"How large is the pleural effusion?\" and \"What are the findings?\"",
+                unknown.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(", ")
+            );
+            return Ok(Answer { text, source: AnswerSource::Unanswerable, finding: None });
         }
         let Some(asked) = ClosedQuestion::read(question) else {
-            return Ok(Answer { text: self.continue_question(encoding, prompt).await?, finding: None });
+            let text = self.continue_question(encoding, prompt).await?;
+            return Ok(Answer { text, source: AnswerSource::Decoder, finding: None });
         };
         let probability = self
             .positions_of(encoding, asked.entity)
@@ -375,7 +404,8 @@ impl Pipeline {
             asks_absence: asked.asks_absence,
         };
         let called = probability >= threshold;
-        Ok(Answer { text: if called != asked.asks_absence { "yes" } else { "no" }.into(), finding: Some(finding) })
+        let text = if called != asked.asks_absence { "yes" } else { "no" }.into();
+        Ok(Answer { text, source: AnswerSource::Findings, finding: Some(finding) })
     }
 
     /// Where the findings list calls the asked finding, or where it is most probable when the list does not
@@ -404,7 +434,7 @@ impl Pipeline {
             threshold,
             asks_absence: false,
         };
-        Ok(Answer { text, finding: Some(finding) })
+        Ok(Answer { text, source: AnswerSource::Findings, finding: Some(finding) })
     }
 
     /// Each knowledge candidate of `entity`: its position and ECLS probability.
