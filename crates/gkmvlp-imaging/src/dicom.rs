@@ -1,6 +1,7 @@
 //! DICOM Part 10 through dicom-rs (`dicom-object` parses, `dicom-pixeldata` decodes): rescale
-//! slope/intercept, VOI window (file's first, else robust percentiles), MONOCHROME1 inversion,
-//! first frame of a multi-frame object, colour (RGB / YBR) to luminance.
+//! slope/intercept, VOI window (file's first, else robust percentiles), MONOCHROME1 inversion, one
+//! frame of a multi-frame object (the first unless asked for another), colour (RGB / YBR, interleaved
+//! or planar) to luminance. JPEG-LS and planar colour are made native first (`dicom_native`).
 
 use std::io::Cursor;
 
@@ -12,8 +13,9 @@ use dicom_pixeldata::{DecodedPixelData, PhotometricInterpretation, PixelDecoder}
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::dicom_frames::{Geometry, check_compressed_frame};
+use crate::dicom_native::{decode_jpeg_ls, interleave_planes, is_jpeg_ls};
 use crate::voi::{self, Window};
-use crate::{ImagingError, Radiograph, SourceFormat, check_dimensions};
+use crate::{ImagingError, Radiograph, SourceFormat, check_dimensions, check_frame};
 
 const DICOM: SourceFormat = SourceFormat::Dicom;
 
@@ -49,11 +51,12 @@ fn str_attr(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
         .map(|s| s.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string())
 }
 
-pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
+/// Decodes frame `frame` (counted from 1; the first when `None`) of a DICOM Part 10 file.
+pub(crate) fn decode(bytes: &[u8], frame: Option<u32>) -> Result<Radiograph, ImagingError> {
     // Declared lengths first: the parser allocates them before reading.
     crate::dicom_lengths::check(bytes)?;
     let preamble = if bytes.get(128..132) == Some(b"DICM") { ReadPreamble::Always } else { ReadPreamble::Never };
-    let obj = OpenFileOptions::new()
+    let mut obj = OpenFileOptions::new()
         .read_preamble(preamble)
         .from_reader(Cursor::new(bytes))
         .map_err(|e| corrupt_chain(&e))?;
@@ -64,7 +67,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
         None => {
             return Err(ImagingError::UnsupportedTransferSyntax { name: "unknown".into(), uid });
         }
-        Some(ts) if !ts.can_decode_all() => {
+        Some(ts) if !ts.can_decode_all() && !is_jpeg_ls(&uid) => {
             return Err(ImagingError::UnsupportedTransferSyntax { name: ts.name().into(), uid });
         }
         Some(_) => {}
@@ -104,12 +107,30 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
             "{bits_stored} bits stored in {bits_allocated} allocated (expected 8 or 16 allocated)"
         )));
     }
-    check_native_length(&obj, width, height, samples, bits_allocated)?;
+    let frames = int_attr(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
+    let frames = u32::try_from(frames)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| corrupt(format!("Number of Frames is {frames}")))?;
+    let index = check_frame(frame, frames)?;
+    check_native_length(&obj, width, height, samples, bits_allocated, frames)?;
     let geometry = Geometry { width, height, samples: samples as u32, bits_allocated: bits_allocated as u32 };
-    check_compressed_frame(&obj, &uid, geometry)?;
-    // Multi-frame objects: the first frame is used (documented behaviour).
+    check_compressed_frame(&obj, &uid, geometry, index)?;
+    let native = obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some_and(|e| e.value().primitive().is_some());
+    let planar = native && samples == 3 && int_attr(&obj, tags::PLANAR_CONFIGURATION) == Some(1);
+    let number = index + 1;
+    // These two leave a single-frame native object holding the chosen frame.
+    let index = if is_jpeg_ls(&uid) {
+        decode_jpeg_ls(&mut obj, index, geometry)?;
+        0
+    } else if planar {
+        interleave_planes(&mut obj, index, geometry)?;
+        0
+    } else {
+        index
+    };
 
-    let decoded = obj.decode_pixel_data_frame(0).map_err(|e| corrupt_chain(&e))?;
+    let decoded = obj.decode_pixel_data_frame(index).map_err(|e| corrupt_chain(&e))?;
     let bits_allocated = decoded.bits_allocated();
     let n = width as usize * height as usize;
     let spp = decoded.samples_per_pixel() as usize;
@@ -134,12 +155,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
         return Err(ImagingError::NonFinite);
     }
 
-    match decoded.photometric_interpretation() {
+    let image = match decoded.photometric_interpretation() {
         PhotometricInterpretation::Monochrome1 | PhotometricInterpretation::Monochrome2 if spp == 1 => {
             grey(width, height, values, bits_stored, &decoded)
         }
         pi => colour(width, height, &values[..n * spp], bits_stored, spp, pi),
-    }
+    }?;
+    Ok(Radiograph { frames, frame: number, ..image })
 }
 
 /// Native (uncompressed) pixel data must hold exactly what the header implies, Rows × Columns ×
@@ -152,15 +174,12 @@ fn check_native_length(
     height: u32,
     samples: i64,
     bits_allocated: i64,
+    frames: u32,
 ) -> Result<(), ImagingError> {
     let Some(data) = obj.element_opt(tags::PIXEL_DATA).ok().flatten().and_then(|e| e.value().primitive()) else {
         return Ok(()); // encapsulated: the frames are checked by `check_compressed_frame`
     };
-    let frames = int_attr(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
-    if frames < 1 {
-        return Err(corrupt(format!("Number of Frames is {frames}")));
-    }
-    let need = [i64::from(width), i64::from(height), samples, bits_allocated / 8, frames]
+    let need = [i64::from(width), i64::from(height), samples, bits_allocated / 8, i64::from(frames)]
         .into_iter()
         .try_fold(1i64, i64::checked_mul)
         .and_then(|n| u64::try_from(n).ok());
@@ -202,6 +221,9 @@ fn grey(
         window: Some(window),
         invert,
         chroma: 0.0,
+        // The frame is set by `decode`.
+        frames: 1,
+        frame: 1,
     })
 }
 
@@ -252,5 +274,8 @@ fn colour(
         window: None,
         invert: false,
         chroma,
+        // The frame is set by `decode`.
+        frames: 1,
+        frame: 1,
     })
 }

@@ -3,29 +3,21 @@
 //! dicom-rs 0.10.1's adapters size their output from Rows × Columns × Samples × Bits Allocated but
 //! copy in whatever the codec decodes, and panic (slice index out of range) when that is larger; a
 //! codec also allocates whatever its own header claims. A mutation test (tests/dicom_synthetic.rs)
-//! found these panics; the checks here refuse such frames with an error instead. Only the first
-//! fragment is inspected.
+//! found these panics; the checks here refuse such frames with an error instead. The frame to be
+//! decoded is inspected, gathered from its fragments as the adapters gather it.
 
 use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
 
 use crate::ImagingError;
 use crate::dicom::corrupt;
+use crate::dicom_native::{frame_bytes, is_jpeg_ls};
 
-/// The first fragment of encapsulated pixel data (the first frame's data, or its start).
-fn first_fragment(obj: &DefaultDicomObject) -> Option<&[u8]> {
-    obj.element_opt(tags::PIXEL_DATA)
-        .ok()
-        .flatten()
-        .and_then(|e| e.value().fragments())
-        .and_then(|f| f.first())
-        .map(|f| f.as_slice())
-}
-
-/// Checks a compressed first frame against the DICOM attributes (`geometry`):
+/// Checks compressed frame `index` (0-based) against the DICOM attributes (`geometry`):
 ///
-/// - JPEG (all processes): exactly one SOF before the first SOS, whose width, height, component
-///   count and precision must match Columns, Rows, Samples per Pixel and Bits Allocated;
+/// - JPEG (all processes) and JPEG-LS: exactly one SOF before the first SOS, whose width, height,
+///   component count and precision must match Columns, Rows, Samples per Pixel and Bits Allocated;
+///   DCT samples of more than 8 bits (JPEG Extended 12-bit) are refused as undecodable here;
 /// - JPEG 2000: the SIZ of the codestream (raw, or inside a JP2 `jp2c` box) likewise;
 /// - RLE: the segment table and each segment's decoded length (the adapter indexes past a short
 ///   segment).
@@ -33,23 +25,38 @@ pub(crate) fn check_compressed_frame(
     obj: &DefaultDicomObject,
     ts_uid: &str,
     geometry: Geometry,
+    index: u32,
 ) -> Result<(), ImagingError> {
-    let Some(fragment) = first_fragment(obj) else {
+    let encapsulated =
+        obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some_and(|e| e.value().fragments().is_some());
+    if !encapsulated {
         return Ok(());
-    };
+    }
+    let frame = frame_bytes(obj, index)?;
     let family = |prefix: &str| ts_uid.starts_with(prefix);
     if ts_uid == "1.2.840.10008.1.2.5" {
         let bytes_per_sample = geometry.bits_allocated.div_ceil(8) as usize;
         return check_rle(
-            fragment,
+            &frame,
             geometry.width as usize * geometry.height as usize,
             geometry.samples as usize * bytes_per_sample,
         );
     }
     let claimed = if family("1.2.840.10008.1.2.4.9") || family("1.2.840.10008.1.2.4.20") {
-        j2k_header(fragment)
-    } else if ["50", "51", "57", "70"].iter().any(|p| ts_uid == format!("1.2.840.10008.1.2.4.{p}")) {
-        jpeg_header(fragment)
+        j2k_header(&frame)
+    } else if ["50", "51", "57", "70"].iter().any(|p| ts_uid == format!("1.2.840.10008.1.2.4.{p}"))
+        || is_jpeg_ls(ts_uid)
+    {
+        let sof = jpeg_header(&frame).ok_or_else(|| corrupt("compressed frame header unreadable"))?;
+        // jpeg-decoder decodes DCT frames of 8-bit samples only; lossless (SOF3) and JPEG-LS (SOF55)
+        // take any precision.
+        if sof.precision > 8 && !matches!(sof.marker, 0xC3 | 0xF7) {
+            return Err(ImagingError::UnsupportedTransferSyntax {
+                name: format!("JPEG Extended with {}-bit DCT samples", sof.precision),
+                uid: ts_uid.to_string(),
+            });
+        }
+        Some(sof.geometry)
     } else {
         return Ok(());
     };
@@ -93,9 +100,18 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 4).map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
 }
 
-/// The SOF of a JPEG stream, walking marker segments from SOI to the first SOS. `None` when the
-/// structure is broken or there is not exactly one SOF.
-fn jpeg_header(jpeg: &[u8]) -> Option<Geometry> {
+/// A JPEG or JPEG-LS frame header: its marker (0xC0 to 0xCF, or 0xF7 for JPEG-LS), sample precision
+/// and geometry.
+#[derive(Debug, PartialEq)]
+struct Sof {
+    marker: u8,
+    precision: u32,
+    geometry: Geometry,
+}
+
+/// The SOF of a JPEG or JPEG-LS stream, walking marker segments from SOI to the first SOS. `None`
+/// when the structure is broken or there is not exactly one SOF.
+fn jpeg_header(jpeg: &[u8]) -> Option<Sof> {
     if !jpeg.starts_with(&[0xFF, 0xD8]) {
         return None;
     }
@@ -117,13 +133,17 @@ fn jpeg_header(jpeg: &[u8]) -> Option<Geometry> {
         }
         let len = be16(jpeg, pos)? as usize;
         let segment = jpeg.get(pos + 2..pos + len.max(2))?;
-        if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+        if matches!(marker, 0xC0..=0xCF | 0xF7) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
             let precision = u32::from(*segment.first()?);
-            sof.push(Geometry {
-                height: be16(segment, 1)?,
-                width: be16(segment, 3)?,
-                samples: u32::from(*segment.get(5)?),
-                bits_allocated: if precision > 8 { 16 } else { 8 },
+            sof.push(Sof {
+                marker,
+                precision,
+                geometry: Geometry {
+                    height: be16(segment, 1)?,
+                    width: be16(segment, 3)?,
+                    samples: u32::from(*segment.get(5)?),
+                    bits_allocated: if precision > 8 { 16 } else { 8 },
+                },
             });
         }
         if marker == 0xDA {
@@ -213,7 +233,7 @@ mod tests {
         let mut jpeg = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img).expect("encode");
         let want = Geometry { width: 40, height: 24, samples: 1, bits_allocated: 8 };
-        assert_eq!(jpeg_header(&jpeg), Some(want));
+        assert_eq!(jpeg_header(&jpeg), Some(Sof { marker: 0xC0, precision: 8, geometry: want }));
         assert_eq!(jpeg_header(&jpeg[..20]), None);
         assert_eq!(jpeg_header(b"not a jpeg"), None);
     }

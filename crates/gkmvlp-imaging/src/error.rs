@@ -20,8 +20,11 @@ pub enum ImagingError {
     #[error("unsupported DICOM transfer syntax {name} ({uid}): its pixel data cannot be decoded here")]
     UnsupportedTransferSyntax { name: String, uid: String },
 
-    #[error("not a single-frame grey or colour image: {0}")]
+    #[error("not a grey or colour image this decoder reads: {0}")]
     UnsupportedImage(String),
+
+    #[error("frame {frame} does not exist: the file has {frames} frame(s), numbered from 1 to {frames}")]
+    FrameOutOfRange { frame: u32, frames: u32 },
 
     #[error(
         "image too large: {width}×{height} (limit {MAX_SIDE} px on a side and {} Mpx in all)",

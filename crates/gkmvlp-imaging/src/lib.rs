@@ -3,11 +3,14 @@
 //! [`decode`] sniffs the format from the bytes and returns a [`Radiograph`]: row-major grey values
 //! in `[0, 1]` (0 black, 1 white), ready for display and for the model's preprocessing. DICOM keeps
 //! its modality values (after rescale slope/intercept) so that a page can re-window without decoding
-//! again ([`Radiograph::rewindow`]). Works natively and on `wasm32-unknown-unknown`.
+//! again ([`Radiograph::rewindow`]). A multi-frame DICOM gives one frame, the first unless
+//! [`decode_with`] asks for another; [`Radiograph::frames`] says how many there are. Works natively and
+//! on `wasm32-unknown-unknown`.
 
 mod dicom;
 mod dicom_frames;
 mod dicom_lengths;
+mod dicom_native;
 mod error;
 pub mod input_check;
 mod input_check_model;
@@ -75,17 +78,37 @@ pub struct Radiograph {
     /// channels are equal (a radiograph saved as RGB); what tells a colour photograph from a radiograph
     /// once both are grey here.
     pub chroma: f32,
+    /// How many frames the source holds: Number of Frames for DICOM, 1 for PNG and JPEG.
+    pub frames: u32,
+    /// Which frame this is, counted from 1.
+    pub frame: u32,
 }
 
-/// Decodes a PNG, JPEG or DICOM (Part 10) file's bytes, sniffing the format by its magic bytes.
+/// How to decode: which frame of a multi-frame DICOM.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// The frame to decode, counted from 1; `None` is the first. A frame the file does not have is
+    /// refused ([`ImagingError::FrameOutOfRange`]); PNG and JPEG have frame 1 only.
+    pub frame: Option<u32>,
+}
+
+/// Decodes a PNG, JPEG or DICOM (Part 10) file's bytes, sniffing the format by its magic bytes; a
+/// multi-frame DICOM gives its first frame.
 pub fn decode(bytes: &[u8]) -> Result<Radiograph, ImagingError> {
+    decode_with(bytes, &DecodeOptions::default())
+}
+
+/// [`decode`] with options: the frame of a multi-frame DICOM to decode.
+pub fn decode_with(bytes: &[u8], options: &DecodeOptions) -> Result<Radiograph, ImagingError> {
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(ImagingError::InputTooLarge { bytes: bytes.len() as u64 });
     }
     let image = match sniff(bytes)? {
-        SourceFormat::Png => raster::decode(bytes, SourceFormat::Png)?,
-        SourceFormat::Jpeg => raster::decode(bytes, SourceFormat::Jpeg)?,
-        SourceFormat::Dicom => dicom::decode(bytes)?,
+        SourceFormat::Dicom => dicom::decode(bytes, options.frame)?,
+        format => {
+            check_frame(options.frame, 1)?;
+            raster::decode(bytes, format)?
+        }
     };
     if image.pixels.iter().any(|v| !v.is_finite()) {
         return Err(ImagingError::NonFinite);
@@ -106,6 +129,15 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat, ImagingError> {
         Ok(SourceFormat::Dicom)
     } else {
         Err(ImagingError::UnknownFormat)
+    }
+}
+
+/// The 0-based index of the chosen 1-based `frame` (the first when `None`) of `frames`, or the error
+/// that names the frames there are.
+pub(crate) fn check_frame(frame: Option<u32>, frames: u32) -> Result<u32, ImagingError> {
+    match frame.unwrap_or(1) {
+        f if (1..=frames).contains(&f) => Ok(f - 1),
+        f => Err(ImagingError::FrameOutOfRange { frame: f, frames }),
     }
 }
 
@@ -134,6 +166,8 @@ impl Radiograph {
             window: None,
             invert: false,
             chroma: 0.0,
+            frames: 1,
+            frame: 1,
         }
     }
 

@@ -68,6 +68,8 @@ pub(crate) fn decode(bytes: &[u8], format: SourceFormat) -> Result<Radiograph, I
         window: None,
         invert: false,
         chroma,
+        frames: 1,
+        frame: 1,
     })
 }
 

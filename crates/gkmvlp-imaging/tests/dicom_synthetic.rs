@@ -1,17 +1,20 @@
 //! DICOM objects built in the test with dicom-object: rescale, windows, inversion, signedness,
-//! multi-frame, colour, RLE, JPEG baseline, unsupported encodings and bomb headers.
+//! multi-frame and the choice of frame, colour (interleaved and planar), RLE, JPEG baseline, JPEG-LS,
+//! unsupported encodings and bomb headers.
 
 use dicom_core::value::PixelFragmentSequence;
 use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{InMemDicomObject, mem::InMemElement};
-use gkmvlp_imaging::{ImagingError, MAX_SEQUENCE_DEPTH, Window, decode};
+use gkmvlp_imaging::{DecodeOptions, ImagingError, MAX_SEQUENCE_DEPTH, Radiograph, Window, decode, decode_with};
 
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const RLE: &str = "1.2.840.10008.1.2.5";
 const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
 const JPEG_LS: &str = "1.2.840.10008.1.2.4.80";
+const JPEG_LS_NEAR: &str = "1.2.840.10008.1.2.4.81";
+const JPEG_XL: &str = "1.2.840.10008.1.2.4.110";
 
 struct Spec {
     ts: &'static str,
@@ -21,6 +24,7 @@ struct Spec {
     signed: bool,
     samples: u16,
     photometric: &'static str,
+    planar: bool,
     extra: Vec<InMemElement>,
     pixels: Option<InMemElement>,
 }
@@ -35,6 +39,7 @@ impl Spec {
             signed: false,
             samples: 1,
             photometric: "MONOCHROME2",
+            planar: false,
             extra: vec![],
             pixels: None,
         }
@@ -54,7 +59,7 @@ impl Spec {
             DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, self.photometric),
         ]);
         if self.samples > 1 {
-            obj.put(DataElement::new(tags::PLANAR_CONFIGURATION, VR::US, dicom_value!(U16, [0])));
+            obj.put(DataElement::new(tags::PLANAR_CONFIGURATION, VR::US, dicom_value!(U16, [u16::from(self.planar)])));
         }
         for e in self.extra {
             obj.put(e);
@@ -76,7 +81,17 @@ fn native_u16(data: Vec<u16>) -> InMemElement {
     DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(data.into()))
 }
 fn encapsulated(fragment: Vec<u8>) -> InMemElement {
-    DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), vec![fragment]))
+    encapsulated_frames(vec![fragment])
+}
+/// Encapsulated pixel data of one fragment per frame, without an offset table.
+fn encapsulated_frames(fragments: Vec<Vec<u8>>) -> InMemElement {
+    DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), fragments))
+}
+fn number_of_frames(n: u32) -> InMemElement {
+    DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, n.to_string())
+}
+fn frame(bytes: &[u8], frame: u32) -> Result<Radiograph, ImagingError> {
+    decode_with(bytes, &DecodeOptions { frame: Some(frame) })
 }
 fn ds(tag: dicom_core::Tag, v: &str) -> InMemElement {
     DataElement::new(tag, VR::DS, v)
@@ -148,17 +163,60 @@ fn signed_16_bit_monochrome1_is_inverted() {
     assert_eq!(again.pixels, r.pixels);
 }
 
-#[test]
-fn multi_frame_uses_the_first_frame() {
+/// A native 16×16 8-bit file of three frames, each uniform: 10, 20, 30.
+fn three_frames() -> Vec<u8> {
     let mut spec = Spec::grey(16, 16, 8);
-    spec.extra = vec![DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, "3")];
-    let mut data = vec![10u8; 256];
-    data.extend([20u8; 256]);
-    data.extend([30u8; 256]);
+    spec.extra = vec![number_of_frames(3)];
+    let data = [10u8, 20, 30].iter().flat_map(|&v| [v; 256]).collect();
     spec.pixels = Some(native_u8(data));
-    let r = decode(&spec.bytes()).expect("decode");
+    spec.bytes()
+}
+
+#[test]
+fn multi_frame_uses_the_first_frame_and_says_how_many_there_are() {
+    let r = decode(&three_frames()).expect("decode");
+    assert_eq!((r.frames, r.frame), (3, 1));
     assert_eq!(r.pixels.len(), 256);
     assert!(r.modality_values.as_ref().expect("values").iter().all(|&v| v == 10.0));
+    assert_eq!(decode_with(&three_frames(), &DecodeOptions::default()), Ok(r));
+}
+
+#[test]
+fn a_chosen_frame_is_decoded_and_one_out_of_range_refused() {
+    let bytes = three_frames();
+    for (n, want) in [(1, 10.0), (2, 20.0), (3, 30.0)] {
+        let r = frame(&bytes, n).unwrap_or_else(|e| panic!("frame {n}: {e}"));
+        assert_eq!((r.frames, r.frame), (3, n));
+        assert!(r.modality_values.as_ref().expect("values").iter().all(|&v| v == want), "frame {n}");
+    }
+    for n in [0, 4, u32::MAX] {
+        let err = frame(&bytes, n).unwrap_err();
+        assert_eq!(err, ImagingError::FrameOutOfRange { frame: n, frames: 3 });
+        assert!(err.to_string().contains("the file has 3 frame(s)"), "{err}");
+    }
+    // A single-frame file and a PNG have frame 1 only.
+    let mut single = Spec::grey(32, 32, 8);
+    single.pixels = Some(native_u8(ramp8()));
+    let single = single.bytes();
+    assert_eq!(frame(&single, 1).map(|r| (r.frames, r.frame)), Ok((1, 1)));
+    assert_eq!(frame(&single, 2).unwrap_err(), ImagingError::FrameOutOfRange { frame: 2, frames: 1 });
+    let mut png = Vec::new();
+    image::GrayImage::from_fn(32, 32, |x, _| image::Luma([x as u8]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("encode PNG");
+    assert_eq!(frame(&png, 1).map(|r| (r.frames, r.frame)), Ok((1, 1)));
+    assert_eq!(frame(&png, 2).unwrap_err(), ImagingError::FrameOutOfRange { frame: 2, frames: 1 });
+}
+
+#[test]
+fn invalid_number_of_frames_is_refused() {
+    for n in ["0", "-2"] {
+        let mut spec = Spec::grey(16, 16, 8);
+        spec.extra = vec![DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, n)];
+        spec.pixels = Some(native_u8(vec![0; 256]));
+        let err = decode(&spec.bytes()).unwrap_err();
+        assert!(err.to_string().contains(&format!("Number of Frames is {n}")), "{err}");
+    }
 }
 
 #[test]
@@ -197,6 +255,153 @@ fn rle_frame(values: &[u16]) -> Vec<u8> {
     out.extend(hi);
     out.extend(lo);
     out
+}
+
+/// Compressed multi-frame data, one fragment per frame: the chosen frame is the one decoded, and the
+/// one whose header is checked against Rows and Columns.
+#[test]
+fn compressed_frames_are_chosen_and_checked_each() {
+    let first: Vec<u16> = (0..32 * 32).map(|i| (i * 37 % 4096) as u16).collect();
+    let second: Vec<u16> = first.iter().map(|v| 4095 - v).collect();
+    let mut rle = Spec::grey(32, 32, 16);
+    rle.ts = RLE;
+    rle.extra = vec![number_of_frames(2)];
+    rle.pixels = Some(encapsulated_frames(vec![rle_frame(&first), rle_frame(&second)]));
+    let rle = rle.bytes();
+    for (n, values) in [(1, &first), (2, &second)] {
+        let r = frame(&rle, n).unwrap_or_else(|e| panic!("RLE frame {n}: {e}"));
+        let want: Vec<f32> = values.iter().map(|&v| f32::from(v)).collect();
+        assert_eq!(r.modality_values.as_deref(), Some(&want[..]), "RLE frame {n}");
+        assert_eq!((r.frames, r.frame), (2, n));
+    }
+    assert_eq!(frame(&rle, 3).unwrap_err(), ImagingError::FrameOutOfRange { frame: 3, frames: 2 });
+
+    // Frame 2 is a JPEG of another size: frame 1 decodes, frame 2 is refused by its header.
+    let jpeg = |w: u32, h: u32| {
+        let img = image::GrayImage::from_fn(w, h, |x, y| image::Luma([(x * 8 + y) as u8]));
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95).encode_image(&img).expect("encode");
+        if out.len() % 2 == 1 {
+            out.push(0);
+        }
+        out
+    };
+    let mut spec = Spec::grey(32, 32, 8);
+    spec.ts = JPEG_BASELINE;
+    spec.extra = vec![number_of_frames(2)];
+    spec.pixels = Some(encapsulated_frames(vec![jpeg(32, 32), jpeg(64, 48)]));
+    let bytes = spec.bytes();
+    assert!(frame(&bytes, 1).is_ok());
+    let err = frame(&bytes, 2).unwrap_err();
+    assert!(err.to_string().contains("64×48"), "{err}");
+}
+
+/// RGB written plane after plane (PlanarConfiguration 1) decodes as its interleaved twin, 8- and
+/// 16-bit, and per frame.
+#[test]
+fn planar_colour_equals_the_interleaved_twin() {
+    // Pixel p of frame f: (R, G, B) = (p, 2p + 40 f, 255 - p) % 256, scaled to 16 bits by 257.
+    let rgb = |f: usize, p: usize| [p % 256, (2 * p + 40 * f) % 256, 255 - p % 256];
+    let pixels = 16 * 16;
+    let build = |bits: u16, planar: bool| {
+        let mut spec = Spec::grey(16, 16, bits);
+        spec.samples = 3;
+        spec.photometric = "RGB";
+        spec.planar = planar;
+        spec.extra = vec![number_of_frames(2)];
+        let samples: Vec<usize> = (0..2)
+            .flat_map(|f| {
+                if planar {
+                    (0..3).flat_map(|c| (0..pixels).map(move |p| rgb(f, p)[c])).collect::<Vec<_>>()
+                } else {
+                    (0..pixels).flat_map(|p| rgb(f, p)).collect()
+                }
+            })
+            .collect();
+        spec.pixels = Some(if bits == 8 {
+            native_u8(samples.iter().map(|&v| v as u8).collect())
+        } else {
+            native_u16(samples.iter().map(|&v| v as u16 * 257).collect())
+        });
+        spec.bytes()
+    };
+    for bits in [8, 16] {
+        let (planar, interleaved) = (build(bits, true), build(bits, false));
+        for n in [1, 2] {
+            let a = frame(&planar, n).unwrap_or_else(|e| panic!("{bits}-bit planar frame {n}: {e}"));
+            let b = frame(&interleaved, n).expect("interleaved");
+            assert_eq!(a, b, "{bits}-bit frame {n}");
+            assert!(a.chroma > 0.3, "{}", a.chroma);
+            // Pixel 5 of frame n: Rec. 709 luminance of (5, 10 + 40 (n - 1), 250).
+            let g = f32::from(10 + 40 * (n as u16 - 1));
+            let want = (0.2126 * 5.0 + 0.7152 * g + 0.0722 * 250.0) / 255.0;
+            assert!((a.pixels[5] - want).abs() < 1e-4, "{bits}-bit frame {n}: {} vs {want}", a.pixels[5]);
+        }
+        assert_ne!(frame(&planar, 1).map(|r| r.pixels), frame(&planar, 2).map(|r| r.pixels));
+    }
+}
+
+/// A JPEG-LS frame of 16-bit grey `values`, 32×32, lossless or near-lossless, at `precision` bits.
+fn jpeg_ls_frame(values: &[u16], near: u8, precision: u8) -> Vec<u8> {
+    let mut options = jpegls::EncodeOptions::default();
+    options.near = near;
+    options.precision = Some(precision);
+    let mut out = Vec::new();
+    jpegls::encode_with_options(values, 32, 32, &options, &mut out).expect("JPEG-LS encode");
+    if out.len() % 2 == 1 {
+        out.push(0);
+    }
+    out
+}
+
+#[test]
+fn jpeg_ls_lossless_and_near_lossless_frames() {
+    let first: Vec<u16> = (0..32 * 32).map(|i| (i * 37 % 4096) as u16).collect();
+    let second: Vec<u16> = first.iter().map(|v| 4095 - v).collect();
+    let mut jls = Spec::grey(32, 32, 16);
+    jls.ts = JPEG_LS;
+    jls.extra = vec![number_of_frames(2), ds(tags::RESCALE_INTERCEPT, "-1024")];
+    jls.pixels = Some(encapsulated_frames(vec![jpeg_ls_frame(&first, 0, 12), jpeg_ls_frame(&second, 0, 12)]));
+    let jls = jls.bytes();
+    for (n, values) in [(1, &first), (2, &second)] {
+        let r = frame(&jls, n).unwrap_or_else(|e| panic!("JPEG-LS frame {n}: {e}"));
+        let want: Vec<f32> = values.iter().map(|&v| f32::from(v) - 1024.0).collect();
+        assert_eq!(r.modality_values.as_deref(), Some(&want[..]), "JPEG-LS frame {n}");
+        assert_eq!((r.frames, r.frame), (2, n));
+    }
+
+    // Near-lossless (NEAR = 3), 8-bit: every value within 3 of the original.
+    let ramp: Vec<u16> = ramp8().iter().map(|&v| u16::from(v)).collect();
+    let mut near = Spec::grey(32, 32, 8);
+    near.ts = JPEG_LS_NEAR;
+    near.pixels = Some(encapsulated(jpeg_ls_frame(&ramp, 3, 8)));
+    let r = decode(&near.bytes()).expect("near-lossless JPEG-LS decodes");
+    let values = r.modality_values.expect("values");
+    for (i, &v) in ramp.iter().enumerate() {
+        assert!((values[i] - f32::from(v)).abs() <= 3.0, "{i}: {} vs {v}", values[i]);
+    }
+}
+
+#[test]
+fn jpeg_ls_header_disagreeing_with_the_attributes_is_refused() {
+    let values: Vec<u16> = (0..32 * 32).map(|i| (i % 4096) as u16).collect();
+    // 12-bit samples in an 8-bit object: the codec would write values the frame has no room for.
+    let mut spec = Spec::grey(32, 32, 8);
+    spec.ts = JPEG_LS;
+    spec.pixels = Some(encapsulated(jpeg_ls_frame(&values, 0, 12)));
+    let err = decode(&spec.bytes()).unwrap_err();
+    assert!(err.to_string().contains("1 sample(s) of 16 bits"), "{err}");
+    // Rows and Columns that understate the frame.
+    let mut spec = Spec::grey(16, 32, 16);
+    spec.ts = JPEG_LS;
+    spec.pixels = Some(encapsulated(jpeg_ls_frame(&values, 0, 12)));
+    let err = decode(&spec.bytes()).unwrap_err();
+    assert!(err.to_string().contains("32×32"), "{err}");
+    // Not a JPEG-LS stream at all.
+    let mut spec = Spec::grey(32, 32, 8);
+    spec.ts = JPEG_LS;
+    spec.pixels = Some(encapsulated(vec![0xFF, 0xD8, 0xFF, 0xD9]));
+    assert!(matches!(decode(&spec.bytes()).unwrap_err(), ImagingError::Corrupt { .. }));
 }
 
 #[test]
@@ -240,12 +445,12 @@ fn jpeg_baseline_8_bit() {
 #[test]
 fn unsupported_transfer_syntax_is_named() {
     let mut spec = Spec::grey(32, 32, 8);
-    spec.ts = JPEG_LS;
-    spec.pixels = Some(encapsulated(vec![0xFF, 0xD8, 0xFF, 0xD9]));
+    spec.ts = JPEG_XL;
+    spec.pixels = Some(encapsulated(vec![0xFF, 0x0A, 0, 0]));
     let err = decode(&spec.bytes()).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, ImagingError::UnsupportedTransferSyntax { .. }), "{msg}");
-    assert!(msg.contains("JPEG-LS") && msg.contains(JPEG_LS), "{msg}");
+    assert!(msg.contains("JPEG XL") && msg.contains(JPEG_XL), "{msg}");
 }
 
 #[test]
@@ -316,8 +521,8 @@ fn jpeg_frame_disagreeing_with_rows_columns_is_refused() {
     assert!(err.to_string().contains("64×48"), "{err}");
 }
 
-/// Flips bytes all over small valid files (native, RLE, JPEG DICOM): decoding may succeed or fail
-/// but must never panic or hang.
+/// Flips bytes all over small valid files (native, planar colour, RLE, JPEG, JPEG-LS DICOM): decoding
+/// may succeed or fail but must never panic or hang.
 #[test]
 fn mutated_files_never_panic() {
     let values: Vec<u16> = (0..32 * 32).map(|i| (i * 37 % 4096) as u16).collect();
@@ -328,6 +533,14 @@ fn mutated_files_never_panic() {
     rle.ts = RLE;
     rle.pixels = Some(encapsulated(rle_frame(&values)));
     let (_, jpg) = jpeg_baseline_spec(90);
+    let mut jls = Spec::grey(32, 32, 16);
+    jls.ts = JPEG_LS;
+    jls.pixels = Some(encapsulated(jpeg_ls_frame(&values, 0, 12)));
+    let mut planar = Spec::grey(16, 16, 8);
+    planar.samples = 3;
+    planar.photometric = "RGB";
+    planar.planar = true;
+    planar.pixels = Some(native_u8((0..3 * 256).map(|i| (i % 251) as u8).collect()));
 
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
@@ -338,7 +551,7 @@ fn mutated_files_never_panic() {
     };
     let start = std::time::Instant::now();
     let (mut ok, mut failed) = (0, 0);
-    for file in [native.bytes(), rle.bytes(), jpg.bytes()] {
+    for file in [native.bytes(), rle.bytes(), jpg.bytes(), jls.bytes(), planar.bytes()] {
         for _ in 0..2000 {
             let mut bytes = file.clone();
             for _ in 0..1 + next() % 4 {
