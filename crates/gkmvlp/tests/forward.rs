@@ -291,6 +291,31 @@ fn bad_weights_give_clear_errors() {
 }
 
 #[test]
+fn zero_shot_prompts_encoded_once_score_as_if_encoded_afresh() {
+    let image = synthetic_radiograph(64);
+    let score = |pipeline: &gkmvlp::inference::pipeline::Pipeline, texts: &[&str]| {
+        let encoding = pipeline.encode(pipeline.image_tensor(&image).unwrap());
+        let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+        pollster::block_on(pipeline.zero_shot(&encoding, &texts))
+            .unwrap()
+            .into_iter()
+            .map(|s| s.probability)
+            .collect::<Vec<_>>()
+    };
+    // One model for both pipelines: seeded construction is not repeatable while other tests seed too.
+    let model = common::tiny_model(5);
+    let cached = common::pipeline(model.clone(), Device::flex());
+    let first = score(&cached, &["pleural effusion"]);
+    // One prompt pair from the cache, one new, one asked twice.
+    let mixed = score(&cached, &["pneumothorax", "pleural effusion", "pneumothorax"]);
+    let fresh = score(&common::pipeline(model, Device::flex()), &["pneumothorax", "pleural effusion", "pneumothorax"]);
+    for (a, b) in mixed.iter().zip(&fresh) {
+        assert!((a - b).abs() < 1e-5, "cached {mixed:?} against fresh {fresh:?}");
+    }
+    assert!((first[0] - mixed[1]).abs() < 1e-5, "{first:?} {mixed:?}");
+}
+
+#[test]
 fn zero_shot_answer_and_report_check_run() {
     let device = Device::flex();
     let mut pipeline = common::pipeline(common::tiny_model(5), device);

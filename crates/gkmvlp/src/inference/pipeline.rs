@@ -5,7 +5,9 @@
 //! Read-backs are `async` because the browser's WebGPU device cannot block; native callers use
 //! `pollster::block_on`.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::Mutex;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use gkmvlp_vocab::mentions::mentioned_findings;
@@ -147,7 +149,14 @@ pub struct Pipeline {
     pub thresholds: PresentThresholds,
     pub device: Device,
     pub origin: WeightsOrigin,
+    /// Text embeddings of the zero-shot prompts already encoded, by prompt: they do not depend on the
+    /// image, so a page scoring the same findings on every image encodes them once.
+    prompt_embeddings: Mutex<HashMap<String, Tensor<2>>>,
 }
+
+/// Most zero-shot prompt embeddings kept (a user may type any number of finding texts); a request that
+/// would go past it starts the cache again.
+const MAX_CACHED_PROMPTS: usize = 512;
 
 /// Reads a tensor back as `f32`s, waiting without blocking.
 pub async fn read_f32<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
@@ -166,7 +175,16 @@ impl Pipeline {
     ) -> Result<Self> {
         tokenizer.check_fits(config.text.vocab_size)?;
         let knowledge = Knowledge::encode(&model.text_encoder, &tokenizer, config.text.max_positions, &device)?;
-        Ok(Pipeline { model, config, tokenizer, knowledge, thresholds: PresentThresholds::default(), device, origin })
+        Ok(Pipeline {
+            model,
+            config,
+            tokenizer,
+            knowledge,
+            thresholds: PresentThresholds::default(),
+            device,
+            origin,
+            prompt_embeddings: Mutex::default(),
+        })
     }
 
     /// Loads trained weights: the manifest, then each file checked against it.
@@ -195,6 +213,7 @@ impl Pipeline {
             thresholds,
             device,
             origin,
+            prompt_embeddings: Mutex::default(),
         })
     }
 
@@ -283,8 +302,7 @@ impl Pipeline {
             return Ok(Vec::new());
         }
         let prompts: Vec<String> = findings.iter().flat_map(|f| [format!("there is {f}"), format!("no {f}")]).collect();
-        let batch = self.tokenizer.batch(&prompts, self.config.text.max_positions, &self.device)?;
-        let texts = self.model.text_embedding(batch.ids, batch.mask);
+        let texts = self.prompt_embeddings(&prompts)?;
         let logits = self.model.contrastive.logits(encoding.image_embedding.clone(), texts); // [1, 2n]
         let pairs = burn::tensor::activation::softmax(logits.reshape([findings.len(), 2]), 1);
         let probabilities = read_f32(pairs.narrow(1, 0, 1).reshape([findings.len()])).await?;
@@ -293,6 +311,27 @@ impl Pipeline {
             .zip(probabilities)
             .map(|(finding, probability)| ZeroShotScore { finding, probability })
             .collect())
+    }
+
+    /// The text embeddings of `prompts`, `[prompts, d]`: those not encoded before in one batch, the others
+    /// from the cache.
+    fn prompt_embeddings(&self, prompts: &[String]) -> Result<Tensor<2>> {
+        let mut cache =
+            self.prompt_embeddings.lock().map_err(|_| GkError::Device("the prompt cache is poisoned".into()))?;
+        if cache.len() + prompts.len() > MAX_CACHED_PROMPTS {
+            cache.clear();
+        }
+        let mut missing: Vec<String> = prompts.iter().filter(|p| !cache.contains_key(*p)).cloned().collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            let batch = self.tokenizer.batch(&missing, self.config.text.max_positions, &self.device)?;
+            let embeddings = self.model.text_embedding(batch.ids, batch.mask);
+            for (row, prompt) in missing.into_iter().enumerate() {
+                cache.insert(prompt, embeddings.clone().narrow(0, row, 1));
+            }
+        }
+        Ok(Tensor::cat(prompts.iter().map(|p| cache[p].clone()).collect(), 0))
     }
 
     /// Greedy report, continued from `findings:` (reports are trained as `findings: … impression: …`;
