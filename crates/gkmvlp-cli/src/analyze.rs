@@ -14,7 +14,7 @@ use gkmvlp::inference::pipeline::{
     Analysis, Answer, AnswerSource, Pipeline, SentenceCheck, WeightsOrigin, ZeroShotScore,
 };
 use gkmvlp::storage::weights::{MANIFEST_FILE, TOKENIZER_FILE, WeightFiles};
-use gkmvlp_imaging::{ImagingError, InputCheck, MAX_INPUT_BYTES, Radiograph};
+use gkmvlp_imaging::{DecodeOptions, ImagingError, InputCheck, MAX_INPUT_BYTES, Radiograph};
 use serde::Serialize;
 
 /// Where `cargo run` finds the repository's files.
@@ -62,12 +62,20 @@ pub struct AnalyzeArgs {
     /// (one image only).
     #[arg(long)]
     overlay: Option<PathBuf>,
+    /// The frame of a multi-frame DICOM to analyse, counted from 1 (default: the first). An image
+    /// without that frame is not analysed.
+    #[arg(long, value_name = "N")]
+    frame: Option<u32>,
 }
 
 #[derive(Serialize)]
 struct Report {
     image: String,
     image_info: String,
+    /// How many frames the file holds (a multi-frame DICOM more than 1), and which was analysed
+    /// (counted from 1).
+    frames: u32,
+    frame: u32,
     /// Whether the image looks like a frontal chest radiograph (analysed anyway when it does not only
     /// with `--analyse-anyway`).
     input_check: InputCheck,
@@ -148,7 +156,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     if !batch {
         let path = &images[0];
         // The image is read and checked before the model loads, so a refusal is quick.
-        let radiograph = open(path)?;
+        let radiograph = open(path, args.frame)?;
         let check = radiograph.check_frontal_chest();
         if !check.chest_radiograph && !args.analyse_anyway {
             bail!(
@@ -238,14 +246,27 @@ fn read_image(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn open(path: &Path) -> Result<Radiograph> {
+/// Reads and decodes an image (`frame` of a multi-frame DICOM, counted from 1, or the first), saying on
+/// stderr which frame of a multi-frame file is analysed.
+fn open(path: &Path, frame: Option<u32>) -> Result<Radiograph> {
     let bytes = read_image(path)?;
-    gkmvlp_imaging::decode(&bytes).with_context(|| format!("cannot decode {}", path.display()))
+    let radiograph = gkmvlp_imaging::decode_with(&bytes, &DecodeOptions { frame })
+        .with_context(|| format!("cannot decode {}", path.display()))?;
+    if radiograph.frames > 1 {
+        let hint = if frame.is_none() { " (choose another with --frame N)" } else { "" };
+        eprintln!(
+            "note: {} has {} frames; analysing frame {}{hint}",
+            path.display(),
+            radiograph.frames,
+            radiograph.frame
+        );
+    }
+    Ok(radiograph)
 }
 
 /// Decodes, checks (refusing unless `--analyse-anyway`) and analyses one image of a batch.
 fn analyse_checked(args: &AnalyzeArgs, pipeline: &Pipeline, device_name: &str, path: &Path) -> Result<Report, Refusal> {
-    let radiograph = open(path)?;
+    let radiograph = open(path, args.frame)?;
     let check = radiograph.check_frontal_chest();
     if !check.chest_radiograph && !args.analyse_anyway {
         let error = anyhow!("does not look like a frontal chest radiograph: {}", check.reason);
@@ -283,6 +304,8 @@ fn analyse(
     Ok(Report {
         image: path.display().to_string(),
         image_info: describe(radiograph),
+        frames: radiograph.frames,
+        frame: radiograph.frame,
         input_check,
         weights: pipeline.origin.clone(),
         device: device_name.to_string(),
@@ -303,12 +326,13 @@ fn block<T>(step: impl std::future::Future<Output = gkmvlp::Result<T>>) -> Resul
 
 fn describe(r: &Radiograph) -> String {
     format!(
-        "{:?}, {}×{} pixels, {} bits stored{}",
+        "{:?}, {}×{} pixels, {} bits stored{}{}",
         r.format,
         r.width,
         r.height,
         r.bits_stored,
-        if r.invert { ", MONOCHROME1 (inverted)" } else { "" }
+        if r.invert { ", MONOCHROME1 (inverted)" } else { "" },
+        if r.frames > 1 { format!(", frame {} of {}", r.frame, r.frames) } else { String::new() }
     )
 }
 
