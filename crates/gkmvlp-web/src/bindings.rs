@@ -48,6 +48,9 @@ export interface ImageInfo {
   window: WindowInfo | null;
   value_range: [number, number] | null;
   invert: boolean;
+  /** How many frames the file holds (more than 1: a multi-frame DICOM), and which is open (from 1). */
+  frames: number;
+  frame: number;
 }
 /** Whether an image looks like a frontal chest radiograph (gkmvlp-imaging's input check, as in the CLI). */
 export interface InputCheck {

@@ -14,7 +14,7 @@ use gkmvlp::inference::reference_run::synthetic_radiograph;
 use gkmvlp::storage::weights::{self, Manifest, WeightFiles};
 use gkmvlp::tokenizer::TextTokenizer;
 use gkmvlp::{GkMvlpConfig, ImageEncoding};
-use gkmvlp_imaging::{InputCheck, Radiograph, Window};
+use gkmvlp_imaging::{DecodeOptions, InputCheck, Radiograph, Window};
 use serde::Serialize;
 
 use crate::error::{ErrorKind, Result, WebError};
@@ -55,6 +55,10 @@ pub struct ImageInfo {
     pub value_range: Option<[f32; 2]>,
     /// DICOM MONOCHROME1.
     pub invert: bool,
+    /// How many frames the file holds (more than 1 for a multi-frame DICOM) and which one is open,
+    /// counted from 1.
+    pub frames: u32,
+    pub frame: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -96,7 +100,13 @@ pub struct CheckedImage {
 impl CheckedImage {
     /// Decodes `bytes` (PNG, JPEG or DICOM) and checks that it looks like a frontal chest radiograph.
     pub fn decode(bytes: &[u8]) -> Result<CheckedImage> {
-        let radiograph = gkmvlp_imaging::decode(bytes)?;
+        CheckedImage::decode_frame(bytes, None)
+    }
+
+    /// [`CheckedImage::decode`] of `frame` of a multi-frame DICOM (counted from 1; the first when
+    /// `None`).
+    pub fn decode_frame(bytes: &[u8], frame: Option<u32>) -> Result<CheckedImage> {
+        let radiograph = gkmvlp_imaging::decode_with(bytes, &DecodeOptions { frame })?;
         let input_check = radiograph.check_frontal_chest();
         Ok(CheckedImage { radiograph, input_check })
     }
@@ -271,6 +281,8 @@ fn image_info(r: &Radiograph) -> ImageInfo {
         window: r.window.map(|w| WindowInfo { center: w.center, width: w.width }),
         value_range,
         invert: r.invert,
+        frames: r.frames,
+        frame: r.frame,
     }
 }
 
