@@ -15,11 +15,15 @@ const TYPES = {
   ".svg": "image/svg+xml", ".ico": "image/x-icon", ".txt": "text/plain",
 };
 
-/** Starts serving `dir`; resolves to { server, url }. Port 0 picks a free port. */
-export function serve(dir, port = 0, host = "127.0.0.1") {
+/**
+ * Starts serving `dir`; resolves to { server, url }. Port 0 picks a free port. `hold` (tests): a function of
+ * the path that may return a promise; the response waits for it (e.g. to hold back the model's files).
+ */
+export function serve(dir, port = 0, host = "127.0.0.1", { hold } = {}) {
   const root = resolve(dir);
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+    if (hold) await hold(path);
     let file = normalize(join(root, path));
     if (file !== root && !file.startsWith(root + sep)) {
       res.writeHead(403).end();

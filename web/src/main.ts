@@ -13,10 +13,17 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
 };
 
 const params = new URLSearchParams(location.search);
-const backendChoice: BackendChoice = params.get("backend") === "flex" ? "flex" : "webgpu";
 const weightsChoice = params.get("weights") === "untrained" ? "untrained" : "auto";
+/** The backend the worker is asked for: WebGPU (falling back to Flex without an adapter), or Flex after `?backend=flex` or a lost GPU device. */
+let backendChoice: BackendChoice = params.get("backend") === "flex" ? "flex" : "webgpu";
+/** Why Flex was chosen here (a lost GPU device), shown instead of the worker's reason. */
+let flexReason: string | null = null;
+/** `?debug`: test hooks on `window.gkmvlpDebug` (lose the GPU device, crash or hang the worker, memory readings). */
+const debug = params.has("debug");
+/** How long decoding a file may take before the worker is taken for dead and restarted (`?watchdog=ms`). */
+const OPEN_TIMEOUT_MS = Number(params.get("watchdog")) > 0 ? Number(params.get("watchdog")) : 60_000;
 
-const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+let worker: Worker;
 const viewer = new Viewer($<HTMLCanvasElement>("canvas"), $("hover"));
 
 // ---- requests -------------------------------------------------------------------------------------
@@ -26,10 +33,15 @@ type Body = Distribute<Request>;
 class Superseded extends Error {
   override name = "Superseded";
 }
+/** The worker stopped (crashed, failed, hung or lost its GPU) with this request in flight; the page restarts it. */
+class WorkerLost extends Error {
+  override name = "WorkerLost";
+}
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   onUpdate?: (text: string) => void;
+  timer?: ReturnType<typeof setTimeout>;
 }
 let nextId = 1;
 const pending = new Map<number, Pending>();
@@ -37,14 +49,25 @@ const pending = new Map<number, Pending>();
 function request<K extends keyof Results>(body: Body & { type: K }, onUpdate?: (text: string) => void, transfer: Transferable[] = []): Promise<Results[K]> {
   const id = nextId++;
   return new Promise((resolve, reject) => {
-    pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onUpdate });
+    const p: Pending = { resolve: resolve as (v: unknown) => void, reject, onUpdate };
+    // Decoding a file is quick and needs no GPU: no answer in time means a worker stuck for good. The
+    // watchdog runs until the worker says it got the file (it may wait behind model requests), and again
+    // from when its decoding starts.
+    if (body.type === "open") watchdog(p);
+    pending.set(id, p);
     worker.postMessage({ ...body, id }, transfer);
   });
+}
+
+function watchdog(p: Pending): void {
+  if (p.timer) clearTimeout(p.timer);
+  p.timer = setTimeout(() => restartWorker(`it did not answer within ${Math.round(OPEN_TIMEOUT_MS / 1000)} s`), OPEN_TIMEOUT_MS);
 }
 
 function settle(id: number): Pending | undefined {
   const p = pending.get(id);
   pending.delete(id);
+  if (p?.timer) clearTimeout(p.timer);
   return p;
 }
 
@@ -87,12 +110,12 @@ function clearMessage(): void {
   $("message").hidden = true;
 }
 
-function load(): void {
+function load(): Promise<void> {
   document.body.dataset.state = "loading";
   $("loader").hidden = false;
   $("retry").hidden = true;
   files.clear();
-  request({ type: "load", baseUrl: document.baseURI, backend: backendChoice, weights: weightsChoice })
+  return request({ type: "load", baseUrl: document.baseURI, backend: backendChoice, weights: weightsChoice })
     .then((r) => {
       const { backend, model, source, adapter } = r;
       document.body.dataset.state = "ready";
@@ -112,7 +135,7 @@ function load(): void {
           b.after(" ", link);
         }
       } else {
-        b.textContent = `CPU fallback (burn Flex): ${backend.fallback_reason ?? "no WebGPU"}`;
+        b.textContent = `CPU fallback (burn Flex): ${flexReason ?? backend.fallback_reason ?? "no WebGPU"}`;
         b.className = "badge warn";
       }
       b.title = backend.detail;
@@ -127,14 +150,16 @@ function load(): void {
         : "No trained weights were found in models/demo/, so the page runs a random tiny network to show the machinery.";
       $("loader").hidden = true;
       setTimings(`model ready in ${r.ms ?? 0} ms`);
+      whenReady(source.fromCache);
     })
     .catch((e: Error) => {
+      if (e instanceof WorkerLost) return; // the restart loads again
       document.body.dataset.state = "error";
       $("load-text").textContent = `Could not load the model. ${e.name}: ${e.message}`;
       $("retry").hidden = false;
     });
 }
-$("retry").addEventListener("click", load);
+$("retry").addEventListener("click", () => void load());
 
 // ---- results --------------------------------------------------------------------------------------
 
@@ -143,6 +168,16 @@ let analysis: ImageAnalysis | null = null;
 let openName: string | null = null;
 let windowState: { center: number; width: number; span: number } | null = null;
 let reportId = 0;
+/** Bumped by every file opened: an older file's outcome arriving late is dropped (the newest file wins). */
+let openSeq = 0;
+/** A copy of the open image's bytes, to open it again in a restarted worker. */
+let currentBytes: ArrayBuffer | null = null;
+/** The open image waits for the model to be ready to be analysed (`anyway`: past a refusal, as asked). */
+let analyseWhenReady: { anyway: boolean } | null = null;
+/** How the open image was analysed, to analyse it again in a restarted worker. */
+let analysedAs: { anyway: boolean } | null = null;
+/** Set while the worker restarts: why, for the messages. */
+let restarting: string | null = null;
 
 function setTimings(text: string): void {
   $("timings").textContent = text;
@@ -290,10 +325,19 @@ function showInputCheck(check: InputCheck, analysed: boolean): void {
 
 /** Runs the model on the open image; `anyway`: the user chose to go on past the input check. */
 async function analyse(name: string, anyway: boolean): Promise<void> {
+  if (document.body.dataset.state !== "ready") {
+    // The image is on display; the model reads it the moment it is ready.
+    analyseWhenReady = { anyway };
+    if (!restarting) showMessage(`The model is still loading; ${name} is shown and will be analysed as soon as it is ready.`, "info");
+    return;
+  }
+  const seq = openSeq;
   document.body.dataset.analyzing = "true";
   try {
     const a = await request({ type: "analyze", anyway });
+    if (seq !== openSeq) return; // a newer file is open
     analysis = a;
+    analysedAs = { anyway };
     viewer.setRegions(a.regions);
     renderFindings(a.findings);
     renderScores(a.zero_shot);
@@ -301,7 +345,7 @@ async function analyse(name: string, anyway: boolean): Promise<void> {
     document.body.dataset.analyzed = String(Number(document.body.dataset.analyzed ?? 0) + 1);
     generateReport();
   } catch (e) {
-    if (e instanceof Superseded) return;
+    if (e instanceof Superseded || e instanceof WorkerLost) return; // a restarted worker analyses it again
     const err = e as Error;
     showMessage(`${name}: ${err.message}`);
     document.body.dataset.lastError = err.name;
@@ -312,31 +356,39 @@ async function analyse(name: string, anyway: boolean): Promise<void> {
 }
 
 async function openImage(bytes: ArrayBuffer, name: string): Promise<void> {
-  if (document.body.dataset.state !== "ready") {
-    showMessage("The model is still loading; try again in a moment.", "info");
-    return;
-  }
-  clearMessage();
+  const seq = ++openSeq;
+  if (!restarting) clearMessage();
   $("image-info").textContent = `reading ${name}…`;
   document.body.dataset.analyzing = "true";
   stopReport(); // the old image's report is no longer wanted
+  const copy = bytes.slice(0); // the worker gets `bytes`; a restarted one would need them again
   try {
     let opened: Results["open"];
     try {
+      // While the model loads, the worker decodes the file at once (no model needed) and shows it.
       opened = await request({ type: "open", bytes }, undefined, [bytes]);
     } catch (e) {
-      if (e instanceof Superseded) return;
+      if (e instanceof Superseded || seq !== openSeq) return;
       const err = e as Error;
-      showMessage(`${name}: ${err.message}`);
+      const why = e instanceof WorkerLost
+        ? `reading it stopped the model worker (${err.message}). The page restarted the worker and reloads the model`
+        : err.message;
+      showMessage(`${name}: ${why}${openName ? `; the previous image (${openName}) is still open.` : "."}`);
       $("image-info").textContent = openName ? `the previous image (${openName}) is still open` : "";
       document.body.dataset.lastError = err.name;
       return;
     }
+    if (seq !== openSeq) return; // a newer file was opened meanwhile: it wins
+    currentBytes = copy;
+    analysedAs = null;
+    analyseWhenReady = null;
     showImage(opened, name);
     const check = opened.checked.input_check;
     showInputCheck(check, false);
     // A refused image stays on display; the model reads it only if the user chooses to go on.
-    if (check.chest_radiograph) await analyse(name, false);
+    if (check.chest_radiograph) {
+      await analyse(name, false);
+    }
   } finally {
     document.body.dataset.analyzing = "false";
     // Files tried, read, refused or analysed: tells a watcher that this file's outcome is on the page.
@@ -425,6 +477,10 @@ async function loadSamples(): Promise<void> {
 }
 
 function needImage(): boolean {
+  if (restarting) {
+    showMessage("The model is being loaded again; try again in a moment.", "info");
+    return false;
+  }
   if (analysis) return true;
   showMessage(openName ? "The model has not read this image: choose “Analyse anyway” to run it." : "Open an image first.", "info");
   return false;
@@ -497,9 +553,70 @@ $("clear-highlight").addEventListener("click", () => {
   viewer.setHighlight(null);
 });
 
-// ---- worker events --------------------------------------------------------------------------------
+// ---- worker events, restarts ------------------------------------------------------------------------
 
-worker.onmessage = (event: MessageEvent<WorkerEvent>) => {
+/** The model is ready (first load or after a restart): analyse what waits for it, or what a restart lost. */
+function whenReady(fromCache: boolean): void {
+  if (restarting) {
+    const why = restarting;
+    restarting = null;
+    document.body.dataset.restarted = String(Number(document.body.dataset.restarted ?? 0) + 1);
+    const again = `${why} The model is loaded again${fromCache ? " (weights from the browser's cache)" : ""}.`;
+    showMessage(again, "info");
+    const wanted = analyseWhenReady ?? analysedAs;
+    if (currentBytes && openName) {
+      // The new worker has no image: open the one on display again, and analyse it if it was.
+      const name = openName;
+      const seq = openSeq;
+      request({ type: "open", bytes: currentBytes.slice(0) })
+        .then(() => {
+          if (seq === openSeq && wanted) void analyse(name, wanted.anyway);
+        })
+        .catch((e: Error) => e instanceof Superseded || e instanceof WorkerLost || showMessage(`${name}: ${e.message}`));
+    }
+    analyseWhenReady = null;
+    return;
+  }
+  if (analyseWhenReady && openName) {
+    const { anyway } = analyseWhenReady;
+    analyseWhenReady = null;
+    clearMessage();
+    void analyse(openName, anyway);
+  }
+}
+
+let lostTimer: ReturnType<typeof setTimeout> | null = null;
+
+/**
+ * Replaces a dead worker (a wasm trap, an uncaught error, no answer, a lost GPU device) with a new one on
+ * `backend` and loads the model again (trained weights come from the Cache API); the image on display
+ * is opened again and, if it had been analysed, analysed again. Requests in flight end as `WorkerLost`.
+ */
+function restartWorker(why: string, backend: BackendChoice = backendChoice, notice?: string): void {
+  if (lostTimer) clearTimeout(lostTimer);
+  lostTimer = null;
+  worker.onmessage = null;
+  worker.onerror = null;
+  worker.terminate();
+  backendChoice = backend;
+  const message = notice ?? `The model worker stopped (${why}); the page restarted it and is loading the model again.`;
+  // An analysis waiting for the load, or done, is redone by the new worker.
+  if (analysis && !analyseWhenReady) analyseWhenReady = analysedAs;
+  analysis = null;
+  restarting = message;
+  for (const [id, p] of pending) {
+    settle(id);
+    p.reject(new WorkerLost(why));
+  }
+  const report = $("report");
+  if (report.dataset.state === "running") report.dataset.state = "stopped";
+  $("report-stop").hidden = true;
+  startWorker();
+  showMessage(message, "info");
+  void load();
+}
+
+function onWorkerMessage(event: MessageEvent<WorkerEvent>): void {
   const e = event.data;
   switch (e.status) {
     case "initiate":
@@ -511,6 +628,16 @@ worker.onmessage = (event: MessageEvent<WorkerEvent>) => {
     case "update":
       pending.get(e.id)?.onUpdate?.(e.text);
       return;
+    case "received": {
+      const p = pending.get(e.id);
+      if (p?.timer) clearTimeout(p.timer);
+      return;
+    }
+    case "started": {
+      const p = pending.get(e.id);
+      if (p) watchdog(p);
+      return;
+    }
     case "ready":
       settle(e.id)?.resolve({ ...e.result, ms: e.ms });
       return;
@@ -520,19 +647,47 @@ worker.onmessage = (event: MessageEvent<WorkerEvent>) => {
     case "superseded":
       settle(e.id)?.reject(new Superseded("superseded by a newer request"));
       return;
+    case "deviceLost":
+      // The GPU device is gone for this worker: go on on the CPU, in a new worker.
+      flexReason = `the GPU device was lost (${e.reason}${e.message ? `: ${e.message}` : ""})`;
+      restartWorker(flexReason, "flex", "The GPU device was lost; continuing on the CPU (Flex).");
+      return;
     case "error": {
+      if (e.name === "CrashError") {
+        // The worker's wasm state is gone. A lost GPU device can trap wgpu before the loss is reported:
+        // wait a moment for that report (it switches to Flex), then restart on the same backend.
+        lostTimer ??= setTimeout(() => restartWorker(`the model crashed: ${e.message.replace(/;.*$/, "")}`), 300);
+        return;
+      }
       const err = new Error(e.message);
       err.name = e.name;
       settle(e.id)?.reject(err);
       return;
     }
   }
-};
-worker.onerror = (e) => {
-  document.body.dataset.state = "error";
-  showMessage(`The model worker failed: ${e.message}`);
-  $("retry").hidden = false;
-};
+}
 
-load();
+function startWorker(): void {
+  worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+  worker.onmessage = onWorkerMessage;
+  worker.onerror = (e) => {
+    e.preventDefault();
+    restartWorker(`it failed: ${e.message || "an uncaught error"}`);
+  };
+}
+
+if (debug) {
+  // Test hooks (`?debug` only): the browser tests and the soak script drive these.
+  Object.assign(window, {
+    gkmvlpDebug: {
+      loseDevice: () => request({ type: "debugLoseDevice" }),
+      crash: () => request({ type: "debugCrash" }).catch((e: Error) => e.name),
+      hang: () => void worker.postMessage({ type: "debugHang", id: nextId++ }),
+      stats: () => request({ type: "stats" }),
+    },
+  });
+}
+
+startWorker();
+void load();
 void loadSamples();

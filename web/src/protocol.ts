@@ -36,7 +36,13 @@ export type Request =
   | { id: number; type: "stopReport" }
   | { id: number; type: "answer"; question: string }
   | { id: number; type: "checkReport"; text: string }
-  | { id: number; type: "window"; center: number; width: number };
+  | { id: number; type: "window"; center: number; width: number }
+  /** The wasm instance's memory size (skips the queue). */
+  | { id: number; type: "stats" }
+  /** Test hooks (the page sends them only with `?debug`): destroy the GPU device; trap; stop answering. */
+  | { id: number; type: "debugLoseDevice" }
+  | { id: number; type: "debugCrash" }
+  | { id: number; type: "debugHang" };
 
 export interface Results {
   /** `ms`: the whole load, filled in by the page from the `ready` event. */
@@ -51,6 +57,11 @@ export interface Results {
   answer: Answer;
   checkReport: SentenceCheck[];
   window: { rgba: ArrayBuffer };
+  stats: { wasmMemoryBytes: number };
+  /** How many devices were destroyed. */
+  debugLoseDevice: number;
+  debugCrash: null;
+  debugHang: null;
 }
 
 /** What `navigator.gpu` says about the adapter, next to burn's view. */
@@ -72,4 +83,8 @@ export type WorkerEvent =
   | { status: "update"; id: number; text: string }
   | { [K in keyof Results]: { status: "complete"; id: number; type: K; result: Results[K]; ms: number } }[keyof Results]
   | { status: "superseded"; id: number }
+  /** An `open` reached the worker (`received`) and its decoding began (`started`): the page's watchdog times the decoding only. */
+  | { status: "received" | "started"; id: number }
+  /** The GPU device burn runs on was lost (driver reset, GPU removed, or destroyed): this worker is done for. */
+  | { status: "deviceLost"; reason: string; message: string }
   | { status: "error"; id: number; type: Request["type"]; name: string; message: string };

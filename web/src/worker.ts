@@ -9,14 +9,25 @@ import { fetchChecked, fetchOptional, manifestFiles, type FileProgress } from ".
 
 /** The parts of the dedicated worker scope used here (the DOM lib types the page). */
 interface GpuAdapterInfo { vendor: string; architecture: string; description: string; isFallbackAdapter?: boolean }
+interface GpuDeviceLike { destroy(): void; lost: Promise<{ reason?: string; message: string }> }
 interface WorkerScope {
   postMessage(message: WorkerEvent, transfer: Transferable[]): void;
   onmessage: ((event: MessageEvent<Request>) => void) | null;
   navigator: { gpu?: { requestAdapter(): Promise<{ info: GpuAdapterInfo } | null> } };
+  GPUAdapter?: { prototype: { requestDevice(...args: unknown[]): Promise<GpuDeviceLike> } };
+  close(): void;
 }
 const scope = self as unknown as WorkerScope;
 
 let app: GkMvlpApp | null = null;
+/** The app being created (set as the load starts), so that an image opened meanwhile can be decoded at once. */
+let appPromise: Promise<GkMvlpApp> | null = null;
+/** True while a load runs: an `open` then skips the queue (decoding needs no model). */
+let loading = false;
+/** The newest `open` request: an older one still waiting for the app is dropped. */
+let latestOpen = 0;
+/** The wasm instance's memory (for the soak's readings). */
+let wasmMemory: WebAssembly.Memory | null = null;
 let queue: Promise<void> = Promise.resolve();
 /** Ids of queued (not started) model requests, with the image generation they belong to. */
 const pending = new Map<number, number>();
@@ -43,6 +54,28 @@ function errorOf(e: unknown): { name: string; message: string } {
   return { name: "Error", message: String(e) };
 }
 
+// The GPU devices burn (wgpu) asks for, kept so that a lost one is noticed (the page then goes on on Flex)
+// and so that a test can destroy one (`debugLoseDevice`). wgpu calls `adapter.requestDevice` through the
+// prototype, so wrapping it here sees every device.
+const devices: GpuDeviceLike[] = [];
+let deviceLostPosted = false;
+function watchDevices(): void {
+  const proto = scope.GPUAdapter?.prototype;
+  if (!proto || (proto as { gkmvlpWrapped?: boolean }).gkmvlpWrapped) return;
+  const original = proto.requestDevice;
+  proto.requestDevice = async function (this: unknown, ...args: unknown[]) {
+    const device = await original.apply(this, args);
+    devices.push(device);
+    void device.lost.then((info) => {
+      if (deviceLostPosted) return;
+      deviceLostPosted = true;
+      post({ status: "deviceLost", reason: info.reason ?? "unknown", message: info.message });
+    });
+    return device;
+  };
+  (proto as { gkmvlpWrapped?: boolean }).gkmvlpWrapped = true;
+}
+
 const progress: FileProgress = {
   initiate: (file, total) => post({ status: "initiate", file, total }),
   progress: (file, loaded, total, fromCache) => post({ status: "progress", file, loaded, total, fromCache }),
@@ -64,9 +97,28 @@ async function adapterSummary(): Promise<AdapterSummary | null> {
 }
 
 async function load(req: Extract<Request, { type: "load" }>): Promise<Results["load"]> {
+  loading = true;
+  try {
+    return await loadModel(req);
+  } finally {
+    loading = false;
+  }
+}
+
+async function loadModel(req: Extract<Request, { type: "load" }>): Promise<Results["load"]> {
   post({ status: "stage", stage: "manifest", message: "starting the accelerator" });
-  await init();
-  if (!app) app = await GkMvlpApp.create(req.backend);
+  appPromise ??= (async () => {
+    watchDevices();
+    const exports = await init();
+    wasmMemory = exports.memory;
+    return GkMvlpApp.create(req.backend);
+  })();
+  try {
+    app = await appPromise;
+  } catch (e) {
+    appPromise = null; // a retry starts again
+    throw e;
+  }
   const backend = app.backend();
   const adapter = backend.kind === "webgpu" ? await adapterSummary() : null;
   const models = new URL("models/", req.baseUrl);
@@ -104,13 +156,38 @@ async function load(req: Extract<Request, { type: "load" }>): Promise<Results["l
   return { backend, model, source, adapter };
 }
 
+/** Decodes and checks an image (no model needed) and sends its display pixels. */
+function openImage(a: GkMvlpApp, req: Extract<Request, { type: "open" }>, start: number): void {
+  post({ status: "started", id: req.id });
+  const checked = a.open(new Uint8Array(req.bytes));
+  const rgba = a.displayPixels().buffer as ArrayBuffer;
+  const result = { checked, width: checked.image.width, height: checked.image.height, rgba };
+  post({ status: "complete", id: req.id, type: "open", result, ms: Math.round(performance.now() - start) }, [rgba]);
+}
+
+/** An image opened while the model loads: decoded as soon as the wasm module and device are up. */
+async function openEarly(req: Extract<Request, { type: "open" }>, created: Promise<GkMvlpApp>): Promise<void> {
+  const start = performance.now();
+  try {
+    const a = await created;
+    if (req.id !== latestOpen) {
+      post({ status: "superseded", id: req.id });
+      return;
+    }
+    if (crashed) throw Object.assign(new Error(`the model crashed earlier (${crashed})`), { name: "CrashError" });
+    openImage(a, req, start);
+  } catch (e) {
+    post({ status: "error", id: req.id, type: "open", ...errorOf(e) });
+  }
+}
+
 function need(): GkMvlpApp {
   if (crashed) throw Object.assign(new Error(`the model crashed earlier (${crashed}); reload the page`), { name: "CrashError" });
   if (!app) throw Object.assign(new Error("the model is not loaded yet"), { name: "StateError" });
   return app;
 }
 
-async function run(req: Exclude<Request, { type: "window" | "stopReport" }>): Promise<void> {
+async function run(req: Exclude<Request, { type: "window" | "stopReport" | "stats" | "debugLoseDevice" | "debugHang" }>): Promise<void> {
   const start = performance.now();
   const ms = () => Math.round(performance.now() - start);
   switch (req.type) {
@@ -119,14 +196,14 @@ async function run(req: Exclude<Request, { type: "window" | "stopReport" }>): Pr
       post({ status: "ready", id: req.id, result, ms: ms() });
       return;
     }
-    case "open": {
-      const a = need();
-      const checked = a.open(new Uint8Array(req.bytes));
-      const rgba = a.displayPixels().buffer as ArrayBuffer;
-      const result = { checked, width: checked.image.width, height: checked.image.height, rgba };
-      post({ status: "complete", id: req.id, type: "open", result, ms: ms() }, [rgba]);
+    case "open":
+      // Decoding needs the app (a wasm object on the device), not a loaded model.
+      if (crashed) need();
+      openImage(app ?? (appPromise ? await appPromise : need()), req, start);
       return;
-    }
+    case "debugCrash":
+      // Test hook: behaves as a wasm trap would (the worker's wasm state is then unusable).
+      throw new WebAssembly.RuntimeError("unreachable (debugCrash)");
     case "analyze":
       post({ status: "complete", id: req.id, type: "analyze", result: await need().analyze(req.anyway), ms: ms() });
       return;
@@ -183,13 +260,31 @@ scope.onmessage = (event: MessageEvent<Request>) => {
     void windowLoop();
     return;
   }
+  if (req.type === "stats") {
+    const result = { wasmMemoryBytes: wasmMemory?.buffer.byteLength ?? 0 };
+    post({ status: "complete", id: req.id, type: "stats", result, ms: 0 });
+    return;
+  }
+  if (req.type === "debugLoseDevice") {
+    // Test hook: destroys the GPU device(s) burn uses, as a driver reset or a lost GPU would.
+    for (const d of devices) d.destroy();
+    post({ status: "complete", id: req.id, type: "debugLoseDevice", result: devices.length, ms: 0 });
+    return;
+  }
+  if (req.type === "debugHang") {
+    // Test hook: the worker stops answering, as a runaway decode would look to the page.
+    scope.close();
+    return;
+  }
   if (req.type === "stopReport") {
     for (const id of reports) stopRequested.add(id);
     post({ status: "complete", id: req.id, type: "stopReport", result: reports.size > 0, ms: 0 });
     return;
   }
   if (req.type === "open") {
+    post({ status: "received", id: req.id });
     generation += 1;
+    latestOpen = req.id;
     for (const [id, gen] of pending) {
       if (gen < generation) {
         pending.delete(id);
@@ -197,9 +292,15 @@ scope.onmessage = (event: MessageEvent<Request>) => {
         post({ status: "superseded", id });
       }
     }
+    if (loading && appPromise) {
+      // The model is still loading: decode and show the image now, not after the load.
+      void openEarly(req, appPromise);
+      return;
+    }
   }
   if (req.type === "report") reports.add(req.id);
-  const mine = generation;
+  // A load belongs to no image: opening one never drops it.
+  const mine = req.type === "load" ? Infinity : generation;
   pending.set(req.id, mine);
   queue = queue.then(async () => {
     try {
