@@ -592,12 +592,29 @@ let lostTimer: ReturnType<typeof setTimeout> | null = null;
  * `backend` and loads the model again (trained weights come from the Cache API); the image on display
  * is opened again and, if it had been analysed, analysed again. Requests in flight end as `WorkerLost`.
  */
+const restartTimes: number[] = [];
+
 function restartWorker(why: string, backend: BackendChoice = backendChoice, notice?: string): void {
   if (lostTimer) clearTimeout(lostTimer);
   lostTimer = null;
   worker.onmessage = null;
   worker.onerror = null;
   worker.terminate();
+  // A worker that dies again and again (say, on every load) is not restarted for ever.
+  const now = performance.now();
+  restartTimes.push(now);
+  if (restartTimes.filter((t) => now - t < 120_000).length > 3) {
+    for (const [id, p] of pending) {
+      settle(id);
+      p.reject(new WorkerLost(why));
+    }
+    restarting = null;
+    document.body.dataset.state = "error";
+    $("loader").hidden = false;
+    $("load-text").textContent = `The model worker stopped again (${why}), the fourth time in two minutes; reload the page to start again.`;
+    showMessage(`The model worker keeps stopping (${why}); reload the page to start again.`);
+    return;
+  }
   backendChoice = backend;
   const message = notice ?? `The model worker stopped (${why}); the page restarted it and is loading the model again.`;
   // An analysis waiting for the load, or done, is redone by the new worker.

@@ -8,7 +8,7 @@ import { chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-export async function launch({ webgpu }) {
+export async function launch({ webgpu, extraArgs = [] }) {
   const profile = mkdtempSync(join(tmpdir(), "gkmvlp-chromium-"));
   const args = [
     "--headless=new", "--no-sandbox",
@@ -17,6 +17,7 @@ export async function launch({ webgpu }) {
     `--user-data-dir=${profile}`, "--remote-debugging-pipe", "about:blank",
   ];
   if (webgpu) args.splice(2, 0, "--enable-unsafe-webgpu");
+  args.splice(2, 0, ...extraArgs);
   const browser = await chromium.launch({ executablePath: CHROMIUM, ignoreDefaultArgs: true, args, timeout: 120_000 });
   const close = async () => {
     await browser.close().catch(() => undefined);
