@@ -54,6 +54,19 @@ fn bench(name: &str, pipeline: &Pipeline) {
     );
 }
 
+/// Median time of each stage of an analysis on Flex (the first run, which encodes the zero-shot prompts,
+/// left out), as the browser benchmark prints it for Flex in wasm.
+fn stage_breakdown(pipeline: &Pipeline) {
+    let pixels = synthetic_radiograph(pipeline.image_size());
+    let runs: Vec<_> = (0..=RUNS).map(|_| pollster::block_on(pipeline.stage_times(&pixels)).unwrap()).skip(1).collect();
+    let stages: Vec<String> = runs[0]
+        .iter()
+        .enumerate()
+        .map(|(i, first)| format!("{} {:.1}", first.stage, median(runs.iter().map(|r| r[i].ms).collect())))
+        .collect();
+    println!("{:<40} stages, warm median ms: {}", "Flex (CPU)", stages.join(", "));
+}
+
 fn main() {
     let config_name = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_else(|| "demo".into());
     let config = GkMvlpConfig::preset(&config_name).expect("config: tiny, demo or base");
@@ -85,7 +98,9 @@ fn main() {
         )
         .unwrap()
     };
-    bench("Flex (CPU)", &make(model.clone(), flex));
+    let cpu_pipeline = make(model.clone(), flex);
+    bench("Flex (CPU)", &cpu_pipeline);
+    stage_breakdown(&cpu_pipeline);
     match Device::wgpu_options().init_with_setup() {
         Ok((device, setup)) => {
             let info = setup.adapter.get_info();

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Mutex;
 
+use web_time::Instant;
+
 use burn::tensor::{Device, Tensor, TensorData};
 use gkmvlp_vocab::mentions::mentioned_findings;
 use gkmvlp_vocab::questions::unknown_question_words;
@@ -105,6 +107,13 @@ pub struct Answer {
     /// it is on or where it is: the ECLS probability the answer comes from. `None` when the decoder wrote the
     /// answer, or when no one did.
     pub finding: Option<AnswerFinding>,
+}
+
+/// One step of [`Pipeline::stage_times`].
+#[derive(Debug, Clone, Serialize)]
+pub struct StageTime {
+    pub stage: &'static str,
+    pub ms: f64,
 }
 
 /// Where an answer comes from.
@@ -259,6 +268,28 @@ impl Pipeline {
     /// Runs the image side once; keep the result for every later question about the image.
     pub fn encode(&self, image: Tensor<4>) -> ImageEncoding {
         self.model.encode_image(image, &self.knowledge, RegionPooling::Predicted)
+    }
+
+    /// How long each step of analysing an image of `pixels` takes, in order: the input tensor, each box
+    /// of the image side ([`GkMvlp::encode_image_staged`]), the read-back of boxes and findings, and the
+    /// zero-shot scores of the 14 finding names. Meaningful on Flex, where each operation runs when it is
+    /// called (the read-backs then only copy).
+    pub async fn stage_times(&self, pixels: &[f32]) -> Result<Vec<StageTime>> {
+        let mut times = Vec::new();
+        let mut last = Instant::now();
+        let mut lap = |stage: &'static str| {
+            times.push(StageTime { stage, ms: last.elapsed().as_secs_f64() * 1e3 });
+            last = Instant::now();
+        };
+        let image = self.image_tensor(pixels)?;
+        lap("input_tensor");
+        let encoding = self.model.encode_image_staged(image, &self.knowledge, RegionPooling::Predicted, &mut lap);
+        self.analysis(&encoding).await?;
+        lap("read_back");
+        let names: Vec<String> = Entity::ALL.iter().map(|e| e.name().to_string()).collect();
+        self.zero_shot(&encoding, &names).await?;
+        lap("zero_shot");
+        Ok(times)
     }
 
     /// Region boxes and grounded findings of an encoded image (batch 1).

@@ -106,14 +106,31 @@ impl GkMvlp {
     /// Runs the image side of the model. `images`: `[batch, 1, size, size]` grey in [0, 1]; `pooling` says
     /// which boxes the region tokens are pooled from.
     pub fn encode_image(&self, images: Tensor<4>, knowledge: &Knowledge, pooling: RegionPooling) -> ImageEncoding {
+        self.encode_image_staged(images, knowledge, pooling, |_| {})
+    }
+
+    /// [`GkMvlp::encode_image`], calling `on_stage` with the name of each box of the figure once it has
+    /// run (`image_encoder`, `region_head`, `region_tokens`, `gk_module`, `ecls_head`, `contrastive`):
+    /// the per-stage breakdown of the benchmarks. Timestamps taken there measure the stages on a backend
+    /// that runs operations as they are called (Flex); a GPU backend only queues them.
+    pub fn encode_image_staged(
+        &self,
+        images: Tensor<4>,
+        knowledge: &Knowledge,
+        pooling: RegionPooling,
+        mut on_stage: impl FnMut(&'static str),
+    ) -> ImageEncoding {
         let image = self.vision_model.forward(images);
+        on_stage("image_encoder");
         let patches = image.patches();
         let boxes = self.region_head.forward(patches.clone());
+        on_stage("region_head");
         let pooling_boxes = match pooling {
             RegionPooling::Predicted => boxes.clone().detach(),
             RegionPooling::Given(given) => given,
         };
         let regions = self.region_tokens.forward(patches.clone(), image.grid, pooling_boxes.clone());
+        on_stage("region_tokens");
         let patch_grid = PatchGrid { patches, grid: image.grid, boxes: pooling_boxes };
         let grounded = self.gk_module.forward(
             knowledge.sentence_features.clone(),
@@ -122,9 +139,12 @@ impl GkMvlp {
             regions,
             patch_grid,
         );
+        on_stage("gk_module");
         let present = self.ecls_head.present_probability(grounded.tokens.clone());
+        on_stage("ecls_head");
         let visual_memory = Tensor::cat(vec![image.tokens.clone(), grounded.tokens], 1);
         let image_embedding = self.contrastive.image_embedding(image.cls());
+        on_stage("contrastive");
         ImageEncoding {
             image,
             boxes,
