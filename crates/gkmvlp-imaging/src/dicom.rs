@@ -1,7 +1,8 @@
 //! DICOM Part 10 through dicom-rs (`dicom-object` parses, `dicom-pixeldata` decodes): rescale
 //! slope/intercept, VOI window (file's first, else robust percentiles), MONOCHROME1 inversion, one
 //! frame of a multi-frame object (the first unless asked for another), colour (RGB / YBR, interleaved
-//! or planar) to luminance. JPEG-LS and planar colour are made native first (`dicom_native`).
+//! or planar) to luminance. JPEG-LS, JPEG Extended 12-bit and planar colour are made native first
+//! (`dicom_native`).
 
 use std::io::Cursor;
 
@@ -12,8 +13,8 @@ use dicom_object::{DefaultDicomObject, OpenFileOptions};
 use dicom_pixeldata::{DecodedPixelData, PhotometricInterpretation, PixelDecoder};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use crate::dicom_frames::{Geometry, check_compressed_frame};
-use crate::dicom_native::{decode_jpeg_ls, interleave_planes, is_jpeg_ls};
+use crate::dicom_frames::{Geometry, JPEG_EXTENDED, check_compressed_frame};
+use crate::dicom_native::{decode_jpeg_12, decode_jpeg_ls, interleave_planes, is_jpeg_ls};
 use crate::voi::{self, Window};
 use crate::{ImagingError, Radiograph, SourceFormat, check_dimensions, check_frame};
 
@@ -119,12 +120,14 @@ pub(crate) fn decode(bytes: &[u8], frame: Option<u32>) -> Result<Radiograph, Ima
     let native = obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some_and(|e| e.value().primitive().is_some());
     let planar = native && samples == 3 && int_attr(&obj, tags::PLANAR_CONFIGURATION) == Some(1);
     let number = index + 1;
-    // These two leave a single-frame native object holding the chosen frame.
+    // These leave a single-frame native object holding the chosen frame.
     let index = if is_jpeg_ls(&uid) {
         decode_jpeg_ls(&mut obj, index, geometry)?;
         0
     } else if planar {
         interleave_planes(&mut obj, index, geometry)?;
+        0
+    } else if uid == JPEG_EXTENDED && decode_jpeg_12(&mut obj, index, geometry)? {
         0
     } else {
         index

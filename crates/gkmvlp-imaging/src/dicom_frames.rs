@@ -12,12 +12,17 @@ use dicom_object::DefaultDicomObject;
 use crate::ImagingError;
 use crate::dicom::corrupt;
 use crate::dicom_native::{frame_bytes, is_jpeg_ls};
+use crate::jpeg12::is_grey_12_bit;
+
+/// JPEG Extended (processes 2 and 4): 8-bit frames go to jpeg-decoder, 12-bit ones to `jpeg12`.
+pub(crate) const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 
 /// Checks compressed frame `index` (0-based) against the DICOM attributes (`geometry`):
 ///
 /// - JPEG (all processes) and JPEG-LS: exactly one SOF before the first SOS, whose width, height,
 ///   component count and precision must match Columns, Rows, Samples per Pixel and Bits Allocated;
-///   DCT samples of more than 8 bits (JPEG Extended 12-bit) are refused as undecodable here;
+///   DCT samples of more than 8 bits are refused as undecodable here, but for the grey 12-bit
+///   sequential frames of JPEG Extended;
 /// - JPEG 2000: the SIZ of the codestream (raw, or inside a JP2 `jp2c` box) likewise;
 /// - RLE: the segment table and each segment's decoded length (the adapter indexes past a short
 ///   segment).
@@ -49,8 +54,9 @@ pub(crate) fn check_compressed_frame(
     {
         let sof = jpeg_header(&frame).ok_or_else(|| corrupt("compressed frame header unreadable"))?;
         // jpeg-decoder decodes DCT frames of 8-bit samples only; lossless (SOF3) and JPEG-LS (SOF55)
-        // take any precision.
-        if sof.precision > 8 && !matches!(sof.marker, 0xC3 | 0xF7) {
+        // take any precision, and grey 12-bit sequential frames of JPEG Extended go to `jpeg12`.
+        let extended = ts_uid == JPEG_EXTENDED && is_grey_12_bit(sof.marker, sof.precision, sof.geometry.samples);
+        if sof.precision > 8 && !matches!(sof.marker, 0xC3 | 0xF7) && !extended {
             return Err(ImagingError::UnsupportedTransferSyntax {
                 name: format!("JPEG Extended with {}-bit DCT samples", sof.precision),
                 uid: ts_uid.to_string(),
@@ -103,15 +109,15 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 /// A JPEG or JPEG-LS frame header: its marker (0xC0 to 0xCF, or 0xF7 for JPEG-LS), sample precision
 /// and geometry.
 #[derive(Debug, PartialEq)]
-struct Sof {
-    marker: u8,
-    precision: u32,
-    geometry: Geometry,
+pub(crate) struct Sof {
+    pub marker: u8,
+    pub precision: u32,
+    pub geometry: Geometry,
 }
 
 /// The SOF of a JPEG or JPEG-LS stream, walking marker segments from SOI to the first SOS. `None`
 /// when the structure is broken or there is not exactly one SOF.
-fn jpeg_header(jpeg: &[u8]) -> Option<Sof> {
+pub(crate) fn jpeg_header(jpeg: &[u8]) -> Option<Sof> {
     if !jpeg.starts_with(&[0xFF, 0xD8]) {
         return None;
     }

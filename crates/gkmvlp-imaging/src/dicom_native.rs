@@ -1,6 +1,7 @@
 //! Frames dicom-pixeldata 0.10.1 cannot decode itself, made into native pixel data first: JPEG-LS
 //! (its adapter is CharLS, C++ that does not build for wasm32, so the frame goes to the pure-Rust
-//! `pure_jpegls`), and planar colour (PlanarConfiguration 1, each colour plane after the other, which its
+//! `pure_jpegls`), JPEG Extended 12-bit (its jpeg-decoder reads 8-bit DCT only; see `jpeg12`), and
+//! planar colour (PlanarConfiguration 1, each colour plane after the other, which its
 //! `to_vec` refuses). The object is then rewritten as a single-frame explicit VR little endian one
 //! holding that frame, so rescale, signedness and windows are applied by the same path as every other
 //! file.
@@ -14,7 +15,8 @@ use dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN;
 
 use crate::ImagingError;
 use crate::dicom::corrupt;
-use crate::dicom_frames::Geometry;
+use crate::dicom_frames::{Geometry, jpeg_header};
+use crate::jpeg12;
 
 /// Whether `uid` names a JPEG-LS transfer syntax (lossless, or near-lossless).
 pub(crate) fn is_jpeg_ls(uid: &str) -> bool {
@@ -52,6 +54,24 @@ pub(crate) fn decode_jpeg_ls(obj: &mut DefaultDicomObject, index: u32, geometry:
     };
     replace_with_frame(obj, index, data);
     Ok(())
+}
+
+/// Decodes JPEG Extended frame `index` and replaces the object's pixel data with it when it is grey
+/// 12-bit; returns false, changing nothing, for an 8-bit frame (jpeg-decoder's).
+pub(crate) fn decode_jpeg_12(
+    obj: &mut DefaultDicomObject,
+    index: u32,
+    geometry: Geometry,
+) -> Result<bool, ImagingError> {
+    let encoded = frame_bytes(obj, index)?;
+    if !jpeg_header(&encoded).is_some_and(|sof| jpeg12::is_grey_12_bit(sof.marker, sof.precision, sof.geometry.samples))
+    {
+        return Ok(false);
+    }
+    let values = jpeg12::decode(&encoded, geometry.width, geometry.height)
+        .map_err(|e| corrupt(format!("JPEG Extended 12-bit frame {}: {e}", index + 1)))?;
+    replace_with_frame(obj, index, PrimitiveValue::U16(values.into()));
+    Ok(true)
 }
 
 /// Reorders native planar colour frame `index` (all reds, then greens, then blues) into interleaved

@@ -14,6 +14,7 @@ mod dicom_native;
 mod error;
 pub mod input_check;
 mod input_check_model;
+mod jpeg12;
 mod raster;
 mod resize;
 mod voi;

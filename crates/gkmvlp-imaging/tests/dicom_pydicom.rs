@@ -1,6 +1,6 @@
 //! pydicom's and pydicom-data's DICOM test files (fetched by scripts/fetch-assets.sh): JPEG-LS and the
 //! other compressed encodings against their uncompressed twins, frame by frame; planar colour against
-//! its interleaved twin; JPEG Extended 12-bit refused by name.
+//! its interleaved twin; JPEG Extended 12-bit against pydicom's reference values.
 
 mod common;
 
@@ -58,13 +58,64 @@ fn planar_colour_equals_the_interleaved_twin() {
     assert_eq!(planar, interleaved);
 }
 
-/// jpeg-decoder reads 8-bit DCT frames only; a 12-bit one is refused naming its transfer syntax.
+/// JPEG Extended 12-bit (JPGExtended.dcm, and JPEG-lossy.dcm, the same frame with an invalid scan
+/// end that sequential decoders ignore): a 256×1024 bone scan. pydicom's pixel reference gives
+/// 244 at (row 420, column 140) and 95 at (230, 120); the inverse DCT here is T.81's exact one, where
+/// libjpeg's integer one rounds differently by at most one count.
 #[test]
-fn jpeg_extended_12_bit_is_refused_by_name() {
-    for name in ["JPEG-lossy.dcm", "JPGExtended.dcm"] {
-        let err = decode(&pydicom(name)).unwrap_err();
-        assert!(matches!(err, ImagingError::UnsupportedTransferSyntax { .. }), "{name}: {err}");
-        let msg = err.to_string();
-        assert!(msg.contains("12-bit") && msg.contains("1.2.840.10008.1.2.4.51"), "{name}: {msg}");
+fn jpeg_extended_12_bit_matches_pydicoms_reference() {
+    for name in ["JPGExtended.dcm", "JPEG-lossy.dcm"] {
+        let r = decode(&pydicom(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((r.width, r.height, r.bits_stored), (256, 1024, 12), "{name}");
+        let values = r.modality_values.as_ref().expect("values");
+        let at = |row: usize, column: usize| values[row * 256 + column];
+        assert_eq!(at(420, 140), 244.0, "{name}");
+        assert!((at(230, 120) - 95.0).abs() <= 1.0, "{name}: {}", at(230, 120));
+        assert!(values.iter().all(|v| (0.0..=4095.0).contains(v)));
+        // A body on a dark field: the middle of the film is brighter than its corners.
+        let mean = |rows: std::ops::Range<usize>, columns: std::ops::Range<usize>| {
+            let n = (rows.len() * columns.len()) as f32;
+            rows.flat_map(|y| columns.clone().map(move |x| (y, x))).map(|(y, x)| at(y, x)).sum::<f32>() / n
+        };
+        let (body, corner) = (mean(200..350, 96..160), mean(0..64, 0..64));
+        assert!(body > 10.0 * corner + 20.0, "{name}: body {body}, corner {corner}");
     }
+}
+
+/// Flipped bytes and cuts in a 12-bit JPEG Extended file: refused or decoded, never a panic, and a
+/// file cut inside its scan is refused rather than filled with grey.
+#[test]
+fn damaged_jpeg_extended_12_bit_never_panics() {
+    let file = pydicom("JPGExtended.dcm");
+    let start = file.windows(4).rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00]).expect("pixel data");
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut ok, mut refused) = (0, 0);
+    for _ in 0..300 {
+        let mut bytes = file.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = start + (next() as usize) % (bytes.len() - start);
+            bytes[at] = next() as u8;
+        }
+        match decode(&bytes) {
+            Ok(_) => ok += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    eprintln!("JPEG Extended mutations: {ok} decoded, {refused} refused");
+    let cut = start + (file.len() - start) / 2;
+    let mut truncated = file[..cut].to_vec();
+    // Keep the DICOM structure whole: end the fragment and the sequence where the cut is.
+    let fragment_at = file[start..].windows(4).rposition(|w| w == [0xFE, 0xFF, 0x00, 0xE0]).expect("fragment") + start;
+    let fragment_len = (cut - fragment_at - 8) & !1;
+    truncated.truncate(fragment_at + 8 + fragment_len);
+    truncated[fragment_at + 4..fragment_at + 8].copy_from_slice(&(fragment_len as u32).to_le_bytes());
+    truncated.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    let err = decode(&truncated).unwrap_err();
+    assert!(err.to_string().contains("12-bit"), "{err}");
 }

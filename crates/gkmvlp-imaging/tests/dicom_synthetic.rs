@@ -453,6 +453,29 @@ fn unsupported_transfer_syntax_is_named() {
     assert!(msg.contains("JPEG XL") && msg.contains(JPEG_XL), "{msg}");
 }
 
+/// DCT frames of more than 8 bits that no decoder here reads (a 12-bit baseline frame, a 12-bit frame
+/// under JPEG Baseline's transfer syntax) are refused naming the transfer syntax.
+#[test]
+fn twelve_bit_dct_frames_without_a_decoder_are_refused_by_name() {
+    let img = image::GrayImage::from_fn(32, 32, |x, y| image::Luma([(x * 8 + y) as u8]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img).expect("encode");
+    if jpeg.len() % 2 == 1 {
+        jpeg.push(0);
+    }
+    let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("SOF0");
+    jpeg[sof + 4] = 12;
+    for (ts, marker) in [("1.2.840.10008.1.2.4.51", 0xC0), (JPEG_BASELINE, 0xC1)] {
+        jpeg[sof + 1] = marker;
+        let mut spec = Spec::grey(32, 32, 16);
+        spec.ts = ts;
+        spec.pixels = Some(encapsulated(jpeg.clone()));
+        let err = decode(&spec.bytes()).unwrap_err();
+        assert!(matches!(err, ImagingError::UnsupportedTransferSyntax { .. }), "{ts}: {err}");
+        assert!(err.to_string().contains("12-bit DCT samples") && err.to_string().contains(ts), "{err}");
+    }
+}
+
 #[test]
 fn huge_dimensions_are_refused_before_decoding() {
     let mut spec = Spec::grey(60_000, 60_000, 8);
