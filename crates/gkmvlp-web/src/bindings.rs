@@ -255,11 +255,12 @@ impl GkMvlpApp {
     }
 
     /// Decodes a PNG, JPEG or DICOM and checks that it looks like a frontal chest radiograph; no model
-    /// runs, and none need be loaded yet. The image replaces the open one (its display pixels, its
-    /// requests) even when refused.
+    /// runs, and none need be loaded yet. `frame` picks the frame of a multi-frame DICOM, counted from 1
+    /// (omitted: the first; one the file lacks is an `ImageError`). The image replaces the open one (its
+    /// display pixels, its requests) even when refused.
     #[wasm_bindgen(unchecked_return_type = "CheckedImageInfo")]
-    pub fn open(&self, image_bytes: &[u8]) -> Result<JsValue, JsValue> {
-        let checked = CheckedImage::decode(image_bytes).map_err(js_error)?;
+    pub fn open(&self, image_bytes: &[u8], frame: Option<u32>) -> Result<JsValue, JsValue> {
+        let checked = CheckedImage::decode_frame(image_bytes, frame).map_err(js_error)?;
         let info = checked.info();
         *self.image.borrow_mut() = None;
         *self.checked.borrow_mut() = Some(Rc::new(checked));
