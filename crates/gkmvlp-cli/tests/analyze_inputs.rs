@@ -86,3 +86,33 @@ fn an_oversized_or_endless_input_is_refused_before_it_is_read_whole() {
     }
     let _ = std::fs::remove_file(&sparse);
 }
+
+/// pydicom-data's emri_small: ten 64×64 MR frames (fetched by scripts/fetch-assets.sh). Not a chest
+/// radiograph, so analysed only when asked to go on.
+fn ten_frames() -> String {
+    let path = format!("{REPO}/assets/negatives/pydicom-data/emri_small.dcm");
+    assert!(Path::new(&path).exists(), "{path} is missing: run scripts/fetch-assets.sh first");
+    path
+}
+
+#[test]
+fn a_multi_frame_dicom_says_its_frames_and_analyses_the_one_chosen() {
+    let path = ten_frames();
+    let first = gkmvlp(&["analyze", &path, "--analyse-anyway", "--json"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("10 frames") && stderr.contains("--frame"), "the frames are said: {stderr}");
+    let out: Value = serde_json::from_slice(&first.stdout).expect("JSON");
+    assert_eq!((out["frames"].as_u64(), out["frame"].as_u64()), (Some(10), Some(1)));
+
+    let third = gkmvlp(&["analyze", &path, "--analyse-anyway", "--json", "--frame", "3"]);
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+    let out3: Value = serde_json::from_slice(&third.stdout).expect("JSON");
+    assert_eq!(out3["frame"].as_u64(), Some(3));
+    assert_ne!(out["analysis"]["regions"], out3["analysis"]["regions"], "another frame gives other boxes");
+
+    let absent = gkmvlp(&["analyze", &path, "--analyse-anyway", "--frame", "11"]);
+    assert!(!absent.status.success());
+    let stderr = String::from_utf8_lossy(&absent.stderr);
+    assert!(stderr.contains("frame 11 does not exist") && stderr.contains("10 frame"), "{stderr}");
+}
