@@ -170,8 +170,10 @@ let windowState: { center: number; width: number; span: number } | null = null;
 let reportId = 0;
 /** Bumped by every file opened: an older file's outcome arriving late is dropped (the newest file wins). */
 let openSeq = 0;
-/** A copy of the open image's bytes, to open it again in a restarted worker. */
+/** A copy of the open image's bytes, to open it again in a restarted worker or at another frame. */
 let currentBytes: ArrayBuffer | null = null;
+/** The frame on display of a multi-frame DICOM (from 1). */
+let currentFrame = 1;
 /** The open image waits for the model to be ready to be analysed (`anyway`: past a refusal, as asked). */
 let analyseWhenReady: { anyway: boolean } | null = null;
 /** How the open image was analysed, to analyse it again in a restarted worker. */
@@ -297,6 +299,14 @@ function showImage(r: Results["open"], name: string): void {
   delete report.dataset.state;
   $("report-stop").hidden = true;
   $("image-info").textContent = `${name}: ${info.format}, ${info.width}×${info.height}, ${info.bits_stored} bits${info.invert ? ", MONOCHROME1" : ""}`;
+  // A multi-frame DICOM: say how many frames there are and which one is shown, and let the user choose.
+  const frames = info.frames;
+  currentFrame = info.frame;
+  $("frames").hidden = frames <= 1;
+  $("frame-count").textContent = String(frames);
+  const frameInput = $<HTMLInputElement>("frame-input");
+  frameInput.max = String(frames);
+  frameInput.value = String(currentFrame);
   if (info.window && info.value_range) {
     windowState = { ...info.window, span: Math.max(1, info.value_range[1] - info.value_range[0]) };
     viewer.onWindowDrag = onWindowDrag;
@@ -355,7 +365,7 @@ async function analyse(name: string, anyway: boolean): Promise<void> {
   }
 }
 
-async function openImage(bytes: ArrayBuffer, name: string): Promise<void> {
+async function openImage(bytes: ArrayBuffer, name: string, frame?: number): Promise<void> {
   const seq = ++openSeq;
   if (!restarting) clearMessage();
   $("image-info").textContent = `reading ${name}…`;
@@ -366,7 +376,7 @@ async function openImage(bytes: ArrayBuffer, name: string): Promise<void> {
     let opened: Results["open"];
     try {
       // While the model loads, the worker decodes the file at once (no model needed) and shows it.
-      opened = await request({ type: "open", bytes }, undefined, [bytes]);
+      opened = await request({ type: "open", bytes, frame }, undefined, [bytes]);
     } catch (e) {
       if (e instanceof Superseded || seq !== openSeq) return;
       const err = e as Error;
@@ -395,6 +405,19 @@ async function openImage(bytes: ArrayBuffer, name: string): Promise<void> {
     document.body.dataset.opened = String(Number(document.body.dataset.opened ?? 0) + 1);
   }
 }
+
+$("frame-input").addEventListener("change", () => {
+  const input = $<HTMLInputElement>("frame-input");
+  const frame = Math.round(Number(input.value));
+  const frames = Number(input.max);
+  if (!currentBytes || !openName || frame === currentFrame) return;
+  if (!(frame >= 1 && frame <= frames)) {
+    showMessage(`${openName} has frames 1 to ${frames}; frame ${frame} is not one of them.`, "info");
+    input.value = String(currentFrame);
+    return;
+  }
+  void openImage(currentBytes.slice(0), openName, frame);
+});
 
 $("analyse-anyway").addEventListener("click", () => {
   if (!openName || analysis) return;
@@ -568,7 +591,7 @@ function whenReady(fromCache: boolean): void {
       // The new worker has no image: open the one on display again, and analyse it if it was.
       const name = openName;
       const seq = openSeq;
-      request({ type: "open", bytes: currentBytes.slice(0) })
+      request({ type: "open", bytes: currentBytes.slice(0), frame: currentFrame })
         .then(() => {
           if (seq === openSeq && wanted) void analyse(name, wanted.anyway);
         })

@@ -27,7 +27,8 @@ export interface WeightsSource {
 
 export type Request =
   | { id: number; type: "load"; baseUrl: string; backend: BackendChoice; weights: "auto" | "untrained" }
-  | { id: number; type: "open"; bytes: ArrayBuffer }
+  /** `frame`: which frame of a multi-frame DICOM, counted from 1 (the first when omitted). */
+  | { id: number; type: "open"; bytes: ArrayBuffer; frame?: number }
   /** Analyses the open image; `anyway`: even though the input check refused it (the user's choice). */
   | { id: number; type: "analyze"; anyway: boolean }
   | { id: number; type: "zeroShot"; texts: string[] }

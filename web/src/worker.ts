@@ -159,7 +159,7 @@ async function loadModel(req: Extract<Request, { type: "load" }>): Promise<Resul
 /** Decodes and checks an image (no model needed) and sends its display pixels. */
 function openImage(a: GkMvlpApp, req: Extract<Request, { type: "open" }>, start: number): void {
   post({ status: "started", id: req.id });
-  const checked = a.open(new Uint8Array(req.bytes));
+  const checked = a.open(new Uint8Array(req.bytes), req.frame); // `frame`: of a multi-frame DICOM
   const rgba = a.displayPixels().buffer as ArrayBuffer;
   const result = { checked, width: checked.image.width, height: checked.image.height, rgba };
   post({ status: "complete", id: req.id, type: "open", result, ms: Math.round(performance.now() - start) }, [rgba]);

@@ -4,7 +4,8 @@
 //   2. hostile files (sequences nested 10,000 deep, a 4 GB length claim, a PNG bomb, garbage) each get a
 //      message, the worker survives or the page restarts it, and the next good image is analysed; a
 //      trapped worker and a hung one are restarted (issue 37);
-//   3. a lost GPU device: the page goes on on Flex, says so and analyses the image again (issue 37).
+//   3. a multi-frame DICOM: the page says how many frames there are and shows the one chosen (issue 37);
+//   4. a lost GPU device: the page goes on on Flex, says so and analyses the image again (issue 37).
 // The hostile files are generated here. Runs on the untrained tiny network unless GKMVLP_WEB_WEIGHTS
 // says otherwise (`auto`: what ships).
 import { after, before, describe, test } from "node:test";
@@ -119,6 +120,42 @@ function dicomHugeClaim() {
     dicomElement(0x0028, 0x0103, "US", us(0)),
     dicomElement(0x7fe0, 0x0010, "OW", Buffer.alloc(65536), 0xfffffff0),
   ]));
+}
+
+/** A native 8-bit MONOCHROME2 DICOM of `frames` 128×128 frames: odd frames grow brighter to the right, even ones to the left. */
+function dicomMultiFrame(frames) {
+  const side = 128;
+  const pixels = Buffer.alloc(side * side * frames);
+  for (let k = 0; k < frames; k++) {
+    for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) pixels[(k * side + y) * side + x] = 20 + (k % 2 ? side - 1 - x : x) + (y >> 2);
+  }
+  return dicomFile(Buffer.concat([
+    dicomElement(0x0028, 0x0002, "US", us(1)),
+    dicomElement(0x0028, 0x0004, "CS", text("MONOCHROME2")),
+    dicomElement(0x0028, 0x0008, "IS", text(String(frames))),
+    dicomElement(0x0028, 0x0010, "US", us(side)),
+    dicomElement(0x0028, 0x0011, "US", us(side)),
+    dicomElement(0x0028, 0x0100, "US", us(8)),
+    dicomElement(0x0028, 0x0101, "US", us(8)),
+    dicomElement(0x0028, 0x0102, "US", us(7)),
+    dicomElement(0x0028, 0x0103, "US", us(0)),
+    dicomElement(0x7fe0, 0x0010, "OB", pixels),
+  ]));
+}
+
+/** Mean brightness of the canvas's right half less that of its left half. */
+function rightMinusLeft(page) {
+  return page.evaluate(() => {
+    const canvas = document.querySelector("#canvas");
+    const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+    let left = 0;
+    let right = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if ((i / 4) % canvas.width < canvas.width / 2) left += data[i];
+      else right += data[i];
+    }
+    return (right - left) / (data.length / 8);
+  });
 }
 
 /** Mean brightness of the viewer's canvas (0 for a black canvas). */
@@ -243,6 +280,40 @@ describe("Robustness", () => {
     await ready(page, log);
     await page.setInputFiles("#file", { name: "after-hang.png", mimeType: "image/png", buffer: good });
     await waitAnalysed(page, analysed + 1, "a good image after the hang");
+    await page.close();
+  });
+
+  test("a multi-frame DICOM: the page says how many frames there are and shows the one chosen", { timeout: LOAD_TIMEOUT }, async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const log = watch(page);
+    await page.goto(url + QUERY);
+    await ready(page, log);
+    const opened = () => page.evaluate(() => Number(document.body.dataset.opened ?? 0));
+    await page.setInputFiles("#file", { name: "three-frames.dcm", mimeType: "application/dicom", buffer: dicomMultiFrame(3) });
+    await page.waitForFunction(() => Number(document.body.dataset.opened ?? 0) >= 1, null, { timeout: STEP_TIMEOUT });
+    assert.match(await page.textContent("#image-info"), /^three-frames\.dcm: DICOM, 128×128/, await page.textContent("#message"));
+    assert.ok(await page.isVisible("#frames"), "the frame chooser shows for a multi-frame file");
+    assert.equal((await page.textContent("#frames")).trim(), "This file has 3 frames; showing frame");
+    assert.equal(await page.inputValue("#frame-input"), "1");
+    const first = await rightMinusLeft(page);
+    assert.ok(first > 10, `frame 1 grows brighter to the right: ${first}`);
+    const before = await opened();
+    await page.fill("#frame-input", "2");
+    await page.dispatchEvent("#frame-input", "change");
+    await page.waitForFunction((n) => Number(document.body.dataset.opened ?? 0) > n, before, { timeout: STEP_TIMEOUT });
+    assert.equal(await page.inputValue("#frame-input"), "2", await page.textContent("#message"));
+    assert.match(await page.textContent("#image-info"), /^three-frames\.dcm: DICOM/);
+    const second = await rightMinusLeft(page);
+    assert.ok(second < -10, `frame 2 (brighter to the left: ${second}) is drawn, not frame 1 (${first})`);
+    await page.fill("#frame-input", "7");
+    await page.dispatchEvent("#frame-input", "change");
+    assert.match(await page.textContent("#message"), /^three-frames\.dcm has frames 1 to 3; frame 7 is not one of them\.$/);
+    assert.equal(await page.inputValue("#frame-input"), "2");
+    // A single-frame file hides the chooser.
+    const again = await opened();
+    await page.setInputFiles("#file", { name: "simulated.png", mimeType: "image/png", buffer: readFileSync(SIMULATED) });
+    await page.waitForFunction((n) => Number(document.body.dataset.opened ?? 0) > n, again, { timeout: STEP_TIMEOUT });
+    assert.equal(await page.isVisible("#frames"), false);
     await page.close();
   });
 
