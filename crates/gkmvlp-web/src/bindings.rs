@@ -87,6 +87,7 @@ export interface GroundedFinding {
   region_attention: number[];
 }
 export interface ZeroShotScore { finding: string; probability: number; }
+export interface StageTime { stage: string; ms: number; }
 export interface SentenceCheck { sentence: string; match_probability: number; }
 /** `source` says who answered: the findings list, the report decoder, or no one (`unanswerable`: the question
  * asks about a finding or in words the model does not know, and `text` says so). `finding` is set when the
@@ -278,6 +279,17 @@ impl GkMvlpApp {
             let open = Rc::new(session.encode(&checked, analyse_anyway).map_err(js_error)?);
             *image.borrow_mut() = Some(open.clone());
             to_js(&session.analyze(&open).await.map_err(js_error)?)
+        })
+    }
+
+    /// How long each step of opening and analysing `image_bytes` takes, in ms (the benchmark's
+    /// breakdown); leaves the open image as it is.
+    #[wasm_bindgen(js_name = stageTimes, unchecked_return_type = "Promise<StageTime[]>")]
+    pub fn stage_times(&self, image_bytes: Vec<u8>) -> Promise {
+        let session = self.session.clone();
+        future_to_promise(async move {
+            let session = loaded(&session)?;
+            to_js(&session.stage_times(&image_bytes).await.map_err(js_error)?)
         })
     }
 

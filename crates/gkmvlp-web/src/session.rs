@@ -8,7 +8,8 @@ use std::ops::ControlFlow;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Bool, Device, Int, Tensor};
 use gkmvlp::inference::pipeline::{
-    Analysis, Answer, GroundedFinding, Pipeline, RegionBox, SentenceCheck, WeightsOrigin, ZeroShotScore,
+    Analysis, Answer, GroundedFinding, Pipeline, RegionBox, SentenceCheck, StageClock, StageTime, WeightsOrigin,
+    ZeroShotScore,
 };
 use gkmvlp::inference::reference_run::synthetic_radiograph;
 use gkmvlp::storage::weights::{self, Manifest, WeightFiles};
@@ -209,6 +210,21 @@ impl Session {
         let size = self.pipeline.image_size() as u32;
         let tensor: Tensor<4> = self.pipeline.image_tensor(&image.radiograph.resize_square(size).pixels)?;
         Ok(OpenImage { checked: image.info(), encoding: self.pipeline.encode(tensor) })
+    }
+
+    /// How long each step of opening and analysing `bytes` takes, as the page runs them: decode, input
+    /// check, resize to the model's input, then [`Pipeline::stage_times`]. The benchmark's breakdown; on
+    /// Flex, where each operation runs when it is called.
+    pub async fn stage_times(&self, bytes: &[u8]) -> Result<Vec<StageTime>> {
+        let mut clock = StageClock::start();
+        let radiograph = gkmvlp_imaging::decode(bytes)?;
+        clock.lap("decode");
+        radiograph.check_frontal_chest();
+        clock.lap("input_check");
+        let pixels = radiograph.resize_square(self.pipeline.image_size() as u32).pixels;
+        clock.lap("resize");
+        self.pipeline.stage_times(&pixels, &mut clock).await?;
+        Ok(clock.into_times())
     }
 
     /// Boxes, grounded findings and zero-shot scores of the 14 finding names.

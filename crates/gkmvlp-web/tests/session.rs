@@ -161,3 +161,30 @@ fn typescript_interfaces_cover_the_result_fields() {
         }
     }
 }
+
+#[test]
+fn stage_times_name_every_step_of_opening_and_analysing_in_order() {
+    let s = Session::untrained(TOKENIZER, Device::flex()).unwrap();
+    let film = Radiograph::grey(256, 256, synthetic_radiograph(256)).to_png_8bit();
+    let times = pollster::block_on(s.stage_times(&film)).unwrap();
+    let stages: Vec<&str> = times.iter().map(|t| t.stage).collect();
+    assert_eq!(
+        stages,
+        [
+            "decode",
+            "input_check",
+            "resize",
+            "input_tensor",
+            "image_encoder",
+            "region_head",
+            "region_tokens",
+            "gk_module",
+            "ecls_head",
+            "contrastive",
+            "read_back",
+            "zero_shot"
+        ]
+    );
+    assert!(times.iter().all(|t| t.ms.is_finite() && t.ms >= 0.0), "{times:?}");
+    assert!(pollster::block_on(s.stage_times(b"not an image")).is_err());
+}

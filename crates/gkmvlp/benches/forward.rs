@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use gkmvlp::GkMvlpConfig;
 use gkmvlp::inference::generation::{Generation, greedy};
-use gkmvlp::inference::pipeline::{Pipeline, WeightsOrigin};
+use gkmvlp::inference::pipeline::{Pipeline, StageClock, WeightsOrigin};
 use gkmvlp::inference::reference_run::synthetic_radiograph;
 use gkmvlp::tokenizer::{CLS_ID, TextTokenizer};
 
@@ -58,7 +58,12 @@ fn bench(name: &str, pipeline: &Pipeline) {
 /// left out), as the browser benchmark prints it for Flex in wasm.
 fn stage_breakdown(pipeline: &Pipeline) {
     let pixels = synthetic_radiograph(pipeline.image_size());
-    let runs: Vec<_> = (0..=RUNS).map(|_| pollster::block_on(pipeline.stage_times(&pixels)).unwrap()).skip(1).collect();
+    let run = || {
+        let mut clock = StageClock::start();
+        pollster::block_on(pipeline.stage_times(&pixels, &mut clock)).unwrap();
+        clock.into_times()
+    };
+    let runs: Vec<_> = (0..=RUNS).map(|_| run()).skip(1).collect();
     let stages: Vec<String> = runs[0]
         .iter()
         .enumerate()

@@ -109,11 +109,34 @@ pub struct Answer {
     pub finding: Option<AnswerFinding>,
 }
 
-/// One step of [`Pipeline::stage_times`].
+/// One stage timed by a [`StageClock`].
 #[derive(Debug, Clone, Serialize)]
 pub struct StageTime {
     pub stage: &'static str,
     pub ms: f64,
+}
+
+/// Splits the time since it started into named stages.
+pub struct StageClock {
+    last: Instant,
+    times: Vec<StageTime>,
+}
+
+impl StageClock {
+    pub fn start() -> StageClock {
+        StageClock { last: Instant::now(), times: Vec::new() }
+    }
+
+    /// Ends `stage` now: it took the time since the previous lap.
+    pub fn lap(&mut self, stage: &'static str) {
+        let now = Instant::now();
+        self.times.push(StageTime { stage, ms: (now - self.last).as_secs_f64() * 1e3 });
+        self.last = now;
+    }
+
+    pub fn into_times(self) -> Vec<StageTime> {
+        self.times
+    }
 }
 
 /// Where an answer comes from.
@@ -270,26 +293,21 @@ impl Pipeline {
         self.model.encode_image(image, &self.knowledge, RegionPooling::Predicted)
     }
 
-    /// How long each step of analysing an image of `pixels` takes, in order: the input tensor, each box
+    /// Times each step of analysing an image of `pixels` on `clock`, in order: the input tensor, each box
     /// of the image side ([`GkMvlp::encode_image_staged`]), the read-back of boxes and findings, and the
     /// zero-shot scores of the 14 finding names. Meaningful on Flex, where each operation runs when it is
     /// called (the read-backs then only copy).
-    pub async fn stage_times(&self, pixels: &[f32]) -> Result<Vec<StageTime>> {
-        let mut times = Vec::new();
-        let mut last = Instant::now();
-        let mut lap = |stage: &'static str| {
-            times.push(StageTime { stage, ms: last.elapsed().as_secs_f64() * 1e3 });
-            last = Instant::now();
-        };
+    pub async fn stage_times(&self, pixels: &[f32], clock: &mut StageClock) -> Result<()> {
         let image = self.image_tensor(pixels)?;
-        lap("input_tensor");
-        let encoding = self.model.encode_image_staged(image, &self.knowledge, RegionPooling::Predicted, &mut lap);
+        clock.lap("input_tensor");
+        let encoding =
+            self.model.encode_image_staged(image, &self.knowledge, RegionPooling::Predicted, |stage| clock.lap(stage));
         self.analysis(&encoding).await?;
-        lap("read_back");
+        clock.lap("read_back");
         let names: Vec<String> = Entity::ALL.iter().map(|e| e.name().to_string()).collect();
         self.zero_shot(&encoding, &names).await?;
-        lap("zero_shot");
-        Ok(times)
+        clock.lap("zero_shot");
+        Ok(())
     }
 
     /// Region boxes and grounded findings of an encoded image (batch 1).
