@@ -3,7 +3,7 @@
 // (`performance.memory.usedJSHeapSize`, exact with --enable-precise-memory-info, after a forced GC) and the
 // worker's wasm memory (`WebAssembly.Memory.buffer.byteLength`, through the `?debug` hook) every few
 // operations. Prints JSON: the slopes (bytes per 100 operations, least squares over the second half of the
-// samples) and the peaks. Options: `-- --n 300` (analyses, and as many questions), `--every 20`
+// samples) and the peaks. Options: `-- --n 300` (analyses, and as many questions), `--every 24`
 // (operations between samples), `--weights untrained|demo` (default untrained: the tiny network;
 // `demo`: the shipped weights), `--webgpu` (WebGPU instead of Flex). Writes web/bench-results/soak-*.json.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -19,7 +19,10 @@ const arg = (name, fallback) => {
   return i > 0 ? process.argv[i + 1] : fallback;
 };
 const n = Number(arg("--n", 300));
-const every = Number(arg("--every", 20));
+// 24 operations are three rounds of the four sample images: every reading then follows the same image (the
+// page holds the image on display, and rg1.png's buffers are 16 MB larger than the others', so readings
+// after different images would make a slope of their own).
+const every = Number(arg("--every", 24));
 const weights = arg("--weights", "untrained");
 const webgpu = process.argv.includes("--webgpu");
 const dist = join(repo, "web/dist");
