@@ -1,0 +1,1 @@
+"""The network, one module per file of crates/gkmvlp/src/network/."""

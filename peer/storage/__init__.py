@@ -1,0 +1,1 @@
+"""Reading the shipped weights folder (mirrors crates/gkmvlp/src/storage/)."""
