@@ -46,15 +46,21 @@ def main():
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--flex", nargs="*", default=[], help="peer_reference JSON files with a bench section")
-    parser.add_argument("--merge", help="an earlier output of this script: take its PyTorch and onnxruntime rows")
+    parser.add_argument("--merge", nargs="*", default=[],
+                        help="earlier outputs of this script: take their PyTorch and onnxruntime rows")
     parser.add_argument("--out", default="target/peer-bench.json")
     args = parser.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
 
+    # OMP_WAIT_POLICY=PASSIVE (set before the process starts) makes PyTorch's OpenMP threads sleep instead
+    # of spinning while they wait; onnxruntime's pool is then told not to spin either. On a loaded machine
+    # spinning threads fight the other jobs for the cores.
+    passive = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+    wait = "passive" if passive else "spin"
     if args.merge:
-        earlier = json.loads(Path(args.merge).read_text())
-        rows = earlier["results"]
-        load_before = earlier["machine"]["load_average_before"]
+        earlier = [json.loads(Path(path).read_text()) for path in args.merge]
+        rows = [row for e in earlier for row in e["results"]]
+        load_before = earlier[0]["machine"]["load_average_before"]
     else:
         ref = reference()
         model, knowledge = load_model(ref)
@@ -77,14 +83,16 @@ def main():
             options.intra_op_num_threads = n
             options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if passive:
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(str(IMAGE_ONNX), options, providers=["CPUExecutionProvider"])
             feed = {"images": x.numpy()}
 
             def run_ort(session=session, feed=feed):
                 session.run(IMAGE_OUTPUTS, feed)
 
-            runners.append(("PyTorch (eager, CPU)", n, run_torch))
-            runners.append(("onnxruntime (CPU EP)", n, run_ort))
+            runners.append((f"PyTorch eager, {wait}", n, run_torch))
+            runners.append((f"onnxruntime CPU, {wait}", n, run_ort))
         cold = {}
         for name, n, run in runners:
             cold[(name, n)] = timed(run, 0, 1)[0]
@@ -96,7 +104,7 @@ def main():
             for name, n, run in runners:
                 samples[(name, n)] += timed(run, 1, BLOCK)
         rows = [
-            {"runtime": name, "threads": n, "cold_ms": cold[(name, n)],
+            {"runtime": name, "threads": n, "wait": wait, "cold_ms": cold[(name, n)],
              "warm_median_ms": statistics.median(samples[(name, n)]),
              "warm_min_ms": min(samples[(name, n)]), "warm_ms": samples[(name, n)]}
             for name, n, _ in runners
@@ -110,7 +118,7 @@ def main():
             entry = flex.setdefault(int(n) if n else None, {"cold_ms": bench["cold_ms"], "warm_ms": []})
             entry["warm_ms"] += bench["warm_ms"]
     for n, entry in flex.items():
-        rows.append({"runtime": "gkmvlp burn Flex", "threads": n, "cold_ms": entry["cold_ms"],
+        rows.append({"runtime": "gkmvlp burn Flex", "threads": n, "wait": "rayon", "cold_ms": entry["cold_ms"],
                      "warm_median_ms": statistics.median(entry["warm_ms"]), "warm_min_ms": min(entry["warm_ms"]),
                      "warm_ms": entry["warm_ms"]})
 
@@ -132,9 +140,9 @@ def main():
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"CPU: {result['machine']['cpu']} ({result['machine']['cores']} cores); load average "
           f"{load_before[0]:.2f} before, {result['machine']['load_average_after'][0]:.2f} after")
-    print(f"{'runtime':<24} {'threads':>7} {'cold ms':>9} {'warm median ms':>15} {'warm min ms':>12}")
+    print(f"{'runtime':<26} {'threads':>7} {'cold ms':>9} {'warm median ms':>15} {'warm min ms':>12}")
     for row in rows:
-        print(f"{row['runtime']:<24} {row['threads']!s:>7} {row['cold_ms']:>9.1f} {row['warm_median_ms']:>15.1f}"
+        print(f"{row['runtime']:<26} {row['threads']!s:>7} {row['cold_ms']:>9.1f} {row['warm_median_ms']:>15.1f}"
               f" {min(row['warm_ms']):>12.1f}")
     print(f"wrote {args.out}")
 

@@ -9,7 +9,8 @@
 #   2. checks the PyTorch peer against burn within 1e-3 (peer/test_parity.py);
 #   3. exports the image side and the text encoder to ONNX and checks onnxruntime against PyTorch within
 #      1e-4 (peer/export_onnx.py);
-#   4. times the image side in PyTorch and onnxruntime at 1 and 2 threads, and Flex again after them, and
+#   4. times the image side in PyTorch and onnxruntime at 1 and 2 threads (with spinning and with passive
+#      waiting threads), and Flex again after them, and
 #      writes target/peer-bench.json with every median, the CPU, the load average and the versions
 #      (peer/bench.py).
 # Env: PEER_RUNS (timed runs per configuration, default 20), PEER_THREADS (default 1,2), PEER_SKIP_BUILD=1.
@@ -43,7 +44,12 @@ cp "target/peer/flex-${THREADS##*,}-before.json" target/peer/reference.json
 
 "$PY" peer/test_parity.py
 "$PY" peer/export_onnx.py
-"$PY" peer/bench.py --threads "$THREADS" --runs "$RUNS" --out target/peer/python-bench.json
+# Twice: with the runtimes' default waiting (worker threads spin), and with passive waiting
+# (OMP_WAIT_POLICY=PASSIVE for PyTorch's OpenMP, no spinning in onnxruntime's pool).
+"$PY" peer/bench.py --threads "$THREADS" --runs "$RUNS" --out target/peer/python-bench-spin.json
+OMP_WAIT_POLICY=PASSIVE "$PY" peer/bench.py --threads "$THREADS" --runs "$RUNS" \
+  --out target/peer/python-bench-passive.json
 flex_bench after
 "$PY" peer/bench.py --threads "$THREADS" --runs "$RUNS" --flex target/peer/flex-*-before.json \
-  target/peer/flex-*-after.json --merge target/peer/python-bench.json --out target/peer-bench.json
+  target/peer/flex-*-after.json --merge target/peer/python-bench-spin.json target/peer/python-bench-passive.json \
+  --out target/peer-bench.json
