@@ -218,6 +218,9 @@ fn a_question_in_words_the_model_never_read_is_not_given_to_the_decoder() {
     assert!(!french.text.contains("yes"), "no verdict: {}", french.text);
 
     assert_eq!(answer("Is the patient a smoker?").source, AnswerSource::Unanswerable);
+    let rambling = answer(&format!("{} one two three four five six seven", "z".repeat(20_000)));
+    assert!(rambling.text.len() < 500, "a short message whatever was typed: {} bytes", rambling.text.len());
+    assert!(rambling.text.contains("and 3 more"), "{}", rambling.text);
     assert_eq!(answer("Is there a pleural effusion?").source, AnswerSource::Findings);
     assert_eq!(answer("How large is the pleural effusion?").source, AnswerSource::Decoder);
 }

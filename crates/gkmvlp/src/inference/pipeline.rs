@@ -116,6 +116,24 @@ pub struct StageTime {
     pub ms: f64,
 }
 
+/// The first few of `words` quoted, each cut short, for a message that stays short whatever was typed.
+fn quoted_words(words: &[String]) -> String {
+    const SHOWN: usize = 5;
+    const LONGEST: usize = 24;
+    let mut quoted: Vec<String> = words
+        .iter()
+        .take(SHOWN)
+        .map(|w| match w.char_indices().nth(LONGEST) {
+            Some((cut, _)) => format!("\"{}…\"", &w[..cut]),
+            None => format!("\"{w}\""),
+        })
+        .collect();
+    if words.len() > SHOWN {
+        quoted.push(format!("and {} more", words.len() - SHOWN));
+    }
+    quoted.join(", ")
+}
+
 /// Splits the time since it started into named stages.
 pub struct StageClock {
     last: Instant,
@@ -468,7 +486,7 @@ impl Pipeline {
                 "This model does not know the words {}: it was trained only on English questions such as \
                  \"Is there a pleural effusion?\", \"Which side is the pneumothorax on?\", \"Where is the lung \
                  nodule?\", \"How large is the pleural effusion?\" and \"What are the findings?\"",
-                unknown.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(", ")
+                quoted_words(&unknown)
             );
             return Ok(Answer { text, source: AnswerSource::Unanswerable, finding: None });
         }
