@@ -3,7 +3,7 @@
 // first image after load), "warm" the median of the repeats. An analysis is timed as the page runs it:
 // open (decode and input check), then analyze.
 
-import type { BackendChoice, Request, Results, WorkerEvent } from "./protocol.ts";
+import type { BackendChoice, Request, Results, StageTime, WorkerEvent } from "./protocol.ts";
 
 const params = new URLSearchParams(location.search);
 const backend: BackendChoice = params.get("backend") === "flex" ? "flex" : "webgpu";
@@ -75,6 +75,14 @@ async function main(): Promise<void> {
     analyses.push(ms);
     log(`analyze ${i}: ${Math.round(ms)} ms`);
   }
+  // Where an analysis's time goes: each step timed inside wasm (meaningful on Flex, which runs each
+  // operation when it is called; on WebGPU the GPU work lands in the step that reads it back).
+  const stageRuns: StageTime[][] = [];
+  for (let i = 0; i <= reps; i++) stageRuns.push(await c.call({ type: "stageTimes", bytes: bytes.slice(0) }));
+  const stages = Object.fromEntries(
+    stageRuns[0]!.map((s, k) => [s.stage, round(median(stageRuns.slice(1).map((run) => run[k]!.ms)))]),
+  );
+  log(`stages (warm median ms): ${JSON.stringify(stages)}`);
   const perToken: number[] = [];
   let tokens = 0;
   for (let i = 0; i <= reps; i++) {
@@ -103,6 +111,7 @@ async function main(): Promise<void> {
     reps,
     load_ms: summary(loads),
     analyze_ms: summary(analyses),
+    stages_warm_median_ms: stages,
     report_ms_per_token: { ...summary(perToken), tokens },
     answer_ms: summary(answers),
   };

@@ -7,12 +7,12 @@
 
 import type {
   Answer, BackendInfo, CheckedImageInfo, GroundedFinding, ImageAnalysis, InputCheck, ModelInfo, RegionBox, SentenceCheck,
-  ZeroShotScore,
+  StageTime, ZeroShotScore,
 } from "../pkg/gkmvlp_web.js";
 
 export type {
   Answer, BackendInfo, CheckedImageInfo, GroundedFinding, ImageAnalysis, InputCheck, ModelInfo, RegionBox, SentenceCheck,
-  ZeroShotScore,
+  StageTime, ZeroShotScore,
 };
 
 export type BackendChoice = "webgpu" | "flex";
@@ -37,6 +37,8 @@ export type Request =
   | { id: number; type: "stopReport" }
   | { id: number; type: "answer"; question: string }
   | { id: number; type: "checkReport"; text: string }
+  /** The benchmark's per-stage breakdown of opening and analysing `bytes`; the open image is left as it is. */
+  | { id: number; type: "stageTimes"; bytes: ArrayBuffer }
   | { id: number; type: "window"; center: number; width: number }
   /** The wasm instance's memory size (skips the queue). */
   | { id: number; type: "stats" }
@@ -57,6 +59,7 @@ export interface Results {
   stopReport: boolean;
   answer: Answer;
   checkReport: SentenceCheck[];
+  stageTimes: StageTime[];
   window: { rgba: ArrayBuffer };
   stats: { wasmMemoryBytes: number };
   /** How many devices were destroyed. */

@@ -228,6 +228,9 @@ async function run(req: Exclude<Request, { type: "window" | "stopReport" | "stat
     case "checkReport":
       post({ status: "complete", id: req.id, type: "checkReport", result: await need().checkReport(req.text), ms: ms() });
       return;
+    case "stageTimes":
+      post({ status: "complete", id: req.id, type: "stageTimes", result: await need().stageTimes(new Uint8Array(req.bytes)), ms: ms() });
+      return;
   }
 }
 
