@@ -108,6 +108,7 @@ pub(crate) fn decode(bytes: &[u8], frame: Option<u32>) -> Result<Radiograph, Ima
             "{bits_stored} bits stored in {bits_allocated} allocated (expected 8 or 16 allocated)"
         )));
     }
+    check_rescale(&obj)?;
     let frames = int_attr(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
     let frames = u32::try_from(frames)
         .ok()
@@ -165,6 +166,23 @@ pub(crate) fn decode(bytes: &[u8], frame: Option<u32>) -> Result<Radiograph, Ima
         pi => colour(width, height, &values[..n * spp], bits_stored, spp, pi),
     }?;
     Ok(Radiograph { frames, frame: number, ..image })
+}
+
+/// Rescale Slope and Intercept, when given, must be finite numbers and the slope not 0: dicom-pixeldata
+/// drops one it cannot read and rescales by 1 and 0, a silently different image.
+fn check_rescale(obj: &DefaultDicomObject) -> Result<(), ImagingError> {
+    for (tag, name) in [(tags::RESCALE_SLOPE, "Rescale Slope"), (tags::RESCALE_INTERCEPT, "Rescale Intercept")] {
+        let Some(element) = obj.element_opt(tag).ok().flatten() else { continue };
+        if element.header().len.0 == 0 {
+            continue; // present but empty: the default applies
+        }
+        let value = element.to_float64().ok().filter(|v| v.is_finite());
+        if value.is_none() || (tag == tags::RESCALE_SLOPE && value == Some(0.0)) {
+            let text = element.to_str().map(|t| t.trim().to_string()).unwrap_or_default();
+            return Err(corrupt(format!("{name} {text:?} is not a usable number")));
+        }
+    }
+    Ok(())
 }
 
 /// Native (uncompressed) pixel data must hold exactly what the header implies, Rows × Columns ×

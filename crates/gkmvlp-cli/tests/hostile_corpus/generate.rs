@@ -214,10 +214,11 @@ pub fn files() -> Vec<(String, Vec<u8>)> {
         add(&format!("dcm-frames-{name}.dcm"), dcm().with(Element::new(NUMBER_OF_FRAMES, b"IS", frames)).bytes());
     }
     for (name, slope) in [
-        ("ok-dcm-rescale-slope-nan", "NaN"),
-        ("ok-dcm-rescale-slope-inf", "inf"),
+        ("dcm-rescale-slope-nan", "NaN"),
+        ("dcm-rescale-slope-inf", "inf"),
         ("dcm-rescale-slope-1e39", "1e39"),
-        ("ok-dcm-rescale-slope-text", "steep"),
+        ("dcm-rescale-slope-text", "steep"),
+        ("dcm-rescale-slope-0", "0"),
     ] {
         add(&format!("{name}.dcm"), dcm().with(ds(RESCALE_SLOPE, slope)).bytes());
     }
