@@ -14,7 +14,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { launch, watch } from "./browser.mjs";
+import { ask as askWith, launch, ready as readyWith, watch } from "./browser.mjs";
 import { serve } from "../scripts/serve.mjs";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
@@ -26,6 +26,8 @@ const LOAD_TIMEOUT = 600_000;
 // weights are shipped (faster); the default tests what ships.
 const QUERY = process.env.GKMVLP_WEB_WEIGHTS === "untrained" ? "?weights=untrained" : "";
 const STEP_TIMEOUT = 300_000;
+const ready = (page, log) => readyWith(page, log, LOAD_TIMEOUT);
+const ask = (page, question) => askWith(page, question, STEP_TIMEOUT);
 mkdirSync(results, { recursive: true });
 assert.ok(existsSync(join(dist, "index.html")), "web/dist is missing: run `npm run build` first");
 assert.ok(existsSync(RG1), "assets/dicom/RG1_UNCR.dcm is missing: run scripts/fetch-assets.sh");
@@ -40,14 +42,6 @@ function simulatedPng() {
   throw new Error("no simulated sample in web/dist/samples");
 }
 
-async function ready(page, log) {
-  await page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state ?? ""), null, { timeout: LOAD_TIMEOUT });
-  const state = await page.evaluate(() => document.body.dataset.state);
-  if (state !== "ready") {
-    const text = await page.textContent("#load-text");
-    assert.fail(`the model did not load: ${text}\n${log.join("\n")}`);
-  }
-}
 
 async function openFile(page, name, buffer, mimeType, count) {
   await page.setInputFiles("#file", { name, mimeType, buffer });
@@ -74,15 +68,6 @@ async function topFindings(page) {
 let webgpuTop = null;
 let webgpuReport = null;
 
-async function ask(page, question) {
-  const n = await page.locator("#answers li").count();
-  await page.fill("#qa-input", question);
-  await page.click("#qa-form button");
-  const item = page.locator("#answers li").nth(n);
-  await item.and(page.locator("[data-state]")).waitFor({ timeout: STEP_TIMEOUT });
-  assert.equal(await item.getAttribute("data-state"), "done", await item.textContent());
-  return item.textContent();
-}
 
 describe("WebGPU", () => {
   let server, url, browser, close, page;

@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -33,4 +34,22 @@ export function watch(page, log = []) {
   });
   page.on("pageerror", (e) => log.push(`pageerror: ${e.message}`));
   return log;
+}
+
+/** Waits until the page has loaded its model (`loadTimeout` ms); fails with the page's load message. */
+export async function ready(page, log, loadTimeout) {
+  await page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state ?? ""), null, { timeout: loadTimeout });
+  const state = await page.evaluate(() => document.body.dataset.state);
+  if (state !== "ready") assert.fail(`the model did not load: ${await page.textContent("#load-text")}\n${log.join("\n")}`);
+}
+
+/** Asks a question on the page and returns the answer's text once it is done (`stepTimeout` ms). */
+export async function ask(page, question, stepTimeout) {
+  const n = await page.locator("#answers li").count();
+  await page.fill("#qa-input", question);
+  await page.click("#qa-form button");
+  const item = page.locator("#answers li").nth(n);
+  await item.and(page.locator("[data-state]")).waitFor({ timeout: stepTimeout });
+  assert.equal(await item.getAttribute("data-state"), "done", await item.textContent());
+  return item.textContent();
 }

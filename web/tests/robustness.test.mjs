@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deflateSync } from "node:zlib";
-import { launch, watch } from "./browser.mjs";
+import { ask as askWith, launch, ready as readyWith, watch } from "./browser.mjs";
 import { serve } from "../scripts/serve.mjs";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
@@ -23,6 +23,8 @@ const dist = join(repo, "web/dist");
 const RG1 = join(repo, "assets/dicom/RG1_UNCR.dcm");
 const LOAD_TIMEOUT = 600_000;
 const STEP_TIMEOUT = 120_000;
+const ready = (page, log) => readyWith(page, log, LOAD_TIMEOUT);
+const ask = (page, question) => askWith(page, question, STEP_TIMEOUT);
 const QUERY = process.env.GKMVLP_WEB_WEIGHTS === "auto" ? "" : "?weights=untrained";
 assert.ok(existsSync(join(dist, "index.html")), "web/dist is missing: run `npm run build` first");
 assert.ok(existsSync(RG1), "assets/dicom/RG1_UNCR.dcm is missing: run scripts/fetch-assets.sh");
@@ -31,21 +33,7 @@ const t0 = Date.now();
 /** Progress lines on stderr, to see where a slow run spends its time. */
 const step = (what) => process.stderr.write(`# ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}\n`);
 
-async function ready(page, log) {
-  await page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state ?? ""), null, { timeout: LOAD_TIMEOUT });
-  const state = await page.evaluate(() => document.body.dataset.state);
-  if (state !== "ready") assert.fail(`the model did not load: ${await page.textContent("#load-text")}\n${log.join("\n")}`);
-}
 
-async function ask(page, question) {
-  const n = await page.locator("#answers li").count();
-  await page.fill("#qa-input", question);
-  await page.click("#qa-form button");
-  const item = page.locator("#answers li").nth(n);
-  await item.and(page.locator("[data-state]")).waitFor({ timeout: STEP_TIMEOUT });
-  assert.equal(await item.getAttribute("data-state"), "done", await item.textContent());
-  return item.textContent();
-}
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
