@@ -297,8 +297,7 @@ async fn evaluate_record(pipeline: &Pipeline, record: &Record, args: &EvalArgs, 
         return Ok(present);
     }
 
-    let names: Vec<String> = Entity::ALL.iter().map(|e| e.name().to_string()).collect();
-    let scores = pipeline.zero_shot(&encoding, &names).await?;
+    let scores = pipeline.zero_shot_findings(&encoding).await?;
     for (entity, score) in scores.iter().enumerate() {
         tally.zero_shot[entity].push((score.probability, truth[entity]));
     }

@@ -230,8 +230,7 @@ impl Session {
     /// Boxes, grounded findings and zero-shot scores of the 14 finding names.
     pub async fn analyze(&self, image: &OpenImage) -> Result<ImageAnalysis> {
         let Analysis { regions, findings } = self.pipeline.analysis(&image.encoding).await?;
-        let names: Vec<String> = gkmvlp::vocab::Entity::ALL.iter().map(|e| e.name().to_string()).collect();
-        let zero_shot = self.pipeline.zero_shot(&image.encoding, &names).await?;
+        let zero_shot = self.pipeline.zero_shot_findings(&image.encoding).await?;
         let CheckedImageInfo { image, input_check } = image.checked.clone();
         Ok(ImageAnalysis { image, input_check, regions, findings, zero_shot })
     }

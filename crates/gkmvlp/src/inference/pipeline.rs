@@ -5,7 +5,7 @@
 //! Read-backs are `async` because the browser's WebGPU device cannot block; native callers use
 //! `pollster::block_on`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 use std::sync::Mutex;
 
@@ -204,8 +204,8 @@ pub struct Pipeline {
     prompt_embeddings: Mutex<HashMap<String, Tensor<2>>>,
 }
 
-/// Most zero-shot prompt embeddings kept (a user may type any number of finding texts); a request that
-/// would go past it starts the cache again.
+/// Most zero-shot prompt embeddings kept (a user may type any number of finding texts); a request whose
+/// new prompts would go past it starts the cache again.
 const MAX_CACHED_PROMPTS: usize = 512;
 
 /// Reads a tensor back as `f32`s, waiting without blocking.
@@ -322,8 +322,7 @@ impl Pipeline {
             self.model.encode_image_staged(image, &self.knowledge, RegionPooling::Predicted, |stage| clock.lap(stage));
         self.analysis(&encoding).await?;
         clock.lap("read_back");
-        let names: Vec<String> = Entity::ALL.iter().map(|e| e.name().to_string()).collect();
-        self.zero_shot(&encoding, &names).await?;
+        self.zero_shot_findings(&encoding).await?;
         clock.lap("zero_shot");
         Ok(())
     }
@@ -380,17 +379,22 @@ impl Pipeline {
             .collect())
     }
 
+    /// [`Pipeline::zero_shot`] of the names of the model's 14 findings, as the page shows them.
+    pub async fn zero_shot_findings(&self, encoding: &ImageEncoding) -> Result<Vec<ZeroShotScore>> {
+        let names: Vec<String> = Entity::ALL.iter().map(|e| e.name().to_string()).collect();
+        self.zero_shot(encoding, &names).await
+    }
+
     /// The text embeddings of `prompts`, `[prompts, d]`: those not encoded before in one batch, the others
     /// from the cache.
     fn prompt_embeddings(&self, prompts: &[String]) -> Result<Tensor<2>> {
         let mut cache =
             self.prompt_embeddings.lock().map_err(|_| GkError::Device("the prompt cache is poisoned".into()))?;
-        if cache.len() + prompts.len() > MAX_CACHED_PROMPTS {
+        let unique: BTreeSet<&String> = prompts.iter().collect();
+        if cache.len() + unique.iter().filter(|p| !cache.contains_key(**p)).count() > MAX_CACHED_PROMPTS {
             cache.clear();
         }
-        let mut missing: Vec<String> = prompts.iter().filter(|p| !cache.contains_key(*p)).cloned().collect();
-        missing.sort();
-        missing.dedup();
+        let missing: Vec<String> = unique.into_iter().filter(|p| !cache.contains_key(*p)).cloned().collect();
         if !missing.is_empty() {
             let batch = self.tokenizer.batch(&missing, self.config.text.max_positions, &self.device)?;
             let embeddings = self.model.text_embedding(batch.ids, batch.mask);
