@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::asset;
+use common::{asset, mutated, xorshift};
 use gkmvlp_imaging::{DecodeOptions, ImagingError, Radiograph, decode, decode_with};
 
 fn pydicom(name: &str) -> Vec<u8> {
@@ -88,21 +88,10 @@ fn jpeg_extended_12_bit_matches_pydicoms_reference() {
 fn damaged_jpeg_extended_12_bit_never_panics() {
     let file = pydicom("JPGExtended.dcm");
     let start = file.windows(4).rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00]).expect("pixel data");
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
     let (mut ok, mut refused) = (0, 0);
     for _ in 0..300 {
-        let mut bytes = file.clone();
-        for _ in 0..1 + next() % 4 {
-            let at = start + (next() as usize) % (bytes.len() - start);
-            bytes[at] = next() as u8;
-        }
-        match decode(&bytes) {
+        match decode(&mutated(&file, start, &mut next)) {
             Ok(_) => ok += 1,
             Err(_) => refused += 1,
         }

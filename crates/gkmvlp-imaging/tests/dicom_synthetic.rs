@@ -2,6 +2,9 @@
 //! multi-frame and the choice of frame, colour (interleaved and planar), RLE, JPEG baseline, JPEG-LS,
 //! unsupported encodings and bomb headers.
 
+mod common;
+
+use common::{mutated, xorshift};
 use dicom_core::value::PixelFragmentSequence;
 use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
 use dicom_dictionary_std::{tags, uids};
@@ -565,23 +568,12 @@ fn mutated_files_never_panic() {
     planar.planar = true;
     planar.pixels = Some(native_u8((0..3 * 256).map(|i| (i % 251) as u8).collect()));
 
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
     let start = std::time::Instant::now();
     let (mut ok, mut failed) = (0, 0);
     for file in [native.bytes(), rle.bytes(), jpg.bytes(), jls.bytes(), planar.bytes()] {
         for _ in 0..2000 {
-            let mut bytes = file.clone();
-            for _ in 0..1 + next() % 4 {
-                let at = (next() as usize) % bytes.len();
-                bytes[at] = next() as u8;
-            }
-            match decode(&bytes) {
+            match decode(&mutated(&file, 0, &mut next)) {
                 Ok(_) => ok += 1,
                 Err(_) => failed += 1,
             }

@@ -134,22 +134,19 @@ pub fn files() -> Vec<(String, Vec<u8>)> {
         b
     });
     add("jpeg-random-after-soi.jpg", [vec![0xFF, 0xD8, 0xFF], random_bytes(4000, 9)].concat());
-    add("ok-jpeg-exif-orientation-99.jpg", {
-        let mut app1 = b"Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x63\0\0\0\0\0\0\0".to_vec();
+    // The JPEG with an EXIF APP1 segment of `exif` right after its SOI.
+    let with_exif = |exif: &[u8]| {
         let mut b = vec![0xFF, 0xD8, 0xFF, 0xE1];
-        b.extend((app1.len() as u16 + 2).to_be_bytes());
-        b.append(&mut app1);
+        b.extend((exif.len() as u16 + 2).to_be_bytes());
+        b.extend(exif);
         b.extend(&jpg[2..]);
         b
-    });
-    add("ok-jpeg-exif-ifd-offset-4gb.jpg", {
-        let mut app1 = b"Exif\0\0II*\0\xff\xff\xff\xff".to_vec();
-        let mut b = vec![0xFF, 0xD8, 0xFF, 0xE1];
-        b.extend((app1.len() as u16 + 2).to_be_bytes());
-        b.append(&mut app1);
-        b.extend(&jpg[2..]);
-        b
-    });
+    };
+    add(
+        "ok-jpeg-exif-orientation-99.jpg",
+        with_exif(b"Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x63\0\0\0\0\0\0\0"),
+    );
+    add("ok-jpeg-exif-ifd-offset-4gb.jpg", with_exif(b"Exif\0\0II*\0\xff\xff\xff\xff"));
     add("ok-jpeg-really-a-png.jpg", png.clone());
     add("ok-png-really-a-jpeg.png", jpg.clone());
 

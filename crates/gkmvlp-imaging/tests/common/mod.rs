@@ -53,15 +53,29 @@ pub fn png_header_only(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
+/// A xorshift generator: deterministic pseudo-random `u64`s from `seed` (not 0).
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    }
+}
+
 /// Deterministic pseudo-random bytes (xorshift).
 pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 24) as u8
-        })
-        .collect()
+    let mut next = xorshift(seed.max(1));
+    (0..n).map(|_| (next() >> 24) as u8).collect()
+}
+
+/// A copy of `file` with 1 to 4 bytes at or after `from` overwritten, as `next` draws them.
+pub fn mutated(file: &[u8], from: usize, next: &mut impl FnMut() -> u64) -> Vec<u8> {
+    let mut bytes = file.to_vec();
+    for _ in 0..1 + next() % 4 {
+        let at = from + (next() as usize) % (bytes.len() - from);
+        bytes[at] = next() as u8;
+    }
+    bytes
 }
